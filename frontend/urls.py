@@ -1,0 +1,5 @@
+"""Page routes: each feature's page module declares its own ``urlpatterns``."""
+
+from frontend.views import annotate, catalog, leaderboard
+
+urlpatterns = [*catalog.urlpatterns, *annotate.urlpatterns, *leaderboard.urlpatterns]

@@ -1,0 +1,3 @@
+"""Pages for annotate."""
+
+urlpatterns: list = []

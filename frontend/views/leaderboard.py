@@ -1,0 +1,3 @@
+"""Pages for leaderboard."""
+
+urlpatterns: list = []

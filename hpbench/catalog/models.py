@@ -1,0 +1,138 @@
+"""The benchmark catalogue: datasets, their images and queries, registered models, retrieval runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Dataset(models.Model):
+    class Kind(models.TextChoices):
+        FASHIONIQ = "fashioniq", "FashionIQ"
+        CIRR = "cirr", "CIRR"
+        DEMO = "demo", "Demo (FashionIQ layout, generated)"
+
+    name = models.SlugField(max_length=100, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    image_root = models.CharField(max_length=1000, help_text="Folder the image paths are relative to.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def protocol(self) -> str:
+        """The Recall@K protocol: CIRR's, or FashionIQ's (the demo uses FashionIQ's)."""
+        return "cirr" if self.kind == self.Kind.CIRR else "fashioniq"
+
+
+class Image(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    name = models.CharField(max_length=255)
+    category = models.CharField(max_length=64, blank=True, default="")
+    split = models.CharField(max_length=32)
+    file_path = models.CharField(max_length=1000, help_text="Relative to the dataset's image root.")
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Ground-truth attributes where the dataset has them (the demo)."
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="image_unique_per_dataset")]
+        indexes = [models.Index(fields=["dataset", "split", "category"], name="image_gallery_idx")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}:{self.name}"
+
+
+class Query(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="queries")
+    key = models.CharField(max_length=255, help_text="Stable id within the dataset (for idempotent imports).")
+    split = models.CharField(max_length=32)
+    category = models.CharField(max_length=64, blank=True, default="")
+    reference = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    target = models.ForeignKey(Image, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    captions = models.JSONField(default=list)
+    pairid = models.IntegerField(null=True, blank=True, help_text="CIRR pair id.")
+    subset_members = models.JSONField(default=list, blank=True, help_text="CIRR img_set members (names).")
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "queries"
+        constraints = [models.UniqueConstraint(fields=["dataset", "key"], name="query_unique_key")]
+        indexes = [models.Index(fields=["dataset", "split", "category"], name="query_split_idx")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id}:{self.key}"
+
+
+class ModelEntry(models.Model):
+    class Family(models.TextChoices):
+        CLIP_ZEROSHOT = "clip_zeroshot", "Zero-shot CLIP"
+        CLIP4CIR = "clip4cir", "CLIP4Cir"
+        BLIP2_CIR = "blip2_cir", "BLIP-2 CIR (QuRe, SPRC)"
+        DEMO = "demo", "Demo"
+
+    name = models.SlugField(max_length=100, unique=True)
+    family = models.CharField(max_length=32, choices=Family.choices)
+    variant = models.CharField(max_length=64, blank=True, default="")
+    checkpoint_path = models.CharField(
+        max_length=1000, blank=True, default="", help_text="A server-side file or folder."
+    )
+    checkpoint_file = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True, default="")
+    config = models.JSONField(default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
+    )
+    is_baseline = models.BooleanField(default=False)
+    is_hidden = models.BooleanField(default=False)
+    description = models.TextField(blank=True, default="")
+    link = models.URLField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "model"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def checkpoint_location(self) -> str:
+        """Absolute path of the checkpoint (uploaded file or server-side path); '' when none."""
+        if self.checkpoint_file:
+            return self.checkpoint_file.path
+        return self.checkpoint_path
+
+
+class RetrievalRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="runs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")
+    split = models.CharField(max_length=32, default="val")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    log = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    timings = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    topk = models.PositiveIntegerField(default=50)
+    results_path = models.CharField(max_length=1000, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["model", "dataset", "split", "status"], name="run_lookup_idx")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"run {self.pk}: {self.model_id} on {self.dataset_id}/{self.split} ({self.status})"

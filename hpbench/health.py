@@ -1,0 +1,59 @@
+"""``GET /healthz``: database, broker and worker reachability as JSON."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from hpbench.celery import app as celery_app
+
+
+def _check_database() -> dict:
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "down"; report it, never raise
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "vendor": connection.vendor, "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _check_broker() -> dict:
+    started = time.perf_counter()
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            transport = conn.transport_cls
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    return {"ok": True, "transport": str(transport), "ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def _check_workers(timeout: float) -> dict:
+    try:
+        replies = celery_app.control.ping(timeout=timeout) or []
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "workers": []}
+    names = sorted(name for reply in replies for name in reply)
+    if not names:
+        return {"ok": False, "error": f"no worker answered a ping within {timeout:g} s", "workers": []}
+    return {"ok": True, "workers": names}
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 with ``{"ok": true, ...}`` when everything answers, 503 naming what is down otherwise."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    checks["workers"] = (
+        _check_workers(timeout=float(request.GET.get("timeout", 1.0)))
+        if checks["broker"]["ok"]
+        else {"ok": False, "error": "broker unreachable", "workers": []}
+    )
+    ok = all(check["ok"] for check in checks.values())
+    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)

@@ -1,0 +1,19 @@
+"""URL routes: health, admin, the JSON API under /api/, and the pages (frontend) under /."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hpbench.health import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("hpbench.catalog.urls")),
+    path("api/annotate/", include("annotate.urls")),
+    path("api/leaderboard/", include("hpbench.leaderboard.urls")),
+    path("", include("frontend.urls")),
+]

@@ -1,0 +1,78 @@
+"""Shared fixtures: users with different rights, and a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
+    """A real ``celery worker`` process consuming both queues on the test database.
+
+    Tests that use it must also use ``transactional_db`` so their rows are committed and visible
+    to the worker. Yields the worker's node name.
+    """
+    from django.db import connection
+
+    from hpbench.celery import app
+
+    with django_db_blocker.unblock():
+        settings = connection.settings_dict
+    database_url = (
+        f"postgres://{settings['USER'] or 'postgres'}@{settings['HOST'] or '127.0.0.1'}:"
+        f"{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
+    node = f"test-{uuid.uuid4().hex[:8]}@localhost"
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
+    log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / "worker.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "hpbench", "worker", "-Q", "default,gpu", "-P", "solo",
+         "-n", node, "--without-gossip", "--without-mingle", "-l", "INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"celery worker exited early:\n{log_path.read_text()}")
+            replies = app.control.ping(destination=[node], timeout=0.5) or []
+            if replies:
+                break
+        else:
+            raise RuntimeError(f"celery worker did not answer within 60 s:\n{log_path.read_text()}")
+        yield node
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="staff", password="staff-pass-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def researcher(django_user_model):
+    return django_user_model.objects.create_user(username="researcher", password="researcher-pass-123")
+
+
+@pytest.fixture
+def outsider(django_user_model):
+    return django_user_model.objects.create_user(username="outsider", password="outsider-pass-123")
