@@ -87,7 +87,10 @@ class ModelEntry(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="models"
     )
     is_baseline = models.BooleanField(default=False)
-    is_hidden = models.BooleanField(default=False)
+    is_hidden = models.BooleanField(default=False, help_text="Hidden by an admin: shown to staff only.")
+    is_public = models.BooleanField(
+        default=True, help_text="Researchers' submissions stay private to their owner until published."
+    )
     description = models.TextField(blank=True, default="")
     link = models.URLField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,73 @@
+"""Reads of the catalogue, with the caller's rights applied in one place."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.results import TopK, read_topk
+
+
+def model_entries_visible_to(user) -> QuerySet[ModelEntry]:
+    """Staff see every model; others see public, unhidden models and their own."""
+    if user is not None and user.is_authenticated and user.is_staff:
+        return ModelEntry.objects.all()
+    visible = Q(is_public=True, is_hidden=False)
+    if user is not None and user.is_authenticated:
+        visible |= Q(owner=user)
+    return ModelEntry.objects.filter(visible)
+
+
+def model_entry_get_for_user(user, model_id: int) -> ModelEntry:
+    """The model if the caller may see it; ``ModelEntry.DoesNotExist`` otherwise (never reveal it exists)."""
+    return model_entries_visible_to(user).get(pk=model_id)
+
+
+def gallery_images(*, dataset: Dataset, split: str, category: str | None = None) -> QuerySet[Image]:
+    """The images a query of this split is ranked against, in a stable order."""
+    images = Image.objects.filter(dataset=dataset, split=split)
+    if category is not None:
+        images = images.filter(category=category)
+    return images.order_by("id")
+
+
+def split_queries(*, dataset: Dataset, split: str) -> QuerySet[Query]:
+    return Query.objects.filter(dataset=dataset, split=split).select_related("reference", "target").order_by("id")
+
+
+def latest_finished_run(*, model: ModelEntry, dataset: Dataset, split: str) -> RetrievalRun | None:
+    return (
+        RetrievalRun.objects.filter(model=model, dataset=dataset, split=split, status=RetrievalRun.Status.FINISHED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def run_topk(run: RetrievalRun) -> TopK:
+    """The stored top-K results of a finished run."""
+    if run.status != RetrievalRun.Status.FINISHED or not run.results_path:
+        raise ValueError(f"run {run.pk} has no results (status {run.status})")
+    return read_topk(run.results_path)
+
+
+def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
+    """Each visible model's top-``k`` images for one query, from its latest finished run on the query's split."""
+    results = []
+    for model in model_entries_visible_to(user).order_by("name"):
+        run = latest_finished_run(model=model, dataset=query.dataset, split=query.split)
+        if run is None:
+            continue
+        try:
+            image_ids, scores = run_topk(run).for_query(query.pk)
+        except KeyError:
+            continue
+        names = dict(Image.objects.filter(pk__in=image_ids[:k]).values_list("id", "name"))
+        results.append({
+            "model": model.name, "is_baseline": model.is_baseline, "run": run.pk,
+            "results": [
+                {"image": image_id, "name": names.get(image_id, ""), "score": round(score, 5),
+                 "is_target": image_id == query.target_id}
+                for image_id, score in zip(image_ids[:k], scores[:k], strict=True)
+            ],
+        })
+    return results
