@@ -37,9 +37,9 @@ def build_fashioniq(root: Path, *, layout: str = "images", suffix: str = ".png")
     return root
 
 
-def build_cirr(root: Path) -> Path:
+def build_cirr(root: Path, *, test1_images: int = 5) -> Path:
     for split, folder in (("val", "dev"), ("test1", "test1")):
-        names = [f"{folder}-{i}-img0" for i in range(5)]
+        names = [f"{folder}-{i}-img0" for i in range(5 if split == "val" else test1_images)]
         write_json(root / "cirr" / "image_splits" / f"split.rc2.{split}.json",
                    {n: f"./{folder}/{n}.png" for n in names})
         for name in names:

@@ -1,0 +1,106 @@
+"""Retrieval runs through a real Celery worker on PostgreSQL/Redis, with a tiny CLIP checkpoint."""
+
+import json
+from io import StringIO
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from hpbench.catalog.models import Dataset, Query, RetrievalRun
+from hpbench.catalog.results import read_topk
+from models_zoo.tiny import make_tiny_clip
+from tests.catalog.conftest import build_cirr, build_fashioniq
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return make_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
+
+
+def _json(command, *args) -> dict:
+    out = StringIO()
+    call_command(command, *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_a_worker_ranks_fashioniq_queries_and_reuses_cached_embeddings(celery_worker_process, tmp_path, tiny_clip):
+    root = build_fashioniq(tmp_path / "fiq")
+    _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress")
+    _json("register_model", "tiny-clip", "--family", "clip_zeroshot", "--variant", "sum", "--checkpoint",
+          str(tiny_clip))
+    first = _json("run_retrieval", "tiny-clip", "fiq", "--split", "val", "--topk", "3", "--wait", "--timeout", "120")
+    assert first["status"] == "finished"
+    metrics = first["metrics"]
+    assert metrics["protocol"] == "fashioniq" and metrics["queries"] == 2
+    assert set(metrics["dress"]) == {"R@10", "R@50"}
+    # A gallery of 4 images: every target is within the top 10.
+    assert metrics["dress"]["R@10"] == 100.0 and metrics["avg"] == 100.0
+
+    run = RetrievalRun.objects.get(pk=first["run"])
+    topk = read_topk(run.results_path)
+    val_queries = list(Query.objects.filter(split="val").order_by("id"))
+    assert sorted(topk.query_ids.tolist()) == [q.pk for q in val_queries]
+    assert topk.image_ids.shape == (2, 3)
+    gallery = set(Dataset.objects.get(name="fiq").images.filter(split="val").values_list("id", flat=True))
+    assert set(topk.image_ids.ravel().tolist()) <= gallery
+    assert np.all(np.diff(topk.scores, axis=1) <= 1e-6)  # best first
+    assert "4 images and 2 queries newly encoded" in run.log
+
+    second = _json("run_retrieval", "tiny-clip", "fiq", "--split", "val", "--topk", "3", "--wait")
+    assert second["metrics"] == metrics
+    assert "0 images and 0 queries newly encoded" in RetrievalRun.objects.get(pk=second["run"]).log
+
+
+def test_cirr_runs_remove_the_reference_and_write_test1_submissions(celery_worker_process, tmp_path, tiny_clip):
+    root = build_cirr(tmp_path / "cirr", test1_images=52)  # the official files list 50 images per query
+    _json("import_dataset", "cirr", str(root), "--name", "cirr", "--splits", "val", "test1")
+    _json("register_model", "tiny-clip", "--family", "clip_zeroshot", "--checkpoint", str(tiny_clip))
+    val = _json("run_retrieval", "tiny-clip", "cirr", "--split", "val", "--topk", "4", "--wait", "--timeout", "120")
+    assert val["status"] == "finished"
+    assert {"R@1", "R@5", "Rsubset@1", "Rsubset@3", "avg"} <= set(val["metrics"])
+    assert val["metrics"]["R@5"] == 100.0  # 4 candidates once the reference is removed
+    run = RetrievalRun.objects.get(pk=val["run"])
+    reference = Query.objects.get(key="val.7").reference_id
+    assert reference not in read_topk(run.results_path).image_ids.ravel().tolist()
+
+    test = _json("run_retrieval", "tiny-clip", "cirr", "--split", "test1", "--topk", "4", "--wait")
+    recall_path, subset_path = test["metrics"]["submission_files"]
+    recall = json.loads(open(recall_path).read())
+    subset = json.loads(open(subset_path).read())
+    assert recall["version"] == "rc2" and recall["metric"] == "recall"
+    assert subset["metric"] == "recall_subset"
+    assert "test1-0-img0" not in recall["9"] and len(recall["9"]) == 50
+    assert len(subset["9"]) == 3 and "test1-0-img0" not in subset["9"]
+
+
+def test_a_broken_checkpoint_fails_the_run_with_a_readable_error(celery_worker_process, tmp_path):
+    root = build_fashioniq(tmp_path / "fiq")
+    _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    _json("register_model", "broken", "--family", "clip4cir", "--checkpoint", str(bad))
+    with pytest.raises(CommandError, match="failed"):
+        call_command("run_retrieval", "broken", "fiq", "--wait", "--timeout", "60", stdout=StringIO())
+    run = RetrievalRun.objects.get()
+    assert run.status == "failed"
+    assert "CheckpointError" in run.error or "bad.safetensors" in run.error
+
+
+def test_register_model_refuses_unknown_families_and_missing_checkpoints(tmp_path):
+    with pytest.raises(CommandError, match="invalid choice: 'nope'"):
+        call_command("register_model", "x", "--family", "nope", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="no such file or folder"):
+        call_command("register_model", "x", "--family", "clip_zeroshot", "--checkpoint", str(tmp_path / "none"))
+    with pytest.raises(CommandError, match="unknown variant 'fancy'"):
+        call_command("register_model", "x", "--family", "clip_zeroshot", "--variant", "fancy")
+
+
+def test_run_retrieval_refuses_a_split_without_queries(tmp_path, tiny_clip):
+    root = build_fashioniq(tmp_path / "fiq")
+    _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress", "--splits", "val")
+    _json("register_model", "tiny-clip", "--family", "clip_zeroshot", "--checkpoint", str(tiny_clip))
+    with pytest.raises(CommandError, match="no queries in split 'train'"):
+        call_command("run_retrieval", "tiny-clip", "fiq", "--split", "train")
