@@ -28,6 +28,9 @@ def _check_broker() -> dict:
     try:
         with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
+            channel = conn.default_channel
+            if hasattr(channel, "client"):  # Redis connects lazily: make it answer
+                channel.client.ping()
             transport = conn.transport_cls
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from hpbench.catalog.api import image_file
 from hpbench.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("images/<int:image_id>", image_file, name="image-file"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

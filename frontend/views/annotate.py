@@ -1,3 +1,112 @@
-"""Pages for annotate."""
+"""The annotation voting page: ``/annotate/<campaign slug>/``.
 
-urlpatterns: list = []
+The page is a server-rendered skeleton; ``frontend/static/frontend/annotate.js`` fetches tasks and posts
+votes through the annotate API (``/api/annotate/``), the same API any other client uses. Everything on the
+page is anonymous: no campaign name (admins may name campaigns after models), no model names or ids.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from annotate.models import Campaign
+from annotate.services import annotator_for_request
+
+STUDY_TITLE = "Image comparison study"
+# Where hpbench/urls.py mounts annotate/urls.py.
+API_PREFIX = "/api/annotate/"
+
+# The paper's scale ("Does not match at all" ... "Matches very well").
+RATING_SCALE = [
+    (1, "Does not match at all"),
+    (2, "Matches a little"),
+    (3, "Partly matches"),
+    (4, "Mostly matches"),
+    (5, "Matches very well"),
+]
+
+# How long the end screen shows before it follows the campaign's completion URL.
+REDIRECT_DELAY_MS = 2500
+
+
+def _unavailable(request: HttpRequest, *, heading: str, message: str, status: int, login: bool = False) -> HttpResponse:
+    context = {
+        "study_title": STUDY_TITLE,
+        "heading": heading,
+        "message": message,
+        "show_login": login,
+        "login_url": f"{settings.LOGIN_URL}?next={request.path}",
+    }
+    return render(request, "frontend/annotate/unavailable.html", context, status=status)
+
+
+@never_cache
+@ensure_csrf_cookie
+def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """The voting page of campaign ``slug``.
+
+    404 for an unknown campaign; a notice page (403 draft, 410 closed) when it is not open; a notice
+    (403) when the request identifies no annotator (no crowd parameters, not logged in). Otherwise enters
+    the annotator (created or resumed, remembered in the session) and renders the page.
+    """
+    campaign = get_object_or_404(Campaign, slug=slug)
+    if campaign.status == Campaign.Status.CLOSED:
+        return _unavailable(
+            request,
+            heading="This study has ended",
+            message="Thank you for your interest. This study is closed and takes no more answers.",
+            status=410,
+        )
+    if campaign.status != Campaign.Status.OPEN:
+        return _unavailable(
+            request,
+            heading="This study is not open yet",
+            message="Please come back later, or open the link the study platform gives you once it starts.",
+            status=403,
+        )
+    try:
+        annotator_for_request(request, campaign)
+    except PermissionDenied as exc:
+        reason = str(exc)
+        return _unavailable(
+            request,
+            heading="We could not tell who you are",
+            message=(f"{reason[:1].upper()}{reason[1:]}." if reason else "")
+            + " Please open this page from the link your study platform gives you (it carries your participant"
+            " id), or log in with your account.",
+            status=403,
+            login=not request.user.is_authenticated,
+        )
+
+    options = {
+        "tie": campaign.allow_tie,
+        "ratings": campaign.ask_ratings,
+        "irrelevant": campaign.ask_irrelevant,
+    }
+    config = {
+        "nextUrl": f"{API_PREFIX}campaigns/{campaign.slug}/next",
+        "voteUrl": f"{API_PREFIX}votes",
+        "quota": campaign.per_person_quota,
+        "redirectDelayMs": REDIRECT_DELAY_MS,
+    }
+    context = {
+        "study_title": STUDY_TITLE,
+        "instructions": campaign.instructions,
+        "quota": campaign.per_person_quota,
+        "options": options,
+        "config": config,
+        "sides": [("left", "A"), ("right", "B")],
+        "scale": RATING_SCALE,
+    }
+    return render(request, "frontend/annotate/page.html", context)
+
+
+urlpatterns = [
+    path("annotate/<slug:slug>/", campaign_page, name="annotate-page"),
+]

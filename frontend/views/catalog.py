@@ -1,3 +1,45 @@
-"""Pages for catalog."""
+"""Pages for browsing the catalogue: the home page, queries, and one query with each model's top results."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path
+
+from hpbench.catalog.models import Dataset, Query
+from hpbench.catalog.selectors import query_results_for_user
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    datasets = Dataset.objects.annotate(n_queries=Count("queries", distinct=True)).order_by("name")
+    return render(request, "frontend/catalog/home.html", {"datasets": datasets})
+
+
+def query_list(request: HttpRequest) -> HttpResponse:
+    queries = Query.objects.select_related("dataset").order_by("dataset__name", "split", "id")
+    dataset = request.GET.get("dataset")
+    split = request.GET.get("split")
+    if dataset:
+        queries = queries.filter(dataset__name=dataset)
+    if split:
+        queries = queries.filter(split=split)
+    page = Paginator(queries, 50).get_page(request.GET.get("page"))
+    return render(request, "frontend/catalog/query_list.html", {
+        "page": page, "datasets": Dataset.objects.order_by("name"), "dataset": dataset or "", "split": split or "",
+    })
+
+
+def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
+    query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
+    return render(request, "frontend/catalog/query_detail.html", {
+        "query": query, "models": query_results_for_user(user=request.user, query=query, k=10),
+    })
+
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("queries/", query_list, name="query-list"),
+    path("queries/<int:query_id>/", query_detail, name="query-detail"),
+]

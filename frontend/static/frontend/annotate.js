@@ -1,0 +1,443 @@
+/* The annotation voting page: fetches a task, takes a keyboard-first vote, posts it, shows the next.
+ *
+ * Plain script, no build step. The server renders the page skeleton and a JSON config
+ * (<script id="annotate-config">); everything else comes from the annotate API:
+ *   POST {nextUrl}  -> {task, progress, next} or {task: null, done: true, completion, progress}
+ *   POST {voteUrl}  -> {ok: true}; errors {detail} with 400/403/404/409/410.
+ * A vote's idempotency key is made once per lease and reused on every retry, so a double press or a
+ * retry after a network error records one vote.
+ */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("annotate-config").textContent);
+  var $ = function (id) { return document.getElementById(id); };
+  var SIDES = ["left", "right"];
+  var LABEL = { left: "A", right: "B", tie: "Tie" };
+
+  var els = {
+    app: $("annotate-app"),
+    loading: $("ann-loading"),
+    task: $("ann-task"),
+    end: $("ann-end"),
+    status: $("ann-status"),
+    error: $("ann-error"),
+    progressBar: $("ann-progress-bar"),
+    progressText: $("ann-progress-text"),
+    refImg: $("ann-ref-img"),
+    text: $("ann-text"),
+    submit: $("ann-submit"),
+    tie: $("ann-choose-tie"),
+    irrelevant: $("ann-irrelevant"),
+    irrelevantBox: $("ann-irrelevant-box"),
+    summary: $("ann-summary"),
+    instructions: $("ann-instructions"),
+  };
+
+  var state = {
+    task: null,
+    choice: null,
+    ratings: { left: null, right: null },
+    ratingSide: "left",
+    irrelevant: false,
+    key: null,
+    shownAt: 0,
+    busy: false,
+  };
+
+  // ---- HTTP -----------------------------------------------------------------------------------
+
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : config.csrfToken;
+  }
+
+  /** POST JSON; resolves {status, body} for any HTTP answer, rejects only on network failure. */
+  function post(url, payload) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRFToken": csrfToken(),
+      },
+      body: JSON.stringify(payload || {}),
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var body = null;
+        try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+        return { status: response.status, body: body };
+      });
+    });
+  }
+
+  function detailOf(result, fallback) {
+    if (result.body && typeof result.body.detail === "string") return result.body.detail;
+    if (result.body && typeof result.body === "object") {
+      var parts = [];
+      Object.keys(result.body).forEach(function (k) { parts.push(k + ": " + [].concat(result.body[k]).join(" ")); });
+      if (parts.length) return parts.join("; ");
+    }
+    return fallback;
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  function say(message) {
+    // Re-set so screen readers announce the same message twice in a row.
+    els.status.textContent = "";
+    window.setTimeout(function () { els.status.textContent = message; }, 30);
+  }
+
+  function showError(message) {
+    els.error.textContent = message;
+    els.error.hidden = !message;
+  }
+
+  // ---- preload --------------------------------------------------------------------------------
+
+  var preloaded = [];
+
+  /** Collects every image url in the `next` preview, whatever its exact shape. */
+  function urlsIn(value, out) {
+    if (!value) return out;
+    if (typeof value === "string") {
+      if (value.charAt(0) === "/" || /^https?:\/\//.test(value)) out.push(value);
+    } else if (Array.isArray(value)) {
+      value.forEach(function (v) { urlsIn(v, out); });
+    } else if (typeof value === "object") {
+      Object.keys(value).forEach(function (k) { urlsIn(value[k], out); });
+    }
+    return out;
+  }
+
+  function preload(preview) {
+    preloaded = urlsIn(preview, []).map(function (url) {
+      var img = new Image();
+      img.decoding = "async";
+      img.src = url;
+      return img;  // kept referenced so the browser does not drop the request
+    });
+  }
+
+  // ---- rendering ------------------------------------------------------------------------------
+
+  function renderProgress(progress) {
+    if (!progress) return;
+    var done = progress.done || 0;
+    var quota = progress.quota || config.quota || 0;
+    els.progressBar.max = Math.max(quota, 1);
+    els.progressBar.value = Math.min(done, quota || done);
+    els.progressText.textContent = quota ? done + " of " + quota : done + " done";
+  }
+
+  function renderSet(side, items) {
+    var list = $("ann-set-" + side + "-images");
+    var label = LABEL[side];
+    list.textContent = "";
+    items.forEach(function (item, i) {
+      var li = document.createElement("li");
+      var img = document.createElement("img");
+      img.src = item.url;
+      // The API's alt text is positional ("Left set, image 1 of 5"); the page names its sets A and B.
+      img.alt = "Set " + label + ", image " + (i + 1) + " of " + items.length;
+      img.decoding = "async";
+      li.appendChild(img);
+      list.appendChild(li);
+    });
+  }
+
+  function renderTask(task) {
+    state.task = task;
+    state.choice = null;
+    state.ratings = { left: null, right: null };
+    state.ratingSide = "left";
+    state.irrelevant = false;
+    // One key per lease: reused by every retry of this vote.
+    state.key = window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID() : fallbackUuid();
+
+    var options = task.options || {};
+    els.refImg.src = task.reference.url;
+    els.refImg.alt = task.reference.alt || "Reference image";
+    els.text.textContent = task.text;
+    SIDES.forEach(function (side) { renderSet(side, (task.sets && task.sets[side]) || []); });
+
+    els.tie.hidden = !options.tie;
+    els.irrelevantBox.hidden = !options.irrelevant;
+    document.querySelectorAll("[data-if-option]").forEach(function (el) {
+      el.hidden = !options[el.getAttribute("data-if-option")];
+    });
+    SIDES.forEach(function (side) {
+      document.querySelectorAll('input[name="rating-' + side + '"]').forEach(function (r) { r.checked = false; });
+    });
+
+    els.loading.hidden = true;
+    els.end.hidden = true;
+    els.task.hidden = false;
+    showError("");
+    sync();
+    state.shownAt = performance.now();
+  }
+
+  function fallbackUuid() {
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 0x100).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  /** Brings every control in line with `state`. */
+  function sync() {
+    var options = (state.task && state.task.options) || {};
+    ["left", "right", "tie"].forEach(function (choice) {
+      var button = $("ann-choose-" + choice);
+      var on = state.choice === choice;
+      button.setAttribute("aria-pressed", on ? "true" : "false");
+    });
+    SIDES.forEach(function (side) {
+      var panel = $("ann-set-" + side);
+      var chosen = state.choice === side;
+      panel.classList.toggle("is-chosen", chosen);
+      panel.classList.toggle("is-tied", state.choice === "tie");
+      $("ann-set-" + side + "-badge").textContent =
+        chosen ? "\u2713 Your choice" : state.choice === "tie" ? "= Tie" : "";
+      panel.classList.toggle("is-rating", !!options.ratings && state.ratingSide === side);
+      $("ann-set-" + side + "-cursor").hidden = !(options.ratings && state.ratingSide === side);
+      document.querySelectorAll('input[name="rating-' + side + '"]').forEach(function (r) {
+        r.checked = String(state.ratings[side]) === r.value;
+      });
+    });
+    els.irrelevant.checked = state.irrelevant;
+
+    var missing = missingParts();
+    if (!missing.length && /^Not yet/.test(els.error.textContent)) showError("");
+    els.submit.disabled = state.busy;
+    els.submit.setAttribute("aria-disabled", missing.length || state.busy ? "true" : "false");
+    els.summary.textContent = missing.length
+      ? "Still needed: " + missing.join(" \u00b7 ")
+      : "Ready: press Enter to submit.";
+  }
+
+  function missingParts() {
+    var options = (state.task && state.task.options) || {};
+    var missing = [];
+    if (!state.choice) missing.push(options.tie ? "choose A, B or tie" : "choose A or B");
+    if (options.ratings) {
+      SIDES.forEach(function (side) {
+        if (!state.ratings[side]) missing.push("rate " + LABEL[side]);
+      });
+    }
+    return missing;
+  }
+
+  // ---- actions --------------------------------------------------------------------------------
+
+  function choose(choice) {
+    if (!state.task || state.busy) return;
+    var options = state.task.options || {};
+    if (choice === "tie" && !options.tie) return;
+    state.choice = choice;
+    sync();
+    say(choice === "tie" ? "Tie selected." : "Set " + LABEL[choice] + " selected.");
+  }
+
+  function rate(side, value) {
+    if (!state.task || state.busy || !(state.task.options || {}).ratings) return;
+    state.ratings[side] = value;
+    // After rating A the number keys move on to B; after B, back to A only while A is unrated.
+    state.ratingSide = side === "left" || !state.ratings.left ? (side === "left" ? "right" : "left") : "right";
+    sync();
+    say("Set " + LABEL[side] + " rated " + value + " of 5.");
+  }
+
+  function switchRatingSide() {
+    if (!state.task || !(state.task.options || {}).ratings) return;
+    state.ratingSide = state.ratingSide === "left" ? "right" : "left";
+    sync();
+    say("Number keys now rate set " + LABEL[state.ratingSide] + ".");
+  }
+
+  function toggleIrrelevant(value) {
+    if (!state.task || state.busy || !(state.task.options || {}).irrelevant) return;
+    state.irrelevant = typeof value === "boolean" ? value : !state.irrelevant;
+    sync();
+    say(state.irrelevant ? "Marked: both sets are irrelevant." : "Irrelevant mark removed.");
+  }
+
+  function submit() {
+    if (!state.task || state.busy) return;
+    var missing = missingParts();
+    if (missing.length) {
+      var message = "Not yet: " + missing.join(", ") + (state.task.options.ratings ? " (keys 1\u20135)." : ".");
+      showError(message);
+      return;
+    }
+    var task = state.task;
+    var payload = {
+      lease: task.lease,
+      choice: state.choice,
+      rating_left: task.options && task.options.ratings ? state.ratings.left : null,
+      rating_right: task.options && task.options.ratings ? state.ratings.right : null,
+      irrelevant: !!(task.options && task.options.irrelevant && state.irrelevant),
+      time_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
+      idempotency_key: state.key,
+    };
+    setBusy(true, "Saving your answer\u2026");
+    post(config.voteUrl, payload).then(function (result) {
+      if (result.status === 200 || result.status === 201) {
+        say("Answer saved.");
+        loadNext();
+      } else if (result.status === 404 || result.status === 409 || result.status === 410) {
+        // The lease is gone (expired, reassigned, or already answered): move on to a fresh task.
+        showError(detailOf(result, "This task is no longer available.") + " Loading a new task\u2026");
+        loadNext(true);
+      } else if (result.status === 403) {
+        setBusy(false);
+        showError(detailOf(result, "Your session has ended.") + " Please open your study link again.");
+      } else {
+        setBusy(false);
+        showError(detailOf(result, "The answer was not accepted (HTTP " + result.status + ")."));
+      }
+    }, function () {
+      setBusy(false);
+      showError("Network problem: your answer was not saved yet. Press Enter to try again.");
+    });
+  }
+
+  function setBusy(busy, message) {
+    state.busy = busy;
+    els.app.setAttribute("aria-busy", busy ? "true" : "false");
+    if (busy && message) say(message);
+    if (state.task) sync();
+  }
+
+  function loadNext(keepError) {
+    setBusy(true);
+    post(config.nextUrl, {}).then(function (result) {
+      state.busy = false;
+      els.app.setAttribute("aria-busy", "false");
+      if (result.status !== 200 || !result.body) {
+        if (state.task) sync();
+        showError(detailOf(result, "Could not load the next task (HTTP " + result.status + ").") +
+          " Press Enter to try again.");
+        state.task = null;
+        els.task.hidden = true;
+        els.loading.hidden = false;
+        return;
+      }
+      var body = result.body;
+      renderProgress(body.progress);
+      if (body.done || !body.task) {
+        showEnd(body);
+        return;
+      }
+      var previousError = keepError ? els.error.textContent : "";
+      renderTask(body.task);
+      if (previousError) showError(previousError.replace(/ Loading a new task\u2026$/, " Here is a new task."));
+      preload(body.next);
+      var p = body.progress;
+      say(p && p.quota ? "Task " + (p.done + 1) + " of " + p.quota + "." : "New task.");
+    }, function () {
+      state.busy = false;
+      state.task = null;
+      showError("Network problem while loading the next task. Press Enter to try again.");
+    });
+  }
+
+  function showEnd(body) {
+    state.task = null;
+    els.task.hidden = true;
+    els.loading.hidden = true;
+    els.end.hidden = false;
+    showError("");
+    var completion = body.completion || {};
+    var codeBox = $("ann-end-code-box");
+    var redirect = $("ann-end-redirect");
+    if (completion.code) {
+      $("ann-end-code").textContent = completion.code;
+      codeBox.hidden = false;
+    } else {
+      codeBox.hidden = true;
+    }
+    if (completion.url) {
+      var link = $("ann-end-link");
+      link.href = completion.url;
+      redirect.hidden = false;
+      window.setTimeout(function () { window.location.assign(completion.url); }, config.redirectDelayMs);
+    } else {
+      redirect.hidden = true;
+    }
+    var heading = $("ann-end-title");
+    heading.focus();
+    say("All done. " + (completion.code ? "Your completion code is " + completion.code + "." : ""));
+  }
+
+  // ---- input ----------------------------------------------------------------------------------
+
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    var tag = target && target.tagName;
+    if (tag === "TEXTAREA" || (tag === "INPUT" && /^(text|search|email|number|password)$/.test(target.type))) return;
+    var key = event.key;
+
+    if (key === "?" || key === "h" || key === "H") {
+      els.instructions.open = !els.instructions.open;
+      event.preventDefault();
+      return;
+    }
+    if (key === "Escape" && els.instructions.open) {
+      els.instructions.open = false;
+      return;
+    }
+    if (key === "Enter") {
+      // Enter on the instructions toggle or a link keeps its usual meaning.
+      if (tag === "SUMMARY" || tag === "A") return;
+      event.preventDefault();
+      if (event.repeat) return;
+      if (!state.task && !state.busy && els.end.hidden) { loadNext(); return; }
+      submit();
+      return;
+    }
+    if (!state.task) return;
+    var handled = true;
+    switch (key) {
+      case "a": case "A": case "ArrowLeft": choose("left"); break;
+      case "b": case "B": case "ArrowRight": choose("right"); break;
+      case "t": case "T": choose("tie"); break;
+      case "i": case "I": toggleIrrelevant(); break;
+      case "r": case "R": switchRatingSide(); break;
+      case "1": case "2": case "3": case "4": case "5":
+        rate(state.ratingSide, Number(key)); break;
+      default: handled = false;
+    }
+    if (handled) event.preventDefault();
+  }
+
+  document.addEventListener("keydown", onKey);
+  $("ann-end-copy").addEventListener("click", function () {
+    var code = $("ann-end-code").textContent;
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(code).then(function () { say("Code copied."); }, function () {});
+    }
+  });
+  $("ann-choose-left").addEventListener("click", function () { choose("left"); });
+  $("ann-choose-right").addEventListener("click", function () { choose("right"); });
+  els.tie.addEventListener("click", function () { choose("tie"); });
+  els.submit.addEventListener("click", submit);
+  els.irrelevant.addEventListener("change", function () { toggleIrrelevant(els.irrelevant.checked); });
+  SIDES.forEach(function (side) {
+    document.querySelectorAll('input[name="rating-' + side + '"]').forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        state.ratingSide = side;
+        rate(side, Number(radio.value));
+      });
+    });
+    // Clicking a set picks it, as the buttons do.
+    $("ann-set-" + side + "-images").addEventListener("click", function () { choose(side); });
+  });
+
+  loadNext();
+})();

@@ -1,0 +1,37 @@
+import pytest
+from celery import Celery
+
+
+@pytest.mark.django_db(transaction=True)
+def test_healthz_is_ok_when_database_broker_and_worker_answer(client, celery_worker_process):
+    response = client.get("/healthz?timeout=5")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["ok"] is True
+    assert body["database"]["vendor"] == "postgresql"
+    assert celery_worker_process in body["workers"]["workers"]
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_missing_worker_with_503(client):
+    response = client.get("/healthz?timeout=0.3")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"]["ok"] is True and body["broker"]["ok"] is True
+    assert body["workers"] == {"ok": False, "error": "no worker answered a ping within 0.3 s", "workers": []}
+
+
+@pytest.mark.django_db
+def test_healthz_reports_an_unreachable_broker_with_503(client, monkeypatch):
+    monkeypatch.delenv("CELERY_BROKER_URL")  # Celery prefers the environment over its arguments
+    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    monkeypatch.setattr("hpbench.health.celery_app", unreachable)
+    response = client.get("/healthz?timeout=0.3")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["broker"]["ok"] is False and "Error" in body["broker"]["error"], body
+    assert body["workers"]["error"] == "broker unreachable"
+
+
+def test_healthz_answers_only_to_get(client):
+    assert client.post("/healthz").status_code == 405
