@@ -1,0 +1,29 @@
+# hpbench: two commands for a newcomer.
+#   make up    set up everything and run the platform on the embedded default (SQLite + a local worker)
+#   make test  run the test suite (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up test lint install chromium
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/python manage.py up
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: $(STAMP) chromium
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

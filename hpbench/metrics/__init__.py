@@ -1,0 +1,14 @@
+"""Pure metrics for hpbench: retrieval recall, preference scores, annotator reliability, arena ratings.
+
+Plain numpy/scipy only. The web process imports this package, so nothing here may import Django,
+torch or transformers. Every public function takes arrays or plain Python values and returns
+JSON-friendly values (floats, ints, lists, dicts, ``None`` for undefined) or numpy arrays.
+
+Modules:
+- :mod:`hpbench.metrics.retrieval`: chunked top-k and exact target ranks; FashionIQ and CIRR recall as the
+  official evaluation code computes it; CIRR test1 submission files.
+- :mod:`hpbench.metrics.preference`: set scores, preference ratio (QuRe Eq. 9), agreement, bootstrap
+  intervals.
+- :mod:`hpbench.metrics.reliability`: pairwise annotator agreement and Krippendorff's alpha (nominal).
+- :mod:`hpbench.metrics.arena`: Bradley-Terry ratings with Chatbot Arena conventions and bootstrap intervals.
+"""
