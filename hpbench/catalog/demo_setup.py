@@ -106,5 +106,87 @@ def demo_fill(*, base_url: str, log: Log = print) -> None:
         log(f"demo setup stopped: {type(exc).__name__}: {exc}")
 
 
-#: Further steps (campaign, simulated annotators, benchmark, scores), each ``step(dataset=, base_url=, log=)``.
-DEMO_STEPS: list[Callable[..., None]] = []
+DEMO_CAMPAIGN = "demo-campaign"
+
+
+def _wait(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not finish within {timeout:.0f} s (is the worker running?)")
+        time.sleep(2)
+
+
+def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
+    """Create, build (on the worker) and open the demo campaign comparing the demo models."""
+    from annotate.models import Campaign
+    from annotate.services import campaign_build_enqueue, campaign_create, campaign_set_status
+
+    campaign = Campaign.objects.filter(slug=DEMO_CAMPAIGN).first()
+    if campaign is None:
+        campaign = campaign_create(
+            slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?", dataset=dataset,
+            models=demo_models(), split=DEMO_SPLIT, num_queries=150, votes_per_pair=3, gold_share=0.1,
+            allow_tie=True, ask_ratings=True, ask_irrelevant=True, per_person_quota=60,
+            completion_code="DEMO-THANKS",
+            instructions="Pick the set of garments that better shows the reference changed as the text asks.",
+        )
+        log(f"created campaign {campaign.slug}")
+    if not campaign.comparisons.exists():
+        with transaction.atomic():
+            campaign_build_enqueue(campaign=campaign)
+        _wait(lambda: Campaign.objects.get(pk=campaign.pk).build_status in ("built", "failed"),
+              timeout=600, what="campaign build")
+        campaign.refresh_from_db()
+        if campaign.build_status != "built":
+            raise RuntimeError(f"campaign build {campaign.build_status}: {campaign.build_error}")
+    if campaign.status != Campaign.Status.OPEN and not campaign.comparisons.filter(votes_count__gt=0).exists():
+        campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
+    log(f"campaign {campaign.slug}: {campaign.comparisons.count()} comparisons; vote at "
+        f"{base_url}/annotate/{campaign.slug}/?PROLIFIC_PID=you&STUDY_ID=demo&SESSION_ID=1")
+
+
+def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
+    """Oracle annotators (10% noise) vote through the HTTP API until the campaign has its votes."""
+    from annotate.models import Campaign, Vote
+    from django.core.management import call_command
+
+    campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
+    if Vote.objects.filter(comparison__campaign=campaign).exists():
+        return
+    _wait(lambda: _http_ok(f"{base_url}/healthz?timeout=2"), timeout=120, what="web server start")
+    log("simulated annotators are voting through the API …")
+    call_command("simulate_annotators", campaign.slug, "--annotators", "9", "--noise", "0.1", "--url", base_url,
+                 "--seed", "0", "--concurrency", "3")
+    log(f"{Vote.objects.filter(comparison__campaign=campaign).count()} votes recorded")
+
+
+def step_benchmark_and_scores(*, dataset: Dataset, base_url: str, log: Log) -> None:
+    """Freeze the campaign into a benchmark and score every demo model on it (on the worker)."""
+    from annotate.models import Campaign
+    from hpbench.leaderboard.models import ModelScore
+    from hpbench.leaderboard.services import benchmark_freeze, model_scores_request
+
+    campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
+    result = benchmark_freeze(campaign=campaign)
+    log(f"frozen benchmark: {result}")
+    scores = [score for model in demo_models() for score in model_scores_request(model=model)]
+    pending = [score.pk for score in scores]
+    _wait(lambda: not ModelScore.objects.filter(pk__in=pending, status__in=["queued", "running"]).exists(),
+          timeout=1200, what="scoring")
+    for score in ModelScore.objects.filter(pk__in=pending).select_related("model", "benchmark"):
+        log(f"score {score.model.name} on {score.benchmark}: {score.status} agreement {score.agreement}")
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our own loopback server
+            return response.status == 200
+    except OSError:
+        return False
+
+
+#: Steps after the retrieval runs, each ``step(dataset=, base_url=, log=)``; each only adds what is missing.
+DEMO_STEPS: list[Callable[..., None]] = [step_campaign, step_simulated_annotators, step_benchmark_and_scores]

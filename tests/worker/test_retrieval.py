@@ -104,3 +104,29 @@ def test_run_retrieval_refuses_a_split_without_queries(tmp_path, tiny_clip):
     _json("register_model", "tiny-clip", "--family", "clip_zeroshot", "--checkpoint", str(tiny_clip))
     with pytest.raises(CommandError, match="no queries in split 'train'"):
         call_command("run_retrieval", "tiny-clip", "fiq", "--split", "train")
+
+
+@pytest.mark.parametrize(
+    "family, variant, builder",
+    [
+        ("clip_zeroshot", "mean", "make_tiny_clip"),
+        ("clip4cir", "", "make_tiny_clip4cir"),
+        ("blip2_cir", "qure", "make_tiny_blip2"),
+        ("blip2_cir", "sprc", "make_tiny_blip2_lavis"),
+        ("demo", "", "make_tiny_demo"),
+    ],
+)
+def test_every_family_ranks_through_the_worker(celery_worker_process, tmp_path, family, variant, builder):
+    import models_zoo.tiny
+
+    checkpoint = getattr(models_zoo.tiny, builder)(tmp_path / "ckpt")
+    root = build_fashioniq(tmp_path / "fiq")
+    _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress", "--splits", "val")
+    args = ["--variant", variant] if variant else []
+    _json("register_model", f"tiny-{family}", "--family", family, "--checkpoint", str(checkpoint), *args)
+    result = _json("run_retrieval", f"tiny-{family}", "fiq", "--topk", "4", "--wait", "--timeout", "120")
+    assert result["status"] == "finished", RetrievalRun.objects.get(pk=result["run"]).log
+    topk = read_topk(RetrievalRun.objects.get(pk=result["run"]).results_path)
+    assert topk.image_ids.shape == (2, 4)
+    # Four gallery images, all ranked: each row is a permutation of the gallery.
+    assert all(len(set(row)) == 4 for row in topk.image_ids.tolist())
