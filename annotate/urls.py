@@ -1,3 +1,15 @@
-from django.urls import path  # noqa: F401
+"""Routes of the annotation API, mounted at /api/annotate/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from annotate import api
+
+app_name = "annotate"
+
+urlpatterns = [
+    path("campaigns/", api.CampaignListView.as_view(), name="campaign-list"),
+    path("campaigns/<slug:slug>", api.CampaignDetailView.as_view(), name="campaign-detail"),
+    path("campaigns/<slug:slug>/enter", api.CampaignEnterView.as_view(), name="campaign-enter"),
+    path("campaigns/<slug:slug>/next", api.NextTaskView.as_view(), name="next-task"),
+    path("votes", api.VoteView.as_view(), name="vote"),
+]

@@ -1,5 +1,5 @@
 """Page routes: each feature's page module declares its own ``urlpatterns``."""
 
-from frontend.views import annotate, catalog, leaderboard
+from frontend.views import annotate, catalog, exports, leaderboard
 
-urlpatterns = [*catalog.urlpatterns, *annotate.urlpatterns, *leaderboard.urlpatterns]
+urlpatterns = [*catalog.urlpatterns, *annotate.urlpatterns, *leaderboard.urlpatterns, *exports.urlpatterns]

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "hpbench.catalog",
     "hpbench.leaderboard",
+    "hpbench.exports",
     "annotate",
     "frontend",
 ]
@@ -162,6 +163,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 HPBENCH_DEVICE = env_str("HPBENCH_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
+
+# --- Submissions ----------------------------------------------------------------------------
+HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)
+# Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
+HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/", include("hpbench.catalog.urls")),
     path("api/annotate/", include("annotate.urls")),
     path("api/leaderboard/", include("hpbench.leaderboard.urls")),
+    path("api/exports/", include("hpbench.exports.urls")),
     path("", include("frontend.urls")),
 ]

@@ -1,3 +1,146 @@
-"""Pages for leaderboard."""
+"""Pages: the leaderboard per benchmark, and a researcher's submissions (list + form, detail)."""
 
-urlpatterns: list = []
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods, require_POST
+
+from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.plots import agreement_svg
+
+COLUMNS = [  # (sort key, heading, higher is better)
+    ("rank", "Rank", False),
+    ("model", "Model", False),
+    ("agreement", "Agreement", True),
+    ("preference_ratio", "Preference ratio", True),
+    ("recall", "Recall", True),
+    ("votes", "Arena votes", False),
+    ("submitted", "Submitted", False),
+]
+
+
+def leaderboard_index(request: HttpRequest) -> HttpResponse:
+    benchmarks = list(selectors.benchmarks_active())
+    if len(benchmarks) == 1:
+        return redirect("leaderboard-board", name=benchmarks[0].name)
+    return render(request, "frontend/leaderboard/index.html", {"benchmarks": benchmarks})
+
+
+def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        benchmark = selectors.benchmark_get(name, request.GET.get("version"))
+    except selectors.NotFound:
+        raise Http404("No such benchmark.") from None
+    sort = request.GET.get("sort", selectors.DEFAULT_SORT)
+    board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=sort)
+    current = board["sort"]
+    headers = []
+    for key, label, better in COLUMNS:
+        if key == "recall":
+            label = board["recall_label"]
+        active = current.lstrip("-") == key
+        descending = current.startswith("-")
+        next_sort = (key if descending else f"-{key}") if active else (f"-{key}" if better or key == "votes" else key)
+        headers.append({"key": key, "label": label, "better": better, "next": next_sort,
+                        "aria": ("descending" if descending else "ascending") if active else "none"})
+    ceiling = board["human_ceiling"]["pairwise_agreement"]
+    return render(request, "frontend/leaderboard/board.html", {
+        "benchmark": benchmark,
+        "board": board,
+        "headers": headers,
+        "others": selectors.benchmarks_active().exclude(pk=benchmark.pk),
+        "svg": mark_safe(agreement_svg(board["rows"], ceiling=ceiling)),  # built with html.escape
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def submissions_page(request: HttpRequest) -> HttpResponse:
+    from models_zoo import FAMILIES, VARIANTS
+
+    form = {"family": "", "variant": "", "config": "", "description": "", "link": ""}
+    if request.method == "POST":
+        form.update({k: request.POST.get(k, "").strip() for k in form})
+        error = None
+        config: dict = {}
+        if form["config"]:
+            try:
+                config = json.loads(form["config"])
+            except json.JSONDecodeError as exc:
+                error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
+        upload = request.FILES.get("file")
+        if error is None and upload is None:
+            error = "file: choose a checkpoint to upload"
+        if error is None:
+            try:
+                submission = services.submission_create(
+                    owner=request.user, family=form["family"], variant=form["variant"], config=config,
+                    file=upload, description=form["description"], link=form["link"],
+                )
+            except services.SubmissionError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Submission {submission.pk} queued.")
+                return redirect("submission-detail", pk=submission.pk)
+        messages.error(request, error)
+    submissions = [services.submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
+    return render(request, "frontend/leaderboard/submissions.html", {
+        "submissions": submissions,
+        "families": [(f, VARIANTS[f]) for f in sorted(FAMILIES)],
+        "form": form,
+        "quota_used": services.submissions_counted_today(owner=request.user),
+        "quota": services.submissions_per_day(),
+    }, status=400 if request.method == "POST" else 200)
+
+
+@login_required
+def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        submission = selectors.submission_get_for_user(request.user, pk)
+    except selectors.NotFound:
+        raise Http404("No such submission.") from None
+    submission = services.submission_refresh(submission=submission)
+    can_write = request.user.is_staff or submission.owner_id == request.user.pk
+    return render(request, "frontend/leaderboard/submission.html", {
+        "submission": submission,
+        "scores": selectors.submission_scores(submission),
+        "runs": selectors.submission_runs(submission),
+        "can_write": can_write,
+    })
+
+
+@login_required
+@require_POST
+def submission_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    try:
+        submission = selectors.submission_get_for_user(request.user, pk, write=True)
+    except selectors.NotFound:
+        raise Http404("No such submission.") from None
+    try:
+        if action == "cancel":
+            services.submission_cancel(submission=submission)
+            messages.success(request, "Submission cancelled.")
+        elif action == "publish":
+            services.submission_publish(submission=submission)
+            messages.success(request, "Submission published: its scores are now public.")
+        else:
+            raise Http404("No such action.")
+    except services.SubmissionError as exc:
+        messages.error(request, str(exc))
+    return redirect("submission-detail", pk=pk)
+
+
+urlpatterns = [
+    path("leaderboard/", leaderboard_index, name="leaderboard-index"),
+    path("leaderboard/<slug:name>/", leaderboard_board, name="leaderboard-board"),
+    path("submissions/", submissions_page, name="submissions"),
+    path("submissions/<int:pk>/", submission_page, name="submission-detail"),
+    path("submissions/<int:pk>/<slug:action>", submission_action, name="submission-action"),
+]

@@ -24,7 +24,7 @@ def test_healthz_reports_a_missing_worker_with_503(client):
 @pytest.mark.django_db
 def test_healthz_reports_an_unreachable_broker_with_503(client, monkeypatch):
     monkeypatch.delenv("CELERY_BROKER_URL")  # Celery prefers the environment over its arguments
-    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0")  # nothing listens on port 1
+    unreachable = Celery("unreachable", broker="redis://127.0.0.1:1/0", set_as_current=False)  # port 1: nobody
     monkeypatch.setattr("hpbench.health.celery_app", unreachable)
     response = client.get("/healthz?timeout=0.3")
     assert response.status_code == 503

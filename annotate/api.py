@@ -1,0 +1,313 @@
+"""The annotation JSON API (mounted at /api/annotate/): crowd entry, next task, votes, staff figures.
+
+Annotator-facing answers never name models, comparisons or gold tasks: a task is a lease id, image
+URLs and the query text, with the two sets labelled only "left" and "right". Writes require the CSRF
+token for session callers (crowd workers included); token-authenticated clients are exempt, as in DRF.
+"""
+
+from __future__ import annotations
+
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate import quality, selectors, services
+from annotate.errors import AnnotateError, NoAnnotator
+from annotate.models import Campaign
+from hpbench.catalog.models import Dataset
+
+_FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
+
+
+class _AnnotatorAPIView(APIView):
+    """Anyone may call; the view itself checks which annotator the session (or user) acts as."""
+
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [AllowAny]
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        # DRF checks CSRF only for logged-in session users; crowd workers have a session too.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not isinstance(
+            request.successful_authenticator, TokenAuthentication
+        ):
+            SessionAuthentication().enforce_csrf(request)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, AnnotateError):
+            return Response({"detail": exc.detail}, status=exc.status)
+        return super().handle_exception(exc)
+
+
+def _progress(done: int, quota: int | None) -> dict:
+    return {"done": done, "quota": quota}
+
+
+def _sets(task: services.TaskView) -> dict:
+    n_left, n_right = len(task.left), len(task.right)
+    return {
+        "left": [
+            {"url": services.image_url(i), "alt": f"Left set, image {n + 1} of {n_left}"}
+            for n, i in enumerate(task.left)
+        ],
+        "right": [
+            {"url": services.image_url(i), "alt": f"Right set, image {n + 1} of {n_right}"}
+            for n, i in enumerate(task.right)
+        ],
+    }
+
+
+def _reference(task: services.TaskView, campaign: Campaign) -> dict:
+    alt = "Reference garment" if campaign.dataset.kind in _FASHION else "Reference image"
+    return {"url": services.image_url(task.reference_image_id), "alt": alt}
+
+
+def next_payload(result: services.NextResult) -> dict:
+    """The JSON answer of the next-task endpoint (see the module docstring for what it never holds)."""
+    campaign = result.campaign
+    progress = _progress(result.done, result.quota)
+    if result.task is None:
+        return {
+            "task": None,
+            "done": True,
+            "progress": progress,
+            "completion": {"code": campaign.completion_code, "url": campaign.completion_url or None},
+        }
+    task = result.task
+    preview = result.preview
+    return {
+        "task": {
+            "lease": str(task.lease),
+            "reference": _reference(task, campaign),
+            "text": task.text,
+            "sets": _sets(task),
+            "options": {
+                "tie": campaign.allow_tie,
+                "ratings": campaign.ask_ratings,
+                "irrelevant": campaign.ask_irrelevant,
+            },
+            "expires_at": task.expires_at.isoformat(),
+        },
+        "done": False,
+        "progress": progress,
+        "next": None
+        if preview is None
+        else {
+            "reference": _reference(preview, campaign),
+            "text": preview.text,
+            "sets": _sets(preview),
+        },
+    }
+
+
+def _image(name: str):
+    return inline_serializer(name, {"url": serializers.CharField(), "alt": serializers.CharField()})
+
+
+_PROGRESS = inline_serializer(
+    "AnnotateProgress", {"done": serializers.IntegerField(), "quota": serializers.IntegerField(allow_null=True)}
+)
+_NEXT_RESPONSE = inline_serializer(
+    "AnnotateNext",
+    {
+        "task": inline_serializer(
+            "AnnotateTask",
+            {
+                "lease": serializers.UUIDField(),
+                "reference": _image("AnnotateReference"),
+                "text": serializers.CharField(),
+                "sets": inline_serializer(
+                    "AnnotateSets", {"left": _image("AnnotateSetImage")} | {"right": _image("AnnotateSetImageRight")}
+                ),
+                "options": inline_serializer(
+                    "AnnotateOptions",
+                    {
+                        "tie": serializers.BooleanField(),
+                        "ratings": serializers.BooleanField(),
+                        "irrelevant": serializers.BooleanField(),
+                    },
+                ),
+                "expires_at": serializers.DateTimeField(),
+            },
+            allow_null=True,
+        ),
+        "done": serializers.BooleanField(),
+        "progress": _PROGRESS,
+        "next": serializers.DictField(
+            allow_null=True, required=False, help_text="Preview of the following task (reference, text, sets)."
+        ),
+        "completion": inline_serializer(
+            "AnnotateCompletion",
+            {"code": serializers.CharField(), "url": serializers.CharField(allow_null=True)},
+            required=False,
+        ),
+    },
+)
+_DETAIL = inline_serializer("AnnotateDetail", {"detail": serializers.CharField()})
+
+
+def _session_annotator(request: Request, slug: str) -> int | None:
+    known = services.session_annotator_ids(request.session).get(slug)
+    return known if known is not None else request.session.get("annotator_id")
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class CampaignEnterView(_AnnotatorAPIView):
+    @extend_schema(
+        summary="Enter a campaign (crowd link or logged-in user); sets the session and CSRF cookies",
+        parameters=[
+            OpenApiParameter(p, OpenApiTypes.STR, required=False)
+            for p in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "turkSubmitTo")
+        ],
+        responses={
+            200: inline_serializer("AnnotateEnter", {"annotator": serializers.CharField(), "progress": _PROGRESS}),
+            403: _DETAIL,
+            404: _DETAIL,
+        },
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        campaign = selectors.campaign_get(slug=slug)
+        annotator = services.annotator_for_request(request, campaign)
+        return Response(
+            {
+                "annotator": annotator.pseudonym,
+                "progress": _progress(annotator.votes_count, campaign.per_person_quota or None),
+            }
+        )
+
+
+class NextTaskView(_AnnotatorAPIView):
+    @extend_schema(
+        summary="The caller's current task (resumed or newly leased) and a preview of the following one",
+        request=None,
+        responses={200: _NEXT_RESPONSE, 403: _DETAIL, 409: _DETAIL},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        annotator_id = _session_annotator(request, slug)
+        if annotator_id is None:
+            if not request.user.is_authenticated:
+                raise NoAnnotator("no annotator in this session: open the campaign's page (or its crowd link) first")
+            annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
+        try:
+            result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
+        except NoAnnotator:
+            if not request.user.is_authenticated:
+                raise
+            annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
+            result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
+        return Response(next_payload(result))
+
+
+class VoteInput(serializers.Serializer):
+    """Documents the vote body; validation itself is the service's (one place, with clear messages)."""
+
+    lease = serializers.UUIDField()
+    choice = serializers.ChoiceField(choices=["left", "right", "tie"])
+    rating_left = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    rating_right = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
+    irrelevant = serializers.BooleanField(required=False, default=False)
+    time_ms = serializers.IntegerField(min_value=0, allow_null=True, required=False)
+    idempotency_key = serializers.CharField(max_length=100)
+
+
+class VoteView(_AnnotatorAPIView):
+    @extend_schema(
+        summary="Record the answer to a leased task (exactly once per idempotency key)",
+        request=VoteInput,
+        responses={
+            201: inline_serializer("AnnotateVoteOk", {"ok": serializers.BooleanField()}),
+            200: inline_serializer("AnnotateVoteReplay", {"ok": serializers.BooleanField()}),
+            400: _DETAIL,
+            403: _DETAIL,
+            404: _DETAIL,
+            409: _DETAIL,
+            410: _DETAIL,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if not isinstance(data, dict):
+            return Response({"detail": "send a JSON object"}, status=400)
+        missing = [name for name in ("lease", "choice", "idempotency_key") if data.get(name) in (None, "")]
+        if missing:
+            return Response({"detail": f"missing field(s): {', '.join(missing)}"}, status=400)
+        ids = set(services.session_annotator_ids(request.session).values())
+        if request.session.get("annotator_id") is not None:
+            ids.add(request.session["annotator_id"])
+        caller = services.Caller(
+            annotator_ids=frozenset(ids), user_id=request.user.pk if request.user.is_authenticated else None
+        )
+        if not caller.annotator_ids and caller.user_id is None:
+            raise NoAnnotator("no annotator in this session: open the campaign's page (or its crowd link) first")
+        result = services.vote_record(
+            lease=data["lease"],
+            caller=caller,
+            choice=data["choice"],
+            idempotency_key=data["idempotency_key"],
+            rating_left=data.get("rating_left"),
+            rating_right=data.get("rating_right"),
+            irrelevant=data.get("irrelevant", False),
+            time_ms=data.get("time_ms"),
+        )
+        return Response({"ok": True}, status=201 if result.created else 200)
+
+
+# --- Staff --------------------------------------------------------------------------------------
+
+
+def _campaign_summary(campaign: Campaign) -> dict:
+    return {
+        "slug": campaign.slug,
+        "name": campaign.name,
+        "dataset": campaign.dataset.name,
+        "split": campaign.split,
+        "status": campaign.status,
+        "build_status": campaign.build_status,
+        "build_progress": campaign.build_progress,
+        "votes_per_pair": campaign.votes_per_pair,
+        "per_person_quota": campaign.per_person_quota,
+    }
+
+
+class CampaignListView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(summary="Campaigns with their progress (staff)", responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        rows = []
+        for campaign in selectors.campaign_list_with_progress():
+            row = _campaign_summary(campaign)
+            row.update(
+                comparisons=campaign.n_comparisons,
+                complete_comparisons=campaign.n_complete,
+                votes=campaign.n_votes,
+                annotators=campaign.n_annotators,
+            )
+            rows.append(row)
+        return Response({"results": rows})
+
+
+class CampaignDetailView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        summary="One campaign's progress, quality figures and annotators (staff)",
+        responses={200: OpenApiTypes.OBJECT, 404: _DETAIL},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            campaign = selectors.campaign_get(slug=slug)
+        except AnnotateError as exc:
+            return Response({"detail": exc.detail}, status=exc.status)
+        body = _campaign_summary(campaign)
+        body["models"] = list(campaign.models.values_list("name", flat=True))
+        body["figures"] = quality.campaign_figures(campaign=campaign)
+        body["annotators"] = [f.as_dict() for f in quality.annotator_figures(campaign=campaign)]
+        return Response(body)

@@ -1,0 +1,227 @@
+"""Annotation campaigns: pairwise comparisons of result sets, pseudonymous annotators, leases and votes.
+
+Invariant kept by :mod:`annotate.services` on every comparison, inside the transactions that change it::
+
+    open_slots + (assignments in state "leased") + votes_count == campaign.votes_per_pair
+
+so a comparison is offered only while ``open_slots > 0`` and can never collect more votes than wanted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
+
+
+def new_pseudonym() -> str:
+    """A random public id such as ``ann_3f9c0a1b2c4d5e6f`` (reveals nothing about the person)."""
+    return f"ann_{secrets.token_hex(8)}"
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class BuildStatus(models.TextChoices):
+        NOT_BUILT = "not_built", "not built"
+        QUEUED = "queued"
+        RUNNING = "running"
+        BUILT = "built"
+        FAILED = "failed"
+
+    slug = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="campaigns")
+    split = models.CharField(max_length=32, default="val")
+    set_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
+    num_queries = models.PositiveIntegerField(default=100, validators=[MinValueValidator(1)])
+    votes_per_pair = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
+    ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
+    ask_irrelevant = models.BooleanField(default=False, help_text="Offer 'both sets are irrelevant'.")
+    instructions = models.TextField(blank=True, default="")
+    gold_share = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
+        help_text="Share of all comparisons that are gold tasks (0 to 0.9).",
+    )
+    per_person_quota = models.PositiveIntegerField(default=25, help_text="Votes per annotator; 0 = no limit.")
+    completion_code = models.CharField(max_length=64, blank=True, default="")
+    completion_url = models.URLField(blank=True, default="")
+    gold_min_accuracy = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    gold_min_votes = models.PositiveSmallIntegerField(
+        default=3, help_text="Gold votes needed before an annotator can be flagged."
+    )
+    lease_seconds = models.PositiveIntegerField(default=600, validators=[MinValueValidator(10)])
+    seed = models.IntegerField(default=0, help_text="Seed of the query sample, pairings and placements.")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    build_status = models.CharField(max_length=12, choices=BuildStatus.choices, default=BuildStatus.NOT_BUILT)
+    build_progress = models.FloatField(default=0.0)
+    build_error = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Last: the name shadows the ``models`` module for the rest of the class body.
+    models = models.ManyToManyField(
+        ModelEntry, related_name="campaigns", help_text="The models whose result sets are compared."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Comparison(models.Model):
+    """Two result sets for one query. ``a``/``b`` are storage labels; the screen shows left/right."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons")
+    query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="+")
+    # Denormalised so the hot path never joins Query: the reference image and the text shown.
+    reference_image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    text = models.TextField()
+    position = models.BigIntegerField(help_text="Random serving order (lower first).")
+    set_a_images = models.JSONField()
+    set_b_images = models.JSONField()
+    set_a_model = models.ForeignKey(ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    set_b_model = models.ForeignKey(ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    is_gold = models.BooleanField(default=False)
+    gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
+    seed = models.BigIntegerField(default=0)
+    votes_count = models.PositiveIntegerField(default=0)
+    open_slots = models.IntegerField(help_text="votes_per_pair - votes - live leases")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "query", "is_gold"], name="comparison_unique_per_query"),
+            models.CheckConstraint(condition=Q(open_slots__gte=0), name="comparison_open_slots_nonnegative"),
+        ]
+        indexes = [
+            # The pick: first comparison in serving order that still has room.
+            models.Index(fields=["campaign", "position"], condition=Q(open_slots__gt=0), name="comparison_pool_idx"),
+        ]
+        ordering = ["campaign", "position"]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk} ({self.campaign_id})"
+
+
+class Annotator(models.Model):
+    """A pseudonymous person within one campaign (crowd worker or account holder)."""
+
+    class Source(models.TextChoices):
+        ACCOUNT = "account"
+        PROLIFIC = "prolific"
+        MTURK = "mturk"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="annotators")
+    pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=16, choices=Source.choices)
+    external_id_hash = models.CharField(
+        max_length=64, blank=True, default="", help_text="HMAC of the crowd id; the id itself is never stored."
+    )
+    study_id = models.CharField(max_length=100, blank=True, default="")
+    session_id = models.CharField(max_length=100, blank=True, default="")
+    assignment_id = models.CharField(max_length=100, blank=True, default="")
+    hit_id = models.CharField(max_length=100, blank=True, default="")
+    submit_to = models.CharField(max_length=300, blank=True, default="")
+    votes_count = models.PositiveIntegerField(default=0)
+    flagged = models.BooleanField(default=False, help_text="Under the gold accuracy bar: votes excluded.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "source", "external_id_hash"],
+                condition=~Q(external_id_hash=""),
+                name="annotator_unique_crowd_id",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "user"], condition=Q(user__isnull=False), name="annotator_unique_user"
+            ),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.pseudonym
+
+
+class Assignment(models.Model):
+    """A lease on one comparison for one annotator, with the left/right placement it was shown."""
+
+    class State(models.TextChoices):
+        LEASED = "leased"
+        SUBMITTED = "submitted"
+        EXPIRED = "expired"
+
+    lease = models.UUIDField(unique=True, default=uuid.uuid4)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    left_is_a = models.BooleanField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "comparison"], name="assignment_once_per_annotator"),
+        ]
+        indexes = [
+            models.Index(fields=["annotator", "id"], condition=Q(state="leased"), name="assignment_live_idx"),
+            models.Index(fields=["campaign", "expires_at"], condition=Q(state="leased"), name="assignment_expiry_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"lease {self.lease} ({self.state})"
+
+
+class Vote(models.Model):
+    class Choice(models.TextChoices):
+        A = "a"
+        B = "b"
+        TIE = "tie"
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="vote")
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="votes")
+    choice = models.CharField(max_length=3, choices=Choice.choices)
+    rating_a = models.PositiveSmallIntegerField(null=True, blank=True)
+    rating_b = models.PositiveSmallIntegerField(null=True, blank=True)
+    irrelevant = models.BooleanField(default=False)
+    time_ms = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    excluded = models.BooleanField(default=False, help_text="Set by quality control; kept but not counted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["annotator", "comparison"], name="vote_once_per_annotator"),
+            models.CheckConstraint(
+                condition=Q(rating_a__isnull=True) | Q(rating_a__gte=1, rating_a__lte=5), name="vote_rating_a_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(rating_b__isnull=True) | Q(rating_b__gte=1, rating_b__lte=5), name="vote_rating_b_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["comparison"], name="vote_comparison_idx")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"vote {self.pk}: {self.choice}"

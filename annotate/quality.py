@@ -1,0 +1,201 @@
+"""Quality control: per-annotator and per-campaign figures, and flagging annotators who fail gold tasks.
+
+The reliability statistics (pairwise agreement, nominal Krippendorff's alpha) are plain functions over
+``{unit: [label, ...]}`` so they can be checked by hand; they are written here (dependency-free) rather
+than imported, so annotation never depends on the metrics package's interface.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+from django.db import transaction
+
+from annotate.models import Annotator, Campaign, Comparison, Vote
+
+
+def pairwise_agreement(units: Mapping[object, Sequence[str]]) -> float | None:
+    """Share of agreeing pairs among all pairs of labels given to the same unit; None without any pair."""
+    agree = pairs = 0
+    for labels in units.values():
+        counts = Counter(labels)
+        m = len(labels)
+        if m < 2:
+            continue
+        pairs += m * (m - 1) // 2
+        agree += sum(n * (n - 1) // 2 for n in counts.values())
+    return agree / pairs if pairs else None
+
+
+def krippendorff_alpha_nominal(units: Mapping[object, Sequence[str]]) -> float | None:
+    """Krippendorff's alpha for nominal labels over units with 2+ labels.
+
+    Returns None when undefined: no pairable labels, or every label the same (no expected disagreement).
+    """
+    coincidence: dict[tuple[str, str], float] = defaultdict(float)
+    for labels in units.values():
+        m = len(labels)
+        if m < 2:
+            continue
+        counts = Counter(labels)
+        for c, n_c in counts.items():
+            for k, n_k in counts.items():
+                pairs = n_c * (n_k - 1) if c == k else n_c * n_k
+                coincidence[(c, k)] += pairs / (m - 1)
+    totals: dict[str, float] = defaultdict(float)
+    for (c, _k), value in coincidence.items():
+        totals[c] += value
+    n = sum(totals.values())
+    if n <= 1:
+        return None
+    observed = sum(v for (c, k), v in coincidence.items() if c != k)
+    expected = sum(totals[c] * totals[k] for c in totals for k in totals if c != k)
+    if expected == 0:
+        return None
+    return 1.0 - (n - 1) * observed / expected
+
+
+@dataclass(frozen=True)
+class AnnotatorFigures:
+    annotator_id: int
+    pseudonym: str
+    votes: int
+    gold_votes: int
+    gold_correct: int
+    gold_accuracy: float | None
+    agreement_with_majority: float | None
+    median_time_ms: float | None
+    flagged: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _votes(campaign: Campaign) -> list[dict]:
+    return list(
+        Vote.objects.filter(comparison__campaign=campaign).values(
+            "annotator_id",
+            "comparison_id",
+            "choice",
+            "time_ms",
+            "irrelevant",
+            "excluded",
+            "comparison__is_gold",
+            "comparison__gold_answer",
+        )
+    )
+
+
+def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) -> list[AnnotatorFigures]:
+    """Per annotator: votes, gold accuracy, agreement with the majority of the others, median time.
+
+    Agreement counts the annotator's non-gold votes on comparisons where the other annotators' votes
+    have a strict majority choice (ties among the others are left out).
+    """
+    votes = _votes(campaign) if votes is None else votes
+    by_comparison: dict[int, list[dict]] = defaultdict(list)
+    for vote in votes:
+        by_comparison[vote["comparison_id"]].append(vote)
+    per: dict[int, dict] = defaultdict(
+        lambda: {"votes": 0, "gold": 0, "correct": 0, "agree": 0, "agree_n": 0, "times": []}
+    )
+    for vote in votes:
+        row = per[vote["annotator_id"]]
+        row["votes"] += 1
+        if vote["time_ms"] is not None:
+            row["times"].append(vote["time_ms"])
+        if vote["comparison__is_gold"]:
+            row["gold"] += 1
+            row["correct"] += vote["choice"] == vote["comparison__gold_answer"]
+            continue
+        others = Counter(
+            o["choice"] for o in by_comparison[vote["comparison_id"]] if o["annotator_id"] != vote["annotator_id"]
+        )
+        if others:
+            (top, n_top), *rest = others.most_common()
+            if not rest or rest[0][1] < n_top:
+                row["agree_n"] += 1
+                row["agree"] += top == vote["choice"]
+    annotators = Annotator.objects.filter(campaign=campaign).values_list("pk", "pseudonym", "flagged")
+    out = []
+    for pk, pseudonym, flagged in annotators:
+        row = per.get(pk)
+        if row is None:
+            out.append(AnnotatorFigures(pk, pseudonym, 0, 0, 0, None, None, None, flagged))
+            continue
+        out.append(
+            AnnotatorFigures(
+                annotator_id=pk,
+                pseudonym=pseudonym,
+                votes=row["votes"],
+                gold_votes=row["gold"],
+                gold_correct=row["correct"],
+                gold_accuracy=row["correct"] / row["gold"] if row["gold"] else None,
+                agreement_with_majority=row["agree"] / row["agree_n"] if row["agree_n"] else None,
+                median_time_ms=statistics.median(row["times"]) if row["times"] else None,
+                flagged=flagged,
+            )
+        )
+    return out
+
+
+def quality_refresh(*, campaign: Campaign) -> list[int]:
+    """Flag annotators whose gold accuracy is under ``campaign.gold_min_accuracy`` (once they have at
+    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Returns the
+    flagged annotator ids. Votes are kept either way.
+    """
+    figures = annotator_figures(campaign=campaign)
+    flagged = [
+        f.annotator_id
+        for f in figures
+        if f.gold_votes >= max(1, campaign.gold_min_votes)
+        and f.gold_accuracy is not None
+        and f.gold_accuracy < campaign.gold_min_accuracy
+    ]
+    with transaction.atomic():
+        Annotator.objects.filter(campaign=campaign).exclude(pk__in=flagged).update(flagged=False)
+        Annotator.objects.filter(campaign=campaign, pk__in=flagged).update(flagged=True)
+        Vote.objects.filter(comparison__campaign=campaign).exclude(annotator_id__in=flagged).update(excluded=False)
+        Vote.objects.filter(comparison__campaign=campaign, annotator_id__in=flagged).update(excluded=True)
+    return flagged
+
+
+def campaign_figures(*, campaign: Campaign) -> dict:
+    """Progress and reliability of a campaign (non-gold, non-excluded votes for the reliability figures)."""
+    votes = _votes(campaign)
+    comparisons = Comparison.objects.filter(campaign=campaign)
+    total = comparisons.count()
+    gold = comparisons.filter(is_gold=True).count()
+    complete = comparisons.filter(votes_count__gte=campaign.votes_per_pair).count()
+    per_comparison = Counter(comparisons.values_list("votes_count", flat=True))
+    counted = [v for v in votes if not v["excluded"]]
+    units: dict[int, list[str]] = defaultdict(list)
+    for vote in counted:
+        if not vote["comparison__is_gold"]:
+            units[vote["comparison_id"]].append(vote["choice"])
+    n = len(votes)
+    return {
+        "comparisons": total,
+        "gold_comparisons": gold,
+        "complete_comparisons": complete,
+        "votes": n,
+        "votes_wanted": total * campaign.votes_per_pair,
+        "progress": (
+            sum(min(k, campaign.votes_per_pair) * c for k, c in per_comparison.items())
+            / (total * campaign.votes_per_pair)
+        )
+        if total
+        else 0.0,
+        "votes_per_comparison": {str(k): c for k, c in sorted(per_comparison.items())},
+        "excluded_votes": n - len(counted),
+        "annotators": Annotator.objects.filter(campaign=campaign).count(),
+        "flagged_annotators": Annotator.objects.filter(campaign=campaign, flagged=True).count(),
+        "tie_share": sum(v["choice"] == "tie" for v in votes) / n if n else None,
+        "irrelevant_share": sum(v["irrelevant"] for v in votes) / n if n else None,
+        "pairwise_agreement": pairwise_agreement(units),
+        "krippendorff_alpha": krippendorff_alpha_nominal(units),
+        "units_with_2plus_votes": sum(1 for labels in units.values() if len(labels) >= 2),
+    }

@@ -1,0 +1,39 @@
+"""Reads of the annotation feature that are more than a one-line filter."""
+
+from __future__ import annotations
+
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from annotate.errors import CampaignNotFound
+from annotate.models import Annotator, Campaign, Comparison
+
+
+def _scalar(queryset, expression):
+    return Coalesce(
+        Subquery(queryset.values("campaign").annotate(v=expression).values("v")[:1], output_field=IntegerField()),
+        Value(0),
+    )
+
+
+def campaign_list_with_progress() -> QuerySet[Campaign]:
+    """Campaigns with ``n_comparisons``, ``n_complete``, ``n_votes`` and ``n_annotators`` (one query)."""
+    comparisons = Comparison.objects.filter(campaign=OuterRef("pk"))
+    return (
+        Campaign.objects.select_related("dataset")
+        .annotate(
+            n_comparisons=_scalar(comparisons, Count("pk")),
+            n_complete=_scalar(comparisons.filter(votes_count__gte=OuterRef("votes_per_pair")), Count("pk")),
+            n_votes=_scalar(comparisons, Sum("votes_count")),
+            n_annotators=_scalar(Annotator.objects.filter(campaign=OuterRef("pk")), Count("pk")),
+        )
+        .order_by("-created_at")
+    )
+
+
+def campaign_get(*, slug: str) -> Campaign:
+    """The campaign with this slug, or :class:`CampaignNotFound`."""
+    campaign = Campaign.objects.select_related("dataset").filter(slug=slug).first()
+    if campaign is None:
+        raise CampaignNotFound(f"no campaign {slug!r}")
+    return campaign

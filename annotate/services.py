@@ -1,0 +1,681 @@
+"""Writes of the annotation feature: building campaigns, crowd entry, leasing tasks and recording votes.
+
+The two hot paths (:func:`assignment_next`, :func:`vote_record`) run a fixed number of SQL statements
+whatever the campaign's size: the pick walks the partial index ``comparison_pool_idx`` in serving order
+and stops at the first comparison with room that the annotator has not seen, skipping rows other
+transactions hold (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.errors import (
+    AlreadyAnswered,
+    BuildError,
+    CampaignNotOpen,
+    InvalidVote,
+    LeaseExpired,
+    LeaseNotFound,
+    NoAnnotator,
+    NotYourLease,
+)
+from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+
+log = logging.getLogger(__name__)
+
+#: Session key holding ``{campaign slug: annotator id}`` for the people this browser entered as.
+SESSION_KEY = "annotate_annotators"
+#: How many leases an annotator holds at once: the task on screen and the next one (preloaded).
+LEASES_AHEAD = 2
+
+ProgressCallback = Callable[[float], None]
+
+
+# --- Text and URLs shown to annotators --------------------------------------------------------
+
+
+def query_text(captions: list[str] | tuple[str, ...]) -> str:
+    """The modification text shown for a query: FashionIQ's two captions joined as "Cap1 and cap2"
+    (as the official evaluation builds it), any other number of captions joined with " and "."""
+    from models_zoo.text import fashioniq_query_text  # plain Python: no torch behind it
+
+    cleaned = [" ".join(str(c).split()) for c in captions]
+    if len(cleaned) == 2 and all(cleaned):
+        return fashioniq_query_text(cleaned)
+    return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
+
+
+def image_url(image_id: int) -> str:
+    """The URL the pages load an image from (served by the catalogue's image view)."""
+    return f"/images/{int(image_id)}"
+
+
+# --- Campaign lifecycle -----------------------------------------------------------------------
+
+
+def campaign_create(
+    *,
+    slug: str,
+    name: str,
+    dataset: Dataset,
+    models: list[ModelEntry],
+    created_by=None,
+    **options,
+) -> Campaign:
+    """Create a draft campaign comparing ``models`` (at least two) on ``dataset``.
+
+    ``options`` are other :class:`Campaign` fields (split, set_size, num_queries, votes_per_pair, ...).
+    Raises ``ValueError`` for fewer than two distinct models.
+    """
+    if len({m.pk for m in models}) < 2:
+        raise ValueError("a campaign compares at least two different models")
+    with transaction.atomic():
+        campaign = Campaign.objects.create(slug=slug, name=name, dataset=dataset, created_by=created_by, **options)
+        campaign.models.set(models)
+    return campaign
+
+
+def campaign_build_enqueue(*, campaign: Campaign) -> bool:
+    """Mark the campaign queued for building and dispatch the Celery task after commit.
+
+    Returns False (and enqueues nothing) when a build is already queued or running.
+    """
+    from worker.tasks.campaigns import build as build_task
+
+    changed = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
+        .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0)
+    )
+    if changed:
+        campaign_id = campaign.pk
+        transaction.on_commit(lambda: build_task.delay(campaign_id))
+    return bool(changed)
+
+
+def campaign_set_status(*, campaign: Campaign, status: str) -> Campaign:
+    """Open, close or reopen a campaign. Opening requires a built campaign (``ValueError`` otherwise)."""
+    if status not in Campaign.Status.values:
+        raise ValueError(f"unknown campaign status {status!r} (expected one of {Campaign.Status.values})")
+    if status == Campaign.Status.OPEN and not Comparison.objects.filter(campaign=campaign).exists():
+        raise ValueError(f"campaign {campaign.slug!r} has no comparisons yet: build it before opening it")
+    Campaign.objects.filter(pk=campaign.pk).update(status=status, updated_at=timezone.now())
+    campaign.status = status
+    return campaign
+
+
+def _latest_runs(campaign: Campaign, models: list[ModelEntry]) -> dict[int, RetrievalRun]:
+    runs: dict[int, RetrievalRun] = {}
+    for model in models:
+        run = (
+            RetrievalRun.objects.filter(
+                model=model, dataset=campaign.dataset, split=campaign.split, status=RetrievalRun.Status.FINISHED
+            )
+            .exclude(results_path="")
+            .order_by("-finished_at", "-created_at", "-pk")
+            .first()
+        )
+        if run is None:
+            raise BuildError(
+                f"model {model.name!r} has no finished retrieval run on {campaign.dataset.name}/{campaign.split}"
+            )
+        runs[model.pk] = run
+    return runs
+
+
+def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = None) -> int:
+    """Create the campaign's comparisons; returns how many exist afterwards.
+
+    For ``num_queries`` queries sampled (with the campaign's seed) from those every chosen model's latest
+    finished run covers, a pair of two different models is drawn and each contributes its top ``set_size``
+    images; pairs whose two sets hold the same images are skipped. Gold comparisons (``gold_share`` of
+    the total) oppose the target plus images meeting the request to unrelated images of the category.
+    Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
+    Raises :class:`BuildError` naming what is missing (models, runs, queries).
+    """
+    from hpbench.catalog.results import read_topk
+
+    report = progress or (lambda fraction: None)
+    models = list(campaign.models.order_by("pk"))
+    if len(models) < 2:
+        raise BuildError(f"campaign {campaign.slug!r} needs at least two models, has {len(models)}")
+    runs = _latest_runs(campaign, models)
+    k = campaign.set_size
+    topks: dict[int, dict[int, list[int]]] = {}
+    for model in models:
+        run = runs[model.pk]
+        try:
+            topks[model.pk] = read_topk(run.results_path).as_dict(k)
+        except (OSError, KeyError, ValueError) as exc:
+            raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
+    covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
+    candidate_ids = sorted(
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
+            "pk", flat=True
+        )
+    )
+    if not candidate_ids:
+        raise BuildError(f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run")
+    rng = random.Random(campaign.seed)
+    chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
+    report(0.05)
+
+    rows: list[Comparison] = []
+    queries = Query.objects.in_bulk(chosen)
+    for query_id in chosen:
+        query = queries[query_id]
+        model_a, model_b = rng.sample(models, 2)
+        set_a = topks[model_a.pk][query_id][:k]
+        set_b = topks[model_b.pk][query_id][:k]
+        seed = rng.getrandbits(48)
+        position = rng.getrandbits(48)
+        if set(set_a) == set(set_b):
+            continue
+        rows.append(
+            Comparison(
+                campaign=campaign,
+                query_id=query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(query.captions),
+                position=position,
+                set_a_images=set_a,
+                set_b_images=set_b,
+                set_a_model=model_a,
+                set_b_model=model_b,
+                seed=seed,
+                open_slots=campaign.votes_per_pair,
+            )
+        )
+    report(0.3)
+    share = campaign.gold_share
+    if share > 0 and rows:
+        n_gold = max(1, round(len(rows) * share / (1.0 - share)))
+        rows.extend(_gold_comparisons(campaign, chosen, queries, topks, n_gold, rng))
+    report(0.6)
+    batch = 2000
+    for start in range(0, len(rows), batch):
+        Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
+        report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
+    return Comparison.objects.filter(campaign=campaign).count()
+
+
+def _gold_comparisons(
+    campaign: Campaign,
+    chosen: list[int],
+    queries: dict[int, Query],
+    topks: dict[int, dict[int, list[int]]],
+    n_gold: int,
+    rng: random.Random,
+) -> list[Comparison]:
+    """Gold tasks: target + images meeting the request versus unrelated images of the same category."""
+    k = campaign.set_size
+    with_target = [q for q in chosen if queries[q].target_id is not None]
+    picked = rng.sample(with_target, min(n_gold, len(with_target)))
+    if not picked:
+        return []
+    is_demo = campaign.dataset.kind == Dataset.Kind.DEMO
+    oracle = None
+    if is_demo:
+        try:
+            from hpbench.catalog import oracle  # noqa: PLC0415 - written alongside; optional at import time
+        except ImportError:
+            oracle = None
+    gallery = list(
+        Image.objects.filter(dataset=campaign.dataset, split=campaign.split).values_list("pk", "category", "attributes")
+    )
+    by_category: dict[str, list[tuple[int, dict]]] = {}
+    for pk, category, attributes in gallery:
+        by_category.setdefault(category, []).append((pk, attributes or {}))
+    attrs_of = {pk: attributes or {} for pk, _c, attributes in gallery}
+    first_model = min(topks)
+    out: list[Comparison] = []
+    for query_id in picked:
+        query = queries[query_id]
+        pool = by_category.get(query.category) or [(pk, a) for pk, _c, a in gallery]
+        good: list[int] = [query.target_id]
+        requested: dict[str, str] = {}
+        if oracle is not None:
+            try:
+                requested = oracle.requested_attributes(query.captions, attrs_of.get(query.reference_id))
+            except ValueError:
+                requested = {}
+        if requested:
+            best = len(requested)
+            matching = [pk for pk, a in pool if oracle.relevance(a, requested) == best]
+            rng.shuffle(matching)
+            good += [pk for pk in matching if pk not in good and pk != query.reference_id][: k - 1]
+        if len(good) < k:
+            good += [pk for pk in topks[first_model][query_id] if pk not in good and pk != query.reference_id][
+                : k - len(good)
+            ]
+        avoid = set(good) | {query.reference_id}
+        for ranked in topks.values():
+            avoid |= set(ranked.get(query_id, []))
+        if requested:
+            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.relevance(a, requested) == 0]
+        else:
+            unrelated = [pk for pk, _a in pool if pk not in avoid]
+        if len(unrelated) < k:
+            unrelated += [pk for pk, _a in pool if pk not in avoid and pk not in unrelated]
+        if len(good) < k or len(unrelated) < k:
+            continue
+        bad = rng.sample(unrelated, k)
+        rng.shuffle(good)
+        good_is_a = rng.random() < 0.5
+        out.append(
+            Comparison(
+                campaign=campaign,
+                query_id=query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(query.captions),
+                position=rng.getrandbits(48),
+                set_a_images=good if good_is_a else bad,
+                set_b_images=bad if good_is_a else good,
+                is_gold=True,
+                gold_answer="a" if good_is_a else "b",
+                seed=rng.getrandbits(48),
+                open_slots=campaign.votes_per_pair,
+            )
+        )
+    return out
+
+
+# --- Crowd entry ------------------------------------------------------------------------------
+
+_CROWD_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
+
+
+def _hash_external_id(source: str, external_id: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), f"{source}:{external_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def _param(params: Mapping[str, str], name: str, *, required: bool = False) -> str:
+    value = (params.get(name) or "").strip()
+    if required and not value:
+        raise PermissionDenied(f"the link lacks {name}")
+    if value and not _CROWD_ID_RE.match(value):
+        raise PermissionDenied(f"{name} must be 1-100 letters, digits, '-' or '_'")
+    return value
+
+
+def annotator_enter(*, campaign: Campaign, params: Mapping[str, str], user=None) -> Annotator:
+    """Create or resume the pseudonymous annotator for a crowd link or a logged-in user.
+
+    ``params`` are the query parameters: Prolific's ``PROLIFIC_PID``/``STUDY_ID``/``SESSION_ID`` or
+    MTurk's ``workerId``/``assignmentId``/``hitId``/``turkSubmitTo``; without them a logged-in ``user``
+    enters as themselves. The crowd id is stored only as an HMAC. Raises ``PermissionDenied`` with a
+    message when the campaign is not open, the link is malformed (or an MTurk preview), or nobody is known.
+    """
+    if campaign.status != Campaign.Status.OPEN:
+        raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
+    fields: dict[str, str] = {}
+    if params.get("PROLIFIC_PID"):
+        source, external = Annotator.Source.PROLIFIC, _param(params, "PROLIFIC_PID", required=True)
+        fields = {"study_id": _param(params, "STUDY_ID"), "session_id": _param(params, "SESSION_ID")}
+    elif params.get("workerId"):
+        source, external = Annotator.Source.MTURK, _param(params, "workerId", required=True)
+        assignment_id = (params.get("assignmentId") or "").strip()
+        if assignment_id == "ASSIGNMENT_ID_NOT_AVAILABLE":
+            raise PermissionDenied("this is an MTurk preview: accept the HIT to start")
+        submit_to = (params.get("turkSubmitTo") or "").strip()
+        if submit_to and not submit_to.startswith("https://"):
+            raise PermissionDenied("turkSubmitTo must be an https:// URL")
+        fields = {
+            "assignment_id": _param(params, "assignmentId"),
+            "hit_id": _param(params, "hitId"),
+            "submit_to": submit_to[:300],
+        }
+    elif user is not None and user.is_authenticated:
+        return _annotator_for_user(campaign, user)
+    else:
+        raise PermissionDenied("log in, or open the link from your crowd platform (it carries your worker id)")
+    digest = _hash_external_id(source, external)
+    annotator = Annotator.objects.filter(campaign=campaign, source=source, external_id_hash=digest).first()
+    if annotator is None:
+        try:
+            with transaction.atomic():
+                annotator = Annotator.objects.create(
+                    campaign=campaign, source=source, external_id_hash=digest, **fields
+                )
+        except IntegrityError:  # a second tab of the same worker created it meanwhile
+            annotator = Annotator.objects.get(campaign=campaign, source=source, external_id_hash=digest)
+    else:
+        changed = [name for name, value in fields.items() if value and getattr(annotator, name) != value]
+        for name in changed:
+            setattr(annotator, name, fields[name])
+        if changed:
+            annotator.save(update_fields=changed)
+    return annotator
+
+
+def _annotator_for_user(campaign: Campaign, user) -> Annotator:
+    annotator = Annotator.objects.filter(campaign=campaign, user=user).first()
+    if annotator is not None:
+        return annotator
+    try:
+        with transaction.atomic():
+            return Annotator.objects.create(campaign=campaign, user=user, source=Annotator.Source.ACCOUNT)
+    except IntegrityError:
+        return Annotator.objects.get(campaign=campaign, user=user)
+
+
+def session_annotator_ids(session) -> dict[str, int]:
+    """``{campaign slug: annotator id}`` remembered in this session (a copy)."""
+    return dict(session.get(SESSION_KEY) or {})
+
+
+def annotator_for_request(request, campaign: Campaign) -> Annotator:
+    """The annotator this request acts as for ``campaign``; remembers it in the session.
+
+    Crowd parameters in ``request.GET`` create or resume a crowd annotator; otherwise the one this
+    session entered as; otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message
+    (campaign not open, malformed link, nobody known).
+    """
+    params = request.GET
+    annotator: Annotator | None = None
+    if params.get("PROLIFIC_PID") or params.get("workerId"):
+        annotator = annotator_enter(campaign=campaign, params=params, user=request.user)
+    else:
+        if campaign.status != Campaign.Status.OPEN:
+            raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
+        known = session_annotator_ids(request.session).get(campaign.slug)
+        if known is not None:
+            annotator = Annotator.objects.filter(pk=known, campaign=campaign).first()
+        if annotator is None:
+            annotator = annotator_enter(campaign=campaign, params={}, user=request.user)
+    remembered = session_annotator_ids(request.session)
+    if remembered.get(campaign.slug) != annotator.pk:
+        remembered[campaign.slug] = annotator.pk
+        request.session[SESSION_KEY] = remembered
+    return annotator
+
+
+# --- Next task --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One leased comparison as the annotator sees it (storage labels already mapped to left/right)."""
+
+    lease: uuid.UUID
+    reference_image_id: int
+    text: str
+    left: list[int]
+    right: list[int]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NextResult:
+    campaign: Campaign
+    task: TaskView | None
+    preview: TaskView | None
+    done: int
+    quota: int | None
+
+
+def _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b) -> TaskView:
+    set_a = json.loads(set_a) if isinstance(set_a, str) else set_a
+    set_b = json.loads(set_b) if isinstance(set_b, str) else set_b
+    return TaskView(
+        lease=lease,
+        reference_image_id=reference_image_id,
+        text=text,
+        left=set_a if left_is_a else set_b,
+        right=set_b if left_is_a else set_a,
+        expires_at=expires_at,
+    )
+
+
+_LIVE_FIELDS = (
+    "lease",
+    "left_is_a",
+    "expires_at",
+    "comparison__reference_image_id",
+    "comparison__text",
+    "comparison__set_a_images",
+    "comparison__set_b_images",
+)
+
+
+def _pick_sql() -> str:
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = ("
+        " SELECT c.id FROM annotate_comparison c"
+        " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
+        "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
+        f" ORDER BY c.position LIMIT 1{lock})"
+        " RETURNING id, reference_image_id, text, set_a_images, set_b_images"
+    )
+
+
+def _takeover_sql() -> str:
+    lock = " FOR UPDATE OF a SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    return (
+        "SELECT a.id, c.id, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
+        " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
+        " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
+        "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
+        f" ORDER BY a.expires_at LIMIT 1{lock}"
+    )
+
+
+def _lease_one(annotator: Annotator, campaign: Campaign, now: datetime, expires_at: datetime) -> TaskView | None:
+    """Lease one more comparison to ``annotator``: fresh room first, then a slot whose lease expired."""
+    rng = random.Random()
+    with connection.cursor() as cursor:
+        cursor.execute(_pick_sql(), [campaign.pk, annotator.pk])
+        row = cursor.fetchone()
+        if row is None:
+            # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
+            cursor.execute(_takeover_sql(), [campaign.pk, now, annotator.pk])
+            taken = cursor.fetchone()
+            if taken is None:
+                return None
+            Assignment.objects.filter(pk=taken[0]).update(state=Assignment.State.EXPIRED)
+            row = taken[1:]
+    comparison_id, reference_image_id, text, set_a, set_b = row
+    left_is_a = rng.random() < 0.5
+    assignment = Assignment.objects.create(
+        campaign_id=campaign.pk,
+        annotator_id=annotator.pk,
+        comparison_id=comparison_id,
+        left_is_a=left_is_a,
+        expires_at=expires_at,
+    )
+    return _task_view(assignment.lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
+
+
+def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
+    """The annotator's current task and the one after it (both leased), or none when they are done.
+
+    An annotator holding a live lease gets the same task back (resume); the task after it is leased
+    too so the page can preload its images. New leases go to comparisons the annotator has neither
+    answered nor leased that still have room (``votes + live leases < votes_per_pair``); leases whose
+    time ran out are taken over once no fresh room is left. Nothing is leased beyond the per-person
+    quota. Runs a bounded number of statements whatever the campaign size.
+    Raises :class:`NoAnnotator` (unknown annotator for this campaign) or :class:`CampaignNotOpen`.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        # The row lock serialises one annotator's concurrent requests (two tabs, retries).
+        annotator = (
+            Annotator.objects.select_for_update(of=("self",))
+            .select_related("campaign__dataset")
+            .filter(pk=annotator_id, campaign__slug=campaign_slug)
+            .first()
+        )
+        if annotator is None:
+            raise NoAnnotator("no annotator of this campaign in this session: open the campaign's page first")
+        campaign = annotator.campaign
+        if campaign.status != Campaign.Status.OPEN:
+            raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
+        quota = campaign.per_person_quota or None
+        live = [
+            _task_view(*row)
+            for row in Assignment.objects.filter(
+                annotator_id=annotator.pk, state=Assignment.State.LEASED, expires_at__gt=now
+            )
+            .order_by("id")
+            .values_list(*_LIVE_FIELDS)[:LEASES_AHEAD]
+        ]
+        room = LEASES_AHEAD if quota is None else quota - annotator.votes_count - len(live)
+        # A preloaded task waits while the current one is worked on: give it two lease periods.
+        expires_at = now + timedelta(seconds=campaign.lease_seconds * (1 if not live else 2))
+        while len(live) < LEASES_AHEAD and room > 0:
+            task = _lease_one(annotator, campaign, now, expires_at)
+            if task is None:
+                break
+            live.append(task)
+            room -= 1
+            expires_at = now + timedelta(seconds=campaign.lease_seconds * 2)
+    return NextResult(
+        campaign=campaign,
+        task=live[0] if live else None,
+        preview=live[1] if len(live) > 1 else None,
+        done=annotator.votes_count,
+        quota=quota,
+    )
+
+
+# --- Votes ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who submits: the annotators this session entered as, and the logged-in user (if any)."""
+
+    annotator_ids: frozenset[int]
+    user_id: int | None = None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    vote_id: int
+    created: bool
+
+
+def _rating(value, name: str, asked: bool) -> int | None:
+    if value is None:
+        if asked:
+            raise InvalidVote(f"{name} is required: rate each set from 1 to 5")
+        return None
+    if not asked:
+        raise InvalidVote(f"{name} must be null: this campaign does not ask for ratings")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        raise InvalidVote(f"{name} must be a whole number from 1 to 5, got {value!r}")
+    return value
+
+
+def vote_record(
+    *,
+    lease: uuid.UUID | str,
+    caller: Caller,
+    choice: str,
+    idempotency_key: str,
+    rating_left: int | None = None,
+    rating_right: int | None = None,
+    irrelevant: bool = False,
+    time_ms: int | None = None,
+) -> VoteResult:
+    """Record the answer to a leased task, exactly once.
+
+    ``choice`` is the side chosen on screen ("left", "right", or "tie" where allowed); it and the
+    ratings are mapped back to the stored sets through the lease's placement. Submitting again with the
+    same ``idempotency_key`` returns the first vote (``created=False``) and records nothing.
+    Raises :class:`LeaseNotFound` (404), :class:`NotYourLease` (403), :class:`InvalidVote` (400),
+    :class:`AlreadyAnswered` / :class:`CampaignNotOpen` (409) or :class:`LeaseExpired` (410).
+    """
+    if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100:
+        raise InvalidVote("idempotency_key must be a string of 1 to 100 characters")
+    try:
+        lease_uuid = lease if isinstance(lease, uuid.UUID) else uuid.UUID(str(lease))
+    except ValueError:
+        raise LeaseNotFound(f"lease {lease!r} is not a valid lease id") from None
+    try:
+        with transaction.atomic():
+            return _vote_record_locked(
+                lease_uuid, caller, choice, idempotency_key, rating_left, rating_right, irrelevant, time_ms
+            )
+    except IntegrityError:
+        # Another vote already holds this key (the only unique constraint a correct request can hit).
+        raise AlreadyAnswered(
+            "this idempotency_key was already used for another vote: send a new key for each task"
+        ) from None
+
+
+def _vote_record_locked(lease_uuid, caller, choice, key, rating_left, rating_right, irrelevant, time_ms):
+    assignment = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("campaign", "annotator")
+        .filter(lease=lease_uuid)
+        .first()
+    )
+    if assignment is None:
+        raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
+    annotator = assignment.annotator
+    if annotator.pk not in caller.annotator_ids and not (
+        caller.user_id is not None and annotator.user_id == caller.user_id
+    ):
+        raise NotYourLease("this lease belongs to someone else")
+    if assignment.state == Assignment.State.SUBMITTED:
+        previous = Vote.objects.filter(assignment=assignment).values_list("pk", "idempotency_key").first()
+        if previous is not None and previous[1] == key:
+            return VoteResult(vote_id=previous[0], created=False)
+        raise AlreadyAnswered("this task was already answered; ask for the next task")
+    campaign = assignment.campaign
+    if campaign.status != Campaign.Status.OPEN:
+        raise CampaignNotOpen(f"campaign {campaign.slug!r} is closed: votes are no longer accepted")
+    now = timezone.now()
+    if assignment.state == Assignment.State.EXPIRED or assignment.expires_at <= now:
+        raise LeaseExpired(f"this task's lease expired at {assignment.expires_at.isoformat()}; ask for the next task")
+    allowed = ("left", "right", "tie") if campaign.allow_tie else ("left", "right")
+    if choice not in allowed:
+        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
+    rating_left = _rating(rating_left, "rating_left", campaign.ask_ratings)
+    rating_right = _rating(rating_right, "rating_right", campaign.ask_ratings)
+    if not isinstance(irrelevant, bool):
+        raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
+    if irrelevant and not campaign.ask_irrelevant:
+        raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
+    if time_ms is not None and (
+        isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
+    ):
+        raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
+    left_is_a = assignment.left_is_a
+    stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
+    vote = Vote.objects.create(
+        assignment_id=assignment.pk,
+        comparison_id=assignment.comparison_id,
+        annotator_id=annotator.pk,
+        choice=stored,
+        rating_a=rating_left if left_is_a else rating_right,
+        rating_b=rating_right if left_is_a else rating_left,
+        irrelevant=irrelevant,
+        time_ms=time_ms,
+        idempotency_key=key,
+        excluded=annotator.flagged,
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.SUBMITTED)
+    # The lease's slot becomes a vote: open_slots is unchanged.
+    Comparison.objects.filter(pk=assignment.comparison_id).update(votes_count=F("votes_count") + 1)
+    Annotator.objects.filter(pk=annotator.pk).update(votes_count=F("votes_count") + 1)
+    return VoteResult(vote_id=vote.pk, created=True)

@@ -1,0 +1,370 @@
+"""Load test of the annotation hot path: next-task + vote over HTTP against gunicorn + PostgreSQL.
+
+    .venv/bin/python bench/annotate_load.py [--duration 20] [--annotators 200] [--workers 4] [--threads 8]
+
+What it does, all on 127.0.0.1 and bounded in time:
+1. creates a scratch PostgreSQL database (``hpbench_bench_annot``, dropped at the end unless --keep),
+   migrates it and builds two campaigns from fabricated finished retrieval runs: 100,000 comparisons
+   and 100 comparisons (3 votes wanted per pair, no per-person quota);
+2. counts the SQL statements of one next-task and one vote request at both sizes, in-process
+   (``CaptureQueriesContext`` around Django's test client: the session read included);
+3. starts gunicorn (``-k gthread``) and 200 simulated Prolific workers (asyncio + httpx), each looping
+   next-task -> vote on the large campaign for ``--duration`` seconds;
+4. prints votes/s, next-task and vote latency percentiles, votes acknowledged vs rows in the database,
+   duplicates and over-filled comparisons (0 expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "hpbench_bench_annot"
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def _setup_env(var_dir: Path) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "HPBENCH_VAR_DIR": str(var_dir),
+        "DB_CONN_MAX_AGE": "600",
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CELERY_BROKER_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "hpbench.settings",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    return env
+
+
+def _recreate_database(drop_only: bool = False) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{PG}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        if not drop_only:
+            cur.execute(f"CREATE DATABASE {DB_NAME}")
+    conn.close()
+
+
+def _build(n_queries: int) -> dict[int, str]:
+    """Catalogue with ``n_queries`` queries and two models' runs; campaigns of 100,000 and 100."""
+    import numpy as np
+    from django.conf import settings
+
+    from annotate import services
+    from annotate.models import Campaign
+    from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+    from hpbench.catalog.results import write_topk
+
+    dataset = Dataset.objects.create(name="bench", kind=Dataset.Kind.DEMO, image_root="/tmp")
+    n_images = 5000
+    Image.objects.bulk_create(
+        [
+            Image(dataset=dataset, name=f"i{i}", category="dress", split="val", file_path=f"i{i}.png")
+            for i in range(n_images)
+        ],
+        batch_size=5000,
+    )
+    image_ids = np.array(Image.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
+    rng = np.random.default_rng(0)
+    refs = rng.integers(0, n_images, size=n_queries)
+    Query.objects.bulk_create(
+        [
+            Query(
+                dataset=dataset,
+                key=f"q{q}",
+                split="val",
+                category="dress",
+                reference_id=int(image_ids[refs[q]]),
+                target_id=int(image_ids[(refs[q] + 1) % n_images]),
+                captions=["is red", "has long sleeves"],
+            )
+            for q in range(n_queries)
+        ],
+        batch_size=5000,
+    )
+    query_ids = np.array(Query.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True))
+    models = []
+    for m in range(2):
+        model = ModelEntry.objects.create(name=f"bench-model-{m}", family=ModelEntry.Family.DEMO)
+        top = image_ids[rng.integers(0, n_images, size=(n_queries, 5))]
+        path = Path(settings.MEDIA_ROOT) / f"bench-run-{m}.npz"
+        write_topk(path, query_ids=query_ids, image_ids=top, scores=np.ones(top.shape, dtype=np.float32))
+        RetrievalRun.objects.create(
+            model=model, dataset=dataset, split="val", status="finished", results_path=str(path), topk=5
+        )
+        models.append(model)
+    slugs = {}
+    for size in (100_000, 100):
+        slug = f"bench-{size}"
+        campaign = services.campaign_create(
+            slug=slug,
+            name=slug,
+            dataset=dataset,
+            models=models,
+            num_queries=size,
+            gold_share=0.0,
+            per_person_quota=0,
+            votes_per_pair=3,
+        )
+        t0 = time.perf_counter()
+        count = services.campaign_build(campaign=campaign)
+        services.campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
+        print(f"built {slug}: {count} comparisons in {time.perf_counter() - t0:.1f} s")
+        slugs[count] = slug
+    return slugs
+
+
+def _count_queries(slugs: dict[int, str]) -> None:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    print("\nSQL statements per request (session read included; BEGIN/COMMIT not counted):")
+    for size, slug in sorted(slugs.items()):
+        client = Client()
+        client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID=counter{size}")
+        token = client.cookies["csrftoken"].value
+        client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token)  # first call leases 2
+        lease = client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token).json()["task"]["lease"]
+        with CaptureQueriesContext(connection) as vote_q:
+            r = client.post(
+                "/api/annotate/votes",
+                {"lease": lease, "choice": "left", "idempotency_key": uuid.uuid4().hex},
+                content_type="application/json",
+                HTTP_X_CSRFTOKEN=token,
+            )
+            assert r.status_code == 201, r.content
+        with CaptureQueriesContext(connection) as next_q:
+            r = client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token)
+            assert r.status_code == 200 and r.json()["task"], r.content
+        with CaptureQueriesContext(connection) as resume_q:
+            client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token)
+        print(
+            f"  {size:>7} comparisons: next (leases one) {len(next_q)}, next (resume) {len(resume_q)}, "
+            f"vote {len(vote_q)}"
+        )
+    connection.close()
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def _load(base: str, slug: str, annotators: int, duration: float) -> dict:
+    import httpx
+
+    limits = httpx.Limits(max_connections=annotators, max_keepalive_connections=annotators)
+    stats = {"next_ms": [], "vote_ms": [], "acked": 0, "errors": {}, "done": 0}
+    entered = [0]
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def one(i: int) -> None:
+            r = await http.get(
+                f"/api/annotate/campaigns/{slug}/enter",
+                params={"PROLIFIC_PID": f"load{i}", "STUDY_ID": "bench", "SESSION_ID": f"s{i}"},
+            )
+            cookies = {"sessionid": r.cookies["sessionid"], "csrftoken": r.cookies["csrftoken"]}
+            headers = {
+                "X-CSRFToken": cookies["csrftoken"],
+                "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+            }
+            entered[0] += 1
+            await start.wait()
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                r = await http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
+                stats["next_ms"].append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    stats["errors"][f"next {r.status_code}"] = stats["errors"].get(f"next {r.status_code}", 0) + 1
+                    continue
+                task = r.json()["task"]
+                if task is None:
+                    stats["done"] += 1
+                    return
+                body = {
+                    "lease": task["lease"],
+                    "choice": "left" if i % 2 else "right",
+                    "time_ms": 1000,
+                    "idempotency_key": uuid.uuid4().hex,
+                }
+                t0 = time.perf_counter()
+                r = await http.post("/api/annotate/votes", json=body, headers=headers)
+                stats["vote_ms"].append((time.perf_counter() - t0) * 1000)
+                if r.status_code == 201:
+                    stats["acked"] += 1
+                else:
+                    key = f"vote {r.status_code}"
+                    stats["errors"][key] = stats["errors"].get(key, 0) + 1
+
+        start = asyncio.Event()
+        deadline = float("inf")
+        tasks = [asyncio.create_task(one(i)) for i in range(annotators)]
+        # Entering is not part of the measurement: wait until every worker has its session.
+        wait_until = time.perf_counter() + 60
+        while entered[0] < annotators and time.perf_counter() < wait_until:
+            await asyncio.sleep(0.2)
+        t_start = time.perf_counter()
+        deadline = t_start + duration
+        start.set()
+        await asyncio.gather(*tasks)
+        stats["elapsed"] = time.perf_counter() - t_start
+    return stats
+
+
+def _sequential(base: str, slug: str, n: int = 200) -> None:
+    """One annotator, one request at a time: the service time without queueing."""
+    import httpx
+
+    with httpx.Client(base_url=base, timeout=30) as http:
+        http.get(f"/api/annotate/campaigns/{slug}/enter", params={"PROLIFIC_PID": "sequential"})
+        headers = {"X-CSRFToken": http.cookies["csrftoken"]}
+        next_ms, vote_ms = [], []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            task = http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers).json()["task"]
+            next_ms.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            r = http.post(
+                "/api/annotate/votes",
+                headers=headers,
+                json={"lease": task["lease"], "choice": "left", "idempotency_key": uuid.uuid4().hex},
+            )
+            assert r.status_code == 201, r.text
+            vote_ms.append((time.perf_counter() - t0) * 1000)
+    print(
+        f"sequential (1 annotator, {n} votes): next p50 {_pct(next_ms, 50):.1f} ms p99 {_pct(next_ms, 99):.1f} ms;"
+        f" vote p50 {_pct(vote_ms, 50):.1f} ms p99 {_pct(vote_ms, 99):.1f} ms"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--annotators", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    var_dir = Path(tempfile.mkdtemp(prefix="hpbench-bench-annot-"))
+    env = _setup_env(var_dir)
+    _recreate_database()
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    slugs = _build(100_000)
+    _count_queries(slugs)
+    from annotate.models import Vote
+
+    before = Vote.objects.filter(comparison__campaign__slug=slugs[100_000]).count()
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "hpbench.wsgi",
+        "-w",
+        str(args.workers),
+        "-k",
+        "gthread",
+        "--threads",
+        str(args.threads),
+        "-b",
+        f"127.0.0.1:{args.port}",
+        "--log-level",
+        "warning",
+        "--keep-alive",
+        "75",
+        "--backlog",
+        "2048",
+    ]
+    server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    try:
+        import httpx
+
+        base = f"http://127.0.0.1:{args.port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code < 500:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        slug = slugs[100_000]
+        print(
+            f"\nload: {args.annotators} annotators, {args.duration:.0f} s, gunicorn -w {args.workers} "
+            f"-k gthread --threads {args.threads}, campaign {slug}"
+        )
+        stats = asyncio.run(_load(base, slug, args.annotators, args.duration))
+        _sequential(base, slug)  # its 200 votes are subtracted below
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    from django.db import connection
+    from django.db.models import Count
+
+    from annotate.models import Comparison, Vote
+
+    # Minus the votes cast before the load and the sequential phase's 200.
+    in_db = Vote.objects.filter(comparison__campaign__slug=slug).count() - before - 200
+    duplicates = Vote.objects.values("annotator", "comparison").annotate(n=Count("id")).filter(n__gt=1).count()
+    overfilled = Comparison.objects.filter(campaign__slug=slug).annotate(n=Count("votes")).filter(n__gt=3).count()
+    drift = sum(
+        1
+        for c in Comparison.objects.filter(campaign__slug=slug, votes_count__gt=0).annotate(n=Count("votes"))
+        if c.n != c.votes_count
+    )
+    connection.close()
+    acked = stats["acked"]
+    elapsed = stats["elapsed"]
+    print(f"\nvotes acknowledged: {acked} in {elapsed:.1f} s = {acked / elapsed:.0f} votes/s")
+    print(
+        f"next-task latency ms: p50 {_pct(stats['next_ms'], 50):.1f}  p90 {_pct(stats['next_ms'], 90):.1f}  "
+        f"p99 {_pct(stats['next_ms'], 99):.1f}  (n={len(stats['next_ms'])})"
+    )
+    print(
+        f"vote latency ms:      p50 {_pct(stats['vote_ms'], 50):.1f}  p90 {_pct(stats['vote_ms'], 90):.1f}  "
+        f"p99 {_pct(stats['vote_ms'], 99):.1f}  (n={len(stats['vote_ms'])})"
+    )
+    print(f"votes in the database for the load: {in_db} (acknowledged {acked})")
+    print(
+        f"duplicate (annotator, comparison) votes: {duplicates}; comparisons over 3 votes: {overfilled}; "
+        f"counter drift: {drift}"
+    )
+    print(f"errors: {stats['errors'] or 'none'}")
+    if stats["next_ms"]:
+        print(f"mean next {statistics.mean(stats['next_ms']):.1f} ms")
+    if not args.keep:
+        _recreate_database(drop_only=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

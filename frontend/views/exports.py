@@ -1,0 +1,72 @@
+"""Pages for exports: a staff page to start an export of the preference dataset and follow its jobs."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_http_methods
+
+from annotate.models import Campaign
+from hpbench.exports import selectors, services
+from hpbench.exports.models import ExportJob
+from hpbench.leaderboard.models import PreferenceBenchmark
+
+
+def _form_context(form: dict) -> dict:
+    return {
+        "form": form,
+        "formats": ExportJob.Format.choices,
+        "levels": selectors.LEVELS,
+        "campaigns": Campaign.objects.order_by("slug").values_list("slug", "name"),
+        "benchmarks": [
+            f"{name}:{version}"
+            for name, version in PreferenceBenchmark.objects.order_by("name", "-version").values_list("name", "version")
+        ],
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def exports_page(request: HttpRequest) -> HttpResponse:
+    """Staff only (404 for anyone else): the export form and the latest jobs with progress and links."""
+    if not (request.user.is_authenticated and request.user.is_active and request.user.is_staff):
+        raise Http404("No such page.")
+    form = {
+        "format": "parquet",
+        "level": "votes",
+        "campaigns": [],
+        "benchmark": "",
+        "since": "",
+        "until": "",
+        "include_excluded": False,
+        "include_gold": True,
+    }
+    error = None
+    if request.method == "POST":
+        form.update(
+            {
+                "format": request.POST.get("format", ""),
+                "level": request.POST.get("level", "votes"),
+                "campaigns": request.POST.getlist("campaigns"),
+                "benchmark": request.POST.get("benchmark", "").strip(),
+                "since": request.POST.get("since", "").strip(),
+                "until": request.POST.get("until", "").strip(),
+                "include_excluded": "include_excluded" in request.POST,
+                "include_gold": "include_gold" in request.POST,
+            }
+        )
+        fmt = form["format"]
+        try:
+            params = selectors.params_parse(**{k: v for k, v in form.items() if k != "format"})
+            services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
+        except selectors.ExportError as exc:
+            error = str(exc)
+        else:
+            return redirect("exports-page")
+    jobs = list(selectors.export_jobs_for_user(request.user)[:20])
+    active = any(j.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING) for j in jobs)
+    context = {**_form_context(form), "jobs": jobs, "active": active, "error": error}
+    return render(request, "frontend/exports/page.html", context, status=400 if error else 200)
+
+
+urlpatterns = [path("exports/", exports_page, name="exports-page")]

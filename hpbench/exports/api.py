@@ -1,0 +1,91 @@
+"""The exports JSON API (mounted at /api/exports/): staff start jobs, follow them, download their files.
+
+Everything here is for staff only. The download also needs the job's unguessable token and answers 404 to
+anyone else, so the existence of a file is never revealed.
+"""
+
+from __future__ import annotations
+
+from django.http import FileResponse, Http404, HttpRequest
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hpbench.exports import selectors, services
+from hpbench.exports.models import ExportJob
+
+
+def job_json(job: ExportJob) -> dict:
+    """A job as the API and the staff page show it (the download URL only once finished)."""
+    return {
+        "id": job.pk,
+        "format": job.format,
+        "params": job.params,
+        "status": job.status,
+        "progress": job.progress,
+        "rows": job.rows,
+        "error": job.error,
+        "summary": job.summary,
+        "requested_by": job.requested_by.username if job.requested_by_id else None,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "download_url": f"/api/exports/download/{job.token}" if job.status == ExportJob.Status.FINISHED else None,
+    }
+
+
+class JobRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=ExportJob.Format.values)
+    level = serializers.ChoiceField(choices=selectors.LEVELS, default="votes")
+    campaigns = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
+    benchmark = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    since = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    until = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    include_excluded = serializers.BooleanField(required=False, default=False)
+    include_gold = serializers.BooleanField(required=False, default=True)
+
+
+class JobListView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=inline_serializer("ExportJobs", {"jobs": serializers.ListField()}))
+    def get(self, request: Request) -> Response:
+        jobs = selectors.export_jobs_for_user(request.user)[:50]
+        return Response({"jobs": [job_json(j) for j in jobs]})
+
+    @extend_schema(request=JobRequestSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        form = JobRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        fmt = data.pop("format")
+        try:
+            params = selectors.params_parse(**data)
+            job = services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
+        except selectors.ExportError as exc:
+            return Response({"detail": str(exc)}, status=400)
+        return Response(job_json(job), status=201)
+
+
+class JobDetailView(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, job_id: int) -> Response:
+        try:
+            job = selectors.export_job_get_for_user(request.user, job_id)
+        except selectors.JobNotFound:
+            return Response({"detail": "No such export job."}, status=404)
+        return Response(job_json(job))
+
+
+def download(request: HttpRequest, token: str) -> FileResponse:
+    """The job's file, for staff holding the token; 404 for anything else (anonymous callers included)."""
+    try:
+        job = selectors.export_job_for_download(request.user, token)
+    except selectors.JobNotFound:
+        raise Http404("No such export.") from None
+    return FileResponse(open(job.file_path, "rb"), as_attachment=True, filename=services.download_name(job))

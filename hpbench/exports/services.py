@@ -1,0 +1,180 @@
+"""Writes for exports: writing the preference dataset to a file, and staff export jobs run by a worker.
+
+Web-safe (no torch). The management command ``export_preferences`` and the task ``default.exports.run``
+both go through :func:`export_write`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from hpbench.exports import selectors, writers
+from hpbench.exports.models import ExportJob
+from hpbench.exports.selectors import ExportError, ExportParams
+
+RUN_TASK = "default.exports.run"
+FORMATS = tuple(ExportJob.Format.values)
+SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "hf": "", "hpfiq": ".json"}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ExportSummary:
+    format: str
+    level: str
+    path: str
+    rows: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "level": self.level,
+            "path": self.path,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            **self.extra,
+        }
+
+
+def export_write(
+    *,
+    params: ExportParams,
+    fmt: str,
+    out: str | Path,
+    chunk_size: int = selectors.DEFAULT_CHUNK,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Write the rows ``params`` select to ``out`` in format ``fmt`` (``hf``: ``out`` is a folder).
+
+    ``progress(done, total)`` is called after each chunk. Returns what was written. Raises
+    :class:`ExportError` for an unknown format or one that does not fit the level (``hpfiq`` needs votes or a
+    benchmark, not comparisons).
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    level = params.effective_level
+    if fmt == "hpfiq" and level == "comparisons":
+        raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
+    started = time.perf_counter()
+    out = Path(out)
+    total = selectors.rows_total(params)
+    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level])
+    done = 0
+    try:
+        for rows in selectors.rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):
+            writer.write(rows)
+            done += len(rows)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        writer.close()
+    extra: dict[str, Any] = {}
+    if fmt == "hf":
+        figures = selectors.card_figures(params)
+        benchmark = selectors.benchmark_of(params)
+        title = f"hpbench preferences: benchmark {benchmark.label}" if benchmark else f"hpbench preferences ({level})"
+        writer.finish(title=title, level=level, figures=figures, filters=params.as_json())
+        extra["figures"] = figures
+    if fmt == "hpfiq":
+        extra["questions"] = writer.questions
+        extra["skipped_ties"] = writer.skipped_ties
+    return ExportSummary(
+        format=fmt, level=level, path=str(out), rows=done, seconds=time.perf_counter() - started, extra=extra
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+def exports_dir() -> Path:
+    """Where job files are written: under the var folder, never under a served path."""
+    return Path(settings.VAR_DIR) / "exports"
+
+
+def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> ExportJob:
+    """Queue an export for a staff member; the worker is told after commit. Raises ExportError for a bad
+    format or a format that does not fit the level, and PermissionError for a non-staff caller."""
+    if not (requested_by and requested_by.is_active and requested_by.is_staff):
+        raise PermissionError("exports are for staff only")
+    if fmt not in FORMATS:
+        raise ExportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "hpfiq" and params.effective_level == "comparisons":
+        raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
+    from hpbench.celery import app
+
+    job = ExportJob.objects.create(requested_by=requested_by, format=fmt, params=params.as_json())
+    transaction.on_commit(lambda pk=job.pk: app.send_task(RUN_TASK, args=[pk]))
+    return job
+
+
+def export_job_claim(*, job_id: int) -> bool:
+    """Move a queued job to running (one conditional UPDATE); False when it was not queued."""
+    return bool(
+        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
+            status=ExportJob.Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""
+        )
+    )
+
+
+def export_job_run(*, job_id: int) -> ExportJob:
+    """Run a claimed (running) job: write its file, then mark it finished, or failed with the error.
+
+    A Hugging Face folder is zipped for download. Unexpected errors are recorded and re-raised.
+    """
+    job = ExportJob.objects.get(pk=job_id)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or done >= total:
+            last[0] = now
+            ExportJob.objects.filter(pk=job_id).update(progress=min(1.0, done / total) if total else 1.0, rows=done)
+
+    base = exports_dir() / f"job-{job.pk}-{job.token[:12]}"
+    target = base.with_suffix(SUFFIX[job.format]) if SUFFIX[job.format] else base
+    try:
+        params = selectors.params_from_json(job.params)
+        summary = export_write(params=params, fmt=job.format, out=target, progress=progress)
+        file_path = target
+        if job.format == "hf":
+            file_path = Path(shutil.make_archive(str(base), "zip", root_dir=target))
+            shutil.rmtree(target, ignore_errors=True)
+    except ExportError as exc:
+        _fail(job_id, str(exc))
+        return ExportJob.objects.get(pk=job_id)
+    except Exception as exc:
+        _fail(job_id, f"{type(exc).__name__}: {exc}")
+        raise
+    ExportJob.objects.filter(pk=job_id).update(
+        status=ExportJob.Status.FINISHED,
+        progress=1.0,
+        rows=summary.rows,
+        file_path=str(file_path),
+        summary=summary.as_dict() | {"path": file_path.name},
+        finished_at=timezone.now(),
+    )
+    return ExportJob.objects.get(pk=job_id)
+
+
+def _fail(job_id: int, error: str) -> None:
+    ExportJob.objects.filter(pk=job_id).update(status=ExportJob.Status.FAILED, error=error, finished_at=timezone.now())
+
+
+def download_name(job: ExportJob) -> str:
+    """The file name offered to the browser."""
+    suffix = Path(job.file_path).suffix
+    return f"hpbench-export-{job.pk}-{job.format}{suffix}"

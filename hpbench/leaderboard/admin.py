@@ -1,0 +1,79 @@
+"""Admin: benchmarks (read-mostly), scores, submissions with re-run / baseline / hide actions."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from hpbench.catalog.models import ModelEntry
+from hpbench.leaderboard import services
+from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
+
+
+@admin.register(PreferenceBenchmark)
+class PreferenceBenchmarkAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "source", "dataset", "n_pairs", "tie_policy", "human_agreement",
+                    "is_active", "frozen_at"]
+    list_filter = ["source", "is_active"]
+    readonly_fields = ["name", "version", "source", "dataset", "campaign", "tie_policy", "fingerprint", "frozen_at",
+                       "n_pairs", "votes_per_pair", "human_agreement", "human_alpha", "report"]
+    actions = ["score_all_models"]
+
+    @admin.action(description="Score every visible model on the selected benchmarks")
+    def score_all_models(self, request, queryset) -> None:
+        queued = 0
+        for model in ModelEntry.objects.filter(is_hidden=False):
+            queued += len(services.model_scores_request(model=model, benchmarks=list(queryset)))
+        self.message_user(request, f"{queued} score(s) queued.", messages.SUCCESS)
+
+
+@admin.register(BenchmarkPair)
+class BenchmarkPairAdmin(admin.ModelAdmin):
+    list_display = ["benchmark", "position", "preference", "likert1", "likert2", "source_key"]
+    list_filter = ["benchmark"]
+    raw_id_fields = ["query", "reference", "set1_model", "set2_model"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # frozen
+
+
+@admin.register(ModelScore)
+class ModelScoreAdmin(admin.ModelAdmin):
+    list_display = ["model", "benchmark", "status", "progress", "agreement", "preference_ratio", "computed_at"]
+    list_filter = ["status", "benchmark"]
+    actions = ["rescore"]
+
+    @admin.action(description="Re-run the selected scores")
+    def rescore(self, request, queryset) -> None:
+        n = 0
+        for score in queryset.select_related("model", "benchmark"):
+            n += len(services.model_scores_request(model=score.model, benchmarks=[score.benchmark], force=True))
+        self.message_user(request, f"{n} score(s) queued.", messages.SUCCESS)
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "model", "family", "status", "progress", "is_public", "created_at"]
+    list_filter = ["status", "is_public", "family"]
+    raw_id_fields = ["owner", "model"]
+    actions = ["rerun", "mark_baseline", "hide", "unhide"]
+
+    @admin.action(description="Re-run the selected submissions")
+    def rerun(self, request, queryset) -> None:
+        for submission in queryset:
+            services.submission_rerun(submission=submission)
+        self.message_user(request, f"{queryset.count()} submission(s) re-queued.", messages.SUCCESS)
+
+    @admin.action(description="Mark their models as baselines")
+    def mark_baseline(self, request, queryset) -> None:
+        n = ModelEntry.objects.filter(submission__in=queryset).update(is_baseline=True)
+        self.message_user(request, f"{n} model(s) marked as baseline.", messages.SUCCESS)
+
+    @admin.action(description="Hide their models from the leaderboard")
+    def hide(self, request, queryset) -> None:
+        n = ModelEntry.objects.filter(submission__in=queryset).update(is_hidden=True)
+        self.message_user(request, f"{n} model(s) hidden.", messages.SUCCESS)
+
+    @admin.action(description="Show their models again")
+    def unhide(self, request, queryset) -> None:
+        n = ModelEntry.objects.filter(submission__in=queryset).update(is_hidden=False)
+        self.message_user(request, f"{n} model(s) shown.", messages.SUCCESS)

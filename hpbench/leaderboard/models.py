@@ -1,0 +1,172 @@
+"""Preference benchmarks (frozen judged pairs), model scores on them, and researchers' submissions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
+
+
+class PreferenceBenchmark(models.Model):
+    """A frozen, versioned set of judged pairs; never edited after it is created."""
+
+    class Source(models.TextChoices):
+        IMPORTED = "imported", "Imported file"
+        CAMPAIGN = "campaign", "Frozen from a campaign"
+
+    class TiePolicy(models.TextChoices):
+        DROP = "drop", "Drop pairs whose majority is a tie"
+        KEEP = "keep-as-tie", "Keep them as human ties (excluded from scores, counted)"
+
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="preference_benchmarks")
+    campaign = models.ForeignKey(
+        "annotate.Campaign", null=True, blank=True, on_delete=models.SET_NULL, related_name="benchmarks"
+    )
+    tie_policy = models.CharField(max_length=16, choices=TiePolicy.choices, default=TiePolicy.KEEP)
+    fingerprint = models.CharField(
+        max_length=64, help_text="sha256 of the pairs' content; same content = same version."
+    )
+    frozen_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True)
+    notes = models.TextField(blank=True, default="")
+    n_pairs = models.PositiveIntegerField(default=0)
+    votes_per_pair = models.FloatField(default=1.0)
+    human_agreement = models.FloatField(null=True, blank=True, help_text="Pairwise agreement of annotators.")
+    human_alpha = models.FloatField(null=True, blank=True, help_text="Krippendorff's alpha (nominal).")
+    report = models.JSONField(default=dict, blank=True, help_text="What the import or freeze left out, and why.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="benchmark_unique_version"),
+        ]
+        ordering = ["name", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}-v{self.version}"
+
+
+class BenchmarkPair(models.Model):
+    """One judged question: a query and two sets of images, with the human verdict."""
+
+    class Preference(models.IntegerChoices):
+        TIE = 0, "Tie"
+        SET1 = 1, "Set 1"
+        SET2 = 2, "Set 2"
+
+    benchmark = models.ForeignKey(PreferenceBenchmark, on_delete=models.CASCADE, related_name="pairs")
+    position = models.PositiveIntegerField()
+    query = models.ForeignKey(Query, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reference = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    set1_image_ids = models.JSONField(default=list)
+    set2_image_ids = models.JSONField(default=list)
+    set1_model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    set2_model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    preference = models.PositiveSmallIntegerField(choices=Preference.choices)
+    likert1 = models.FloatField(null=True, blank=True)
+    likert2 = models.FloatField(null=True, blank=True)
+    votes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Per vote: {"annotator": str, "choice": 1|2|0, "likert1": n|null, "likert2": n|null}.',
+    )
+    source_key = models.CharField(max_length=255, blank=True, default="", help_text="Where it came from.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "position"], name="pair_unique_position"),
+        ]
+        ordering = ["benchmark", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark_id}#{self.position}"
+
+
+class ModelScore(models.Model):
+    """One model's agreement with one benchmark's human verdicts (computed by a worker)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="preference_scores")
+    benchmark = models.ForeignKey(PreferenceBenchmark, on_delete=models.CASCADE, related_name="scores")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True, default="")
+    preference_ratio = models.FloatField(null=True, blank=True)
+    preference_ratio_low = models.FloatField(null=True, blank=True)
+    preference_ratio_high = models.FloatField(null=True, blank=True)
+    agreement = models.FloatField(null=True, blank=True)
+    agreement_low = models.FloatField(null=True, blank=True)
+    agreement_high = models.FloatField(null=True, blank=True)
+    n_pairs = models.PositiveIntegerField(default=0)
+    n_human_ties = models.PositiveIntegerField(default=0)
+    n_model_ties = models.PositiveIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "benchmark"], name="score_unique_model_benchmark"),
+        ]
+        ordering = ["benchmark", "-agreement"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} on {self.benchmark_id}: {self.status}"
+
+
+class Submission(models.Model):
+    """A researcher's checkpoint, evaluated on every active benchmark; private until published."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted"
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    #: Statuses that do not count against the daily quota.
+    NOT_COUNTED = (Status.FAILED, Status.CANCELLED)
+    DONE = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    model = models.OneToOneField(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="submission"
+    )
+    family = models.CharField(max_length=32)
+    variant = models.CharField(max_length=64, blank=True, default="")
+    config = models.JSONField(default=dict, blank=True)
+    description = models.TextField(blank=True, default="")
+    link = models.URLField(blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    progress = models.FloatField(default=0.0)
+    log = models.TextField(blank=True, default="", help_text="The error first, then the steps.")
+    is_public = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "created_at"], name="submission_quota_idx")]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} by {self.owner_id} ({self.status})"

@@ -1,0 +1,70 @@
+"""Server-rendered SVG of the leaderboard: agreement with its 95% interval per model, the human ceiling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+
+def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720) -> str:
+    """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
+
+    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); 0.5 is chance.
+    """
+    rows = [r for r in rows if r.get("agreement") is not None]
+    row_h, top, left, right = 26, 50, 190, 30
+    height = top + row_h * max(len(rows), 1) + 34
+    values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
+    if ceiling is not None:
+        values.append(ceiling)
+    lo = min(0.4, min(values) - 0.02)
+    hi = 1.0
+
+    def x(v: float) -> float:
+        return left + (width - left - right) * (v - lo) / (hi - lo)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
+        f'aria-labelledby="agreement-plot-title" class="agreement-plot">',
+        '<title id="agreement-plot-title">Agreement with human preferences per model, with 95% intervals'
+        + (f"; human ceiling {ceiling:.3f}" if ceiling is not None else "") + "</title>",
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement (higher is better); bars: 95% '
+        "bootstrap interval</text>",
+    ]
+    axis_y = top + row_h * max(len(rows), 1) + 4
+    tick = lo - (lo % 0.1) + (0.1 if lo % 0.1 > 1e-9 else 0)
+    while tick <= hi + 1e-9:
+        parts.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#e4e4ea"/>')
+        parts.append(
+            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" font-size="11" text-anchor="middle" '
+            f'fill="#5a5a66">{tick:.1f}</text>'
+        )
+        tick += 0.1
+    parts.append(
+        f'<line x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
+        'stroke-dasharray="2 3"/>'
+    )
+    for i, row in enumerate(rows):
+        cy = top + row_h * i + row_h / 2
+        low = row["agreement_low"] if row["agreement_low"] is not None else row["agreement"]
+        high = row["agreement_high"] if row["agreement_high"] is not None else row["agreement"]
+        color = "#8a5a00" if row.get("is_baseline") else "#1f4fd1"
+        label = escape(row["model"]) + (" (baseline)" if row.get("is_baseline") else "")
+        parts.append(
+            f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{label}</text>'
+            f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{cy:.1f}" y2="{cy:.1f}" stroke="{color}" '
+            'stroke-width="3"/>'
+            f'<circle cx="{x(row["agreement"]):.1f}" cy="{cy:.1f}" r="5" fill="{color}">'
+            f'<title>{label}: {row["agreement"]:.3f} [{low:.3f}, {high:.3f}]</title></circle>'
+        )
+    if ceiling is not None:
+        parts.append(
+            f'<line x1="{x(ceiling):.1f}" x2="{x(ceiling):.1f}" y1="{top - 10}" y2="{axis_y}" stroke="#c0392b" '
+            'stroke-width="2" stroke-dasharray="6 4"/>'
+            f'<text x="{x(ceiling) - 4:.1f}" y="{top - 14}" font-size="11" fill="#c0392b" text-anchor="end">'
+            f"human ceiling {ceiling:.3f}</text>"
+        )
+    if not rows:
+        parts.append(f'<text x="{left}" y="{top + 16}" font-size="13" fill="#5a5a66">No scores yet.</text>')
+    parts.append("</svg>")
+    return "".join(parts)

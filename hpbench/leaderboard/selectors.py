@@ -1,0 +1,196 @@
+"""Reads for the leaderboard, with the caller's rights applied in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from hpbench.catalog.models import Dataset, RetrievalRun
+from hpbench.catalog.selectors import model_entries_visible_to
+from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+
+#: ``?sort=`` keys of the leaderboard (a leading "-" sorts descending), and the row field each sorts on.
+SORT_KEYS = {
+    "rank": "rank",
+    "model": "model",
+    "agreement": "agreement",
+    "preference_ratio": "preference_ratio",
+    "recall": "recall",
+    "votes": "arena_votes",
+    "submitted": "submitted",
+}
+DEFAULT_SORT = "-agreement"
+
+
+class NotFound(Exception):
+    """The object does not exist or the caller may not see it (the two are never told apart)."""
+
+
+# --- submissions ---------------------------------------------------------------------------
+
+
+def submissions_for_user(user) -> QuerySet[Submission]:
+    """The caller's own submissions (staff: all), newest first."""
+    if not getattr(user, "is_authenticated", False):
+        return Submission.objects.none()
+    qs = Submission.objects.select_related("model", "owner")
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+def submission_get_for_user(user, submission_id: int, *, write: bool = False) -> Submission:
+    """The submission if the caller may see it (owner, staff, or anyone once published; ``write`` requires
+    owner or staff). Raises :class:`NotFound` otherwise, so outsiders cannot tell private from missing."""
+    try:
+        submission = Submission.objects.select_related("model", "owner").get(pk=submission_id)
+    except (Submission.DoesNotExist, ValueError, TypeError):
+        raise NotFound(submission_id) from None
+    is_owner = getattr(user, "is_authenticated", False) and (user.is_staff or submission.owner_id == user.pk)
+    if is_owner or (not write and submission.is_public and not (submission.model and submission.model.is_hidden)):
+        return submission
+    raise NotFound(submission_id)
+
+
+def submission_scores(submission: Submission) -> list[ModelScore]:
+    if submission.model_id is None:
+        return []
+    return list(ModelScore.objects.filter(model_id=submission.model_id).select_related("benchmark"))
+
+
+def submission_runs(submission: Submission) -> list[RetrievalRun]:
+    if submission.model_id is None:
+        return []
+    return list(RetrievalRun.objects.filter(model_id=submission.model_id).select_related("dataset"))
+
+
+# --- benchmarks ----------------------------------------------------------------------------
+
+
+def benchmarks_active() -> QuerySet[PreferenceBenchmark]:
+    return PreferenceBenchmark.objects.filter(is_active=True).select_related("dataset").order_by("name")
+
+
+def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
+    """Benchmark ``name`` at ``version`` (default: the active one, else the newest). Raises NotFound."""
+    qs = PreferenceBenchmark.objects.filter(name=name).select_related("dataset")
+    try:
+        if version not in (None, ""):
+            return qs.get(version=int(version))
+    except (PreferenceBenchmark.DoesNotExist, ValueError):
+        raise NotFound(name) from None
+    benchmark = qs.order_by("-is_active", "-version").first()
+    if benchmark is None:
+        raise NotFound(name)
+    return benchmark
+
+
+def recall_summary(metrics: dict, dataset: Dataset) -> float | None:
+    """The retrieval figure shown beside preference scores: FashionIQ (and demo) = mean of R@10 and R@50 over
+    categories; CIRR = (R@5 + Rsubset@1) / 2. Reads ``avg`` when the run stored it."""
+    if not metrics:
+        return None
+    if isinstance(metrics.get("avg"), (int, float)):
+        return float(metrics["avg"])
+    if dataset.protocol == "cirr":
+        if "R@5" in metrics and "Rsubset@1" in metrics:
+            return (float(metrics["R@5"]) + float(metrics["Rsubset@1"])) / 2
+        return None
+    mean = metrics.get("mean") or metrics
+    if "R@10" in mean and "R@50" in mean:
+        return (float(mean["R@10"]) + float(mean["R@50"])) / 2
+    return None
+
+
+def recall_label(dataset: Dataset) -> str:
+    return "(R@5 + Rsubset@1) / 2" if dataset.protocol == "cirr" else "Recall@10/@50 avg"
+
+
+def _latest_runs(model_ids: list[int], dataset: Dataset) -> dict[int, RetrievalRun]:
+    latest: dict[int, RetrievalRun] = {}
+    runs = RetrievalRun.objects.filter(
+        model_id__in=model_ids, dataset=dataset, status=RetrievalRun.Status.FINISHED
+    ).order_by("model_id", "-finished_at", "-id")
+    for run in runs.only("id", "model_id", "metrics", "finished_at"):
+        latest.setdefault(run.model_id, run)
+    return latest
+
+
+def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SORT) -> dict[str, Any]:
+    """Rows of finished scores of the models the caller may see, with recall, arena votes and ranks.
+
+    Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
+    intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
+    """
+    from hpbench.leaderboard.services import arena_for_benchmark
+
+    visible = model_entries_visible_to(user)
+    scores = list(
+        ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
+        .select_related("model", "model__submission")
+    )
+    model_ids = [s.model_id for s in scores]
+    runs = _latest_runs(model_ids, benchmark.dataset)
+    arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
+    rows = []
+    for s in scores:
+        submission = getattr(s.model, "submission", None)
+        run = runs.get(s.model_id)
+        rows.append(
+            {
+                "model_id": s.model_id,
+                "model": s.model.name,
+                "family": s.model.family,
+                "variant": s.model.variant,
+                "is_baseline": s.model.is_baseline,
+                "is_public": s.model.is_public,
+                "link": s.model.link,
+                "agreement": s.agreement,
+                "agreement_low": s.agreement_low,
+                "agreement_high": s.agreement_high,
+                "preference_ratio": s.preference_ratio,
+                "preference_ratio_low": s.preference_ratio_low,
+                "preference_ratio_high": s.preference_ratio_high,
+                "n_pairs": s.n_pairs,
+                "n_human_ties": s.n_human_ties,
+                "n_model_ties": s.n_model_ties,
+                "recall": recall_summary(run.metrics, benchmark.dataset) if run else None,
+                "arena_rating": arena.get(s.model_id, {}).get("rating"),
+                "arena_votes": arena.get(s.model_id, {}).get("votes", 0),
+                "submitted": (submission.created_at if submission else s.model.created_at),
+                "computed_at": s.computed_at,
+            }
+        )
+    for row in rows:
+        low, high = row["agreement_low"], row["agreement_high"]
+        row["rank"] = 1 + sum(
+            1 for other in rows
+            if other["agreement_low"] is not None and high is not None and other["agreement_low"] > high
+        ) if low is not None else None
+    key = sort if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
+    field, descending = SORT_KEYS[key.lstrip("-")], key.startswith("-")
+    present = [r for r in rows if r[field] is not None]
+    missing = [r for r in rows if r[field] is None]
+    present.sort(key=lambda r: r["model"])
+    present.sort(key=lambda r: r[field], reverse=descending)
+    return {
+        "benchmark": {
+            "name": benchmark.name,
+            "version": benchmark.version,
+            "label": benchmark.label,
+            "source": benchmark.source,
+            "dataset": benchmark.dataset.name,
+            "tie_policy": benchmark.tie_policy,
+            "n_pairs": benchmark.n_pairs,
+            "frozen_at": benchmark.frozen_at,
+            "notes": benchmark.notes,
+        },
+        "human_ceiling": {
+            "pairwise_agreement": benchmark.human_agreement,
+            "krippendorff_alpha": benchmark.human_alpha,
+            "votes_per_pair": benchmark.votes_per_pair,
+        },
+        "recall_label": recall_label(benchmark.dataset),
+        "sort": key,
+        "higher_is_better": ["agreement", "preference_ratio", "recall", "arena_rating"],
+        "rows": present + missing,
+    }

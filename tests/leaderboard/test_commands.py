@@ -1,0 +1,53 @@
+"""The management commands around the leaderboard: submit (a client), score_model, freeze_benchmark."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.authtoken.models import Token
+from safetensors.numpy import save_file
+
+from hpbench.leaderboard.models import ModelScore, Submission
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_submit_client_uploads_a_checkpoint_with_a_progress_bar(live_server, researcher, tmp_path):
+    checkpoint = tmp_path / "weights.safetensors"
+    save_file({"w": np.ones((64, 64), dtype=np.float32)}, str(checkpoint))
+    token = Token.objects.create(user=researcher).key
+    out, err = io.StringIO(), io.StringIO()
+    call_command("submit", "--url", live_server.url, "--token", token, "--family", "demo", "--file", str(checkpoint),
+                 "--config", '{"dim": 8}', "--description", "cli", stdout=out, stderr=err)
+    body = json.loads(out.getvalue())
+    assert body["owner"] == "researcher" and body["config"] == {"dim": 8} and body["description"] == "cli"
+    assert "uploading weights.safetensors" in err.getvalue() and "100%" in err.getvalue()
+    submission = Submission.objects.get(pk=body["id"])
+    assert submission.model.checkpoint_file.read() == checkpoint.read_bytes()
+    with pytest.raises(CommandError, match=r"server refused the submission \(40[13]\).*Invalid token"):
+        call_command("submit", "--url", live_server.url, "--token", "wrong", "--family", "demo",
+                     "--file", str(checkpoint), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_score_model_queues_each_active_benchmark_once(fiq_dataset):
+    from hpbench.catalog.models import ModelEntry
+    from hpbench.leaderboard.services import PairSpec, benchmark_store
+    from tests.leaderboard.conftest import make_images
+
+    ids = list(make_images(fiq_dataset, {"a": "shirt", "b": "shirt", "c": "shirt"}).values())
+    pairs = [PairSpec(reference_id=ids[0], text="t", set1=(ids[1],), set2=(ids[2],), preference=1)]
+    benchmark_store(name="one", source="imported", dataset=fiq_dataset, pairs=pairs)
+    ModelEntry.objects.create(name="m", family="demo")
+    out = io.StringIO()
+    call_command("score_model", "m", "--json", stdout=out)
+    assert [r["status"] for r in json.loads(out.getvalue())] == ["queued"]
+    out = io.StringIO()
+    call_command("score_model", "m", "--json", stdout=out)
+    assert json.loads(out.getvalue()) == []  # already queued: not twice
+    assert ModelScore.objects.count() == 1
+    with pytest.raises(CommandError, match="no such model"):
+        call_command("score_model", "nope")
