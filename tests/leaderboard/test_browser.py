@@ -11,9 +11,6 @@ from hpbench.catalog.models import ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore
 from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
@@ -46,20 +43,16 @@ def _fill(fiq_dataset) -> None:
                                     metrics={"avg": 30 + 40 * (skill - 0.5)})
 
 
-def test_the_leaderboard_page_renders_the_table_and_the_plot(live_server, fiq_dataset):
-    from playwright.sync_api import sync_playwright
-
+def test_the_leaderboard_page_renders_the_table_and_the_plot(live_server, browser, fiq_dataset, tmp_path):
     _fill(fiq_dataset)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 1000})
-        page.goto(f"{live_server.url}/leaderboard/demo-campaign/")
-        rows = page.locator("table.lb-table tbody tr")
-        assert rows.count() == 5
-        assert rows.first.locator("td").nth(1).inner_text().startswith("qure")
-        assert page.locator("svg.agreement-plot circle").count() == 5
-        assert "human ceiling" in page.locator("svg.agreement-plot").text_content()
-        page.screenshot(path="/tmp/board.png", full_page=True)
-        page.get_by_role("link", name="Model").click()
-        assert page.locator("table.lb-table tbody tr").first.locator("td").nth(1).inner_text().startswith("clip4cir")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    page.goto(f"{live_server.url}/leaderboard/demo-campaign/")
+    rows = page.locator("table.lb-table tbody tr")
+    assert rows.count() == 5
+    assert rows.first.locator("td").nth(1).inner_text().startswith("qure")
+    assert page.locator("svg.agreement-plot circle").count() == 5
+    assert "human ceiling" in page.locator("svg.agreement-plot").text_content()
+    page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
+    page.get_by_role("link", name="Model").click()
+    assert page.locator("table.lb-table tbody tr").first.locator("td").nth(1).inner_text().startswith("clip4cir")
+    page.close()

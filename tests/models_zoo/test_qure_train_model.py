@@ -33,8 +33,24 @@ def run(*args: str) -> str:
 @pytest.mark.django_db
 def test_it_trains_writes_a_registrable_checkpoint_and_resumes(tiny_demo, tmp_path):
     folder = tmp_path / "out"
-    common = ["--family", "demo", "--dataset", tiny_demo, "--objective", "qure", "--out", str(folder),
-              "--lr", "1e-3", "--batch-size", "4", "--device", "cpu", "--config", TINY]
+    common = [
+        "--family",
+        "demo",
+        "--dataset",
+        tiny_demo,
+        "--objective",
+        "qure",
+        "--out",
+        str(folder),
+        "--lr",
+        "1e-3",
+        "--batch-size",
+        "4",
+        "--device",
+        "cpu",
+        "--config",
+        TINY,
+    ]
     printed = run(*common, "--epochs", "2")
     assert "epoch 1/2" in printed and "val R@10" in printed and "negatives[warmup]" in printed
     assert {"model.safetensors", "config.json", "train_log.jsonl", "trainer_state.pt"} <= {
@@ -69,8 +85,16 @@ def test_a_real_worker_trains_through_the_gpu_queue_task(celery_worker_process, 
 
     folder = Path(tmp_path / "worker-out")
     result = train_model.apply_async(
-        kwargs=dict(family="demo", dataset=tiny_demo, objective="contrastive", epochs=1, out_dir=str(folder),
-                    lr=1e-3, batch_size=4), queue="gpu",
+        kwargs=dict(
+            family="demo",
+            dataset=tiny_demo,
+            objective="contrastive",
+            epochs=1,
+            out_dir=str(folder),
+            lr=1e-3,
+            batch_size=4,
+        ),
+        queue="gpu",
     ).get(timeout=180)
     assert result["epochs_run"] == 1
     assert (folder / "model.safetensors").is_file()
