@@ -37,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from hpbench.catalog import oracle  # noqa: E402
 from hpbench.catalog.demo import make_demo_dataset  # noqa: E402
@@ -50,6 +49,7 @@ from models_zoo.qure.trainer import TrainConfig, encode_image_ids, fashioniq_val
 
 SHIPPED = ("model.safetensors", "config.json", "train_log.jsonl")
 HEURISTICS = ("image-only", "text-only", "sum")
+HEURISTIC_VARIANTS = {"image-only": "image", "text-only": "text", "sum": "sum"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -140,25 +140,6 @@ def train_all(objectives: list[str], args: argparse.Namespace, train_set, val_se
             shutil.copy2(pretrain / "train_log.jsonl", destination / "pretrain_log.jsonl")
         timings[objective] = time.perf_counter() - tick
     return timings
-
-
-class Heuristic(torch.nn.Module):
-    """A zero-shot-style heuristic from a demo model's encoders (no training of its own)."""
-
-    def __init__(self, base: DemoCIR, kind: str) -> None:
-        super().__init__()
-        self.base, self.kind = base, kind
-
-    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.base.encode_images(pixels)
-
-    def encode_queries(self, pixels: torch.Tensor, texts) -> torch.Tensor:
-        image = F.normalize(self.base.image_features(pixels), dim=-1)
-        text = F.normalize(self.base.text_features(texts), dim=-1)
-        return {"image-only": image, "text-only": text, "sum": F.normalize(image + text, dim=-1)}[self.kind]
-
-    def score(self, queries: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        return queries @ images.T
 
 
 @torch.no_grad()
@@ -268,9 +249,9 @@ def main() -> None:
     models: dict = {}
     for objective in objectives:
         models[f"demo-{objective}"] = load_model("demo", args.out / f"demo-{objective}", device="cpu")
-    base = models.get("demo-contrastive") or next(iter(models.values()))
-    for kind in HEURISTICS:
-        models[kind] = Heuristic(base, kind).eval()
+    base = "demo-contrastive" if "demo-contrastive" in models else f"demo-{objectives[0]}"
+    for kind in HEURISTICS:  # the demo family's zero-shot-style variants over the base model's encoders
+        models[kind] = load_model("demo", args.out / base, variant=HEURISTIC_VARIANTS[kind], device="cpu")
     figures = evaluate(models, val_folder, attributes)
 
     print()

@@ -40,7 +40,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "clip_zeroshot": ("sum", "mean", "image", "text"),
     "clip4cir": ("combiner",),
     "blip2_cir": ("qure", "sprc"),
-    "demo": ("combiner",),
+    "demo": ("combiner", "image", "text", "sum"),
 }
 
 

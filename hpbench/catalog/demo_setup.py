@@ -24,6 +24,10 @@ CHECKPOINTS = Path(__file__).resolve().parents[2] / "models_zoo" / "demo" / "che
 DEMO_MODELS: dict[str, tuple[str, str, str, bool, str]] = {
     "demo-qure": ("demo", "", "demo-qure", False, "Demo family trained with the QuRe objective."),
     "demo-contrastive": ("demo", "", "demo-contrastive", True, "Demo family trained with in-batch InfoNCE."),
+    "demo-image-only": ("demo", "image", "demo-contrastive", True,
+                        "Zero-shot heuristic: the reference image alone (demo-contrastive's image encoder)."),
+    "demo-text-only": ("demo", "text", "demo-contrastive", True,
+                       "Zero-shot heuristic: the modification text alone (demo-contrastive's text encoder)."),
 }
 
 Log = Callable[[str], object]

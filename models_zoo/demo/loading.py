@@ -56,5 +56,7 @@ def load_demo_model(folder: str | Path, *, max_bytes: int | None = DEFAULT_MAX_B
 def load(checkpoint: Path | None, *, variant: str = "combiner", config: dict[str, Any] | None = None) -> DemoCIR:
     """A demo model from a checkpoint folder, or a fresh random one from ``config`` when ``checkpoint`` is None."""
     if checkpoint is None:
-        return DemoCIR(_config(dict(config or {}), source="config"))
-    return load_demo_model(checkpoint, max_bytes=(config or {}).get("max_bytes", DEFAULT_MAX_BYTES))
+        return DemoCIR(_config(dict(config or {}), source="config"), variant=variant)
+    model = load_demo_model(checkpoint, max_bytes=(config or {}).get("max_bytes", DEFAULT_MAX_BYTES))
+    model.variant = variant
+    return model

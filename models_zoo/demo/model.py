@@ -117,12 +117,19 @@ class GatedCombiner(nn.Module):
         return F.normalize(output, dim=-1)
 
 
+#: ``combiner``: the trained composition. The others are zero-shot-style heuristics over the same encoders:
+#: ``image`` (reference image only), ``text`` (modification text only), ``sum`` (normalise(image + text)).
+DEMO_VARIANTS = ("combiner", "image", "text", "sum")
+
+
 class DemoCIR(CIRModel):
     family = "demo"
-    variant = "combiner"
 
-    def __init__(self, config: DemoConfig):
+    def __init__(self, config: DemoConfig, *, variant: str = "combiner"):
         super().__init__()
+        if variant not in DEMO_VARIANTS:
+            raise ValueError(f"unknown demo variant {variant!r}; known: {', '.join(DEMO_VARIANTS)}")
+        self.variant = variant
         self.config = config
         self.word_index = {word: index for index, word in enumerate(config.vocab)}
         self.image_encoder = ImageEncoder(config.channels, config.embed_dim)
@@ -157,4 +164,11 @@ class DemoCIR(CIRModel):
             raise ValueError(f"{pixel_values.shape[0]} reference images but {len(texts)} texts")
         image = self.image_features(pixel_values)
         text = self.text_features(texts).to(image.dtype)
-        return self.combiner(image, text)
+        if self.variant == "combiner":
+            return self.combiner(image, text)
+        image, text = F.normalize(image, dim=-1), F.normalize(text, dim=-1)
+        if self.variant == "image":
+            return image
+        if self.variant == "text":
+            return text
+        return F.normalize(image + text, dim=-1)
