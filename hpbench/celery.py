@@ -16,10 +16,22 @@ app.autodiscover_tasks(["worker"], related_name="tasks")
 
 
 def ensure_broker_folders() -> None:
-    """Create the filesystem broker's folders (embedded mode); a no-op for other brokers."""
+    """Create the filesystem broker's and result backend's folders (embedded mode); a no-op otherwise."""
     from pathlib import Path
 
-    options = app.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
-        if key in options:
-            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    from django.conf import settings
+
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}) or {}
+    folders = [options[key] for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder")
+               if key in options]
+    backend = getattr(settings, "CELERY_RESULT_BACKEND", "") or ""
+    if backend.startswith("file://"):
+        folders.append(backend.removeprefix("file://"))
+    for folder in folders:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _embedded_folders(sender: Celery, **kwargs) -> None:
+    # The web process and every worker need the filesystem broker's folders before the first message.
+    ensure_broker_folders()
