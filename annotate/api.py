@@ -74,11 +74,16 @@ def next_payload(result: services.NextResult) -> dict:
     campaign = result.campaign
     progress = _progress(result.done, result.quota)
     if result.task is None:
+        quota_reached = result.quota is not None and result.done >= result.quota
         return {
             "task": None,
             "done": True,
+            "reason": "quota_reached" if quota_reached else "no_tasks_left",
             "progress": progress,
-            "completion": {"code": campaign.completion_code, "url": campaign.completion_url or None},
+            # Someone who answered nothing (the study filled up first) gets no completion code.
+            "completion": {"code": campaign.completion_code, "url": campaign.completion_url or None}
+            if result.done > 0
+            else None,
         }
     task = result.task
     preview = result.preview

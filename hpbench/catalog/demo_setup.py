@@ -130,7 +130,7 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     if campaign is None:
         campaign = campaign_create(
             slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?", dataset=dataset,
-            models=demo_models(), split=DEMO_SPLIT, num_queries=150, votes_per_pair=3, gold_share=0.1,
+            models=demo_models(), split=DEMO_SPLIT, num_queries=150, votes_per_pair=4, gold_share=0.1,
             allow_tie=True, ask_ratings=True, ask_irrelevant=True, per_person_quota=60,
             completion_code="DEMO-THANKS",
             instructions="Pick the set of garments that better shows the reference changed as the text asks.",
@@ -151,7 +151,10 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
 
 
 def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
-    """Oracle annotators (10% noise) vote through the HTTP API until the campaign has its votes."""
+    """Oracle annotators (10% noise) cast about three votes per comparison through the HTTP API.
+
+    The campaign wants four, so a person opening the voting page still finds tasks.
+    """
     from annotate.models import Campaign, Vote
     from django.core.management import call_command
 
@@ -160,8 +163,9 @@ def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> N
         return
     _wait(lambda: _http_ok(f"{base_url}/healthz?timeout=2"), timeout=120, what="web server start")
     log("simulated annotators are voting through the API …")
+    per_annotator = 3 * campaign.comparisons.count() // 9
     call_command("simulate_annotators", campaign.slug, "--annotators", "9", "--noise", "0.1", "--url", base_url,
-                 "--seed", "0", "--concurrency", "3")
+                 "--seed", "0", "--concurrency", "3", "--max-votes", str(per_annotator))
     log(f"{Vote.objects.filter(comparison__campaign=campaign).count()} votes recorded")
 
 
@@ -172,7 +176,7 @@ def step_benchmark_and_scores(*, dataset: Dataset, base_url: str, log: Log) -> N
     from hpbench.leaderboard.services import benchmark_freeze, model_scores_request
 
     campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
-    result = benchmark_freeze(campaign=campaign)
+    result = benchmark_freeze(campaign=campaign, name="demo-human-preferences")
     log(f"frozen benchmark: {result}")
     scores = [score for model in demo_models() for score in model_scores_request(model=model)]
     pending = [score.pk for score in scores]

@@ -69,9 +69,26 @@ def test_the_end_gives_the_completion_code_and_url(csrf_client, world):
     assert body == {
         "task": None,
         "done": True,
+        "reason": "quota_reached",
         "progress": {"done": 1, "quota": 1},
         "completion": {"code": "XYZ123", "url": "https://app.prolific.com/submissions/complete?cc=XYZ123"},
     }
+
+
+def test_a_latecomer_to_a_full_study_gets_no_completion_code(csrf_client, world, django_user_model):
+    campaign = make_campaign(world, votes_per_pair=1, completion_code="XYZ123")
+    first = enter(csrf_client, campaign)
+    while (body := next_task(csrf_client, campaign, first).json())["task"] is not None:
+        assert post_vote(csrf_client, first, lease=body["task"]["lease"]).status_code == 201
+    assert body["completion"]["code"] == "XYZ123" and body["reason"] == "no_tasks_left"
+
+    from django.test import Client
+
+    late = Client(enforce_csrf_checks=True)
+    token = enter(late, campaign, pid="latecomer")
+    body = next_task(late, campaign, token).json()
+    assert body == {"task": None, "done": True, "reason": "no_tasks_left",
+                    "progress": {"done": 0, "quota": campaign.per_person_quota or None}, "completion": None}
 
 
 @pytest.mark.parametrize(

@@ -353,6 +353,12 @@
     els.end.hidden = false;
     showError("");
     var completion = body.completion || {};
+    if (!body.completion) {
+      // The study filled up before this person answered anything: no code, and say so plainly.
+      $("ann-end-title").textContent = "No comparisons are left";
+      $("ann-end-text").textContent = "Every comparison in this study already has the answers it needs. " +
+        "Please return the study on your platform; thank you for your time.";
+    }
     var codeBox = $("ann-end-code-box");
     var redirect = $("ann-end-redirect");
     if (completion.code) {
@@ -371,7 +377,8 @@
     }
     var heading = $("ann-end-title");
     heading.focus();
-    say("All done. " + (completion.code ? "Your completion code is " + completion.code + "." : ""));
+    say(body.completion ? "All done. " + (completion.code ? "Your completion code is " + completion.code + "." : "")
+      : "No comparisons are left in this study.");
   }
 
   // ---- input ----------------------------------------------------------------------------------
