@@ -236,12 +236,16 @@ def _sequential(base: str, slug: str, n: int = 200) -> None:
     import httpx
 
     with httpx.Client(base_url=base, timeout=30) as http:
-        http.get(f"/api/annotate/campaigns/{slug}/enter", params={"PROLIFIC_PID": "sequential"})
+        entered = http.get(f"/api/annotate/campaigns/{slug}/enter", params={"PROLIFIC_PID": "sequential"})
+        entered.raise_for_status()
         headers = {"X-CSRFToken": http.cookies["csrftoken"]}
         next_ms, vote_ms = [], []
         for _ in range(n):
             t0 = time.perf_counter()
-            task = http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers).json()["task"]
+            answer = http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
+            if answer.status_code != 200:
+                raise RuntimeError(f"next-task answered {answer.status_code}: {answer.text[:300]}")
+            task = answer.json()["task"]
             next_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             r = http.post(

@@ -52,3 +52,20 @@ def tokenize(tokenizer: Any, texts: Sequence[str], *, max_length: int, device: t
     """Pad/truncate ``texts`` to at most ``max_length`` tokens; tensors on ``device``."""
     batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     return {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask")}
+
+
+class ClipFeatures:
+    """CLIP's raw projected features for a ``CIRModel`` holding ``clip``, ``tokenizer`` and ``max_text_length``."""
+
+    clip: Any
+    tokenizer: Any
+    max_text_length: int
+
+    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """CLIP's raw projected image features ``(B, P)``."""
+        return as_vector(self.clip.get_image_features(pixel_values=pixel_values))
+
+    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """CLIP's raw projected text features ``(B, P)``."""
+        inputs = tokenize(self.tokenizer, texts, max_length=self.max_text_length, device=self.device)
+        return as_vector(self.clip.get_text_features(**inputs))

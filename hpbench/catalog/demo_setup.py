@@ -155,8 +155,9 @@ def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> N
 
     The campaign wants four, so a person opening the voting page still finds tasks.
     """
-    from annotate.models import Campaign, Vote
     from django.core.management import call_command
+
+    from annotate.models import Campaign, Vote
 
     campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
     if Vote.objects.filter(comparison__campaign=campaign).exists():

@@ -110,13 +110,18 @@ class ModelEntry(models.Model):
         return self.checkpoint_path
 
 
+class JobStatus(models.TextChoices):
+    """The life of a job a worker runs (retrieval runs, preference scores)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
 class RetrievalRun(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        FINISHED = "finished"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = JobStatus
 
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="runs")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="runs")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
+from hpbench.catalog.models import Dataset, Image, JobStatus, ModelEntry, Query
 
 
 class PreferenceBenchmark(models.Model):
@@ -97,12 +97,7 @@ class BenchmarkPair(models.Model):
 class ModelScore(models.Model):
     """One model's agreement with one benchmark's human verdicts (computed by a worker)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        FINISHED = "finished"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
+    Status = JobStatus
 
     model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="preference_scores")
     benchmark = models.ForeignKey(PreferenceBenchmark, on_delete=models.CASCADE, related_name="scores")

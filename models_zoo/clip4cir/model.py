@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models_zoo.base import CIRModel
-from models_zoo.clip_common import as_vector, tokenize
+from models_zoo.clip_common import ClipFeatures
 from models_zoo.preprocess import ImagePreprocessor
 
 
@@ -58,7 +58,7 @@ class Combiner(nn.Module):
         return self.combine_features(image_features, text_features)
 
 
-class Clip4Cir(CIRModel):
+class Clip4Cir(ClipFeatures, CIRModel):
     family = "clip4cir"
     variant = "combiner"
 
@@ -69,13 +69,6 @@ class Clip4Cir(CIRModel):
         self.combiner = combiner
         self.image_preprocessor = ImagePreprocessor(size=clip.config.vision_config.image_size, pad_ratio=pad_ratio)
         self.max_text_length = min(77, clip.config.text_config.max_position_embeddings)
-
-    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return as_vector(self.clip.get_image_features(pixel_values=pixel_values))
-
-    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
-        inputs = tokenize(self.tokenizer, texts, max_length=self.max_text_length, device=self.device)
-        return as_vector(self.clip.get_text_features(**inputs))
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_features(pixel_values), dim=-1)

@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 
 from models_zoo.base import CIRModel
-from models_zoo.clip_common import as_vector, tokenize
+from models_zoo.clip_common import ClipFeatures
 from models_zoo.preprocess import ImagePreprocessor
 
 VARIANTS = ("sum", "mean", "image", "text")
 
 
-class ClipZeroShot(CIRModel):
+class ClipZeroShot(ClipFeatures, CIRModel):
     family = "clip_zeroshot"
 
     def __init__(self, clip: Any, tokenizer: Any, *, variant: str = "sum", pad_ratio: float | None = 1.25):
@@ -34,15 +34,6 @@ class ClipZeroShot(CIRModel):
         self.variant = variant
         self.image_preprocessor = ImagePreprocessor(size=clip.config.vision_config.image_size, pad_ratio=pad_ratio)
         self.max_text_length = min(77, clip.config.text_config.max_position_embeddings)
-
-    def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """CLIP's raw projected image features ``(B, P)``."""
-        return as_vector(self.clip.get_image_features(pixel_values=pixel_values))
-
-    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
-        """CLIP's raw projected text features ``(B, P)``."""
-        inputs = tokenize(self.tokenizer, texts, max_length=self.max_text_length, device=self.device)
-        return as_vector(self.clip.get_text_features(**inputs))
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.image_features(pixel_values), dim=-1)
