@@ -37,3 +37,8 @@ def campaign_get(*, slug: str) -> Campaign:
     if campaign is None:
         raise CampaignNotFound(f"no campaign {slug!r}")
     return campaign
+
+
+def open_campaigns() -> QuerySet[Campaign]:
+    """Campaigns open for annotation, newest first."""
+    return Campaign.objects.filter(status=Campaign.Status.OPEN).order_by("-created_at")

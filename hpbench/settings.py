@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files (no CDN)
     "hpbench.catalog",
     "hpbench.leaderboard",
     "hpbench.exports",
@@ -201,6 +202,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "hpbench API",
     "DESCRIPTION": "Human-preference benchmark for composed image retrieval.",
     "VERSION": "0.1.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGIN_URL = "/accounts/login/"

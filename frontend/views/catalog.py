@@ -13,8 +13,10 @@ from hpbench.catalog.selectors import query_results_for_user
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    from annotate.selectors import open_campaigns
+
     datasets = Dataset.objects.annotate(n_queries=Count("queries", distinct=True)).order_by("name")
-    return render(request, "frontend/catalog/home.html", {"datasets": datasets})
+    return render(request, "frontend/catalog/home.html", {"datasets": datasets, "campaigns": open_campaigns()})
 
 
 def query_list(request: HttpRequest) -> HttpResponse:

@@ -130,3 +130,37 @@ def test_every_family_ranks_through_the_worker(celery_worker_process, tmp_path, 
     assert topk.image_ids.shape == (2, 4)
     # Four gallery images, all ranked: each row is a permutation of the gallery.
     assert all(len(set(row)) == 4 for row in topk.image_ids.tolist())
+
+
+def test_a_query_shows_each_visible_models_top_results(celery_worker_process, tmp_path, tiny_clip, client, outsider,
+                                                       django_user_model):
+    from hpbench.catalog.models import ModelEntry
+
+    root = build_fashioniq(tmp_path / "fiq")
+    _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress", "--splits", "val")
+    _json("register_model", "public-clip", "--family", "clip_zeroshot", "--checkpoint", str(tiny_clip))
+    owner = django_user_model.objects.create_user(username="owner", password="owner-pass-123")
+    _json("register_model", "private-clip", "--family", "clip_zeroshot", "--checkpoint", str(tiny_clip),
+          "--owner", "owner")
+    ModelEntry.objects.filter(name="private-clip").update(is_public=False)
+    for name in ("public-clip", "private-clip"):
+        _json("run_retrieval", name, "fiq", "--topk", "4", "--wait", "--timeout", "120")
+    query = Query.objects.get(key="dress.val.0")
+
+    body = client.get(f"/api/queries/{query.pk}/results?k=3").json()
+    assert [m["model"] for m in body["models"]] == ["public-clip"]
+    assert len(body["models"][0]["results"]) == 3
+    assert body["query"]["target"]["name"] == "Dva1"
+    assert sum(r["is_target"] for r in body["models"][0]["results"]) <= 1
+
+    client.force_login(owner)
+    assert [m["model"] for m in client.get(f"/api/queries/{query.pk}/results").json()["models"]] == [
+        "private-clip", "public-clip"]
+    page = client.get(f"/queries/{query.pk}/").content.decode()
+    assert "private-clip" in page and page.count('src="/images/') >= 2 + 2 * 4
+
+    client.force_login(outsider)
+    assert "private-clip" not in client.get(f"/queries/{query.pk}/").content.decode()
+    image = client.get(f"/images/{query.reference_id}")
+    assert image.status_code == 200 and b"".join(image.streaming_content).startswith(b"\x89PNG")
+    assert client.get("/images/999999").status_code == 404
