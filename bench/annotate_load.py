@@ -170,7 +170,9 @@ def _pct(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-async def _load(base: str, slug: str, annotators: int, duration: float) -> dict:
+async def _load(base: str, slug: str, annotators: int, duration: float, rate: float = 0.0) -> dict:
+    """Closed loop (``rate`` 0: every annotator votes again at once), or paced: each annotator starts a vote
+    every ``annotators / rate`` seconds (think time), so the offered load is ``rate`` votes/s."""
     import httpx
 
     limits = httpx.Limits(max_connections=annotators, max_keepalive_connections=annotators)
@@ -190,8 +192,13 @@ async def _load(base: str, slug: str, annotators: int, duration: float) -> dict:
             }
             entered[0] += 1
             await start.wait()
+            period = annotators / rate if rate else 0.0
+            if period:
+                await asyncio.sleep(period * i / annotators)  # spread the starts evenly
             while time.perf_counter() < deadline:
                 t0 = time.perf_counter()
+                if period:
+                    next_start = t0 + period
                 r = await http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
                 stats["next_ms"].append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
@@ -215,6 +222,8 @@ async def _load(base: str, slug: str, annotators: int, duration: float) -> dict:
                 else:
                     key = f"vote {r.status_code}"
                     stats["errors"][key] = stats["errors"].get(key, 0) + 1
+                if period:
+                    await asyncio.sleep(max(0.0, next_start - time.perf_counter()))
 
         start = asyncio.Event()
         deadline = float("inf")
@@ -264,6 +273,8 @@ def _sequential(base: str, slug: str, n: int = 200) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="offered votes/s shared by the annotators (think time); 0 = closed loop, no think time")
     parser.add_argument("--annotators", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
@@ -320,9 +331,10 @@ def main() -> int:
         slug = slugs[100_000]
         print(
             f"\nload: {args.annotators} annotators, {args.duration:.0f} s, gunicorn -w {args.workers} "
-            f"-k gthread --threads {args.threads}, campaign {slug}"
+            f"-k gthread --threads {args.threads}, campaign {slug}, "
+            + (f"paced at {args.rate:g} votes/s offered" if args.rate else "closed loop (no think time)")
         )
-        stats = asyncio.run(_load(base, slug, args.annotators, args.duration))
+        stats = asyncio.run(_load(base, slug, args.annotators, args.duration, args.rate))
         _sequential(base, slug)  # its 200 votes are subtracted below
     finally:
         server.terminate()
