@@ -113,13 +113,26 @@ class ImagePreprocessor:
         return (self.size, self.size) if isinstance(self.size, int) else (int(self.size[0]), int(self.size[1]))
 
     def __call__(self, image: PILImage.Image | str | Path) -> torch.Tensor:
+        return to_normalised_tensor(self.geometry(image), self.mean, self.std)
+
+    def geometry(self, image: PILImage.Image | str | Path) -> PILImage.Image:
+        """Open, target-pad, resize and crop: the per-image part, before any arithmetic on pixels."""
         img = open_image(image)
         if self.pad_ratio is not None:
             img = target_pad(img, self.pad_ratio)
         height, width = self.height_width
         img = resize_short_side(img, height) if isinstance(self.size, int) else resize_to_cover(img, height, width)
-        img = center_crop(img, height, width)
-        return to_normalised_tensor(img, self.mean, self.std)
+        return center_crop(img, height, width)
+
+    def uint8(self, image: PILImage.Image | str | Path) -> torch.Tensor:
+        """``(3, H, W)`` uint8 pixels after the geometry; :meth:`normalise` finishes a whole batch at once."""
+        return torch.from_numpy(np.array(self.geometry(image).convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, 3, H, W)`` (on any device) -> float32 scaled to [0, 1] and normalised, as ``__call__``."""
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=torch.float32, device=pixels.device).view(1, 3, 1, 1)
+        return pixels.float().div_(255.0).sub_(mean).div_(std)
 
     def batch(self, images: Sequence[PILImage.Image | str | Path]) -> torch.Tensor:
         """Stack several images into ``(B, 3, H, W)``."""

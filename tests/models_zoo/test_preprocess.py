@@ -56,3 +56,15 @@ def test_preprocessor_reads_paths_and_converts_grey_images(tmp_path):
     batch = ImagePreprocessor(size=16).batch([path, Image.new("L", (20, 20), 255)])
     assert batch.shape == (2, 3, 16, 16)
     assert torch.equal(batch[0], batch[1])
+
+
+def test_the_batch_path_uint8_then_normalise_equals_the_per_image_path():
+    import torch
+    from PIL import Image
+
+    from models_zoo.preprocess import ImagePreprocessor
+
+    pre = ImagePreprocessor(size=(40, 32))
+    images = [Image.new("RGB", (60, 150), (200, 30, 90)), Image.new("RGB", (96, 128), (5, 250, 17))]
+    batch = pre.normalise(torch.stack([pre.uint8(image) for image in images]))
+    assert torch.allclose(batch, pre.batch(images), atol=1e-6)
