@@ -111,6 +111,7 @@ def demo_fill(*, base_url: str, log: Log = print) -> None:
 
 
 DEMO_CAMPAIGN = "demo-campaign"
+TRY_CAMPAIGN = "demo-try-it"
 
 
 def _wait(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -121,20 +122,14 @@ def _wait(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
         time.sleep(2)
 
 
-def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
-    """Create, build (on the worker) and open the demo campaign comparing the demo models."""
+def _campaign_ready(*, slug: str, log: Log, **options) -> None:
+    """Create (once), build on the worker, and open a demo campaign comparing the demo models."""
     from annotate.models import Campaign
     from annotate.services import campaign_build_enqueue, campaign_create, campaign_set_status
 
-    campaign = Campaign.objects.filter(slug=DEMO_CAMPAIGN).first()
+    campaign = Campaign.objects.filter(slug=slug).first()
     if campaign is None:
-        campaign = campaign_create(
-            slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?", dataset=dataset,
-            models=demo_models(), split=DEMO_SPLIT, num_queries=150, votes_per_pair=4, gold_share=0.1,
-            allow_tie=True, ask_ratings=True, ask_irrelevant=True, per_person_quota=60,
-            completion_code="DEMO-THANKS",
-            instructions="Pick the set of garments that better shows the reference changed as the text asks.",
-        )
+        campaign = campaign_create(slug=slug, models=demo_models(), split=DEMO_SPLIT, **options)
         log(f"created campaign {campaign.slug}")
     if not campaign.comparisons.exists():
         with transaction.atomic():
@@ -144,17 +139,27 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
         campaign.refresh_from_db()
         if campaign.build_status != "built":
             raise RuntimeError(f"campaign build {campaign.build_status}: {campaign.build_error}")
-    if campaign.status != Campaign.Status.OPEN and not campaign.comparisons.filter(votes_count__gt=0).exists():
+    if campaign.status == Campaign.Status.DRAFT:
         campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
-    log(f"campaign {campaign.slug}: {campaign.comparisons.count()} comparisons; vote at "
-        f"{base_url}/annotate/{campaign.slug}/?PROLIFIC_PID=you&STUDY_ID=demo&SESSION_ID=1")
+
+
+def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
+    """The demo campaign (voted on by simulated annotators) and a small one for people to try the page."""
+    common = {
+        "dataset": dataset, "allow_tie": True, "ask_ratings": True, "ask_irrelevant": True,
+        "instructions": "Pick the set of garments that better shows the reference changed as the text asks.",
+    }
+    _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
+                    num_queries=150, votes_per_pair=3, gold_share=0.1, per_person_quota=60,
+                    completion_code="DEMO-THANKS", log=log, **common)
+    _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
+                    votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
+                    log=log, **common)
+    log(f"try the voting page: {base_url}/annotate/{TRY_CAMPAIGN}/?PROLIFIC_PID=you&STUDY_ID=demo&SESSION_ID=1")
 
 
 def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
-    """Oracle annotators (10% noise) cast about three votes per comparison through the HTTP API.
-
-    The campaign wants four, so a person opening the voting page still finds tasks.
-    """
+    """Oracle annotators (10% noise) vote through the HTTP API until every comparison has its three votes."""
     from django.core.management import call_command
 
     from annotate.models import Campaign, Vote
@@ -164,9 +169,8 @@ def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> N
         return
     _wait(lambda: _http_ok(f"{base_url}/healthz?timeout=2"), timeout=120, what="web server start")
     log("simulated annotators are voting through the API …")
-    per_annotator = 3 * campaign.comparisons.count() // 9
     call_command("simulate_annotators", campaign.slug, "--annotators", "9", "--noise", "0.1", "--url", base_url,
-                 "--seed", "0", "--concurrency", "3", "--max-votes", str(per_annotator))
+                 "--seed", "0", "--concurrency", "3")
     log(f"{Vote.objects.filter(comparison__campaign=campaign).count()} votes recorded")
 
 
