@@ -17,12 +17,11 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotate.errors import (
@@ -35,7 +34,7 @@ from annotate.errors import (
     NoAnnotator,
     NotYourLease,
 )
-from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from annotate.models import Annotator, Assignment, Campaign, Comparison
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 
 log = logging.getLogger(__name__)
@@ -478,30 +477,117 @@ def _takeover_sql() -> str:
     )
 
 
-def _lease_one(annotator: Annotator, campaign: Campaign, now: datetime, expires_at: datetime) -> TaskView | None:
-    """Lease one more comparison to ``annotator``: fresh room first, then a slot whose lease expired."""
-    rng = random.Random()
-    with connection.cursor() as cursor:
-        cursor.execute(_pick_sql(), [campaign.pk, annotator.pk])
-        row = cursor.fetchone()
-        if row is None:
-            # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
-            cursor.execute(_takeover_sql(), [campaign.pk, now, annotator.pk])
-            taken = cursor.fetchone()
-            if taken is None:
-                return None
-            Assignment.objects.filter(pk=taken[0]).update(state=Assignment.State.EXPIRED)
-            row = taken[1:]
-    comparison_id, reference_image_id, text, set_a, set_b = row
-    left_is_a = rng.random() < 0.5
-    assignment = Assignment.objects.create(
-        campaign_id=campaign.pk,
-        annotator_id=annotator.pk,
-        comparison_id=comparison_id,
-        left_is_a=left_is_a,
-        expires_at=expires_at,
+#: Left/right placement: its own generator, seeded from the OS (never affected by seeded builds).
+_PLACEMENT = random.Random()
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _aware(value) -> datetime:
+    """A datetime read by raw SQL: SQLite gives naive UTC (or text), PostgreSQL aware values."""
+    if isinstance(value, str):
+        from django.utils.dateparse import parse_datetime
+
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else value.replace(tzinfo=UTC)
+
+
+def _db_datetime(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _db_lease(value: uuid.UUID):
+    return Assignment._meta.get_field("lease").get_db_prep_value(value, connection)
+
+
+def _lock_of(alias: str) -> str:
+    if not connection.features.has_select_for_update:
+        return ""
+    return f" FOR UPDATE OF {alias}" if connection.features.has_select_for_update_of else " FOR UPDATE"
+
+
+# The hot paths below use plain SQL: the ORM's query compilation cost more than the queries themselves.
+_ANNOTATOR_SQL = (
+    "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
+    " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind"
+    " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
+    " JOIN catalog_dataset d ON d.id = c.dataset_id WHERE a.id = %s AND c.slug = %s"
+)
+_LIVE_SQL = (
+    "SELECT s.lease, s.left_is_a, s.expires_at, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
+    " FROM annotate_assignment s JOIN annotate_comparison c ON c.id = s.comparison_id"
+    " WHERE s.annotator_id = %s AND s.state = 'leased' AND s.expires_at > %s ORDER BY s.id LIMIT %s"
+)
+_INSERT_ASSIGNMENT_SQL = (
+    "INSERT INTO annotate_assignment (lease, campaign_id, annotator_id, comparison_id, left_is_a, state,"
+    " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'leased', %s, %s)"
+)
+
+
+def _campaign_view(row) -> Campaign:
+    """The campaign fields the next-task answer shows, from the annotator query (no second round trip)."""
+    (
+        _,
+        campaign_id,
+        slug,
+        status,
+        quota,
+        lease_seconds,
+        allow_tie,
+        ask_ratings,
+        ask_irrelevant,
+        code,
+        url,
+        dataset_id,
+        kind,
+    ) = row
+    campaign = Campaign(
+        pk=campaign_id,
+        slug=slug,
+        status=status,
+        per_person_quota=quota,
+        lease_seconds=lease_seconds,
+        allow_tie=bool(allow_tie),
+        ask_ratings=bool(ask_ratings),
+        ask_irrelevant=bool(ask_irrelevant),
+        completion_code=code,
+        completion_url=url,
+        dataset_id=dataset_id,
     )
-    return _task_view(assignment.lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
+    campaign.dataset = Dataset(pk=dataset_id, kind=kind)
+    return campaign
+
+
+def _lease_one(cursor, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime) -> TaskView | None:
+    """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired."""
+    cursor.execute(_pick_sql(), [campaign_id, annotator_id])
+    row = cursor.fetchone()
+    if row is None:
+        # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
+        cursor.execute(_takeover_sql(), [campaign_id, _db_datetime(now), annotator_id])
+        taken = cursor.fetchone()
+        if taken is None:
+            return None
+        cursor.execute("UPDATE annotate_assignment SET state = 'expired' WHERE id = %s", [taken[0]])
+        row = taken[1:]
+    comparison_id, reference_image_id, text, set_a, set_b = row
+    left_is_a = _PLACEMENT.random() < 0.5
+    lease = uuid.uuid4()
+    cursor.execute(
+        _INSERT_ASSIGNMENT_SQL,
+        [
+            _db_lease(lease),
+            campaign_id,
+            annotator_id,
+            comparison_id,
+            left_is_a,
+            _db_datetime(now),
+            _db_datetime(expires_at),
+        ],
+    )
+    return _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
 
 
 def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
@@ -515,33 +601,27 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
     Raises :class:`NoAnnotator` (unknown annotator for this campaign) or :class:`CampaignNotOpen`.
     """
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         # The row lock serialises one annotator's concurrent requests (two tabs, retries).
-        annotator = (
-            Annotator.objects.select_for_update(of=("self",))
-            .select_related("campaign__dataset")
-            .filter(pk=annotator_id, campaign__slug=campaign_slug)
-            .first()
-        )
-        if annotator is None:
+        cursor.execute(_ANNOTATOR_SQL + _lock_of("a"), [annotator_id, campaign_slug])
+        row = cursor.fetchone()
+        if row is None:
             raise NoAnnotator("no annotator of this campaign in this session: open the campaign's page first")
-        campaign = annotator.campaign
+        campaign = _campaign_view(row)
+        votes_count = row[0]
         if campaign.status != Campaign.Status.OPEN:
             raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
         quota = campaign.per_person_quota or None
+        cursor.execute(_LIVE_SQL, [annotator_id, _db_datetime(now), LEASES_AHEAD])
         live = [
-            _task_view(*row)
-            for row in Assignment.objects.filter(
-                annotator_id=annotator.pk, state=Assignment.State.LEASED, expires_at__gt=now
-            )
-            .order_by("id")
-            .values_list(*_LIVE_FIELDS)[:LEASES_AHEAD]
+            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), reference, text, set_a, set_b)
+            for lease, left_is_a, expires, reference, text, set_a, set_b in cursor.fetchall()
         ]
-        room = LEASES_AHEAD if quota is None else quota - annotator.votes_count - len(live)
+        room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
         # A preloaded task waits while the current one is worked on: give it two lease periods.
         expires_at = now + timedelta(seconds=campaign.lease_seconds * (1 if not live else 2))
         while len(live) < LEASES_AHEAD and room > 0:
-            task = _lease_one(annotator, campaign, now, expires_at)
+            task = _lease_one(cursor, annotator_id, campaign.pk, now, expires_at)
             if task is None:
                 break
             live.append(task)
@@ -551,7 +631,7 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
         campaign=campaign,
         task=live[0] if live else None,
         preview=live[1] if len(live) > 1 else None,
-        done=annotator.votes_count,
+        done=votes_count,
         quota=quota,
     )
 
@@ -622,60 +702,88 @@ def vote_record(
         ) from None
 
 
+_ASSIGNMENT_SQL = (
+    "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
+    " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant"
+    " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
+    " JOIN annotate_campaign c ON c.id = s.campaign_id WHERE s.lease = %s"
+)
+_INSERT_VOTE_SQL = (
+    "INSERT INTO annotate_vote (assignment_id, comparison_id, annotator_id, choice, rating_a, rating_b, irrelevant,"
+    " time_ms, idempotency_key, excluded, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " RETURNING id"
+)
+
+
 def _vote_record_locked(lease_uuid, caller, choice, key, rating_left, rating_right, irrelevant, time_ms):
-    assignment = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("campaign", "annotator")
-        .filter(lease=lease_uuid)
-        .first()
-    )
-    if assignment is None:
-        raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
-    annotator = assignment.annotator
-    if annotator.pk not in caller.annotator_ids and not (
-        caller.user_id is not None and annotator.user_id == caller.user_id
-    ):
-        raise NotYourLease("this lease belongs to someone else")
-    if assignment.state == Assignment.State.SUBMITTED:
-        previous = Vote.objects.filter(assignment=assignment).values_list("pk", "idempotency_key").first()
-        if previous is not None and previous[1] == key:
-            return VoteResult(vote_id=previous[0], created=False)
-        raise AlreadyAnswered("this task was already answered; ask for the next task")
-    campaign = assignment.campaign
-    if campaign.status != Campaign.Status.OPEN:
-        raise CampaignNotOpen(f"campaign {campaign.slug!r} is closed: votes are no longer accepted")
-    now = timezone.now()
-    if assignment.state == Assignment.State.EXPIRED or assignment.expires_at <= now:
-        raise LeaseExpired(f"this task's lease expired at {assignment.expires_at.isoformat()}; ask for the next task")
-    allowed = ("left", "right", "tie") if campaign.allow_tie else ("left", "right")
-    if choice not in allowed:
-        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
-    rating_left = _rating(rating_left, "rating_left", campaign.ask_ratings)
-    rating_right = _rating(rating_right, "rating_right", campaign.ask_ratings)
-    if not isinstance(irrelevant, bool):
-        raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
-    if irrelevant and not campaign.ask_irrelevant:
-        raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
-    if time_ms is not None and (
-        isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
-    ):
-        raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
-    left_is_a = assignment.left_is_a
-    stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
-    vote = Vote.objects.create(
-        assignment_id=assignment.pk,
-        comparison_id=assignment.comparison_id,
-        annotator_id=annotator.pk,
-        choice=stored,
-        rating_a=rating_left if left_is_a else rating_right,
-        rating_b=rating_right if left_is_a else rating_left,
-        irrelevant=irrelevant,
-        time_ms=time_ms,
-        idempotency_key=key,
-        excluded=annotator.flagged,
-    )
-    Assignment.objects.filter(pk=assignment.pk).update(state=Assignment.State.SUBMITTED)
-    # The lease's slot becomes a vote: open_slots is unchanged.
-    Comparison.objects.filter(pk=assignment.comparison_id).update(votes_count=F("votes_count") + 1)
-    Annotator.objects.filter(pk=annotator.pk).update(votes_count=F("votes_count") + 1)
-    return VoteResult(vote_id=vote.pk, created=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_ASSIGNMENT_SQL + _lock_of("s"), [_db_lease(lease_uuid)])
+        row = cursor.fetchone()
+        if row is None:
+            raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
+        (
+            assignment_id,
+            annotator_id,
+            comparison_id,
+            state,
+            left_is_a,
+            expires_at,
+            user_id,
+            flagged,
+            slug,
+            status,
+            allow_tie,
+            ask_ratings,
+            ask_irrelevant,
+        ) = row
+        if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
+            raise NotYourLease("this lease belongs to someone else")
+        if state == Assignment.State.SUBMITTED:
+            cursor.execute("SELECT id, idempotency_key FROM annotate_vote WHERE assignment_id = %s", [assignment_id])
+            previous = cursor.fetchone()
+            if previous is not None and previous[1] == key:
+                return VoteResult(vote_id=previous[0], created=False)
+            raise AlreadyAnswered("this task was already answered; ask for the next task")
+        if status != Campaign.Status.OPEN:
+            raise CampaignNotOpen(f"campaign {slug!r} is closed: votes are no longer accepted")
+        now = timezone.now()
+        expires_at = _aware(expires_at)
+        if state == Assignment.State.EXPIRED or expires_at <= now:
+            raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
+        allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
+        if choice not in allowed:
+            raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
+        rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
+        rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
+        if not isinstance(irrelevant, bool):
+            raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
+        if irrelevant and not ask_irrelevant:
+            raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
+        if time_ms is not None and (
+            isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
+        ):
+            raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
+        left_is_a = bool(left_is_a)
+        stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
+        cursor.execute(
+            _INSERT_VOTE_SQL,
+            [
+                assignment_id,
+                comparison_id,
+                annotator_id,
+                stored,
+                rating_left if left_is_a else rating_right,
+                rating_right if left_is_a else rating_left,
+                irrelevant,
+                time_ms,
+                key,
+                bool(flagged),
+                _db_datetime(now),
+            ],
+        )
+        vote_id = cursor.fetchone()[0]
+        cursor.execute("UPDATE annotate_assignment SET state = 'submitted' WHERE id = %s", [assignment_id])
+        # The lease's slot becomes a vote: open_slots is unchanged.
+        cursor.execute("UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s", [comparison_id])
+        cursor.execute("UPDATE annotate_annotator SET votes_count = votes_count + 1 WHERE id = %s", [annotator_id])
+    return VoteResult(vote_id=vote_id, created=True)

@@ -175,68 +175,72 @@ async def _load(base: str, slug: str, annotators: int, duration: float, rate: fl
     every ``annotators / rate`` seconds (think time), so the offered load is ``rate`` votes/s."""
     import httpx
 
-    limits = httpx.Limits(max_connections=annotators, max_keepalive_connections=annotators)
     stats = {"next_ms": [], "vote_ms": [], "acked": 0, "errors": {}, "done": 0}
     entered = [0]
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
 
-        async def one(i: int) -> None:
-            r = await http.get(
-                f"/api/annotate/campaigns/{slug}/enter",
-                params={"PROLIFIC_PID": f"load{i}", "STUDY_ID": "bench", "SESSION_ID": f"s{i}"},
-            )
-            cookies = {"sessionid": r.cookies["sessionid"], "csrftoken": r.cookies["csrftoken"]}
-            headers = {
-                "X-CSRFToken": cookies["csrftoken"],
-                "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
-            }
-            entered[0] += 1
-            await start.wait()
-            period = annotators / rate if rate else 0.0
+    async def one(i: int) -> None:
+        # One client (one keep-alive connection) per annotator, as browsers are: a single shared pool of
+        # 200 connections made the load generator itself the bottleneck.
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            await annotate(i, http)
+
+    async def annotate(i: int, http) -> None:
+        r = await http.get(
+            f"/api/annotate/campaigns/{slug}/enter",
+            params={"PROLIFIC_PID": f"load{i}", "STUDY_ID": "bench", "SESSION_ID": f"s{i}"},
+        )
+        cookies = {"sessionid": r.cookies["sessionid"], "csrftoken": r.cookies["csrftoken"]}
+        headers = {
+            "X-CSRFToken": cookies["csrftoken"],
+            "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+        }
+        entered[0] += 1
+        await start.wait()
+        period = annotators / rate if rate else 0.0
+        if period:
+            await asyncio.sleep(period * i / annotators)  # spread the starts evenly
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
             if period:
-                await asyncio.sleep(period * i / annotators)  # spread the starts evenly
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                if period:
-                    next_start = t0 + period
-                r = await http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
-                stats["next_ms"].append((time.perf_counter() - t0) * 1000)
-                if r.status_code != 200:
-                    stats["errors"][f"next {r.status_code}"] = stats["errors"].get(f"next {r.status_code}", 0) + 1
-                    continue
-                task = r.json()["task"]
-                if task is None:
-                    stats["done"] += 1
-                    return
-                body = {
-                    "lease": task["lease"],
-                    "choice": "left" if i % 2 else "right",
-                    "time_ms": 1000,
-                    "idempotency_key": uuid.uuid4().hex,
-                }
-                t0 = time.perf_counter()
-                r = await http.post("/api/annotate/votes", json=body, headers=headers)
-                stats["vote_ms"].append((time.perf_counter() - t0) * 1000)
-                if r.status_code == 201:
-                    stats["acked"] += 1
-                else:
-                    key = f"vote {r.status_code}"
-                    stats["errors"][key] = stats["errors"].get(key, 0) + 1
-                if period:
-                    await asyncio.sleep(max(0.0, next_start - time.perf_counter()))
+                next_start = t0 + period
+            r = await http.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
+            stats["next_ms"].append((time.perf_counter() - t0) * 1000)
+            if r.status_code != 200:
+                stats["errors"][f"next {r.status_code}"] = stats["errors"].get(f"next {r.status_code}", 0) + 1
+                continue
+            task = r.json()["task"]
+            if task is None:
+                stats["done"] += 1
+                return
+            body = {
+                "lease": task["lease"],
+                "choice": "left" if i % 2 else "right",
+                "time_ms": 1000,
+                "idempotency_key": uuid.uuid4().hex,
+            }
+            t0 = time.perf_counter()
+            r = await http.post("/api/annotate/votes", json=body, headers=headers)
+            stats["vote_ms"].append((time.perf_counter() - t0) * 1000)
+            if r.status_code == 201:
+                stats["acked"] += 1
+            else:
+                key = f"vote {r.status_code}"
+                stats["errors"][key] = stats["errors"].get(key, 0) + 1
+            if period:
+                await asyncio.sleep(max(0.0, next_start - time.perf_counter()))
 
-        start = asyncio.Event()
-        deadline = float("inf")
-        tasks = [asyncio.create_task(one(i)) for i in range(annotators)]
-        # Entering is not part of the measurement: wait until every worker has its session.
-        wait_until = time.perf_counter() + 60
-        while entered[0] < annotators and time.perf_counter() < wait_until:
-            await asyncio.sleep(0.2)
-        t_start = time.perf_counter()
-        deadline = t_start + duration
-        start.set()
-        await asyncio.gather(*tasks)
-        stats["elapsed"] = time.perf_counter() - t_start
+    start = asyncio.Event()
+    deadline = float("inf")
+    tasks = [asyncio.create_task(one(i)) for i in range(annotators)]
+    # Entering is not part of the measurement: wait until every worker has its session.
+    wait_until = time.perf_counter() + 60
+    while entered[0] < annotators and time.perf_counter() < wait_until:
+        await asyncio.sleep(0.2)
+    t_start = time.perf_counter()
+    deadline = t_start + duration
+    start.set()
+    await asyncio.gather(*tasks)
+    stats["elapsed"] = time.perf_counter() - t_start
     return stats
 
 
@@ -273,8 +277,12 @@ def _sequential(base: str, slug: str, n: int = 200) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="offered votes/s shared by the annotators (think time); 0 = closed loop, no think time")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="offered votes/s shared by the annotators (think time); 0 = closed loop, no think time",
+    )
     parser.add_argument("--annotators", type=int, default=200)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=8)
