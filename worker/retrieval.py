@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
@@ -63,9 +64,6 @@ class _Reporter:
     def log(self, message: str) -> None:
         logger.info("run %s: %s", self.run_id, message)
         stamp = timezone.now().strftime("%H:%M:%S")
-        from django.db.models import Value
-        from django.db.models.functions import Concat
-
         RetrievalRun.objects.filter(pk=self.run_id).update(log=Concat(F("log"), Value(f"{stamp} {message}\n")))
 
     def progress(self, fraction: float, *, force: bool = False) -> None:
@@ -114,9 +112,6 @@ def retrieval_run_execute(*, run_id: int) -> str:
 
 def _fail(run_id: int, error: str, trace: str) -> None:
     logger.error("run %s failed: %s", run_id, error)
-    from django.db.models import Value
-    from django.db.models.functions import Concat
-
     RetrievalRun.objects.filter(pk=run_id).update(
         status=Status.FAILED, error=error, finished_at=timezone.now(),
         log=Concat(F("log"), Value(f"ERROR {error}\n{trace}")),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import cache_control
@@ -21,8 +23,6 @@ from hpbench.catalog.selectors import model_entries_visible_to, query_results_fo
 def image_file(request: HttpRequest, image_id: int) -> FileResponse:
     """Serve a dataset image by id. Images carry no model identity, so annotators may load them."""
     image = get_object_or_404(Image.objects.select_related("dataset"), pk=image_id)
-    from pathlib import Path
-
     root = Path(image.dataset.image_root).resolve()
     path = (root / image.file_path).resolve()
     if not path.is_relative_to(root) or not path.is_file():

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from hpbench.catalog.demo_setup import DEMO_DATASET, demo_fill, demo_prepare
+from hpbench.catalog.demo_setup import demo_fill, demo_prepare
 
 
 class Command(BaseCommand):
@@ -106,5 +106,3 @@ class Command(BaseCommand):
         self.stdout.write(f"worker and web server started (logs in {logs}/)")
         return [worker, web]
 
-
-__all__ = ["Command", "DEMO_DATASET"]
