@@ -137,7 +137,17 @@ def test_next_leases_a_task_and_the_following_one_and_resumes_them(world):
     assert after.task.lease == first.preview.lease and after.done == 1
 
 
-def test_placement_is_random_per_assignment_and_choices_map_back_to_the_stored_set(world):
+def test_choices_map_back_to_the_stored_set_in_both_placements(world, monkeypatch):
+    import itertools
+    import random
+
+    class Alternating(random.Random):  # both placements, deterministically (a fair coin flakes 1 in 32)
+        draws = itertools.cycle([0.2, 0.8])
+
+        def random(self) -> float:
+            return next(self.draws)
+
+    monkeypatch.setattr(services, "_PLACEMENT", Alternating())
     campaign = make_campaign(world, votes_per_pair=1, per_person_quota=1)
     seen = set()
     for i in range(len(world.queries)):
@@ -149,7 +159,7 @@ def test_placement_is_random_per_assignment_and_choices_map_back_to_the_stored_s
         vote(annotator, task.lease, "left")
         seen.add(assignment.left_is_a)
         assert Vote.objects.get(assignment=assignment).choice == ("a" if assignment.left_is_a else "b")
-    assert seen == {True, False}  # 6 fair coins all equal: 1 in 32
+    assert seen == {True, False}
 
 
 def test_no_comparison_is_offered_beyond_the_votes_wanted(world):

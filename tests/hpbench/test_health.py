@@ -13,7 +13,14 @@ def test_healthz_is_ok_when_database_broker_and_worker_answer(client, celery_wor
 
 
 @pytest.mark.django_db
-def test_healthz_reports_a_missing_worker_with_503(client):
+def test_healthz_reports_a_missing_worker_with_503(client, monkeypatch):
+    # The same Redis under a key prefix no worker listens on, whether or not the test worker is running.
+    from django.conf import settings
+
+    monkeypatch.delenv("CELERY_BROKER_URL")  # Celery prefers the environment over its arguments
+    lonely = Celery("lonely", broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    lonely.conf.broker_transport_options = {"global_keyprefix": "hpbench-test-no-worker:"}
+    monkeypatch.setattr("hpbench.health.celery_app", lonely)
     response = client.get("/healthz?timeout=0.3")
     assert response.status_code == 503
     body = response.json()
