@@ -1,8 +1,7 @@
 """Quality control: per-annotator and per-campaign figures, and flagging annotators who fail gold tasks.
 
-The reliability statistics (pairwise agreement, nominal Krippendorff's alpha) are plain functions over
-``{unit: [label, ...]}`` so they can be checked by hand; they are written here (dependency-free) rather
-than imported, so annotation never depends on the metrics package's interface.
+The reliability statistics (pairwise agreement, nominal Krippendorff's alpha) take ``{unit: [label, ...]}``
+and are computed by :mod:`hpbench.metrics.reliability`, the same code the leaderboard's human ceiling uses.
 """
 
 from __future__ import annotations
@@ -15,19 +14,12 @@ from dataclasses import asdict, dataclass
 from django.db import transaction
 
 from annotate.models import Annotator, Campaign, Comparison, Vote
+from hpbench.metrics import reliability
 
 
 def pairwise_agreement(units: Mapping[object, Sequence[str]]) -> float | None:
     """Share of agreeing pairs among all pairs of labels given to the same unit; None without any pair."""
-    agree = pairs = 0
-    for labels in units.values():
-        counts = Counter(labels)
-        m = len(labels)
-        if m < 2:
-            continue
-        pairs += m * (m - 1) // 2
-        agree += sum(n * (n - 1) // 2 for n in counts.values())
-    return agree / pairs if pairs else None
+    return reliability.pairwise_agreement(units.values())
 
 
 def krippendorff_alpha_nominal(units: Mapping[object, Sequence[str]]) -> float | None:
@@ -35,27 +27,7 @@ def krippendorff_alpha_nominal(units: Mapping[object, Sequence[str]]) -> float |
 
     Returns None when undefined: no pairable labels, or every label the same (no expected disagreement).
     """
-    coincidence: dict[tuple[str, str], float] = defaultdict(float)
-    for labels in units.values():
-        m = len(labels)
-        if m < 2:
-            continue
-        counts = Counter(labels)
-        for c, n_c in counts.items():
-            for k, n_k in counts.items():
-                pairs = n_c * (n_k - 1) if c == k else n_c * n_k
-                coincidence[(c, k)] += pairs / (m - 1)
-    totals: dict[str, float] = defaultdict(float)
-    for (c, _k), value in coincidence.items():
-        totals[c] += value
-    n = sum(totals.values())
-    if n <= 1:
-        return None
-    observed = sum(v for (c, k), v in coincidence.items() if c != k)
-    expected = sum(totals[c] * totals[k] for c in totals for k in totals if c != k)
-    if expected == 0:
-        return None
-    return 1.0 - (n - 1) * observed / expected
+    return reliability.krippendorff_alpha_nominal(units.values())
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,31 @@ def _prepare(model: CIRModel, device: str | torch.device) -> torch.device:
     return target
 
 
+def _encode(
+    model: CIRModel,
+    loader: DataLoader,
+    *,
+    target: torch.device,
+    amp: bool,
+    total: int,
+    progress: Progress | None,
+    encode: Callable[[torch.Tensor, Any], torch.Tensor],
+) -> torch.Tensor:
+    """Run ``encode(pixels, texts_or_None)`` over the loader's batches; CPU float32 rows in input order."""
+    chunks: list[torch.Tensor] = []
+    done = 0
+    with torch.inference_mode(), autocast_context(target, amp):
+        for batch in loader:
+            pixels, texts = batch if isinstance(batch, tuple) else (batch, None)
+            # uint8 crosses to the device (4x less to copy) and is normalised there, one batch at a time.
+            pixels = model.image_preprocessor.normalise(pixels.to(target, non_blocking=True))
+            chunks.append(encode(pixels, texts).float().to("cpu"))
+            done += pixels.shape[0]
+            if progress is not None:
+                progress(done, total)
+    return torch.cat(chunks)
+
+
 def encode_image_batches(
     model: CIRModel,
     images: Sequence[ImageLike],
@@ -136,19 +161,17 @@ def encode_image_batches(
     loader = _loader(
         _ImageDataset(images, model.image_preprocessor), batch_size=batch_size, num_workers=num_workers, device=target
     )
-    chunks: list[torch.Tensor] = []
-    done = 0
-    with torch.inference_mode(), autocast_context(target, amp):
-        for pixels in loader:
-            # uint8 crosses to the device (4x less to copy) and is normalised there, one batch at a time.
-            pixels = model.image_preprocessor.normalise(pixels.to(target, non_blocking=True))
-            chunks.append(model.encode_images(pixels).float().to("cpu"))
-            done += pixels.shape[0]
-            if progress is not None:
-                progress(done, len(images))
-    if not chunks:
+    if not images:
         raise ValueError("encode_image_batches needs at least one image")
-    return torch.cat(chunks)
+    return _encode(
+        model,
+        loader,
+        target=target,
+        amp=amp,
+        total=len(images),
+        progress=progress,
+        encode=lambda pixels, _: model.encode_images(pixels),
+    )
 
 
 def encode_query_batches(
@@ -176,18 +199,11 @@ def encode_query_batches(
         device=target,
         collate=_collate_queries,
     )
-    chunks: list[torch.Tensor] = []
-    done = 0
-    with torch.inference_mode(), autocast_context(target, amp):
-        for pixels, batch_texts in loader:
-            pixels = model.image_preprocessor.normalise(pixels.to(target, non_blocking=True))
-            chunks.append(model.encode_queries(pixels, batch_texts).float().to("cpu"))
-            done += pixels.shape[0]
-            if progress is not None:
-                progress(done, len(references))
-    if not chunks:
+    if not references:
         raise ValueError("encode_query_batches needs at least one query")
-    return torch.cat(chunks)
+    return _encode(
+        model, loader, target=target, amp=amp, total=len(references), progress=progress, encode=model.encode_queries
+    )
 
 
 # ---- per-process model cache -------------------------------------------------------------------------

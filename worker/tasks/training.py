@@ -1,170 +1,10 @@
-"""Training a model family on a registered dataset (QuRe's objective or the contrastive baseline).
-
-:func:`dataset_query_sets` reads a dataset's train and val queries from the database; :func:`model_train`
-is the service the ``train_model`` command and the ``gpu.training.train_model`` task both call. torch and the
-model zoo are imported inside the functions, so importing this module stays cheap.
-"""
+"""Training on the ``gpu`` queue (thin: the work is :func:`worker.training.model_train`)."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from celery import shared_task
-
-LOCK_NAME = ".training.lock"
-
-
-def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -> tuple[Any, Any | None]:
-    """``(train, val)`` :class:`models_zoo.qure.data.QuerySet` of a registered dataset.
-
-    Query text: FashionIQ's two captions joined as the official code does (FashionIQ and the demo), CIRR's
-    caption as is. ``val`` (for the per-epoch Recall@K) is None for CIRR or when the dataset has no val queries
-    with targets; its galleries are each category's val images. Raises ValueError for an unknown dataset or
-    one without train queries.
-    """
-    from hpbench.catalog.models import Dataset, Image, Query
-    from models_zoo.qure.data import FilePixels, QuerySet
-    from models_zoo.text import cirr_query_text, fashioniq_query_text
-
-    try:
-        dataset = Dataset.objects.get(name=dataset_name)
-    except Dataset.DoesNotExist:
-        raise ValueError(f"no dataset named {dataset_name!r}") from None
-    root = Path(dataset.image_root)
-    paths: list[Path] = []
-    ids: dict[int, int] = {}
-
-    def image_id(pk: int, file_path: str) -> int:
-        if pk not in ids:
-            ids[pk] = len(paths)
-            paths.append(root / file_path)
-        return ids[pk]
-
-    def text_of(query: Query) -> str:
-        if dataset.protocol == "cirr":
-            return cirr_query_text(query.captions[0] if isinstance(query.captions, list) else str(query.captions))
-        return fashioniq_query_text(query.captions)
-
-    def query_rows(split: str) -> tuple | None:
-        rows = (
-            Query.objects.filter(dataset=dataset, split=split, target__isnull=False)
-            .select_related("reference", "target")
-            .order_by("id")
-        )
-        reference, target, texts, categories = [], [], [], []
-        for query in rows:
-            try:
-                texts.append(text_of(query))
-            except (ValueError, IndexError) as exc:
-                raise ValueError(f"dataset {dataset_name}, query {query.key}: {exc}") from None
-            reference.append(image_id(query.reference_id, query.reference.file_path))
-            target.append(image_id(query.target_id, query.target.file_path))
-            categories.append(query.category)
-        if not reference:
-            return None
-        galleries: dict[str, list[int]] = {}
-        if split != "train":
-            for image in Image.objects.filter(dataset=dataset, split=split).order_by("id"):
-                galleries.setdefault(image.category, []).append(image_id(image.pk, image.file_path))
-        return reference, target, texts, categories, galleries
-
-    train_rows = query_rows("train")
-    if train_rows is None:
-        raise ValueError(f"dataset {dataset_name!r} has no train queries with targets")
-    val_rows = None if dataset.protocol == "cirr" else query_rows("val")
-    pixels = FilePixels(paths, preprocess, cache=True)  # one source for both splits, built once ids are known
-    train = QuerySet(pixels, *train_rows)
-    val = QuerySet(pixels, *val_rows) if val_rows is not None else None
-    return train, val
-
-
-def model_train(
-    *,
-    family: str,
-    dataset_name: str,
-    objective: str,
-    epochs: int,
-    out_dir: str | Path,
-    lr: float = 1e-4,
-    batch_size: int = 32,
-    seed: int = 0,
-    resume: bool | None = False,
-    device: str = "auto",
-    init_checkpoint: str | None = None,
-    family_config: dict[str, Any] | None = None,
-    progress: Callable[..., Any] | None = None,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Train ``family`` on the dataset's train split into ``out_dir``; return a summary.
-
-    ``out_dir`` ends up holding the family's checkpoint (``model.safetensors`` + ``config.json`` for demo,
-    accepted by ``register_model NAME --family F --checkpoint DIR``), ``trainer_state.pt`` and
-    ``train_log.jsonl``. ``resume=True`` continues from the last finished epoch (ValueError without one);
-    ``resume=None`` resumes when a state is there and starts fresh otherwise (what a redelivered task wants).
-    A lock file in ``out_dir`` stops two trainings writing the same folder (ValueError for the second).
-    """
-    import torch
-
-    from models_zoo.qure.families import checkpoint_writer, model_for_training
-    from models_zoo.qure.trainer import STATE_FILE, TrainConfig, fashioniq_validation, train
-
-    config = TrainConfig(objective=objective, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = out / LOCK_NAME
-    try:
-        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise ValueError(
-            f"another training is writing to {out} (remove {lock} if no training job is running)"
-        ) from None
-    try:
-        os.write(handle, str(os.getpid()).encode())
-        os.close(handle)
-        if resume is None:
-            resume = (out / STATE_FILE).is_file()
-        elif resume and not (out / STATE_FILE).is_file():
-            raise ValueError(f"cannot resume: {out / STATE_FILE} does not exist")
-        torch.manual_seed(seed)
-        # Build once to learn the family's preprocessing, then read the data with it.
-        probe = model_for_training(family, texts=[], init_checkpoint=init_checkpoint, config=family_config)
-        train_set, val_set = dataset_query_sets(dataset_name=dataset_name, preprocess=probe.image_preprocessor)
-        torch.manual_seed(seed)
-        model = model_for_training(family, texts=train_set.texts, init_checkpoint=init_checkpoint, config=family_config)
-        if resume:
-            # The vocabulary and sizes come from the checkpoint being resumed, not from the texts.
-            model = model_for_training(family, texts=[], init_checkpoint=str(out))
-        validate = None
-        if val_set is not None:
-            validate = lambda m: fashioniq_validation(m, val_set, device=device)  # noqa: E731
-        records = train(
-            model,
-            train_set,
-            config=config,
-            out_dir=out,
-            save_model=checkpoint_writer(family),
-            validate=validate,
-            resume=bool(resume),
-            on_epoch=on_epoch,
-            progress=progress,
-        )
-        (out / "training.json").write_text(
-            json.dumps({"family": family, "dataset": dataset_name, "config": config.__dict__}, indent=1)
-        )
-        return {
-            "out_dir": str(out),
-            "family": family,
-            "dataset": dataset_name,
-            "objective": objective,
-            "epochs_run": len(records),
-            "last": records[-1] if records else None,
-        }
-    finally:
-        lock.unlink(missing_ok=True)
 
 
 @shared_task(name="gpu.training.train_model", acks_late=True, reject_on_worker_lost=True)
@@ -181,6 +21,8 @@ def train_model(
     """Train on a registered dataset on ``HPBENCH_DEVICE``; a redelivered task resumes from the last finished
     epoch in ``out_dir``. Returns :func:`model_train`'s summary."""
     from django.conf import settings
+
+    from worker.training import model_train
 
     return model_train(
         family=family,

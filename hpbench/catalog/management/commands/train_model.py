@@ -34,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the final summary as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from worker.tasks.training import model_train
+        from worker.training import model_train
 
         try:
             family_config = json.loads(options["config"])
