@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -527,6 +528,7 @@ def main() -> int:
         print(f"mean next {statistics.mean(stats['next_ms']):.1f} ms")
     if not args.keep:
         _recreate_database(drop_only=True)
+    shutil.rmtree(var_dir, ignore_errors=True)  # media and broker folders of this run only
     return 0
 
 
