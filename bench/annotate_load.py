@@ -528,7 +528,7 @@ def main() -> int:
         print(f"mean next {statistics.mean(stats['next_ms']):.1f} ms")
     if not args.keep:
         _recreate_database(drop_only=True)
-    shutil.rmtree(var_dir, ignore_errors=True)  # media and broker folders of this run only
+        shutil.rmtree(var_dir, ignore_errors=True)  # this run's media and broker folders
     return 0
 
 
