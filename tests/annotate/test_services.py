@@ -413,3 +413,11 @@ def test_in_autocommit_an_expired_lease_is_taken_over():
     vote(taker, taken.task.lease)
     vote(taker, taken.preview.lease)
     assert list(Comparison.objects.values_list("votes_count", flat=True)) == [1, 1]
+
+
+@pytest.mark.django_db
+def test_the_task_pool_is_vacuumed_after_a_fixed_number_of_dead_rows():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'annotate_comparison'")
+        options = cursor.fetchone()[0]
+    assert "autovacuum_vacuum_scale_factor=0" in options and "autovacuum_vacuum_threshold=5000" in options
