@@ -42,7 +42,6 @@ class _AnnotatorAPIView(APIView):
     permission_classes = [AllowAny]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JSONAnswers
-    throttle_classes: list = []
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
