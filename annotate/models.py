@@ -87,16 +87,23 @@ class Campaign(models.Model):
 class Comparison(models.Model):
     """Two result sets for one query. ``a``/``b`` are storage labels; the screen shows left/right."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons")
+    # Every lease rewrites its comparison's row (open_slots) along with every index on the table, so the table
+    # keeps only the indexes something reads: campaign lookups use comparison_unique_per_query's prefix, and
+    # the rare deletes of an image or model entry may scan (they are protected or cascade through queries).
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="+")
     # Denormalised so the hot path never joins Query: the reference image and the text shown.
-    reference_image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    reference_image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+", db_index=False)
     text = models.TextField()
     position = models.BigIntegerField(help_text="Random serving order (lower first).")
     set_a_images = models.JSONField()
     set_b_images = models.JSONField()
-    set_a_model = models.ForeignKey(ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    set_b_model = models.ForeignKey(ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    set_a_model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    set_b_model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     is_gold = models.BooleanField(default=False)
     gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
     seed = models.BigIntegerField(default=0)
@@ -172,7 +179,8 @@ class Assignment(models.Model):
 
     lease = models.UUIDField(unique=True, default=uuid.uuid4)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments")
+    # Looked up through assignment_once_per_annotator's prefix: one index fewer to write per lease and vote.
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="assignments", db_index=False)
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
     left_is_a = models.BooleanField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
@@ -199,8 +207,9 @@ class Vote(models.Model):
         TIE = "tie"
 
     assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="vote")
-    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes")
-    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="votes")
+    # vote_comparison_idx and vote_once_per_annotator serve these lookups.
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes", db_index=False)
+    annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="votes", db_index=False)
     choice = models.CharField(max_length=3, choices=Choice.choices)
     rating_a = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_b = models.PositiveSmallIntegerField(null=True, blank=True)
