@@ -8,13 +8,13 @@ from hpbench.catalog.api import image_file
 from hpbench.health import healthz
 
 urlpatterns = [
+    path("api/annotate/", include("annotate.urls")),  # first: the busiest routes
     path("healthz", healthz, name="healthz"),
     path("images/<int:image_id>", image_file, name="image-file"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/annotate/", include("annotate.urls")),  # first among the API routes: the busiest
     path("api/", include("hpbench.catalog.urls")),
     path("api/leaderboard/", include("hpbench.leaderboard.urls")),
     path("api/exports/", include("hpbench.exports.urls")),

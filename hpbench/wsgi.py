@@ -1,8 +1,12 @@
-"""WSGI entry point (gunicorn hpbench.wsgi)."""
+"""WSGI entry point (gunicorn hpbench.wsgi): Django, with the annotators' hot path on a short middleware stack."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hpbench.settings")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from hpbench.handlers import Application  # noqa: E402  (needs the settings)
+
+application = Application()
