@@ -32,6 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
+import uvloop
+
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "hpbench_bench_annot"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -170,6 +172,59 @@ def _count_queries(slugs: dict[int, str]) -> None:
             f"  {size:>7} comparisons: next (leases one) {len(next_q)}, next (resume) {len(resume_q)}, "
             f"vote {len(vote_q)}"
         )
+    connection.close()
+
+
+_HOT_TABLES = ("annotate_comparison", "annotate_annotator", "annotate_assignment")
+
+
+def _write_counters(cursor) -> dict[str, int]:
+    cursor.execute("SELECT pg_stat_force_next_flush()")  # this session's pending statistics, now
+    cursor.execute("SELECT wal_records, wal_fpi, wal_bytes FROM pg_stat_wal")
+    counters = dict(zip(("wal_records", "wal_fpi", "wal_bytes"), map(int, cursor.fetchone()), strict=True))
+    cursor.execute(
+        "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = ANY(%s)", [list(_HOT_TABLES)]
+    )
+    for table, updates, hot in cursor.fetchall():
+        counters[f"{table}.upd"], counters[f"{table}.hot"] = updates, hot
+    return counters
+
+
+def _write_costs(slug: str, n: int = 200) -> None:
+    """What one vote writes (next-task + vote, one annotator, in-process): WAL, and updates made in place.
+
+    Unlike times, these do not depend on how busy the machine is: the figure to compare schema changes by.
+    """
+    from django.db import connection
+    from django.test import Client
+
+    client = Client()
+    client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID=writes-{uuid.uuid4().hex[:8]}")
+    token = client.cookies["csrftoken"].value
+
+    def one_vote() -> None:
+        task = client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token).json()["task"]
+        body = {"lease": task["lease"], "choice": "left", "idempotency_key": uuid.uuid4().hex}
+        r = client.post("/api/annotate/votes", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+        assert r.status_code == 201, r.content
+
+    one_vote()
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")  # full-page images: every page's first change after a checkpoint
+        one_vote()
+        before = _write_counters(cursor)
+        for _ in range(n):
+            one_vote()
+        after = _write_counters(cursor)
+    delta = {key: after[key] - before[key] for key in after}
+    in_place = ", ".join(
+        f"{table.removeprefix('annotate_')} {delta[f'{table}.hot']}/{delta[f'{table}.upd']}" for table in _HOT_TABLES
+    )
+    print(
+        f"\nwrites per vote (one annotator, {n} votes): WAL {delta['wal_records'] / n:.1f} records,"
+        f" {delta['wal_bytes'] / n:.0f} bytes ({delta['wal_fpi'] / n:.2f} full-page images);"
+        f" updates in place (HOT) / all: {in_place}"
+    )
     connection.close()
 
 
@@ -432,6 +487,7 @@ def main() -> int:
     else:
         slugs = _build(100_000)
     _count_queries(slugs)
+    _write_costs(slugs[100_000])
     from annotate.models import Vote
 
     before = Vote.objects.filter(comparison__campaign__slug=slugs[100_000]).count()
@@ -463,7 +519,8 @@ def main() -> int:
         base = f"http://127.0.0.1:{args.port}"
         for _ in range(100):
             try:
-                httpx.get(f"{base}/healthz", timeout=1)  # any answer (503: no Celery worker) means it is up
+                # Any answer means it is up (not /healthz: its Celery ping waits for a worker the bench does not start).
+                httpx.get(f"{base}/admin/login/", timeout=5)
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
@@ -473,7 +530,8 @@ def main() -> int:
             f"-k {args.worker_class} --threads {args.threads}, campaign {slug}, "
             + (f"paced at {args.rate:g} votes/s offered" if args.rate else "closed loop (no think time)")
         )
-        stats = asyncio.run(_load("127.0.0.1", args.port, slug, args.annotators, args.duration, args.rate))
+        # uvloop: the generator shares the cores with the server, so its own CPU per request matters.
+        stats = uvloop.run(_load("127.0.0.1", args.port, slug, args.annotators, args.duration, args.rate))
         _sequential(base, slug)  # its 200 votes are subtracted below
     finally:
         server.terminate()
