@@ -7,6 +7,7 @@ token for session callers (crowd workers included); token-authenticated clients 
 
 from __future__ import annotations
 
+from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
@@ -55,6 +56,12 @@ class _AnnotatorAPIView(APIView):
         if isinstance(exc, AnnotateError):
             return Response({"detail": exc.detail}, status=exc.status)
         return super().handle_exception(exc)
+
+
+def _json(payload: dict, status: int = 200) -> JsonResponse:
+    """The hot endpoints' answer: the JSON DRF's renderer would write (compact, UTF-8), without its template
+    response machinery (a plain HttpResponse is a valid APIView answer)."""
+    return JsonResponse(payload, status=status, json_dumps_params={"separators": (",", ":"), "ensure_ascii": False})
 
 
 def _progress(done: int, quota: int | None) -> dict:
@@ -218,7 +225,7 @@ class NextTaskView(_AnnotatorAPIView):
                 raise
             annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
             result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
-        return Response(next_payload(result))
+        return _json(next_payload(result))
 
 
 class VoteInput(serializers.Serializer):
@@ -272,7 +279,7 @@ class VoteView(_AnnotatorAPIView):
             irrelevant=data.get("irrelevant", False),
             time_ms=data.get("time_ms"),
         )
-        return Response({"ok": True}, status=201 if result.created else 200)
+        return _json({"ok": True}, status=201 if result.created else 200)
 
 
 # --- Staff --------------------------------------------------------------------------------------
