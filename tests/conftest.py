@@ -16,6 +16,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_serves_the_project_application() -> Iterator[None]:
+    """The live server (browser tests) serves ``hpbench.wsgi``'s application, as gunicorn does, so the
+    annotators' next-task and vote requests go through the short middleware stack there too."""
+    import django.test.testcases as testcases
+
+    from hpbench.handlers import Application
+
+    plain = testcases.WSGIHandler
+    testcases.WSGIHandler = Application  # what LiveServerThread.run instantiates
+    try:
+        yield
+    finally:
+        testcases.WSGIHandler = plain
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
     """A real ``celery worker`` process consuming both queues on the test database.
