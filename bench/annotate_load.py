@@ -31,6 +31,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import uvloop
 
@@ -39,9 +40,11 @@ DB_NAME = "hpbench_bench_annot"
 PG = "postgres://postgres@127.0.0.1:5432"
 
 
-def _setup_env(var_dir: Path) -> dict[str, str]:
+def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
+    # A socket folder (percent-encoded in the URL) instead of 127.0.0.1: a single-machine deployment's choice.
+    server = f"postgres://postgres@{quote(db_socket, safe='')}:5432" if db_socket else PG
     env = {
-        "DATABASE_URL": f"{PG}/{DB_NAME}",
+        "DATABASE_URL": f"{server}/{DB_NAME}",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HPBENCH_VAR_DIR": str(var_dir),
@@ -464,6 +467,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker-class", default="gthread", help="gunicorn -k (gthread keeps connections alive)")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--db-socket",
+        default="",
+        metavar="DIR",
+        help="connect to PostgreSQL through its Unix socket in DIR (e.g. /var/run/postgresql) instead of TCP",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse the database a --keep run left (skips the 20 s build)"
@@ -471,7 +480,7 @@ def main() -> int:
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="hpbench-bench-annot-"))
-    env = _setup_env(var_dir)
+    env = _setup_env(var_dir, args.db_socket)
     if not args.reuse:
         _recreate_database()
     import django
