@@ -1,15 +1,17 @@
 """Load test of the annotation hot path: next-task + vote over HTTP against gunicorn + PostgreSQL.
 
     .venv/bin/python bench/annotate_load.py [--duration 20] [--annotators 200] [--rate 400] [--workers 3] [--threads 2]
+        [--db-socket /var/run/postgresql] [--keep] [--reuse]
 
 What it does, all on 127.0.0.1 and bounded in time:
 1. creates a scratch PostgreSQL database (``hpbench_bench_annot``, dropped at the end unless --keep),
    migrates it and builds two campaigns from fabricated finished retrieval runs: 100,000 comparisons
    and 100 comparisons (3 votes wanted per pair, no per-person quota);
 2. counts the SQL round trips of one next-task and one vote request at both sizes, in-process
-   (``CaptureQueriesContext`` around Django's test client: BEGIN and COMMIT included);
+   (``CaptureQueriesContext`` around Django's test client: BEGIN and COMMIT included), and what one
+   vote writes (WAL records and bytes, updates made in place), figures that do not depend on load;
 3. starts gunicorn (``-k gthread``) and 200 simulated Prolific workers (asyncio, one keep-alive
-   connection each), each looping next-task -> vote on the large campaign for ``--duration`` seconds,
+   connection each, on uvloop), each looping next-task -> vote on the large campaign for ``--duration`` seconds,
    either closed loop or paced at ``--rate`` votes/s offered in all (think time between votes);
 4. prints votes/s, next-task and vote latency percentiles, votes acknowledged vs rows in the database,
    duplicates and over-filled comparisons (0 expected), and the CPU each vote cost gunicorn,
@@ -140,9 +142,29 @@ def _build(n_queries: int) -> dict[int, str]:
     return slugs
 
 
+class _InProcessAnnotator:
+    """A crowd worker entered into ``slug`` through Django's test client (no HTTP server involved)."""
+
+    def __init__(self, slug: str, pid: str) -> None:
+        from django.test import Client
+
+        self.slug = slug
+        self.client = Client()
+        self.client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={pid}")
+        self.token = self.client.cookies["csrftoken"].value
+
+    def next_task(self):
+        return self.client.post(f"/api/annotate/campaigns/{self.slug}/next", HTTP_X_CSRFTOKEN=self.token)
+
+    def vote(self, lease: str):
+        body = {"lease": lease, "choice": "left", "idempotency_key": uuid.uuid4().hex}
+        return self.client.post(
+            "/api/annotate/votes", body, content_type="application/json", HTTP_X_CSRFTOKEN=self.token
+        )
+
+
 def _count_queries(slugs: dict[int, str]) -> None:
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     print(
@@ -150,17 +172,8 @@ def _count_queries(slugs: dict[int, str]) -> None:
         " cache; PostgreSQL's one-off PREPAREs per connection happen before counting):"
     )
     for size, slug in sorted(slugs.items()):
-        client = Client()
-        client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID=counter{size}")
-        token = client.cookies["csrftoken"].value
-
-        def next_task(client=client, slug=slug, token=token):
-            return client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token)
-
-        def vote(lease: str, client=client, token=token):
-            body = {"lease": lease, "choice": "left", "idempotency_key": uuid.uuid4().hex}
-            return client.post("/api/annotate/votes", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
-
+        annotator = _InProcessAnnotator(slug, f"counter{size}")
+        next_task, vote = annotator.next_task, annotator.vote
         vote(next_task().json()["task"]["lease"])  # the first call leases two; the vote prepares its statements
         lease = next_task().json()["task"]["lease"]
         with CaptureQueriesContext(connection) as vote_q:
@@ -199,16 +212,11 @@ def _write_costs(slug: str, n: int = 200) -> None:
     Unlike times, these do not depend on how busy the machine is: the figure to compare schema changes by.
     """
     from django.db import connection
-    from django.test import Client
 
-    client = Client()
-    client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID=writes-{uuid.uuid4().hex[:8]}")
-    token = client.cookies["csrftoken"].value
+    annotator = _InProcessAnnotator(slug, f"writes-{uuid.uuid4().hex[:8]}")
 
     def one_vote() -> None:
-        task = client.post(f"/api/annotate/campaigns/{slug}/next", HTTP_X_CSRFTOKEN=token).json()["task"]
-        body = {"lease": task["lease"], "choice": "left", "idempotency_key": uuid.uuid4().hex}
-        r = client.post("/api/annotate/votes", body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+        r = annotator.vote(annotator.next_task().json()["task"]["lease"])
         assert r.status_code == 201, r.content
 
     one_vote()
