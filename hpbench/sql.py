@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,15 +58,18 @@ class Statement:
         return f"EXECUTE {self.name}" + (f"({', '.join(['%s'] * self.arity)})" if self.arity else "")
 
 
+#: Statement names prepared on each open database connection (psycopg2's connection object, not Django's
+#: wrapper: a connection pool hands one wrapper different connections, and one connection to other wrappers).
+_PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _prepared_names(cursor) -> set[str]:
-    """The statement names prepared on the cursor's current connection (a reconnection starts empty)."""
-    wrapper = cursor.db
-    raw = wrapper.connection
-    remembered = getattr(wrapper, "_hpbench_prepared", None)
-    if remembered is None or remembered[0] is not raw:
-        remembered = (raw, set())
-        wrapper._hpbench_prepared = remembered
-    return remembered[1]
+    """The statement names prepared on the cursor's current connection (a new connection starts empty)."""
+    raw = cursor.db.connection
+    names = _PREPARED.get(raw)
+    if names is None:
+        names = _PREPARED[raw] = set()
+    return names
 
 
 Step = tuple[Statement, Sequence]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
@@ -71,6 +71,26 @@ def test_a_statement_is_prepared_once_per_connection():
         f"EXECUTE {insert.name}(1); EXECUTE {count.name}(0)",
     ]
     assert [q["sql"] for q in second.captured_queries] == [f"EXECUTE {insert.name}(2); EXECUTE {count.name}(0)"]
+
+
+@pytest.mark.django_db
+def test_what_is_prepared_belongs_to_the_database_connection_not_to_djangos_wrapper():
+    # A connection pool hands one open connection to several of Django's wrappers in turn.
+    insert, count = statements()
+    with connection.cursor() as cursor:
+        sql.run(cursor, (insert, [1]))
+    other = connections.create_connection(DEFAULT_DB_ALIAS)
+    other.connection = connection.connection
+    try:
+        with CaptureQueriesContext(other) as captured, other.cursor() as cursor:
+            sql.run(cursor, (insert, [2]), (count, [0]))
+            assert cursor.fetchone() == (2,)
+    finally:
+        other.connection = None  # the connection stays the default wrapper's
+    assert [q["sql"].split(" AS ")[0] for q in captured.captured_queries] == [
+        f"PREPARE {count.name}",
+        f"EXECUTE {insert.name}(2); EXECUTE {count.name}(0)",
+    ]
 
 
 @pytest.mark.django_db
