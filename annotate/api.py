@@ -2,7 +2,8 @@
 
 Annotator-facing answers never name models, comparisons or gold tasks: a task is a lease id, image
 URLs and the query text, with the two sets labelled only "left" and "right". Writes require the CSRF
-token for session callers (crowd workers included); token-authenticated clients are exempt, as in DRF.
+token for cookie callers (crowd workers included); token-authenticated clients are exempt, as in DRF.
+Who a crowd worker is comes from a signed cookie (``annotate.identity``), not from a session.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import quality, selectors, services
+from annotate import identity, quality, selectors, services
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset
@@ -37,7 +38,7 @@ class _JSONAnswers(DefaultContentNegotiation):
 
 
 class _AnnotatorAPIView(APIView):
-    """Anyone may call; the view itself checks which annotator the session (or user) acts as."""
+    """Anyone may call; the view itself checks which annotator the browser (or user) acts as."""
 
     authentication_classes = [SessionAuthentication, TokenAuthentication]
     permission_classes = [AllowAny]
@@ -46,7 +47,7 @@ class _AnnotatorAPIView(APIView):
 
     def initial(self, request: Request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
-        # DRF checks CSRF only for logged-in session users; crowd workers have a session too.
+        # DRF checks CSRF only for logged-in session users; crowd workers act by cookie too.
         if request.method not in ("GET", "HEAD", "OPTIONS") and not isinstance(
             request.successful_authenticator, TokenAuthentication
         ):
@@ -176,15 +177,10 @@ _NEXT_RESPONSE = inline_serializer(
 _DETAIL = inline_serializer("AnnotateDetail", {"detail": serializers.CharField()})
 
 
-def _session_annotator(request: Request, slug: str) -> int | None:
-    known = services.session_annotator_ids(request.session).get(slug)
-    return known if known is not None else request.session.get("annotator_id")
-
-
 @method_decorator(ensure_csrf_cookie, name="dispatch")
 class CampaignEnterView(_AnnotatorAPIView):
     @extend_schema(
-        summary="Enter a campaign (crowd link or logged-in user); sets the session and CSRF cookies",
+        summary="Enter a campaign (crowd link or logged-in user); sets the annotator and CSRF cookies",
         parameters=[
             OpenApiParameter(p, OpenApiTypes.STR, required=False)
             for p in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "turkSubmitTo")
@@ -213,10 +209,10 @@ class NextTaskView(_AnnotatorAPIView):
         responses={200: _NEXT_RESPONSE, 403: _DETAIL, 409: _DETAIL},
     )
     def post(self, request: Request, slug: str) -> Response:
-        annotator_id = _session_annotator(request, slug)
+        annotator_id = identity.remembered(request).get(slug)
         if annotator_id is None:
             if not request.user.is_authenticated:
-                raise NoAnnotator("no annotator in this session: open the campaign's page (or its crowd link) first")
+                raise NoAnnotator("no annotator in this browser: open the campaign's page (or its crowd link) first")
             annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
         try:
             result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
@@ -261,14 +257,12 @@ class VoteView(_AnnotatorAPIView):
         missing = [name for name in ("lease", "choice", "idempotency_key") if data.get(name) in (None, "")]
         if missing:
             return Response({"detail": f"missing field(s): {', '.join(missing)}"}, status=400)
-        ids = set(services.session_annotator_ids(request.session).values())
-        if request.session.get("annotator_id") is not None:
-            ids.add(request.session["annotator_id"])
         caller = services.Caller(
-            annotator_ids=frozenset(ids), user_id=request.user.pk if request.user.is_authenticated else None
+            annotator_ids=frozenset(identity.remembered(request).values()),
+            user_id=request.user.pk if request.user.is_authenticated else None,
         )
         if not caller.annotator_ids and caller.user_id is None:
-            raise NoAnnotator("no annotator in this session: open the campaign's page (or its crowd link) first")
+            raise NoAnnotator("no annotator in this browser: open the campaign's page (or its crowd link) first")
         result = services.vote_record(
             lease=data["lease"],
             caller=caller,

@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from annotate import identity
 from annotate.errors import (
     AlreadyAnswered,
     BuildError,
@@ -41,8 +42,6 @@ from hpbench.sql import Statement
 
 log = logging.getLogger(__name__)
 
-#: Session key holding ``{campaign slug: annotator id}`` for the people this browser entered as.
-SESSION_KEY = "annotate_annotators"
 #: How many leases an annotator holds at once: the task on screen and the next one (preloaded).
 LEASES_AHEAD = 2
 
@@ -377,16 +376,11 @@ def _annotator_for_user(campaign: Campaign, user) -> Annotator:
         return Annotator.objects.get(campaign=campaign, user=user)
 
 
-def session_annotator_ids(session) -> dict[str, int]:
-    """``{campaign slug: annotator id}`` remembered in this session (a copy)."""
-    return dict(session.get(SESSION_KEY) or {})
-
-
 def annotator_for_request(request, campaign: Campaign) -> Annotator:
-    """The annotator this request acts as for ``campaign``; remembers it in the session.
+    """The annotator this request acts as for ``campaign``; remembers it for the browser (``annotate.identity``).
 
     Crowd parameters in ``request.GET`` create or resume a crowd annotator; otherwise the one this
-    session entered as; otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message
+    browser entered as; otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message
     (campaign not open, malformed link, nobody known).
     """
     params = request.GET
@@ -396,15 +390,12 @@ def annotator_for_request(request, campaign: Campaign) -> Annotator:
     else:
         if campaign.status != Campaign.Status.OPEN:
             raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
-        known = session_annotator_ids(request.session).get(campaign.slug)
+        known = identity.remembered(request).get(campaign.slug)
         if known is not None:
             annotator = Annotator.objects.filter(pk=known, campaign=campaign).first()
         if annotator is None:
             annotator = annotator_enter(campaign=campaign, params={}, user=request.user)
-    remembered = session_annotator_ids(request.session)
-    if remembered.get(campaign.slug) != annotator.pk:
-        remembered[campaign.slug] = annotator.pk
-        request.session[SESSION_KEY] = remembered
+    identity.remember(request, campaign.slug, annotator.pk)
     return annotator
 
 
@@ -607,7 +598,7 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
         batch.run((statement, [_db_datetime(now), annotator_id, campaign_slug, LEASES_AHEAD]))
         rows = batch.cursor.fetchall()
         if not rows:
-            raise NoAnnotator("no annotator of this campaign in this session: open the campaign's page first")
+            raise NoAnnotator("no annotator of this campaign in this browser: open the campaign's page first")
         campaign = _campaign_view(rows[0])
         votes_count = rows[0][0]
         if campaign.status != Campaign.Status.OPEN:

@@ -211,6 +211,7 @@ def _measure(layer, votes: int) -> dict[str, float]:
         "this process": spent["load generator"] * 1000 / votes,
         "gunicorn": spent["gunicorn"] * 1000 / votes,
         "postgres": spent["postgres"] * 1000 / votes,
+        "redis": spent["redis"] * 1000 / votes,
     }
 
 
@@ -284,7 +285,8 @@ def main() -> int:
     print(
         f"budget at 400 votes/s on {cores} cores: {cores * 1000 / 400:.2f} ms of CPU per vote for the web process,"
         f" PostgreSQL and the load generator together, at 100% busy; layer 3 here used"
-        f" {total + median('gunicorn over HTTP', 'postgres') + client:.2f}"
+        f" {total + median('gunicorn over HTTP', 'postgres') + median('gunicorn over HTTP', 'redis') + client:.2f}"
+        f" (Redis, which serves the sessions, {median('gunicorn over HTTP', 'redis'):.2f})"
     )
     if not args.keep:
         _recreate_database(drop_only=True)

@@ -52,6 +52,9 @@ def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
         "HPBENCH_VAR_DIR": str(var_dir),
         "DB_CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        # As in production (README): sessions cached in Redis, which every gunicorn process shares.
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
         "CELERY_BROKER_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
         "LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": "hpbench.settings",
@@ -169,7 +172,7 @@ def _count_queries(slugs: dict[int, str]) -> None:
 
     print(
         "\nSQL round trips per request (BEGIN and COMMIT travel with the statements; the session comes from the"
-        " cache; PostgreSQL's one-off PREPAREs per connection happen before counting):"
+        " Redis cache; PostgreSQL's one-off PREPAREs per connection happen before counting):"
     )
     for size, slug in sorted(slugs.items()):
         annotator = _InProcessAnnotator(slug, f"counter{size}")
@@ -247,7 +250,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 class _CpuMeter:
-    """CPU seconds spent since creation by gunicorn, PostgreSQL and this process (the load generator),
+    """CPU seconds spent since creation by gunicorn, PostgreSQL, Redis and this process (the load generator),
     read from /proc: where each vote's CPU goes on the shared cores."""
 
     def __init__(self) -> None:
@@ -256,7 +259,7 @@ class _CpuMeter:
     @staticmethod
     def _sample() -> dict[str, float]:
         tick = os.sysconf("SC_CLK_TCK")
-        totals = {"gunicorn": 0.0, "postgres": 0.0, "load generator": 0.0, "other": 0.0}
+        totals = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0, "load generator": 0.0, "other": 0.0}
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
@@ -272,6 +275,8 @@ class _CpuMeter:
                 group = "gunicorn"
             elif cmdline.startswith(b"postgres"):
                 group = "postgres"
+            elif cmdline.startswith(b"redis-server"):
+                group = "redis"
             else:
                 group = "other"
             totals[group] += seconds
@@ -377,7 +382,7 @@ async def _load(host: str, port: int, slug: str, annotators: int, duration: floa
         status, _ = await http.request(
             "GET", f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={run}-{i}&STUDY_ID=bench&SESSION_ID=s{i}"
         )
-        if status != 200 or "sessionid" not in http.cookies:
+        if status != 200 or "hpbench_annotators" not in http.cookies:
             error(f"enter {status}")
             return
         entered[0] += 1

@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "annotate.identity.middleware",  # the signed cookie of the annotators a browser entered as
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -65,6 +66,7 @@ HOT_PATH_MIDDLEWARE = [
     "hpbench.handlers.content_length_middleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "annotate.identity.middleware",
 ]
 
 ROOT_URLCONF = "hpbench.urls"
@@ -106,8 +108,10 @@ if _test_db_name:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions -----------------------------------------------------------------------
-# Sessions are read from the cache and written through to the database (annotators' sessions are read on
-# every request and rarely change). CACHE_URL=redis://host:6379/1 shares the cache between web processes.
+# With CACHE_URL=redis://host:6379/1 (shared by every web process), sessions are read from the cache and
+# written through to the database: annotators' sessions are read on every request and rarely change.
+# Without it sessions are read from the database: a per-process memory cache would go stale (a logout, or
+# a campaign entered, in one gunicorn process would go unseen by the others).
 CACHE_URL = env_str("CACHE_URL", "") or ""
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,
@@ -116,7 +120,7 @@ elif CACHE_URL:
     raise ImproperlyConfigured(f"CACHE_URL={CACHE_URL!r}: use redis://host:port/db, or leave it unset")
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if CACHE_URL else 'db'}"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

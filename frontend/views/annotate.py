@@ -53,7 +53,7 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
 
     404 for an unknown campaign; a notice page (403 draft, 410 closed) when it is not open; a notice
     (403) when the request identifies no annotator (no crowd parameters, not logged in). Otherwise enters
-    the annotator (created or resumed, remembered in the session) and renders the page.
+    the annotator (created or resumed, remembered in a signed cookie) and renders the page.
     """
     campaign = get_object_or_404(Campaign, slug=slug)
     if campaign.status == Campaign.Status.CLOSED:

@@ -6,9 +6,11 @@ import json
 import re
 
 import pytest
+from django.contrib.sessions.models import Session
+from django.test import RequestFactory
 
+from annotate import identity
 from annotate.models import Annotator, Campaign
-from annotate.services import SESSION_KEY
 from tests.browser.factory import SECRET_MODEL_DESCRIPTION, SECRET_MODEL_NAMES, build_page_campaign
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +71,12 @@ def test_it_enters_a_prolific_annotator_and_renders_the_page(client, tmp_path):
     annotator = Annotator.objects.get()
     assert annotator.source == Annotator.Source.PROLIFIC
     assert annotator.study_id == "study42" and annotator.session_id == "sess7"
-    assert client.session[SESSION_KEY] == {built.campaign.slug: annotator.pk}
+    cookie = response.cookies[identity.COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    request = RequestFactory().get("/")
+    request.COOKIES[identity.COOKIE] = cookie.value
+    assert identity.remembered(request) == {built.campaign.slug: annotator.pk}
+    assert not Session.objects.exists()  # a crowd worker needs no session
     assert "csrftoken" in response.cookies
     assert response["Cache-Control"].startswith("max-age=0")
     config = page_config(html)

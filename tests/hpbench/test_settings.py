@@ -50,3 +50,20 @@ def test_bad_values_stop_start_up_with_a_message_naming_the_variable(env, messag
     result = load_settings(**env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cache_url, engine",
+    [
+        ("", "django.contrib.sessions.backends.db"),
+        ("redis://cache:6379/1", "django.contrib.sessions.backends.cached_db"),
+    ],
+)
+def test_sessions_are_cached_only_in_a_cache_every_web_process_shares(cache_url, engine):
+    # A per-process memory cache would go stale: a logout in one gunicorn process unseen by the others.
+    clean = {k: v for k, v in os.environ.items() if k != "CACHE_URL"}
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.SESSION_ENGINE)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**clean, "CACHE_URL": cache_url, "DJANGO_SETTINGS_MODULE": "hpbench.settings"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == engine
