@@ -286,7 +286,7 @@ def main() -> int:
         f"budget at 400 votes/s on {cores} cores: {cores * 1000 / 400:.2f} ms of CPU per vote for the web process,"
         f" PostgreSQL and the load generator together, at 100% busy; layer 3 here used"
         f" {total + median('gunicorn over HTTP', 'postgres') + median('gunicorn over HTTP', 'redis') + client:.2f}"
-        f" (Redis, which serves the sessions, {median('gunicorn over HTTP', 'redis'):.2f})"
+        f" (Redis {median('gunicorn over HTTP', 'redis'):.2f})"
     )
     if not args.keep:
         _recreate_database(drop_only=True)
