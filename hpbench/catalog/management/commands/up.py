@@ -26,6 +26,10 @@ from django.core.management.base import BaseCommand, CommandParser
 from hpbench.catalog.demo_setup import demo_fill, demo_prepare
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Set up and run hpbench on this machine (web server + worker + demo data)."
 
@@ -61,6 +65,8 @@ class Command(BaseCommand):
                 target=demo_fill, kwargs={"base_url": base_url, "log": self.stdout.write}, daemon=True
             )
             filler.start()
+        # `kill` (SIGTERM) stops everything too, as Ctrl-C does: without this the worker would outlive us.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while all(process.poll() is None for process in processes):
                 time.sleep(1)

@@ -1,0 +1,78 @@
+"""`manage.py up`: the embedded platform starts, serves, and stops with its worker (a real process tree)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def test_up_stops_its_web_server_and_worker_on_sigterm(tmp_path):
+    port = _free_port()
+    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE"}
+    env = {k: v for k, v in os.environ.items() if k not in unset} | {"HPBENCH_VAR_DIR": str(tmp_path)}
+    up = subprocess.Popen(
+        [sys.executable, "manage.py", "up", "--no-demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=5) as answer:
+                    assert answer.status == 200
+                break
+            except OSError:
+                assert up.poll() is None, "manage.py up exited before serving"
+                assert time.monotonic() < deadline, "manage.py up did not serve within 2 minutes"
+                time.sleep(0.5)
+        started = _children(up.pid)
+        assert len(started) >= 2  # the web server and the Celery worker (and its pool)
+
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _children(up.pid) & started or any(Path(f"/proc/{pid}").exists() for pid in started):
+            assert time.monotonic() < deadline, f"still running after SIGTERM: {sorted(started)}"
+            time.sleep(0.5)
+    finally:
+        if up.poll() is None:
+            up.kill()
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)  # what a failing run left behind
+            except ProcessLookupError:
+                pass
