@@ -52,7 +52,7 @@ def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
         "HPBENCH_VAR_DIR": str(var_dir),
         "DB_CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
-        # As in production (README): sessions cached in Redis, which every gunicorn process shares.
+        # As in production (README): the cache every gunicorn process shares (logged-in users' sessions).
         "CACHE_URL": "redis://127.0.0.1:6379/1",
         "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
         "CELERY_BROKER_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
@@ -171,8 +171,9 @@ def _count_queries(slugs: dict[int, str]) -> None:
     from django.test.utils import CaptureQueriesContext
 
     print(
-        "\nSQL round trips per request (BEGIN and COMMIT travel with the statements; the session comes from the"
-        " Redis cache; PostgreSQL's one-off PREPAREs per connection happen before counting):"
+        "\nSQL round trips per request (BEGIN and COMMIT travel with the statements; crowd workers have no"
+        " session, a signed cookie says who they are; PostgreSQL's one-off PREPAREs per connection happen before"
+        " counting):"
     )
     for size, slug in sorted(slugs.items()):
         annotator = _InProcessAnnotator(slug, f"counter{size}")
