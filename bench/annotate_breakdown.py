@@ -68,7 +68,24 @@ class _Services:
         )
 
 
-class _InProcessWSGI:
+class _OverTheAPI:
+    """Layers 2 and 3: one vote is a next-task request, then a vote request, as annotator ``k`` (taking turns)."""
+
+    slug: str
+
+    def _post(self, k: int, path: str, body: bytes) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    def vote(self, k: int) -> None:
+        status, content = self._post(k, f"/api/annotate/campaigns/{self.slug}/next", b"")
+        assert status == 200, content
+        lease = json.loads(content)["task"]["lease"]
+        body = {"lease": lease, "choice": "left", "time_ms": 1000, "idempotency_key": uuid.uuid4().hex}
+        status, content = self._post(k, "/api/annotate/votes", json.dumps(body).encode())
+        assert status == 201, content
+
+
+class _InProcessWSGI(_OverTheAPI):
     """Layer 2: hpbench.wsgi's application called directly, with the environ a server would build."""
 
     def __init__(self, slug: str) -> None:
@@ -120,23 +137,11 @@ class _InProcessWSGI:
                 cookies[key] = rest.split(";", 1)[0]
         return answer["status"], content
 
-    def vote(self, k: int) -> None:
-        cookies = self.cookies[k % N_ANNOTATORS]
-        status, content = self._call("POST", f"/api/annotate/campaigns/{self.slug}/next", cookies)
-        assert status == 200, content
-        body = json.dumps(
-            {
-                "lease": json.loads(content)["task"]["lease"],
-                "choice": "left",
-                "time_ms": 1000,
-                "idempotency_key": uuid.uuid4().hex,
-            }
-        ).encode()
-        status, content = self._call("POST", "/api/annotate/votes", cookies, body)
-        assert status == 201, content
+    def _post(self, k: int, path: str, body: bytes) -> tuple[int, bytes]:
+        return self._call("POST", path, self.cookies[k % N_ANNOTATORS], body)
 
 
-class _OverHTTP:
+class _OverHTTP(_OverTheAPI):
     """Layer 3: one gunicorn worker, reached over keep-alive HTTP connections."""
 
     def __init__(self, slug: str, port: int, env: dict[str, str]) -> None:
@@ -176,20 +181,6 @@ class _OverHTTP:
         connection.request("POST", path, body, headers)
         answer = connection.getresponse()
         return answer.status, answer.read()
-
-    def vote(self, k: int) -> None:
-        status, content = self._post(k, f"/api/annotate/campaigns/{self.slug}/next", b"")
-        assert status == 200, content
-        body = json.dumps(
-            {
-                "lease": json.loads(content)["task"]["lease"],
-                "choice": "left",
-                "time_ms": 1000,
-                "idempotency_key": uuid.uuid4().hex,
-            }
-        ).encode()
-        status, content = self._post(k, "/api/annotate/votes", body)
-        assert status == 201, content
 
     def close(self) -> None:
         self.server.terminate()

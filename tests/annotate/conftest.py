@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
+from django.test import Client
 
 from annotate import services
 from annotate.models import Campaign
@@ -120,6 +121,16 @@ def make_campaign(world: World, *, build: bool = True, status: str = Campaign.St
 @pytest.fixture
 def world(db) -> World:
     return make_world()
+
+
+@pytest.fixture
+def csrf_client() -> Client:
+    """A browser whose writes must carry the CSRF token, as a real one's do."""
+    return Client(enforce_csrf_checks=True)
+
+
+def next_task(client, campaign: Campaign, token: str):
+    return client.post(f"/api/annotate/campaigns/{campaign.slug}/next", HTTP_X_CSRFTOKEN=token)
 
 
 def enter(client, campaign: Campaign, pid: str = "PID0001"):

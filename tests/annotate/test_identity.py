@@ -12,18 +12,9 @@ from django.test import Client
 
 from annotate import identity
 from annotate.models import Annotator, Assignment, Vote
-from tests.annotate.conftest import enter, make_campaign
+from tests.annotate.conftest import enter, make_campaign, next_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def csrf_client() -> Client:
-    return Client(enforce_csrf_checks=True)
-
-
-def next_task(client, campaign, token):
-    return client.post(f"/api/annotate/campaigns/{campaign.slug}/next", HTTP_X_CSRFTOKEN=token)
 
 
 def forge(client, value: dict) -> None:
