@@ -109,9 +109,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions -----------------------------------------------------------------------
 # With CACHE_URL=redis://host:6379/1 (shared by every web process), sessions are read from the cache and
-# written through to the database: annotators' sessions are read on every request and rarely change.
-# Without it sessions are read from the database: a per-process memory cache would go stale (a logout, or
-# a campaign entered, in one gunicorn process would go unseen by the others).
+# written through to the database. Without it sessions are read from the database: a per-process memory
+# cache would go stale (a logout in one gunicorn process would go unseen by the others). Crowd workers have
+# no session at all: a signed cookie says who they are (annotate/identity.py).
 CACHE_URL = env_str("CACHE_URL", "") or ""
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL,

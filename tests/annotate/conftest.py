@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import json
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -131,6 +133,12 @@ def csrf_client() -> Client:
 
 def next_task(client, campaign: Campaign, token: str):
     return client.post(f"/api/annotate/campaigns/{campaign.slug}/next", HTTP_X_CSRFTOKEN=token)
+
+
+def post_vote(client, token: str, **body):
+    body.setdefault("choice", "left")
+    body.setdefault("idempotency_key", str(uuid.uuid4()))
+    return client.post("/api/annotate/votes", json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=token)
 
 
 def enter(client, campaign: Campaign, pid: str = "PID0001"):

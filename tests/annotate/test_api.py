@@ -11,15 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
-from tests.annotate.conftest import enter, make_campaign, next_task
+from tests.annotate.conftest import enter, make_campaign, next_task, post_vote
 
 pytestmark = pytest.mark.django_db
-
-
-def post_vote(client, token, **body):
-    body.setdefault("choice", "left")
-    body.setdefault("idempotency_key", str(uuid.uuid4()))
-    return client.post("/api/annotate/votes", json.dumps(body), content_type="application/json", HTTP_X_CSRFTOKEN=token)
 
 
 def test_a_crowd_worker_gets_a_task_votes_and_replays_safely(csrf_client, world):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -12,7 +11,7 @@ from django.test import Client
 
 from annotate import identity
 from annotate.models import Annotator, Assignment, Vote
-from tests.annotate.conftest import enter, make_campaign, next_task
+from tests.annotate.conftest import enter, make_campaign, next_task, post_vote
 
 pytestmark = pytest.mark.django_db
 
@@ -27,12 +26,7 @@ def test_a_crowd_worker_annotates_without_a_session(csrf_client, world):
     campaign = make_campaign(world)
     token = enter(csrf_client, campaign)
     lease = next_task(csrf_client, campaign, token).json()["task"]["lease"]
-    vote = csrf_client.post(
-        "/api/annotate/votes",
-        json.dumps({"lease": lease, "choice": "left", "idempotency_key": uuid.uuid4().hex}),
-        content_type="application/json",
-        HTTP_X_CSRFTOKEN=token,
-    )
+    vote = post_vote(csrf_client, token, lease=lease)
     assert vote.status_code == 201
     assert Vote.objects.get().annotator == Annotator.objects.get()
     # Nothing for the hot path to look up in the database or a cache: the cookie says who is asking.
