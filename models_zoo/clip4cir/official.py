@@ -16,6 +16,7 @@ tokenizer needs OpenAI's BPE vocabulary ``bpe_simple_vocab_16e6.txt.gz`` (see ``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -137,15 +138,35 @@ def build_official(
     return OpenAIClip4Cir(clip, tokenizer, combiner, pad_ratio=pad_ratio)
 
 
+#: Where workers find OpenAI's BPE file when a checkpoint does not carry it (set by the admin).
+BPE_ENV = "HPBENCH_CLIP_BPE_VOCAB"
+
+
 def bpe_path(explicit: str | Path | None, *, beside: Path) -> Path:
-    """``explicit``, else ``beside/bpe_simple_vocab_16e6.txt.gz``. Raises CheckpointError when neither exists."""
-    path = Path(explicit) if explicit else beside / BPE_FILE_NAME
-    if not path.is_file():
-        where = f"{path} does not exist" if explicit else f"none given and no {BPE_FILE_NAME} in {beside}"
-        raise CheckpointError(
-            f"OpenAI CLIP needs its BPE vocabulary ({BPE_FILE_NAME}, from OpenAI's clip package): {where}"
+    """``explicit``, else ``beside/bpe_simple_vocab_16e6.txt.gz``, else the file ``$HPBENCH_CLIP_BPE_VOCAB`` names.
+
+    Raises CheckpointError when none exists.
+    """
+    if explicit:
+        candidates = [Path(explicit)]
+    else:
+        candidates = [beside / BPE_FILE_NAME] + ([Path(os.environ[BPE_ENV])] if os.environ.get(BPE_ENV) else [])
+    for path in candidates:
+        if path.is_file():
+            return path
+    where = (
+        f"{explicit} does not exist"
+        if explicit
+        else f"none given, no {BPE_FILE_NAME} in {beside}"
+        + (
+            f" and {os.environ[BPE_ENV]} ({BPE_ENV}) does not exist"
+            if os.environ.get(BPE_ENV)
+            else f", {BPE_ENV} unset"
         )
-    return path
+    )
+    raise CheckpointError(
+        f"OpenAI CLIP needs its BPE vocabulary ({BPE_FILE_NAME}, from OpenAI's clip package): {where}"
+    )
 
 
 def load_official(

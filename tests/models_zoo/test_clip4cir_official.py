@@ -127,6 +127,19 @@ def test_one_dict_a_folder_and_the_explicit_loader_give_the_same_model(tmp_path,
     assert all(torch.equal(outputs[0], out) for out in outputs[1:])
 
 
+def test_workers_find_the_bpe_file_the_admin_names_when_the_checkpoint_lacks_it(tmp_path, bpe_file, monkeypatch):
+    combiner_path, _, _ = _release(tmp_path / "r", "ViT", bpe_file, combined=True)
+    (tmp_path / "r" / BPE_FILE_NAME).unlink()
+    monkeypatch.delenv("HPBENCH_CLIP_BPE_VOCAB", raising=False)
+    with pytest.raises(CheckpointError, match="HPBENCH_CLIP_BPE_VOCAB unset"):
+        load_model("clip4cir", combiner_path)
+    monkeypatch.setenv("HPBENCH_CLIP_BPE_VOCAB", str(tmp_path / "nowhere.txt.gz"))
+    with pytest.raises(CheckpointError, match=r"nowhere.txt.gz \(HPBENCH_CLIP_BPE_VOCAB\) does not exist"):
+        load_model("clip4cir", combiner_path)
+    monkeypatch.setenv("HPBENCH_CLIP_BPE_VOCAB", str(bpe_file))
+    assert load_model("clip4cir", combiner_path).tokenizer.source == str(bpe_file)
+
+
 def test_bf16_autocast_does_not_change_the_fp32_results(tmp_path, bpe_file, images):
     combiner_path, _, _ = _release(tmp_path, "ViT", bpe_file, combined=True)
     model = load_model("clip4cir", combiner_path)
