@@ -17,6 +17,7 @@ tokenizer needs OpenAI's BPE vocabulary ``bpe_simple_vocab_16e6.txt.gz`` (see ``
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,21 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
+def _refuse_torchscript(path: Path) -> None:
+    """OpenAI's own downloads (``RN50x4.pt``) are TorchScript archives: code, not a state dict. Say how to convert."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            scripted = any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return
+    if scripted:
+        raise CheckpointError(
+            f"Checkpoint {path}: a TorchScript archive (the format of OpenAI's CLIP downloads), which hpbench does "
+            "not load because loading runs its code; convert it once where you trust it: "
+            f"torch.save(torch.jit.load('{path.name}', map_location='cpu').state_dict(), 'clip_state.pt')"
+        )
+
+
 def read_official_file(
     path: Path, *, max_bytes: int | None = DEFAULT_MAX_BYTES
 ) -> tuple[StateDict | None, StateDict | None]:
@@ -51,6 +67,7 @@ def read_official_file(
     Accepts ``{"Combiner": ...}``, ``{"CLIP": ...}``, both in one dict, a flat OpenAI CLIP state dict, or a
     safetensors file of ``combiner.*``/``clip.*`` tensors. Raises CheckpointError when the file holds neither.
     """
+    _refuse_torchscript(path)
     content = load_checkpoint_file(path, max_bytes=max_bytes)
     if isinstance(content, Mapping) and ("Combiner" in content or "CLIP" in content):
         parts = []

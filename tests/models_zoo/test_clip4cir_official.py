@@ -151,6 +151,7 @@ def test_bf16_autocast_does_not_change_the_fp32_results(tmp_path, bpe_file, imag
     assert autocast.dtype == torch.float32 and torch.equal(plain, autocast)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_what_is_missing_or_mismatched_is_named(tmp_path, bpe_file):
     combiner_path, clip, combiner = _release(tmp_path / "r", "ViT", bpe_file)
     with pytest.raises(CheckpointError, match="holds no CLIP weights and no CLIP folder was given"):
@@ -168,6 +169,9 @@ def test_what_is_missing_or_mismatched_is_named(tmp_path, bpe_file):
         load_official(combiner=tmp_path / "small.pt", clip=clip_path, bpe_vocab=bpe_file)
     with pytest.raises(CheckpointError, match="holds no 'CLIP' state dict"):
         load_official(combiner=combiner_path, clip=tmp_path / "small.pt", bpe_vocab=bpe_file)
+    torch.jit.script(torch.nn.Linear(2, 2)).save(tmp_path / "RN50x4.pt")  # OpenAI's download format
+    with pytest.raises(CheckpointError, match=r"RN50x4.pt: a TorchScript archive .* torch.save\(torch.jit.load"):
+        load_official(combiner=combiner_path, clip=tmp_path / "RN50x4.pt", bpe_vocab=bpe_file)
 
 
 def test_a_folder_of_released_files_must_hold_one_combiner(tmp_path, bpe_file):
