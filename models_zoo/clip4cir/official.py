@@ -8,8 +8,8 @@ CLIP4Cir (ABaldrati/CLIP4Cir) saves with ``torch.save({"epoch": N, <class name>:
 - or one dict holding both keys.
 
 Where CLIP was not fine-tuned, the official code runs OpenAI's pretrained model: give its state dict (a flat
-``{name: tensor}`` file in the same OpenAI layout, e.g. ``torch.jit.load(path).state_dict()`` saved once with
-``torch.save``, or open_clip's ``open_clip_model.safetensors`` of an OpenAI model) as the CLIP file. The text
+``{name: tensor}`` ``.pt`` or ``.safetensors`` file in the same OpenAI layout, e.g.
+``torch.jit.load(path).state_dict()`` saved once with ``torch.save``) as the CLIP file. The text
 tokenizer needs OpenAI's BPE vocabulary ``bpe_simple_vocab_16e6.txt.gz`` (see ``bpe``). Files are read with
 ``torch.load(weights_only=True)`` or safetensors only.
 """

@@ -106,6 +106,16 @@ def test_one_dict_a_folder_and_the_explicit_loader_give_the_same_model(tmp_path,
     two_files, _, _ = _release(tmp_path / "two", "RN50x4-like", bpe_file)
     one_file, _, _ = _release(tmp_path / "one", "RN50x4-like", bpe_file, combined=True)
     (tmp_path / "two" / BPE_FILE_NAME).rename(tmp_path / "vocab.txt.gz")  # not beside: passed explicitly
+    # Pretrained (not fine-tuned) CLIP weights as a flat OpenAI state dict in safetensors, beside the Combiner.
+    from safetensors.torch import save_file
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    save_file(
+        torch.load(tmp_path / "two" / "fiq_clip_fullft.pt", weights_only=True)["CLIP"], flat / "RN50x4.safetensors"
+    )
+    shutil.copy(two_files, flat / "combiner.pt")
+    shutil.copy(bpe_file, flat / BPE_FILE_NAME)
     models = [
         load_model("clip4cir", one_file),
         load_model("clip4cir", tmp_path / "one"),
@@ -120,6 +130,8 @@ def test_one_dict_a_folder_and_the_explicit_loader_give_the_same_model(tmp_path,
         load_official(
             combiner=two_files, clip=tmp_path / "two" / "fiq_clip_fullft.pt", bpe_vocab=tmp_path / "vocab.txt.gz"
         ),
+        load_model("clip4cir", flat),
+        load_model("clip4cir", flat / "combiner.pt", config={"clip_checkpoint": str(flat / "RN50x4.safetensors")}),
     ]
     pixels = models[0].preprocess(images)
     with torch.no_grad():
