@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db.models import Q, QuerySet
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
@@ -65,7 +67,8 @@ def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
         results.append({
             "model": model.name, "is_baseline": model.is_baseline, "run": run.pk,
             "results": [
-                {"image": image_id, "name": names.get(image_id, ""), "score": round(score, 5),
+                {"image": image_id, "name": names.get(image_id, ""),
+                 "score": None if math.isnan(score) else round(score, 5),  # ranking files carry no scores
                  "is_target": image_id == query.target_id}
                 for image_id, score in zip(image_ids[:k], scores[:k], strict=True)
             ],

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from hpbench.catalog.models import Dataset, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to
-from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, ReportedScore, Submission
 
 #: ``?sort=`` keys of the leaderboard (a leading "-" sorts descending), and the row field each sorts on.
 SORT_KEYS = {
@@ -131,6 +131,10 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     model_ids = [s.model_id for s in scores]
     runs = _latest_runs(model_ids, benchmark.dataset)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
+    reported = {
+        r.model_id: {"source": r.source, "label": r.label, "preference_ratio": r.preference_ratio / 100}
+        for r in ReportedScore.objects.filter(benchmark_name=benchmark.name, model_id__in=model_ids)
+    }
     rows = []
     for s in scores:
         submission = getattr(s.model, "submission", None)
@@ -156,6 +160,9 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "recall": recall_summary(run.metrics, benchmark.dataset) if run else None,
                 "arena_rating": arena.get(s.model_id, {}).get("rating"),
                 "arena_votes": arena.get(s.model_id, {}).get("votes", 0),
+                # Where the scores come from: the authors' score files, or the platform running the model.
+                "source": "authors" if s.model.family == ModelEntry.Family.SCORES else "platform",
+                "reported": reported.get(s.model_id),
                 "submitted": (submission.created_at if submission else s.model.created_at),
                 "computed_at": s.computed_at,
             }
