@@ -52,8 +52,10 @@ def score_files_validate(files: Sequence[IO[bytes]]) -> list[ValidatedFile]:
     return validated
 
 
-def score_files_store(*, model: ModelEntry, files: Sequence[IO[bytes]], validated: Sequence[ValidatedFile]) -> None:
-    """Save the files as the model's score files, replacing any earlier file for the same target."""
+def score_files_store(*, model: ModelEntry, files: Sequence[IO[bytes]], validated: Sequence[ValidatedFile]) -> bool:
+    """Save the files as the model's score files, replacing any earlier file for the same target; returns
+    whether anything changed (a file with the same content as the stored one is kept)."""
+    changed = False
     for handle, item in zip(files, validated, strict=True):
         fields = {"kind": item.kind, "rows": item.rows, "sha256": item.sha256}
         if item.relevance is not None:
@@ -62,11 +64,16 @@ def score_files_store(*, model: ModelEntry, files: Sequence[IO[bytes]], validate
             assert item.rankings is not None
             target = {"dataset": item.rankings.protocol.dataset, "split": item.rankings.protocol.split,
                       "metric": item.rankings.metric}
-        ScoreFile.objects.filter(model=model, kind=item.kind, **target).delete()
+        stored = ScoreFile.objects.filter(model=model, kind=item.kind, **target)
+        if stored.filter(sha256=item.sha256).exists():
+            continue
+        stored.delete()
         row = ScoreFile(model=model, **target, **fields)
         handle.seek(0)
         row.file.save(item.name, handle if hasattr(handle, "chunks") else File(handle), save=False)
         row.save()
+        changed = True
+    return changed
 
 
 def benchmarks_with_files(*, model: ModelEntry, benchmarks: Iterable[PreferenceBenchmark]) -> list[PreferenceBenchmark]:
@@ -121,10 +128,11 @@ def score_submission_create(
 @transaction.atomic
 def score_model_register(
     *, name: str, files: Sequence[IO[bytes]], description: str = "", link: str = "", is_public: bool = True,
-    is_baseline: bool = False,
+    is_baseline: bool = False, rescore: bool = False,
 ) -> ModelEntry:
-    """Staff: register (or update) model ``name`` from score files and queue its scores. Raises
-    :class:`ScoreFileError` for a bad file and ``ValueError`` when ``name`` is a model of another family."""
+    """Staff: register (or update) model ``name`` from score files and queue its scores (again when a file
+    changed, or ``rescore``). Raises :class:`ScoreFileError` for a bad file and ``ValueError`` when ``name`` is a
+    model of another family."""
     validated = score_files_validate(files)
     entry = ModelEntry.objects.filter(name=name).first()
     if entry is not None and entry.family != SCORES_FAMILY:
@@ -133,7 +141,7 @@ def score_model_register(
         entry = ModelEntry.objects.create(name=name, family=SCORES_FAMILY)
     ModelEntry.objects.filter(pk=entry.pk).update(description=description, link=link, is_public=is_public,
                                                   is_baseline=is_baseline)
-    score_files_store(model=entry, files=files, validated=validated)
-    score_files_enqueue(model=entry, force=True)
+    changed = score_files_store(model=entry, files=files, validated=validated)
+    score_files_enqueue(model=entry, force=changed or rescore)
     entry.refresh_from_db()
     return entry

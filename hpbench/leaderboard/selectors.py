@@ -70,6 +70,13 @@ def benchmarks_active() -> QuerySet[PreferenceBenchmark]:
     return PreferenceBenchmark.objects.filter(is_active=True).select_related("dataset").order_by("name")
 
 
+def request_splits() -> list[tuple[str, str]]:
+    """``(dataset name, split)`` of every split with queries: the request files a score file can answer."""
+    from hpbench.catalog.models import Query
+
+    return list(Query.objects.values_list("dataset__name", "split").distinct().order_by("dataset__name", "split"))
+
+
 def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
     """Benchmark ``name`` at ``version`` (default: the active one, else the newest). Raises NotFound."""
     qs = PreferenceBenchmark.objects.filter(name=name).select_related("dataset")
