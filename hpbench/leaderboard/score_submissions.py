@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import IO
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.validators import URLValidator
 from django.db import transaction
 
 from hpbench.catalog.models import ModelEntry, RetrievalRun
@@ -110,6 +112,11 @@ def score_submission_create(
     Every file is parsed and validated before anything is written. Raises :class:`ScoreFileError` for a bad
     file and ``services.QuotaExceeded`` past the daily quota (shared with checkpoint submissions).
     """
+    if link:
+        try:
+            URLValidator(schemes=["http", "https"])(link)
+        except ValidationError:
+            raise ScoreFileError(f"link {link[:200]!r}: expected an http(s) URL") from None
     validated = score_files_validate(files)
     get_user_model().objects.select_for_update().get(pk=owner.pk)  # one quota check at a time per owner
     used, limit = services.submissions_counted_today(owner=owner), services.submissions_per_day()

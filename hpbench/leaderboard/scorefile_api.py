@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -49,6 +51,9 @@ class BenchmarkRequestApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="Request file of a preference benchmark (JSON Lines)",
+                   parameters=[OpenApiParameter("version", int, description="default: the active version")],
+                   responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 404: None})
     def get(self, request: Request, name: str) -> StreamingHttpResponse:
         try:
             benchmark = selectors.benchmark_get(name, request.query_params.get("version"))
@@ -64,6 +69,7 @@ class SplitRequestApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="Request file of a dataset split (JSON)", responses={200: OpenApiTypes.OBJECT, 404: None})
     def get(self, request: Request, name: str, split: str) -> HttpResponse:
         dataset = Dataset.objects.filter(name=name).first()
         if dataset is None or not dataset.queries.filter(split=split).exists():

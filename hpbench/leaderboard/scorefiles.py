@@ -237,6 +237,10 @@ def _parquet_rows(handle: IO[bytes], name: str) -> Iterator[tuple[str, Any]]:
         kind = schema.field(column).type
         if not (test(kind) or pa.types.is_large_string(kind) and expected == "string"):
             raise ScoreFileError(f"file {name!r}: column {column!r} is {kind}, expected {expected}")
+    meta = parquet.metadata
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if unpacked > 8 * max_score_file_bytes():  # a compression bomb would be read into memory below
+        raise ScoreFileError(f"file {name!r}: unpacks to {unpacked} bytes, over 8 times the score-file limit")
     n = 0
     try:
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=list(RELEVANCE_COLUMNS)):

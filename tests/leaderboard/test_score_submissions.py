@@ -146,6 +146,8 @@ def test_the_submissions_page_takes_score_files_and_shows_a_bad_row(researcher, 
     client.force_login(researcher)
     page = client.get("/submissions/").content.decode()
     assert 'name="scores"' in page and "/api/leaderboard/requests/benchmarks/tiny" in page
+    script = client.post("/submissions/", {"scores": jsonl_file(relevance_rows(VALUES)), "link": "javascript:alert(1)"})
+    assert script.status_code == 400 and "expected an http(s) URL" in script.content.decode()
     bad = client.post("/submissions/", {"scores": jsonl_file(relevance_rows(VALUES)[:-1])})
     assert bad.status_code == 400 and "no score for question &#x27;tiny-v1/2&#x27; image &#x27;d&#x27;" in (
         bad.content.decode())
