@@ -209,3 +209,18 @@ def test_a_bad_ranking_file_gets_a_400_naming_the_query(researcher, tmp_path, pa
     assert message in response.json()["detail"]
     response = _post(researcher, json_file({"version": "rc2", "metric": "top5", "7": []}))
     assert "'metric' must be 'recall' or 'recall_subset'" in response.json()["detail"]
+
+
+@override_settings(HPBENCH_MAX_SCORE_FILE_BYTES=10_000)
+def test_a_parquet_file_that_unpacks_far_past_the_limit_is_refused_before_it_is_read(researcher, benchmark):
+    import io
+
+    import pyarrow.parquet as pq
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"question": ["a" * 1_000_000], "image": ["b"], "score": [1.0]}), buffer,
+                   compression="zstd", use_dictionary=False)
+    assert len(buffer.getvalue()) < 10_000
+    response = _post(researcher, SimpleUploadedFile("bomb.parquet", buffer.getvalue()))
+    assert response.status_code == 400 and "over 8 times the score-file limit" in response.json()["detail"]
