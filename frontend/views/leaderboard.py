@@ -128,6 +128,7 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
         "submission": submission,
         "scores": selectors.submission_scores(submission),
         "runs": selectors.submission_runs(submission),
+        "score_files": selectors.submission_score_files(submission),
         "can_write": can_write,
     })
 

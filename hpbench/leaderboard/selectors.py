@@ -63,6 +63,19 @@ def submission_runs(submission: Submission) -> list[RetrievalRun]:
     return list(RetrievalRun.objects.filter(model_id=submission.model_id).select_related("dataset"))
 
 
+def submission_score_files(submission: Submission) -> list[dict]:
+    """The score files of a score-file submission (name, target, rows, sha256); empty for a checkpoint."""
+    from pathlib import PurePath
+
+    from hpbench.leaderboard.models import ScoreFile
+
+    if submission.model_id is None:
+        return []
+    files = ScoreFile.objects.filter(model_id=submission.model_id).select_related("benchmark", "dataset")
+    return [{"name": PurePath(f.file.name).name, "benchmark": f.benchmark, "dataset": f.dataset, "split": f.split,
+             "metric": f.metric, "rows": f.rows, "sha256": f.sha256} for f in files]
+
+
 # --- benchmarks ----------------------------------------------------------------------------
 
 

@@ -153,4 +153,6 @@ def test_the_submissions_page_takes_score_files_and_shows_a_bad_row(researcher, 
         bad.content.decode())
     good = client.post("/submissions/", {"scores": jsonl_file(relevance_rows(VALUES)), "description": "ours"})
     assert good.status_code == 302
+    detail = client.get(good.url).content.decode()
+    assert "scores.jsonl" in detail and "tiny-v1" in detail and "scores submitted by the authors" in detail
     assert Submission.objects.get().family == "scores"
