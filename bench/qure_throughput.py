@@ -18,7 +18,7 @@ released size (ViT-L/14: 23 blocks, width 1024, 224 px; 12-layer Q-Former, 32 qu
     python3 bench/qure_throughput.py --size full --loop-sample 0   # GPU: released size, full loop
 
 No database is touched; where Django is not installed (the GPU machine) its modules are stubbed so that
-``worker.scoring`` imports. On 2 busy shared CPU cores the default CPU run (500 questions, loop sampled on 100)
+``worker.scoring`` imports. On 2 busy shared CPU cores the default CPU run (500 questions, loop sampled on 40)
 takes a few minutes; ``--questions 0`` scores all 3,050 (about 10 minutes there).
 """
 
@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, help="score only the first N questions "
                         "(0 = all; default: all on CUDA, 500 on CPU)")
     parser.add_argument("--loop-sample", type=int, help="released loop on N questions, extrapolated "
-                        "(0 = all; default: all on CUDA, 100 on CPU)")
+                        "(0 = all; default: all on CUDA, 40 on CPU)")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
     if args.threads:
@@ -129,7 +129,7 @@ def main() -> None:
     sizes = FULL if (args.size or ("full" if cuda else "reduced")) == "full" else REDUCED
     workers = args.workers if args.workers is not None else (4 if cuda else 0)
     questions_limit = args.questions if args.questions is not None else (0 if cuda else 500)
-    loop_sample = args.loop_sample if args.loop_sample is not None else (0 if cuda else 100)
+    loop_sample = args.loop_sample if args.loop_sample is not None else (0 if cuda else 40)
     scratch = Path(_scratch)
     print(f"device {device}, {torch.get_num_threads()} torch threads, DataLoader workers {workers}")
     model = build(sizes, scratch / "model", device)

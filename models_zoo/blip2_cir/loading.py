@@ -265,6 +265,12 @@ def load(
         retrieval = _from_lavis(checkpoint, config, vit_checkpoint=vit_checkpoint)
         tokenizer_folder = Path(config.get("tokenizer_folder", checkpoint.parent))
     tokenizer = load_bert_tokenizer(tokenizer_folder, vocab_file=vocab_file)
+    rows = retrieval.embeddings.word_embeddings.num_embeddings
+    if len(tokenizer) > rows:
+        raise CheckpointError(
+            f"Checkpoint {checkpoint}: the BERT vocabulary ({vocab_file or tokenizer_folder}) has {len(tokenizer)} "
+            f"tokens but the Q-Former's word embeddings only {rows} rows (QuRe uses bert-base-uncased's vocab.txt)"
+        )
     return Blip2Cir(
         retrieval.eval(),
         tokenizer,

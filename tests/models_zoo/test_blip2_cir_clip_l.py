@@ -220,6 +220,13 @@ def test_the_vit_file_beside_or_passed_completes_the_checkpoint_exactly(tmp_path
             assert torch.equal(other.encode_queries(pixels[:3], TEXTS), model.encode_queries(pixels[:3], TEXTS))
 
 
+def test_a_vocabulary_larger_than_the_word_embeddings_is_refused(tmp_path, checkpoint):
+    big = tmp_path / "big_vocab.txt"
+    big.write_text((checkpoint.parent / "vocab.txt").read_text() + "\n".join(f"w{i}" for i in range(200)) + "\n")
+    with pytest.raises(CheckpointError, match=r"has 2\d\d tokens but the Q-Former's word embeddings only 96 rows"):
+        load(checkpoint, vocab_file=big)
+
+
 def test_a_vit_file_of_another_layout_is_refused_by_name(tmp_path):
     path = make_tiny_qure_clip_l(tmp_path / "split", with_vit=False)
     bad = tmp_path / "eva.pth"
