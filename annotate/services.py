@@ -38,6 +38,7 @@ from annotate.errors import (
 from annotate.models import Annotator, Assignment, Campaign, Comparison
 from hpbench import sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.inputs import text_problem
 from hpbench.sql import Statement
 
 log = logging.getLogger(__name__)
@@ -677,6 +678,9 @@ def vote_record(
     """
     if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100:
         raise InvalidVote("idempotency_key must be a string of 1 to 100 characters")
+    problem = text_problem(idempotency_key)
+    if problem:
+        raise InvalidVote(f"idempotency_key {problem}")
     try:
         lease_uuid = lease if isinstance(lease, uuid.UUID) else uuid.UUID(str(lease))
     except ValueError:

@@ -7,6 +7,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from hpbench.catalog.api import image_file
 from hpbench.health import healthz
 
+# JSON answers under /api/ for errors raised outside the views (e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE).
+handler400 = "hpbench.errors.bad_request"
+handler404 = "hpbench.errors.page_not_found"
+handler500 = "hpbench.errors.server_error"
+
 urlpatterns = [
     path("api/annotate/", include("annotate.urls")),  # first: the busiest routes
     path("healthz", healthz, name="healthz"),
