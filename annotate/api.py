@@ -1,7 +1,8 @@
 """The annotation JSON API (mounted at /api/annotate/): crowd entry, next task, votes, staff figures.
 
 Annotator-facing answers never name models, comparisons or gold tasks: a task is a lease id, image
-URLs and the query text, with the two sets labelled only "left" and "right". Writes require the CSRF
+URLs (opaque per-campaign tokens, ``annotate.aliases``, never the catalogue's image ids) and the query
+text, with the two sets labelled only "left" and "right". Writes require the CSRF
 token for cookie callers (crowd workers included); token-authenticated clients are exempt, as in DRF.
 Who a crowd worker is comes from a signed cookie (``annotate.identity``), not from a session.
 """
@@ -85,7 +86,7 @@ def _sets(task: services.TaskView) -> dict:
 
 def _reference(task: services.TaskView, campaign: services.CampaignView) -> dict:
     alt = "Reference garment" if campaign.dataset_kind in _FASHION else "Reference image"
-    return {"url": services.image_url(task.reference_image_id), "alt": alt}
+    return {"url": services.image_url(task.reference), "alt": alt}
 
 
 def next_payload(result: services.NextResult) -> dict:

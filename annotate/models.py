@@ -104,6 +104,9 @@ class Comparison(models.Model):
     set_b_model = models.ForeignKey(
         ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # What annotators are shown: {"reference": token, "a": [tokens], "b": [tokens]}, the images' per-campaign
+    # opaque tokens (annotate/aliases.py), filled at build; the next-task statements read it with the row.
+    shown = models.JSONField(default=dict, blank=True)
     is_gold = models.BooleanField(default=False)
     gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
     seed = models.BigIntegerField(default=0)
@@ -124,6 +127,21 @@ class Comparison(models.Model):
 
     def __str__(self) -> str:
         return f"comparison {self.pk} ({self.campaign_id})"
+
+
+class CampaignImage(models.Model):
+    """An image as one campaign's annotators see it: under an opaque token (annotate/aliases.py)."""
+
+    # Looked up by token (its unique index) and by campaign through campaign_image_once's prefix.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=32, unique=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "image"], name="campaign_image_once")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} of campaign {self.campaign_id}"
 
 
 class Annotator(models.Model):

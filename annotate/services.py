@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from annotate import identity
+from annotate import aliases, identity
 from annotate.errors import (
     AlreadyAnswered,
     BuildError,
@@ -63,9 +63,9 @@ def query_text(captions: list[str] | tuple[str, ...]) -> str:
     return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
 
 
-def image_url(image_id: int) -> str:
-    """The URL the pages load an image from (served by the catalogue's image view)."""
-    return f"/images/{int(image_id)}"
+def image_url(token: str) -> str:
+    """The URL an annotator's page loads an image from: its campaign token (annotate/aliases.py), never the id."""
+    return aliases.image_url(token)
 
 
 # --- Campaign lifecycle -----------------------------------------------------------------------
@@ -209,6 +209,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     if share > 0 and rows:
         n_gold = max(1, round(len(rows) * share / (1.0 - share)))
         rows.extend(_gold_comparisons(campaign, chosen, queries, topks, n_gold, rng))
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
     report(0.6)
     batch = 2000
     for start in range(0, len(rows), batch):
@@ -408,10 +409,10 @@ class TaskView:
     """One leased comparison as the annotator sees it (storage labels already mapped to left/right)."""
 
     lease: uuid.UUID
-    reference_image_id: int
+    reference: str  # the images' campaign tokens (annotate/aliases.py), never their ids
     text: str
-    left: list[int]
-    right: list[int]
+    left: list[str]
+    right: list[str]
     expires_at: datetime
 
 
@@ -441,12 +442,12 @@ class NextResult:
     quota: int | None
 
 
-def _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b) -> TaskView:
-    set_a = json.loads(set_a) if isinstance(set_a, str) else set_a
-    set_b = json.loads(set_b) if isinstance(set_b, str) else set_b
+def _task_view(lease, left_is_a, expires_at, text, shown) -> TaskView:
+    shown = json.loads(shown) if isinstance(shown, str) else shown
+    set_a, set_b = shown["a"], shown["b"]
     return TaskView(
         lease=lease,
-        reference_image_id=reference_image_id,
+        reference=shown["reference"],
         text=text,
         left=set_a if left_is_a else set_b,
         right=set_b if left_is_a else set_a,
@@ -461,7 +462,7 @@ _NEXT_STATE = Statement(
     # The annotator's campaign and their live leases (0, 1 or 2 rows of them), in one statement.
     "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
     " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
-    " s.lease, s.left_is_a, s.expires_at, x.reference_image_id, x.text, x.set_a_images, x.set_b_images"
+    " s.lease, s.left_is_a, s.expires_at, x.text, x.shown"
     " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
     " JOIN catalog_dataset d ON d.id = c.dataset_id"
     " LEFT JOIN annotate_assignment s ON s.annotator_id = a.id AND s.state = 'leased' AND s.expires_at > %s"
@@ -479,12 +480,12 @@ _PICK = (
     " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
     " ORDER BY c.position LIMIT 1{lock})"
-    " RETURNING id, reference_image_id, text, set_a_images, set_b_images"
+    " RETURNING id, text, shown"
 )
 _PICK_SKIP_LOCKED = Statement("annotate_pick", _PICK.format(lock=" FOR UPDATE SKIP LOCKED"))
 _PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
 _TAKEOVER = (
-    "SELECT a.id, c.id, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
+    "SELECT a.id, c.id, c.text, c.shown"
     " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
     " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
@@ -563,7 +564,7 @@ def _lease_one(
             return None
         batch.defer((_EXPIRE, [taken[0]]))
         row = taken[1:]
-    comparison_id, reference_image_id, text, set_a, set_b = row
+    comparison_id, text, shown = row
     left_is_a = _PLACEMENT.random() < 0.5
     lease = uuid.uuid4()
     batch.defer(
@@ -580,7 +581,7 @@ def _lease_one(
             ],
         )
     )
-    return _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
+    return _task_view(lease, left_is_a, expires_at, text, shown)
 
 
 def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
@@ -606,8 +607,8 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
             raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
         quota = campaign.per_person_quota or None
         live = [
-            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), reference, text, set_a, set_b)
-            for lease, left_is_a, expires, reference, text, set_a, set_b in (row[13:] for row in rows)
+            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), text, shown)
+            for lease, left_is_a, expires, text, shown in (row[13:] for row in rows)
             if lease is not None
         ]
         room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)

@@ -59,9 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The annotators' next-task and vote requests (PATH_INFO, full match) run through a shorter stack: see
-# hpbench/handlers.py. Their views check the CSRF token themselves.
-HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes"]
+# The annotators' next-task and vote requests, and their images (PATH_INFO, full match), run through a shorter
+# stack: see hpbench/handlers.py. The API views check the CSRF token themselves; the images are plain GETs.
+HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes", r"/images/a/[-\w]+"]
 HOT_PATH_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpbench.handlers.content_length_middleware",

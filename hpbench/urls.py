@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from annotate.aliases import campaign_image
 from hpbench.catalog.api import image_file
 from hpbench.health import healthz
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/annotate/", include("annotate.urls")),  # first: the busiest routes
     path("healthz", healthz, name="healthz"),
     path("images/<int:image_id>", image_file, name="image-file"),
+    path("images/a/<str:token>", campaign_image, name="campaign-image"),  # annotators' opaque image URLs
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

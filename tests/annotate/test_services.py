@@ -155,7 +155,7 @@ def test_choices_map_back_to_the_stored_set_in_both_placements(world, monkeypatc
         task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
         assignment = Assignment.objects.select_related("comparison").get(lease=task.lease)
         c = assignment.comparison
-        assert task.left == (c.set_a_images if assignment.left_is_a else c.set_b_images)
+        assert task.left == (c.shown["a"] if assignment.left_is_a else c.shown["b"])
         vote(annotator, task.lease, "left")
         seen.add(assignment.left_is_a)
         assert Vote.objects.get(assignment=assignment).choice == ("a" if assignment.left_is_a else "b")
