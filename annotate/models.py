@@ -57,6 +57,25 @@ class Campaign(models.Model):
     per_person_quota = models.PositiveIntegerField(default=25, help_text="Votes per annotator; 0 = no limit.")
     completion_code = models.CharField(max_length=64, blank=True, default="")
     completion_url = models.URLField(blank=True, default="")
+    completion_code_per_annotator = models.BooleanField(
+        default=False,
+        help_text="Show each annotator their own code (the completion code plus a part derived from the annotator), "
+        "listed per annotator for staff to verify.",
+    )
+    # Crowd entry guards (annotate/crowd.py).
+    crowd_study_ids = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Prolific STUDY_ID(s) or MTurk hitId(s) this campaign accepts, comma-separated; empty accepts any.",
+    )
+    require_crowd_session = models.BooleanField(
+        default=True,
+        help_text="Crowd links must carry STUDY_ID and SESSION_ID (Prolific) or hitId and assignmentId (MTurk).",
+    )
+    new_annotators_per_hour = models.PositiveIntegerField(
+        default=1000, help_text="New crowd identities accepted per hour; 0 = no limit."
+    )
     gold_min_accuracy = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     gold_min_votes = models.PositiveSmallIntegerField(
         default=3, help_text="Gold votes needed before an annotator can be flagged."

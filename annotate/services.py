@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from annotate import aliases, identity
+from annotate import aliases, crowd, identity
 from annotate.errors import (
     AlreadyAnswered,
     BuildError,
@@ -317,20 +317,31 @@ def _param(params: Mapping[str, str], name: str, *, required: bool = False) -> s
     return value
 
 
-def annotator_enter(*, campaign: Campaign, params: Mapping[str, str], user=None) -> Annotator:
+def annotator_enter(
+    *, campaign: Campaign, params: Mapping[str, str], user=None, client_ip: str | None = None
+) -> Annotator:
     """Create or resume the pseudonymous annotator for a crowd link or a logged-in user.
 
     ``params`` are the query parameters: Prolific's ``PROLIFIC_PID``/``STUDY_ID``/``SESSION_ID`` or
     MTurk's ``workerId``/``assignmentId``/``hitId``/``turkSubmitTo``; without them a logged-in ``user``
-    enters as themselves. The crowd id is stored only as an HMAC. Raises ``PermissionDenied`` with a
-    message when the campaign is not open, the link is malformed (or an MTurk preview), or nobody is known.
+    enters as themselves. The crowd id is stored only as an HMAC. The campaign's crowd guards apply
+    (``annotate.crowd``): study and session required and pinned as configured, a session never shared by two
+    worker ids, and new identities rate-limited per campaign and per ``client_ip`` (none: no IP limit).
+    Raises ``PermissionDenied`` with a message when the campaign is not open, the link is malformed (or an
+    MTurk preview), refused by a guard, or nobody is known; ``annotate.errors.TooManyEntries`` (429) past a rate
+    limit.
     """
     if campaign.status != Campaign.Status.OPEN:
         raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
     fields: dict[str, str] = {}
+    required = campaign.require_crowd_session
     if params.get("PROLIFIC_PID"):
         source, external = Annotator.Source.PROLIFIC, _param(params, "PROLIFIC_PID", required=True)
-        fields = {"study_id": _param(params, "STUDY_ID"), "session_id": _param(params, "SESSION_ID")}
+        fields = {
+            "study_id": _param(params, "STUDY_ID", required=required),
+            "session_id": _param(params, "SESSION_ID", required=required),
+        }
+        study, session, session_field = fields["study_id"], fields["session_id"], "session_id"
     elif params.get("workerId"):
         source, external = Annotator.Source.MTURK, _param(params, "workerId", required=True)
         assignment_id = (params.get("assignmentId") or "").strip()
@@ -340,17 +351,31 @@ def annotator_enter(*, campaign: Campaign, params: Mapping[str, str], user=None)
         if submit_to and not submit_to.startswith("https://"):
             raise PermissionDenied("turkSubmitTo must be an https:// URL")
         fields = {
-            "assignment_id": _param(params, "assignmentId"),
-            "hit_id": _param(params, "hitId"),
+            "assignment_id": _param(params, "assignmentId", required=required),
+            "hit_id": _param(params, "hitId", required=required),
             "submit_to": submit_to[:300],
         }
+        study, session, session_field = fields["hit_id"], fields["assignment_id"], "assignment_id"
     elif user is not None and user.is_authenticated:
         return _annotator_for_user(campaign, user)
     else:
         raise PermissionDenied("log in, or open the link from your crowd platform (it carries your worker id)")
+    pinned = crowd.study_ids(campaign.crowd_study_ids)
+    if pinned and study not in pinned:
+        name = "STUDY_ID" if source == Annotator.Source.PROLIFIC else "hitId"
+        raise PermissionDenied(f"this link's {name} is not this study's: open the link your study platform gives you")
     digest = _hash_external_id(source, external)
     annotator = Annotator.objects.filter(campaign=campaign, source=source, external_id_hash=digest).first()
     if annotator is None:
+        if (
+            session
+            and Annotator.objects.filter(campaign=campaign, source=source, **{session_field: session})
+            .exclude(external_id_hash=digest)
+            .exists()
+        ):
+            name = "SESSION_ID" if source == Annotator.Source.PROLIFIC else "assignmentId"
+            raise PermissionDenied(f"this link's {name} belongs to another participant")
+        crowd.entry_allow(campaign_id=campaign.pk, per_campaign=campaign.new_annotators_per_hour, ip=client_ip)
         try:
             with transaction.atomic():
                 annotator = Annotator.objects.create(
@@ -381,14 +406,17 @@ def _annotator_for_user(campaign: Campaign, user) -> Annotator:
 def annotator_for_request(request, campaign: Campaign) -> Annotator:
     """The annotator this request acts as for ``campaign``; remembers it for the browser (``annotate.identity``).
 
-    Crowd parameters in ``request.GET`` create or resume a crowd annotator; otherwise the one this
-    browser entered as; otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message
-    (campaign not open, malformed link, nobody known).
+    Crowd parameters in ``request.GET`` create or resume a crowd annotator (the entry guards of
+    :func:`annotator_enter` apply, with the request's client IP); otherwise the one this browser entered as;
+    otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message (campaign not open,
+    malformed or refused link, nobody known) or ``TooManyEntries``.
     """
     params = request.GET
     annotator: Annotator | None = None
     if params.get("PROLIFIC_PID") or params.get("workerId"):
-        annotator = annotator_enter(campaign=campaign, params=params, user=request.user)
+        annotator = annotator_enter(
+            campaign=campaign, params=params, user=request.user, client_ip=crowd.client_ip(request)
+        )
     else:
         if campaign.status != Campaign.Status.OPEN:
             raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
@@ -431,6 +459,7 @@ class CampaignView:
     completion_code: str
     completion_url: str
     dataset_kind: str
+    completion_code_per_annotator: bool = False
 
 
 @dataclass(frozen=True)
@@ -440,6 +469,7 @@ class NextResult:
     preview: TaskView | None
     done: int
     quota: int | None
+    completion_code: str = ""  # what this annotator is shown once done (their own where the campaign says so)
 
 
 def _task_view(lease, left_is_a, expires_at, text, shown) -> TaskView:
@@ -462,6 +492,7 @@ _NEXT_STATE = Statement(
     # The annotator's campaign and their live leases (0, 1 or 2 rows of them), in one statement.
     "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
     " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
+    " c.completion_code_per_annotator,"
     " s.lease, s.left_is_a, s.expires_at, x.text, x.shown"
     " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
     " JOIN catalog_dataset d ON d.id = c.dataset_id"
@@ -531,7 +562,7 @@ def _skip_locked() -> bool:
 
 def _campaign_view(row) -> CampaignView:
     """The campaign part of the next-task state row (no second round trip)."""
-    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind = row[1:13]
+    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind, own = row[1:14]
     return CampaignView(
         id=campaign_id,
         slug=slug,
@@ -544,6 +575,7 @@ def _campaign_view(row) -> CampaignView:
         completion_code=code,
         completion_url=url,
         dataset_kind=kind,
+        completion_code_per_annotator=bool(own),
     )
 
 
@@ -608,7 +640,7 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
         quota = campaign.per_person_quota or None
         live = [
             _task_view(_uuid(lease), bool(left_is_a), _aware(expires), text, shown)
-            for lease, left_is_a, expires, text, shown in (row[13:] for row in rows)
+            for lease, left_is_a, expires, text, shown in (row[14:] for row in rows)
             if lease is not None
         ]
         room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
@@ -621,12 +653,16 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
             live.append(task)
             room -= 1
             expires_at = now + timedelta(seconds=campaign.lease_seconds * 2)
+    code = campaign.completion_code
+    if not live and campaign.completion_code_per_annotator:
+        code = crowd.completion_code_for(base=code, campaign_id=campaign.id, annotator_id=annotator_id)
     return NextResult(
         campaign=campaign,
         task=live[0] if live else None,
         preview=live[1] if len(live) > 1 else None,
         done=votes_count,
         quota=quota,
+        completion_code=code,
     )
 
 

@@ -200,6 +200,12 @@ HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=
 # Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
 HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 
+# --- Crowd entry (annotate/crowd.py) ------------------------------------------------------------
+# New crowd identities per client IP and hour (0 = no limit); counted in the cache (set CACHE_URL in production).
+HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, minimum=0)
+# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For; its last entry is used).
+HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 def crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(campaign=campaign, params={"PROLIFIC_PID": pid}, user=None)
+    return services.annotator_enter(
+        campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "study1", "SESSION_ID": f"s-{pid}"}, user=None
+    )
 
 
 def vote(annotator: Annotator, lease, choice: str = "left", key: str | None = None, **extra):
