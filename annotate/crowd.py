@@ -51,8 +51,9 @@ def _count(key: str) -> int:
         return 1
 
 
-def entry_allow(*, campaign_id: int, per_campaign: int, ip: str | None) -> None:
-    """Count a new crowd identity from ``ip`` in the campaign; :class:`TooManyEntries` (429) past a limit.
+def entry_allow(*, campaign_key: str, per_campaign: int, ip: str | None) -> None:
+    """Count a new crowd identity from ``ip`` in the campaign (``campaign_key``: its id and slug, never reused
+    by another campaign); :class:`TooManyEntries` (429) past a limit.
 
     Limits are per hour; 0 turns one off. Only new identities count: a worker resuming theirs never does.
     """
@@ -61,7 +62,7 @@ def entry_allow(*, campaign_id: int, per_campaign: int, ip: str | None) -> None:
         raise TooManyEntries(
             "too many new participants from your network in the last hour: please try again later"
         )
-    if per_campaign and _count(f"campaign:{campaign_id}") > per_campaign:
+    if per_campaign and _count(f"campaign:{campaign_key}") > per_campaign:
         raise TooManyEntries("this study is taking too many new participants right now: please try again later")
 
 

@@ -375,7 +375,9 @@ def annotator_enter(
         ):
             name = "SESSION_ID" if source == Annotator.Source.PROLIFIC else "assignmentId"
             raise PermissionDenied(f"this link's {name} belongs to another participant")
-        crowd.entry_allow(campaign_id=campaign.pk, per_campaign=campaign.new_annotators_per_hour, ip=client_ip)
+        crowd.entry_allow(
+            campaign_key=f"{campaign.pk}:{campaign.slug}", per_campaign=campaign.new_annotators_per_hour, ip=client_ip
+        )
         try:
             with transaction.atomic():
                 annotator = Annotator.objects.create(

@@ -25,8 +25,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from annotate.models import CampaignImage, Comparison
-from hpbench.catalog.models import Image, ModelEntry, Query, RetrievalRun
+from annotate.models import Comparison
+from hpbench.catalog.models import ModelEntry, RetrievalRun
 from tests.annotate.conftest import enter, make_campaign, make_world, next_task, post_vote
 
 pytestmark = pytest.mark.django_db
@@ -209,31 +209,3 @@ def test_a_draft_campaign_hides_its_queries_too_but_staff_see_them(client, staff
     assert client.get(f"/api/queries/{query.pk}/results").json()["results_hidden"] is True
     client.force_login(staff_user)
     assert len(client.get(f"/api/queries/{query.pk}/results").json()["models"]) == 2
-
-
-def test_an_opaque_image_url_serves_the_bytes_and_names_nothing(tmp_path, client):
-    world = make_world()
-    _worlds_files(world, tmp_path)
-    campaign = make_campaign(world)
-    alias = CampaignImage.objects.filter(campaign=campaign).select_related("image").first()
-    response = client.get(f"/images/a/{alias.token}")
-    assert response.status_code == 200
-    assert b"".join(response.streaming_content) == (tmp_path / alias.image.file_path).read_bytes()
-    assert "Content-Disposition" not in response and "immutable" in response["Cache-Control"]
-    assert str(alias.image_id) not in "".join(f"{k}{v}" for k, v in response.items())
-    assert client.get(f"/images/a/{'A' * 24}").status_code == 404
-    assert client.get("/images/a/short").status_code == 404
-
-
-def test_the_same_image_has_different_tokens_in_two_campaigns():
-    world = make_world()
-    first, second = make_campaign(world), make_campaign(world)
-    a = dict(CampaignImage.objects.filter(campaign=first).values_list("image_id", "token"))
-    b = dict(CampaignImage.objects.filter(campaign=second).values_list("image_id", "token"))
-    shared = a.keys() & b.keys()
-    assert shared and all(a[i] != b[i] for i in shared)
-    # Every image a comparison shows has its token; queries' own rows are untouched.
-    for c in Comparison.objects.filter(campaign=first):
-        assert c.shown["reference"] == a[c.reference_image_id]
-        assert c.shown["a"] == [a[i] for i in c.set_a_images] and c.shown["b"] == [a[i] for i in c.set_b_images]
-    assert Query.objects.count() and Image.objects.count()
