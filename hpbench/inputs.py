@@ -12,6 +12,8 @@ import re
 from django.http import HttpRequest, HttpResponseBadRequest, HttpResponseBase, JsonResponse
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: Deepest JSON nesting accepted anywhere (request bodies, configs): ours are at most a few levels deep.
+JSON_MAX_DEPTH = 32
 
 
 def text_problem(value: str) -> str | None:
@@ -22,6 +24,34 @@ def text_problem(value: str) -> str | None:
     if found.group() == "\x00":
         return "contains a NUL character"
     return f"contains a lone surrogate (U+{ord(found.group()):04X}), which is not valid Unicode text"
+
+
+def json_problem(data, *, max_depth: int = JSON_MAX_DEPTH) -> str | None:
+    """What makes parsed JSON ``data`` unacceptable, naming the place (``JSON string at $.a[2] contains a NUL
+    character``, ``JSON nested deeper than 32 levels at $.x``), or None."""
+    stack: list[tuple[object, tuple, int]] = [(data, (), 1)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem:
+                return f"JSON string at {_where(path)} {problem}"
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                return f"JSON nested deeper than {max_depth} levels at {_where(path)}"
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    problem = text_problem(key) if isinstance(key, str) else None
+                    if problem:
+                        return f"JSON key {key!r} at {_where(path)} {problem}"
+                    stack.append((item, (*path, key), depth + 1))
+            else:
+                stack.extend((item, (*path, n), depth + 1) for n, item in enumerate(value))
+    return None
+
+
+def _where(path: tuple) -> str:
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
 def _bad_in_url(request: HttpRequest) -> bool:

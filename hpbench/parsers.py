@@ -18,10 +18,10 @@ from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.utils import json  # DRF's: strict_constant refuses NaN and Infinity
 
-from hpbench.inputs import text_problem
+from hpbench.inputs import JSON_MAX_DEPTH, json_problem
 
 #: Deepest nesting accepted: the API's bodies are at most a few levels deep.
-MAX_DEPTH = 32
+MAX_DEPTH = JSON_MAX_DEPTH
 
 
 class PayloadTooLarge(APIException):
@@ -30,31 +30,12 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def _where(path: tuple) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
-
-
 def check_json(data, *, max_depth: int = MAX_DEPTH) -> None:
     """Raise :class:`ParseError` when ``data`` (parsed JSON) nests deeper than ``max_depth`` or holds a key or
     string the database cannot store; the message names the place, e.g. ``$.items[2].name``."""
-    stack: list[tuple[object, tuple, int]] = [(data, (), 1)]
-    while stack:
-        value, path, depth = stack.pop()
-        if isinstance(value, str):
-            problem = text_problem(value)
-            if problem:
-                raise ParseError(f"JSON string at {_where(path)} {problem}")
-        elif isinstance(value, dict | list):
-            if depth > max_depth:
-                raise ParseError(f"JSON nested deeper than {max_depth} levels at {_where(path)}")
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    problem = text_problem(key)
-                    if problem:
-                        raise ParseError(f"JSON key {key!r} at {_where(path)} {problem}")
-                    stack.append((item, (*path, key), depth + 1))
-            else:
-                stack.extend((item, (*path, n), depth + 1) for n, item in enumerate(value))
+    problem = json_problem(data, max_depth=max_depth)
+    if problem:
+        raise ParseError(problem)
 
 
 def read_bounded(stream, parser_context: dict) -> bytes:

@@ -75,6 +75,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 config = json.loads(form["config"])
             except json.JSONDecodeError as exc:
                 error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
+            except RecursionError:
+                error = "config: not valid JSON (nested too deep)"
         upload = request.FILES.get("file")
         if error is None and upload is None:
             error = "file: choose a checkpoint to upload"
