@@ -147,7 +147,9 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     For ``num_queries`` queries sampled (with the campaign's seed) from those every chosen model's latest
     finished run covers, a pair of two different models is drawn and each contributes its top ``set_size``
     images; pairs whose two sets hold the same images are skipped. Gold comparisons (``gold_share`` of
-    the total) oppose the target plus images meeting the request to unrelated images of the category.
+    the total) oppose the target plus images meeting the request to unrelated images of the category, on
+    queries not otherwise sampled where there are enough (so no query is shown twice). Every image shown gets
+    its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
@@ -208,7 +210,12 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     share = campaign.gold_share
     if share > 0 and rows:
         n_gold = max(1, round(len(rows) * share / (1.0 - share)))
-        rows.extend(_gold_comparisons(campaign, chosen, queries, topks, n_gold, rng))
+        # Gold tasks on queries no model pair is compared on, where there are enough: an annotator shown the
+        # same reference and text twice would know one of the two tasks is gold.
+        chosen_set = set(chosen)
+        spare = [q for q in candidate_ids if q not in chosen_set]
+        queries.update(Query.objects.in_bulk(spare))
+        rows.extend(_gold_comparisons(campaign, spare, chosen, queries, topks, n_gold, rng))
     aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
     report(0.6)
     batch = 2000
@@ -220,16 +227,21 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
 
 def _gold_comparisons(
     campaign: Campaign,
+    spare: list[int],
     chosen: list[int],
     queries: dict[int, Query],
     topks: dict[int, dict[int, list[int]]],
     n_gold: int,
     rng: random.Random,
 ) -> list[Comparison]:
-    """Gold tasks: target + images meeting the request versus unrelated images of the same category."""
+    """Gold tasks: target + images meeting the request versus unrelated images of the same category, on
+    ``spare`` queries (compared nowhere else) first, then on ``chosen`` ones."""
     k = campaign.set_size
-    with_target = [q for q in chosen if queries[q].target_id is not None]
-    picked = rng.sample(with_target, min(n_gold, len(with_target)))
+    first = [q for q in spare if queries[q].target_id is not None]
+    picked = rng.sample(first, min(n_gold, len(first)))
+    if len(picked) < n_gold:
+        then = [q for q in chosen if queries[q].target_id is not None]
+        picked += rng.sample(then, min(n_gold - len(picked), len(then)))
     if not picked:
         return []
     is_demo = campaign.dataset.kind == Dataset.Kind.DEMO

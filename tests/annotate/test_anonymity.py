@@ -131,10 +131,10 @@ def _worlds_files(world, tmp_path) -> None:
 
 
 def test_no_set_of_a_live_task_can_be_tied_to_a_model_or_told_gold(tmp_path, researcher, staff_user):
-    world = make_world(n_queries=8, n_models=3)
+    world = make_world(n_queries=9, n_models=3)
     _worlds_files(world, tmp_path)
     ModelEntry.objects.filter(pk=world.models[2].pk).update(owner=researcher, is_public=False)
-    campaign = make_campaign(world, gold_share=0.3, votes_per_pair=1, per_person_quota=0)
+    campaign = make_campaign(world, num_queries=6, gold_share=0.3, votes_per_pair=1, per_person_quota=0)
     assert Comparison.objects.filter(campaign=campaign, is_gold=True).exists()
     assert Comparison.objects.filter(campaign=campaign, is_gold=False).count() >= 5
 
@@ -154,6 +154,8 @@ def test_no_set_of_a_live_task_can_be_tied_to_a_model_or_told_gold(tmp_path, res
         (tuple(sorted(t)), tuple(sorted(t["sets"])), len(t["sets"]["left"]), len(t["sets"]["right"])) for t in tasks
     }
     assert len(shapes) == 1, shapes
+    # Gold tasks are on queries of their own: no reference and text is shown twice.
+    assert len({(t["reference"]["url"], t["text"]) for t in tasks}) == len(tasks)
     urls_shown = [t["reference"]["url"] for t in tasks] + [
         item["url"] for t in tasks for side in ("left", "right") for item in t["sets"][side]
     ]
@@ -186,6 +188,13 @@ def test_no_set_of_a_live_task_can_be_tied_to_a_model_or_told_gold(tmp_path, res
     leaks = _attack(tasks, texts, by_bytes, model_names)
     n_model_sets = 2 * Comparison.objects.filter(campaign=campaign, is_gold=False).count()
     assert len({leak.split(" found in ")[0] for leak in leaks if "models named: []" not in leak}) == n_model_sets
+
+
+def test_the_walk_covers_every_path_of_the_openapi_schema(client):
+    schema = client.get("/api/schema/?format=json").json()
+    walked = {"/" + _PARAM.sub("{}", route) for route in _routes()}  # the schema names <pk> {id}
+    documented = {re.sub(r"\{\w+\}", "{}", path) for path in schema["paths"]}
+    assert documented and documented <= walked, documented - walked
 
 
 def test_query_results_are_public_again_once_the_campaign_closes(client):

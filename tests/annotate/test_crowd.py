@@ -136,3 +136,11 @@ def test_each_annotator_gets_their_own_completion_code_that_staff_can_verify(cli
 def test_without_per_annotator_codes_everyone_gets_the_campaign_code(world):
     campaign = make_campaign(world, completion_code="HPB-DONE", per_person_quota=1, votes_per_pair=3)
     assert _finish(campaign, "carol") == _finish(campaign, "dave") == "HPB-DONE"
+
+
+def test_the_crowd_options_are_in_the_campaign_admin(client, staff_user):
+    client.force_login(staff_user)
+    form = client.get("/admin/annotate/campaign/add/").content.decode()
+    fields = ("crowd_study_ids", "require_crowd_session", "new_annotators_per_hour", "completion_code_per_annotator")
+    for field in fields:
+        assert f'name="{field}"' in form
