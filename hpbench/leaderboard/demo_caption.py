@@ -14,7 +14,7 @@ from typing import Any
 
 from hpbench.catalog.models import Dataset, Query, RetrievalRun
 
-QURE, CONTRASTIVE = "demo-qure", "demo-contrastive"
+QURE, CONTRASTIVE, TEXT_ONLY = "demo-qure", "demo-contrastive", "demo-text-only"
 
 
 def recall_interval(per_category: dict[str, float], counts: dict[str, int], k: int) -> tuple[float, float] | None:
@@ -90,16 +90,31 @@ def qure_sentence(rows: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def text_only_sentence(rows: Sequence[dict[str, Any]]) -> str:
+    """A sentence explaining the text-only baseline when it agrees with the crowd at least as often as one of the
+    trained composed models ("" otherwise, or when a score is missing)."""
+    by_name = {row["model"]: row for row in rows}
+    text = (by_name.get(TEXT_ONLY) or {}).get("agreement")
+    composed = [(by_name.get(name) or {}).get("agreement") for name in (QURE, CONTRASTIVE)]
+    if text is None or any(value is None for value in composed) or text < min(composed):
+        return ""
+    return (
+        f"{TEXT_ONLY} agrees with the crowd as often as a trained composed model here ({text:.3f}): the simulated "
+        "annotators weigh the requested change twice as much as the rest of the reference, and the caption alone "
+        "describes the change; its far lower Recall@10 shows what it misses."
+    )
+
+
 def demo_caption(*, benchmark: Any, rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The caption's data for a benchmark on the demo dataset, else None.
 
     ``{"recalls": [{"model", "r10", "r10_low", "r10_high", "r50", "r50_low", "r50_high"}, ...] (percent, rows'
-    order, models with a finished run), "sentence": qure_sentence(rows)}``.
+    order, models with a finished run), "sentence": qure_sentence(rows) and text_only_sentence(rows)}``.
     """
     if benchmark.dataset.kind != Dataset.Kind.DEMO:
         return None
     recalls = _recalls(benchmark.dataset, [row["model_id"] for row in rows])
     return {
         "recalls": [{"model": row["model"]} | recalls[row["model_id"]] for row in rows if row["model_id"] in recalls],
-        "sentence": qure_sentence(rows),
+        "sentence": " ".join(part for part in (qure_sentence(rows), text_only_sentence(rows)) if part),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
-from hpbench.leaderboard.demo_caption import qure_sentence, recall_interval
+from hpbench.leaderboard.demo_caption import qure_sentence, recall_interval, text_only_sentence
 from hpbench.leaderboard.models import ModelScore
 from hpbench.leaderboard.plots import agreement_svg
 from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
@@ -38,7 +38,7 @@ def test_the_sentence_says_when_qure_is_ahead_and_whether_the_intervals_overlap(
 
 def test_the_plot_labels_the_chance_line():
     svg = agreement_svg([row("m", 0.7, 0.6, 0.8)], ceiling=0.85)
-    assert "chance 0.5" in svg and "human ceiling 0.850" in svg
+    assert ">chance</text>" in svg and "human ceiling 0.850" in svg
 
 
 @pytest.mark.django_db
@@ -79,7 +79,18 @@ def test_the_demo_benchmark_page_says_what_the_data_the_line_and_the_baselines_a
         )
     html = client.get("/leaderboard/demo-human-preferences/").content.decode()
     assert "procedurally drawn garments" in html and "simulated annotators" in html
-    assert "0.5 is chance" in html and "chance 0.5" in html
+    assert "0.5 is chance" in html and ">chance</text>" in html
     assert "image-only" in html and "text-only" in html
     assert "As in the paper, demo-qure agrees with the simulated crowd more often than demo-contrastive" in html
     assert "demo-qure 50.0 [1.0, 99.0] / 100.0 [100.0, 100.0]" in html
+
+
+def test_a_text_only_baseline_level_with_a_composed_model_is_explained():
+    rows = [
+        row("demo-qure", 0.72, 0.6, 0.8),
+        row("demo-contrastive", 0.76, 0.7, 0.8),
+        row("demo-text-only", 0.75, 0.7, 0.8),
+    ]
+    assert text_only_sentence(rows).startswith("demo-text-only agrees with the crowd as often as a trained composed")
+    rows[2] = row("demo-text-only", 0.70, 0.6, 0.8)
+    assert text_only_sentence(rows) == ""
