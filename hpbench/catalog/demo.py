@@ -217,7 +217,8 @@ def near_target_stats(spec: DemoSpec) -> dict[str, dict]:
     """Per split: how many near-targets (:func:`near_targets`) its queries have.
 
     ``{split: {"queries", "mean", "median", "max", "with_any" (share of queries with at least one),
-    "exact_mean" (near-targets whose attributes all equal the target's: indistinguishable from it), "histogram" ({count: queries})}}``.
+    "exact_mean" (near-targets whose attributes all equal the target's: indistinguishable from it),
+    "histogram" ({count: queries})}}``.
     """
     stats: dict[str, dict] = {}
     for split in SPLITS:
