@@ -80,7 +80,7 @@ def test_the_demo_benchmark_page_says_what_the_data_the_line_and_the_baselines_a
     html = client.get("/leaderboard/demo-human-preferences/").content.decode()
     assert "procedurally drawn garments" in html and "simulated annotators" in html
     assert "0.5 is chance" in html and ">chance</text>" in html
-    assert "image-only" in html and "text-only" in html
+    assert "image-only" in html and "text-only" in html and "systematically prefers the set people reject" in html
     assert "As in the paper, demo-qure agrees with the simulated crowd more often than demo-contrastive" in html
     assert "demo-qure 50.0 [1.0, 99.0] / 100.0 [100.0, 100.0]" in html
 
