@@ -36,7 +36,7 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Annotator, Assignment, Campaign, Comparison
-from hpbench import sql
+from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.sql import Statement
 
@@ -97,16 +97,13 @@ def campaign_build_enqueue(*, campaign: Campaign) -> bool:
 
     Returns False (and enqueues nothing) when a build is already queued or running.
     """
-    from worker.tasks.campaigns import build as build_task
-
     changed = (
         Campaign.objects.filter(pk=campaign.pk)
         .exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
         .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0)
     )
     if changed:
-        campaign_id = campaign.pk
-        transaction.on_commit(lambda: build_task.delay(campaign_id))
+        dispatch.task_send_on_commit(dispatch.CAMPAIGN_BUILD, campaign.pk)
     return bool(changed)
 
 

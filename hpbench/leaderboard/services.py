@@ -24,11 +24,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from hpbench import dispatch
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
 
-SCORE_TASK = "gpu.scoring.score_model"
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0
 TIE_POLICIES = tuple(PreferenceBenchmark.TiePolicy.values)
@@ -336,8 +336,6 @@ def model_scores_request(
 
     A finished score is left alone unless ``force``; a queued or running one is not queued twice.
     """
-    from hpbench.celery import app
-
     if benchmarks is None:
         benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
     queued: list[ModelScore] = []
@@ -354,7 +352,7 @@ def model_scores_request(
                 )
                 score.refresh_from_db()
             queued.append(score)
-            transaction.on_commit(lambda pk=score.pk: app.send_task(SCORE_TASK, args=[pk]))
+            dispatch.task_send_on_commit(dispatch.SCORE_MODEL, score.pk)
     return queued
 
 

@@ -101,7 +101,7 @@ class Command(BaseCommand):
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(exist_ok=True)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hpbench", "worker", "-Q", "default,gpu", "-c", "2",
+            [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-c", "2",
              "-n", "local@%h", "-l", "INFO"],
             stdout=(logs / "worker.log").open("a"), stderr=subprocess.STDOUT,
         )
