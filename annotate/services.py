@@ -38,6 +38,7 @@ from annotate.errors import (
 from annotate.models import Annotator, Assignment, Campaign, Comparison
 from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.query_text import query_text
 from hpbench.sql import Statement
 
 log = logging.getLogger(__name__)
@@ -49,17 +50,6 @@ ProgressCallback = Callable[[float], None]
 
 
 # --- Text and URLs shown to annotators --------------------------------------------------------
-
-
-def query_text(captions: list[str] | tuple[str, ...]) -> str:
-    """The modification text shown for a query: FashionIQ's two captions joined as "Cap1 and cap2"
-    (as the official evaluation builds it), any other number of captions joined with " and "."""
-    from models_zoo.text import fashioniq_query_text  # plain Python: no torch behind it
-
-    cleaned = [" ".join(str(c).split()) for c in captions]
-    if len(cleaned) == 2 and all(cleaned):
-        return fashioniq_query_text(cleaned)
-    return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
 
 
 def image_url(image_id: int) -> str:
@@ -190,7 +180,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
                 campaign=campaign,
                 query_id=query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=position,
                 set_a_images=set_a,
                 set_b_images=set_b,
@@ -281,7 +271,7 @@ def _gold_comparisons(
                 campaign=campaign,
                 query_id=query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=rng.getrandbits(48),
                 set_a_images=good if good_is_a else bad,
                 set_b_images=bad if good_is_a else good,

@@ -17,10 +17,10 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
+from hpbench.catalog.query_text import query_text
 from hpbench.catalog.results import write_topk
 from hpbench.catalog.selectors import gallery_images, split_queries
 from hpbench.metrics import retrieval as metrics
-from models_zoo.text import cirr_query_text, fashioniq_query_text
 from worker.embeddings import QuerySpec, image_embeddings, query_embeddings
 
 logger = logging.getLogger(__name__)
@@ -31,17 +31,10 @@ class RunCancelled(Exception):
     pass
 
 
-def query_text(query: Query, dataset: Dataset) -> str:
-    """The modification text as the official evaluation code builds it for the dataset's protocol."""
-    if dataset.protocol == "cirr":
-        return cirr_query_text(query.captions[0])
-    if len(query.captions) == 2:
-        return fashioniq_query_text(query.captions)
-    return " and ".join(c.strip(".?, ") for c in query.captions)
-
-
 def query_spec(query: Query, dataset: Dataset) -> QuerySpec:
-    return QuerySpec(key=f"query-{query.pk}", reference_id=query.reference_id, text=query_text(query, dataset))
+    """What the model encodes for ``query``: its reference image and its text (``hpbench.catalog.query_text``)."""
+    text = query_text(protocol=dataset.protocol, captions=query.captions)
+    return QuerySpec(key=f"query-{query.pk}", reference_id=query.reference_id, text=text)
 
 
 def _claim(run_id: int) -> bool:
