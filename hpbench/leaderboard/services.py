@@ -28,6 +28,7 @@ from hpbench import dispatch
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
+from hpbench.metrics.reliability import majority
 
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0
@@ -235,17 +236,6 @@ def benchmark_import_hpfiq(
     return result
 
 
-def majority(choices: Sequence[str]) -> str:
-    """The majority of ``"a"``/``"b"``/``"tie"`` choices: the option with strictly most votes; otherwise
-    (no votes, or two options level at the top) ``"tie"``."""
-    counts = {c: choices.count(c) for c in ("a", "b", "tie")}
-    top = max(counts.values(), default=0)
-    leaders = [c for c, n in counts.items() if n == top]
-    if top == 0 or len(leaders) > 1:
-        return "tie"
-    return leaders[0]
-
-
 def benchmark_freeze(
     *, campaign: Any, tie_policy: str = PreferenceBenchmark.TiePolicy.KEEP, name: str | None = None
 ) -> BenchmarkResult:
@@ -265,11 +255,7 @@ def benchmark_freeze(
         Comparison.objects.filter(campaign=campaign, is_gold=False).order_by("id")
     )
     votes_by_comparison: dict[int, list] = {}
-    valid_votes = (
-        Vote.objects.filter(comparison__campaign=campaign, comparison__is_gold=False, excluded=False)
-        .filter(annotator__flagged=False)
-        .order_by("id")
-    )
+    valid_votes = Vote.objects.counted().filter(comparison__campaign=campaign, comparison__is_gold=False).order_by("id")
     for vote in valid_votes:
         votes_by_comparison.setdefault(vote.comparison_id, []).append(vote)
     code = {"a": 1, "b": 2, "tie": 0}
@@ -708,8 +694,8 @@ def arena_for_campaign(*, campaign: Any) -> list[dict]:
 
     from annotate.models import Vote
 
-    votes = Vote.objects.filter(
-        comparison__campaign=campaign, comparison__is_gold=False, excluded=False, annotator__flagged=False,
+    votes = Vote.objects.counted().filter(
+        comparison__campaign=campaign, comparison__is_gold=False,
         comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
     ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
     state = votes.aggregate(n=Count("id"), last=Max("id"))
