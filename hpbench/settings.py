@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "hpbench.exports",
     "annotate",
     "frontend",
+    "hpbench.ops",  # above the apps: `up` and the demo it fills
 ]
 
 MIDDLEWARE = [

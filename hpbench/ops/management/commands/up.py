@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from hpbench.catalog.demo_setup import demo_fill, demo_prepare
+from hpbench.ops.demo_setup import demo_fill, demo_prepare
 
 
 def _interrupt(signum, frame) -> None:
