@@ -21,7 +21,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from hpbench import dispatch
@@ -649,73 +648,3 @@ def submission_rerun(*, submission: Submission) -> Submission:
     submission.refresh_from_db()
     submission.log = _log(submission, "re-run requested by staff")
     return submission_enqueue(submission=submission, force=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Arena
-# --------------------------------------------------------------------------------------------
-
-
-ARENA_CACHE_SECONDS = 3600
-
-
-def arena_ratings_for_games(games: Sequence[tuple[int, int, str]], *, rounds: int = 1000) -> list[dict]:
-    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first."""
-    from hpbench.metrics import arena
-
-    if not games:
-        return []
-    a, b, outcome = zip(*games, strict=True)
-    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), rounds=rounds)
-    return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
-
-
-def arena_for_benchmark(*, benchmark: PreferenceBenchmark) -> list[dict]:
-    """Arena ratings from a benchmark's pairs whose sets came from different models; cached (benchmarks
-    are frozen, so the cache key is the benchmark's content fingerprint)."""
-    from django.core.cache import cache
-
-    key = f"hpbench:arena:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
-    rows = cache.get(key)
-    if rows is None:
-        pairs = benchmark.pairs.exclude(set1_model=None).exclude(set2_model=None).only(
-            "set1_model_id", "set2_model_id", "votes", "preference"
-        )
-        rows = arena_ratings_for_games(arena_games_from_pairs(pairs))
-        cache.set(key, rows, ARENA_CACHE_SECONDS)
-    return rows
-
-
-def arena_for_campaign(*, campaign: Any) -> list[dict]:
-    """Live arena ratings from a campaign's counted votes (gold, excluded and flagged annotators' votes left
-    out) on comparisons of two different models; cached until a vote is added or excluded."""
-    from django.core.cache import cache
-    from django.db.models import Count, Max
-
-    from annotate.models import Vote
-
-    votes = Vote.objects.counted().filter(
-        comparison__campaign=campaign, comparison__is_gold=False,
-        comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
-    ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
-    state = votes.aggregate(n=Count("id"), last=Max("id"))
-    key = f"hpbench:arena:campaign:{campaign.pk}:{state['n']}:{state['last']}"
-    rows = cache.get(key)
-    if rows is None:
-        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice"))
-        rows = arena_ratings_for_games(games)
-        cache.set(key, rows, ARENA_CACHE_SECONDS)
-    return rows
-
-
-def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str]]:
-    """Games (model A, model B, outcome "a"|"b"|"tie") from every vote of pairs whose two sets came from
-    different models."""
-    outcome = {1: "a", 2: "b", 0: "tie"}
-    games = []
-    for pair in pairs:
-        if pair.set1_model_id and pair.set2_model_id and pair.set1_model_id != pair.set2_model_id:
-            votes = pair.votes or [{"choice": pair.preference}]
-            for vote in votes:
-                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
-    return games

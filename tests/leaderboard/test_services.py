@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from hpbench.catalog.models import ModelEntry, Query
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
+from hpbench.leaderboard.selectors import arena_for_benchmark
 from hpbench.leaderboard.services import (
     PairSpec,
-    arena_for_benchmark,
     benchmark_freeze,
     benchmark_import_hpfiq,
     benchmark_store,
