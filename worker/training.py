@@ -58,8 +58,9 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
                 texts.append(text_of(query))
             except (ValueError, IndexError) as exc:
                 raise ValueError(f"dataset {dataset_name}, query {query.key}: {exc}") from None
+            assert query.target is not None  # the rows are the queries with a target
             reference.append(image_id(query.reference_id, query.reference.file_path))
-            target.append(image_id(query.target_id, query.target.file_path))
+            target.append(image_id(query.target.pk, query.target.file_path))
             categories.append(query.category)
         if not reference:
             return None

@@ -467,7 +467,8 @@ def comparison_rows(params: ExportParams, *, chunk_size: int = DEFAULT_CHUNK) ->
     qs = (
         comparisons_queryset(params)
         .order_by("pk")
-        .values_list("pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b")
+        # The names come from comparisons_queryset's .annotate(), which its return type does not carry.
+        .values_list("pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b")  # type: ignore[misc]
     )
     for chunk in _chunks(qs.iterator(chunk_size=chunk_size), chunk_size):
         names.comparisons.clear()
@@ -522,7 +523,9 @@ def pair_rows(
     With ``with_categories`` each row also carries ``_category``: the linked query's category, else the
     reference image's (the HP-FashionIQ writer files all of a question's images under it, as the release does).
     """
-    benchmark = PreferenceBenchmark.objects.select_related("dataset").get(pk=params.benchmark_id)
+    benchmark = benchmark_of(params)
+    if benchmark is None:
+        raise ExportError("benchmark: pair rows need a benchmark version")
     names = _Names()
     pseudonyms: dict[str, str] = {}
     if benchmark.campaign_id is not None:  # frozen votes name annotators by id: publish their pseudonym
@@ -714,8 +717,9 @@ def card_figures(params: ExportParams) -> dict:
     )
     strict = ExportParams(**{**asdict(params), "include_excluded": False, "include_gold": False})
     acc = AgreementAccumulator()
-    for _pk, n_a, n_b, n_tie in (
-        comparisons_queryset(strict).order_by("pk").values_list("pk", "n_a", "n_b", "n_tie").iterator(chunk_size=5000)
+    kept = comparisons_queryset(strict).order_by("pk")
+    for _pk, n_a, n_b, n_tie in kept.values_list("pk", "n_a", "n_b", "n_tie").iterator(  # type: ignore[misc]
+        chunk_size=5000
     ):
         acc.add({"a": n_a, "b": n_b, "tie": n_tie})
     counts["campaigns"] = sorted(votes.order_by().values_list("comparison__campaign__slug", flat=True).distinct())
