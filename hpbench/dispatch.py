@@ -16,9 +16,13 @@ CAMPAIGN_BUILD = "default.campaigns.build"
 EXPORT_RUN = "default.exports.run"
 RETRIEVAL_RUN = "gpu.retrieval.run"
 SCORE_MODEL = "gpu.scoring.score_model"
+SCOREFILE_RANKINGS = "default.scorefiles.rankings"
+SCOREFILE_SCORE = "default.scorefiles.score"
 TRAIN_MODEL = "gpu.training.train_model"
 
-TASK_NAMES = (CAMPAIGN_BUILD, EXPORT_RUN, RETRIEVAL_RUN, SCORE_MODEL, TRAIN_MODEL)
+TASK_NAMES = (
+    CAMPAIGN_BUILD, EXPORT_RUN, RETRIEVAL_RUN, SCORE_MODEL, SCOREFILE_RANKINGS, SCOREFILE_SCORE, TRAIN_MODEL
+)
 
 
 def task_send_on_commit(name: str, *args: object) -> None:

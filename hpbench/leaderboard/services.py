@@ -323,6 +323,11 @@ def model_scores_request(
     """
     if benchmarks is None:
         benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
+    task = dispatch.SCORE_MODEL
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: read from their files, nothing to run
+        from hpbench.leaderboard.score_submissions import benchmarks_with_files
+
+        benchmarks, task = benchmarks_with_files(model=model, benchmarks=benchmarks), dispatch.SCOREFILE_SCORE
     queued: list[ModelScore] = []
     with transaction.atomic():
         for benchmark in benchmarks:
@@ -337,7 +342,7 @@ def model_scores_request(
                 )
                 score.refresh_from_db()
             queued.append(score)
-            dispatch.task_send_on_commit(dispatch.SCORE_MODEL, score.pk)
+            dispatch.task_send_on_commit(task, score.pk)
     return queued
 
 
@@ -551,14 +556,19 @@ def submission_enqueue(*, submission: Submission, force: bool = False) -> Submis
     if model is None:
         raise SubmissionError(f"submission {submission.pk}: has no model")
     lines = []
-    for dataset, split in submission_datasets():
-        try:
-            run = retrieval_run_create(model=model, dataset=dataset, split=split)
-            lines.append(f"queued retrieval run {run.pk} on {dataset.name}/{split}")
-        except ValueError as exc:
-            lines.append(f"retrieval on {dataset.name}/{split} skipped: {exc}")
-    scores = model_scores_request(model=model, force=force)
-    lines.append(f"queued scoring on {len(scores)} benchmark(s)")
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: their files are scored, nothing runs
+        from hpbench.leaderboard.score_submissions import score_files_enqueue
+
+        lines = score_files_enqueue(model=model, force=force)
+    else:
+        for dataset, split in submission_datasets():
+            try:
+                run = retrieval_run_create(model=model, dataset=dataset, split=split)
+                lines.append(f"queued retrieval run {run.pk} on {dataset.name}/{split}")
+            except ValueError as exc:
+                lines.append(f"retrieval on {dataset.name}/{split} skipped: {exc}")
+        scores = model_scores_request(model=model, force=force)
+        lines.append(f"queued scoring on {len(scores)} benchmark(s)")
     submission.log = _log(submission, "; ".join(lines))
     submission.status = Submission.Status.QUEUED
     submission.progress = 0.0
