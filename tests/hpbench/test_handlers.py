@@ -104,6 +104,7 @@ def test_the_hot_routes_are_found_by_name_so_a_moved_route_still_takes_the_short
     moved = Application()
     assert moved.handler_for("/v2/labelling/campaigns/spring-study/next") is moved.hot
     assert moved.handler_for("/v2/labelling/votes") is moved.hot
+    assert moved.handler_for("/v2/pictures/abc-DEF_123") is moved.hot
     assert moved.handler_for("/api/annotate/votes") is moved.pages
     assert moved.handler_for("/v2/labelling/campaigns/spring-study") is moved.pages
 
