@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from hpbench import dispatch
 from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -78,14 +78,12 @@ def retrieval_run_create(
     *, model: ModelEntry, dataset: Dataset, split: str = "val", topk: int | None = None
 ) -> RetrievalRun:
     """Create a queued run and dispatch it to the ``gpu`` queue once the transaction commits."""
-    from worker.tasks.retrieval import run_retrieval
-
     if not dataset.queries.filter(split=split).exists():
         raise ValueError(f"dataset {dataset.name} has no queries in split {split!r}")
     run = RetrievalRun.objects.create(
         model=model, dataset=dataset, split=split, topk=topk or settings.HPBENCH_TOPK
     )
-    transaction.on_commit(lambda: run_retrieval.delay(run.pk))
+    dispatch.task_send_on_commit(dispatch.RETRIEVAL_RUN, run.pk)
     return run
 
 

@@ -202,7 +202,7 @@ class ScoreFile(models.Model):
         ordering = ["model", "id"]
 
     def __str__(self) -> str:
-        target = self.benchmark.label if self.benchmark_id else f"{self.dataset_id}/{self.split} {self.metric}"
+        target = self.benchmark.label if self.benchmark is not None else f"{self.dataset_id}/{self.split} {self.metric}"
         return f"{self.kind} file of {self.model_id} for {target}"
 
 
