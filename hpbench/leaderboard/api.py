@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from hpbench.leaderboard import selectors, services
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
     "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
@@ -48,8 +49,20 @@ class BenchmarkSerializer(serializers.ModelSerializer):
                   "human_agreement", "human_alpha", "frozen_at", "is_active", "notes"]
 
 
+def _for_caller(serializer: serializers.Serializer, text: str) -> str:
+    """Error text as the caller may read it: in full for staff, without server paths for anyone else."""
+    request = serializer.context.get("request")
+    if request is not None and request.user.is_staff:
+        return text
+    return researcher_text(text)
+
+
 class ScoreSerializer(serializers.ModelSerializer):
     benchmark = serializers.CharField(source="benchmark.label")
+    error = serializers.SerializerMethodField()
+
+    def get_error(self, score: ModelScore) -> str:
+        return _for_caller(self, score.error)
 
     class Meta:
         model = ModelScore
@@ -61,6 +74,10 @@ class ScoreSerializer(serializers.ModelSerializer):
 class SubmissionSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     model = serializers.CharField(source="model.name", default=None)
+    log = serializers.SerializerMethodField()
+
+    def get_log(self, submission: Submission) -> str:
+        return _for_caller(self, submission.log)
 
     class Meta:
         model = Submission
@@ -133,7 +150,8 @@ class SubmissionListApi(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get(self, request: Request) -> Response:
-        return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True).data)
+        return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True,
+                                             context={"request": request}).data)
 
     def post(self, request: Request) -> Response:
         form = SubmissionCreateSerializer(data=request.data)
@@ -144,7 +162,8 @@ class SubmissionListApi(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         except services.SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class SubmissionDetailApi(APIView):
@@ -152,11 +171,12 @@ class SubmissionDetailApi(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
-        data = SubmissionSerializer(submission).data
-        data["scores"] = ScoreSerializer(selectors.submission_scores(submission), many=True).data
+        context = {"request": request}
+        data = SubmissionSerializer(submission, context=context).data
+        data["scores"] = ScoreSerializer(selectors.submission_scores(submission), many=True, context=context).data
         data["runs"] = [
             {"id": r.pk, "dataset": r.dataset.name, "split": r.split, "status": r.status, "progress": r.progress,
-             "metrics": r.metrics, "error": r.error}
+             "metrics": r.metrics, "error": r.error if request.user.is_staff else researcher_text(r.error)}
             for r in selectors.submission_runs(submission)
         ]
         return Response(data)
@@ -167,7 +187,8 @@ class SubmissionScoresApi(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
-        return Response(ScoreSerializer(selectors.submission_scores(submission), many=True).data)
+        return Response(ScoreSerializer(selectors.submission_scores(submission), many=True,
+                                        context={"request": request}).data)
 
 
 class SubmissionFileApi(APIView):
@@ -192,7 +213,7 @@ class SubmissionCancelApi(APIView):
             submission = services.submission_cancel(submission=submission)
         except services.SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(SubmissionSerializer(submission).data)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
 
 class SubmissionPublishApi(APIView):
@@ -200,4 +221,5 @@ class SubmissionPublishApi(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
-        return Response(SubmissionSerializer(services.submission_publish(submission=submission)).data)
+        return Response(SubmissionSerializer(services.submission_publish(submission=submission),
+                                             context={"request": request}).data)
