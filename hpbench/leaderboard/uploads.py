@@ -56,7 +56,9 @@ def max_request_bytes() -> int:
 
 
 def _too_large(detail: str) -> JsonResponse:
-    return JsonResponse({"detail": detail, "limit_bytes": max_checkpoint_bytes()}, status=413)
+    response = JsonResponse({"detail": detail, "limit_bytes": max_checkpoint_bytes()}, status=413)
+    response["Content-Length"] = str(len(response.content))  # readable before the server looks at the body
+    return response
 
 
 def upload_limit_middleware(get_response):
@@ -71,20 +73,18 @@ def upload_limit_middleware(get_response):
             except ValueError:
                 return JsonResponse({"detail": "Content-Length: not a number"}, status=400)
             if length > max_request_bytes():
-                # Nothing of the body was read; close the connection rather than drain gigabytes.
-                response = _too_large(
+                # Nothing of the body is read here (a proxy in front should refuse it too: nginx's
+                # client_max_body_size; WSGI lets no application close the connection itself).
+                return _too_large(
                     f"request body of {length} bytes is over the limit of {max_request_bytes()} bytes "
                     f"(a checkpoint of at most {max_checkpoint_bytes()} bytes plus the form)"
                 )
-                response["Connection"] = "close"
-                return response
         response = get_response(request)
         refused = getattr(request, "_hpbench_upload_too_large", None)
         if refused:
             for handler in getattr(request, "_upload_handlers", None) or []:
                 handler.upload_interrupted()  # the temporary-file handler deletes its partial file
             response = _too_large(refused)
-            response["Connection"] = "close"
         return response
 
     return middleware
@@ -137,8 +137,8 @@ def check_safetensors_header(raw: bytes, *, name: str) -> dict:
     if items > MAX_HEADER_ITEMS:
         raise UploadError(f"file {name!r}: not a safetensors file (header has over {MAX_HEADER_ITEMS} items)")
     depth = 0
-    for bracket in _BRACKETS.findall(skeleton):
-        depth += 1 if bracket in (b"[", b"{") else -1
+    for match in _BRACKETS.finditer(skeleton):
+        depth += 1 if match.group() in (b"[", b"{") else -1
         if depth > MAX_HEADER_DEPTH:
             raise UploadError(f"file {name!r}: not a safetensors file (header nested deeper than "
                               f"{MAX_HEADER_DEPTH} levels)")

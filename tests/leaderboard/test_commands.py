@@ -21,7 +21,8 @@ def test_the_submit_client_uploads_a_checkpoint_with_a_progress_bar(live_server,
     token = Token.objects.create(user=researcher).key
     out, err = io.StringIO(), io.StringIO()
     call_command("submit", "--url", live_server.url, "--token", token, "--family", "clip_zeroshot",
-                 "--file", str(checkpoint), "--config", '{"pad_ratio": null}', "--description", "cli", stdout=out, stderr=err)
+                 "--file", str(checkpoint), "--config", '{"pad_ratio": null}', "--description", "cli",
+                 stdout=out, stderr=err)
     body = json.loads(out.getvalue())
     assert body["owner"] == "researcher" and body["config"] == {"pad_ratio": None} and body["description"] == "cli"
     assert "uploading weights.safetensors" in err.getvalue() and "100%" in err.getvalue()
