@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -71,10 +69,12 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
         error = None
         config: dict = {}
         if form["config"]:
+            from hpbench.catalog.family_config import ConfigError, config_parse
+
             try:
-                config = json.loads(form["config"])
-            except json.JSONDecodeError as exc:
-                error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
+                config = config_parse(form["config"])
+            except ConfigError as exc:
+                error = str(exc)
         upload = request.FILES.get("file")
         if error is None and upload is None:
             error = "file: choose a checkpoint to upload"

@@ -12,6 +12,7 @@ Web-safe: no torch.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,30 @@ BASE_MODEL_PATH_KEYS: dict[str, tuple[str, ...]] = {
 
 #: Keys that set a limit of the platform; never a researcher's to choose.
 LIMIT_KEYS = ("max_bytes",)
+
+
+MAX_CONFIG_CHARS = 10_000
+
+
+def config_parse(text: str) -> dict[str, Any]:
+    """A researcher's config as typed in the form or sent to the API: a JSON object ('' is ``{}``).
+
+    Raises :class:`ConfigError` for text over ``MAX_CONFIG_CHARS``, invalid or too deeply nested JSON, or JSON
+    that is not an object.
+    """
+    if not text.strip():
+        return {}
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ConfigError(f"config: {len(text)} characters, over the limit of {MAX_CONFIG_CHARS}")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"config: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise ConfigError("config: nested too deeply") from None
+    if not isinstance(parsed, dict):
+        raise ConfigError("config: expected a JSON object")
+    return parsed
 
 
 def researcher_keys(family: str) -> list[str]:

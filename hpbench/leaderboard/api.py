@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from django.http import FileResponse, Http404, HttpResponse
 from rest_framework import serializers, status
@@ -94,15 +93,12 @@ class SubmissionCreateSerializer(serializers.Serializer):
     link = serializers.URLField(required=False, allow_blank=True, default="")
 
     def validate_config(self, value: str) -> dict:
-        if not value.strip():
-            return {}
+        from hpbench.catalog.family_config import ConfigError, config_parse
+
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise serializers.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        if not isinstance(parsed, dict):
-            raise serializers.ValidationError("expected a JSON object")
-        return parsed
+            return config_parse(value)
+        except ConfigError as exc:
+            raise serializers.ValidationError(str(exc).removeprefix("config: ")) from None
 
 
 class BenchmarkListApi(APIView):

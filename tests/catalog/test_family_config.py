@@ -147,3 +147,23 @@ def test_the_admin_registers_a_base_model_and_refuses_a_path_key_the_family_does
     })
     assert added.status_code == 302
     assert BaseModel.objects.get(name="clip").paths == {"clip_folder": str(folder)}
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("[" * 5000 + "]" * 5000, "nested too deeply"), ("[1, 2]", "expected a JSON object"),
+     ("{'a': 1}", "not valid JSON"), ('{"pad_ratio": 1.5' + " " * 10_000 + "}", "over the limit of 10000")],
+)
+def test_config_text_that_is_not_a_small_json_object_gets_a_400_from_the_api_and_the_form(researcher, client, text,
+                                                                                         words):
+    client_api = APIClient()
+    client_api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=researcher)[0].key}")
+    upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
+    response = client_api.post("/api/leaderboard/submissions", {"family": "demo", "file": upload, "config": text},
+                               format="multipart")
+    assert response.status_code == 400 and words in response.json()["config"][0]
+    client.force_login(researcher)
+    upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
+    page = client.post("/submissions/", {"family": "demo", "file": upload, "config": text})
+    assert page.status_code == 400 and words in page.content.decode()
+    assert Submission.objects.count() == 0
