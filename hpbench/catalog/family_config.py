@@ -83,7 +83,7 @@ RESEARCHER_OPTIONS: dict[str, dict[str, Number]] = {
 #: family -> the config keys naming server-side files, which only a base model (or staff) may give.
 BASE_MODEL_PATH_KEYS: dict[str, tuple[str, ...]] = {
     "clip_zeroshot": (),
-    "clip4cir": ("clip_folder", "clip_checkpoint"),
+    "clip4cir": ("clip_folder", "clip_checkpoint", "bpe_vocab"),
     "blip2_cir": ("tokenizer_folder",),
     "demo": (),
 }

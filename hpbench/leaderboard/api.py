@@ -20,7 +20,7 @@ from hpbench.redact import researcher_text
 CSV_COLUMNS = [
     "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
     "preference_ratio", "preference_ratio_low", "preference_ratio_high", "recall", "arena_rating", "arena_votes",
-    "n_pairs", "n_human_ties", "n_model_ties", "submitted",
+    "n_pairs", "n_human_ties", "n_model_ties", "submitted", "source", "reported_preference_ratio",
 ]
 
 
@@ -133,7 +133,8 @@ class LeaderboardCsvApi(APIView):
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in board["rows"]:
-            writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else ""})
+            writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else "",
+                             "reported_preference_ratio": (row["reported"] or {}).get("preference_ratio", "")})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{benchmark.label}.csv"'
         return response
@@ -150,6 +151,10 @@ class SubmissionListApi(APIView):
                                              context={"request": request}).data)
 
     def post(self, request: Request) -> Response:
+        if request.FILES.getlist("scores"):  # the authors' score files rather than a checkpoint
+            from hpbench.leaderboard.scorefile_api import score_submission_post
+
+            return score_submission_post(request)
         form = SubmissionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:

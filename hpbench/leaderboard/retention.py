@@ -2,7 +2,7 @@
 
 Run by ``manage.py purge_submission_files`` and by the periodic task ``default.submissions.purge_files``
 (``worker/tasks/submission_files.py``, on Celery beat). The rows stay (they count against the quota and keep
-their log); only the files go: the uploaded checkpoint and the model's cached embeddings.
+their log); only the files go: the uploaded checkpoint or score files and the model's cached embeddings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from hpbench.catalog.models import ModelEntry
-from hpbench.leaderboard.models import Submission
+from hpbench.leaderboard.models import ScoreFile, Submission
 
 PURGED_STATUSES = (Submission.Status.FAILED, Submission.Status.CANCELLED)
 
@@ -56,8 +56,10 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
             path = Path(model.checkpoint_file.path)
             if path.exists():
                 found.append(path)
+        score_files = [f for f in ScoreFile.objects.filter(model=model) if f.file]
+        found += [Path(f.file.path) for f in score_files if Path(f.file.path).exists()]
         embedding_folders = sorted((media / "embeddings").glob(f"model-{model.pk}-*"))
-        if not found and not embedding_folders and not model.checkpoint_file:
+        if not found and not embedding_folders and not model.checkpoint_file and not score_files:
             continue
         report.submissions.append(submission.pk)
         for path in found:
@@ -73,6 +75,9 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
         if model.checkpoint_file:
             model.checkpoint_file.delete(save=False)
             ModelEntry.objects.filter(pk=model.pk).update(checkpoint_file="")
+        for score_file in score_files:
+            score_file.file.delete(save=False)
+            ScoreFile.objects.filter(pk=score_file.pk).update(file="")
         for folder in embedding_folders:
             shutil.rmtree(folder, ignore_errors=True)
         stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")

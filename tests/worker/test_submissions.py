@@ -57,11 +57,14 @@ def test_a_submission_names_a_base_model_and_the_worker_ranks_with_its_clip_fold
     assert run.status == "finished", run.log
     assert run.metrics["queries"] == 2
 
-    # Without a base model the loader has no CLIP folder: the researcher reads why, without the server's paths.
+    # Without a base model the loader has no CLIP: the researcher reads why, without the server's paths.
     bare = submit({})
     run = _wait_for_run(bare.json()["id"])
-    assert run.status == "failed" and "no CLIP folder given" in run.error
+    from django.conf import settings as django_settings
+
+    media = str(django_settings.MEDIA_ROOT)
+    assert run.status == "failed" and "CheckpointError" in run.error and media in run.error
     shown = api.get(f"/api/leaderboard/submissions/{bare.json()['id']}").json()
-    assert "no CLIP folder given" in shown["runs"][0]["error"]
-    assert str(tmp_path) not in json.dumps(shown) and "/media/" not in json.dumps(shown)
+    assert "…/combiner" in shown["runs"][0]["error"] and "config['clip_folder']" in shown["runs"][0]["error"]
+    assert media not in json.dumps(shown) and str(tmp_path) not in json.dumps(shown)
     assert Submission.objects.count() == 2

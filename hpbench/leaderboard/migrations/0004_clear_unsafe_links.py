@@ -14,8 +14,8 @@ def clear_unsafe_links(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("catalog", "0002_base_model_and_http_links"),
-        ("leaderboard", "0002_submission_link_http_only"),
+        ("catalog", "0003_base_model_and_http_links"),
+        ("leaderboard", "0003_submission_link_http_only"),
     ]
 
     operations = [migrations.RunPython(clear_unsafe_links, migrations.RunPython.noop)]
