@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.inputs import json_problem, text_problem
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
 
@@ -489,6 +490,12 @@ def submission_create(
         raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
+    # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
+    for name, value in (("description", description), ("link", link)):
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise SubmissionError(f"{name}: {problem}")
+    if config and isinstance(config, dict) and (problem := json_problem(config)):
+        raise SubmissionError(f"config: {problem}")
     try:
         config = researcher_config_clean(family=family, config=config)
     except ConfigError as exc:
