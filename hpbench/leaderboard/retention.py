@@ -73,8 +73,11 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
         if dry_run:
             continue
         if model.checkpoint_file:
+            folder = Path(model.checkpoint_file.path).parent
             model.checkpoint_file.delete(save=False)
             ModelEntry.objects.filter(pk=model.pk).update(checkpoint_file="")
+            if folder.name == model.name and not any(folder.iterdir()):
+                folder.rmdir()  # the submission's own folder (see submission_create)
         for score_file in score_files:
             score_file.file.delete(save=False)
             ScoreFile.objects.filter(pk=score_file.pk).update(file="")

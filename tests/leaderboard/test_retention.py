@@ -55,6 +55,7 @@ def test_purge_deletes_old_failed_and_cancelled_files_and_their_embeddings_only(
     call_command("purge_submission_files", stdout=out)
     assert f"of 2 submission(s): {old_failed.pk}, {old_cancelled.pk}" in out.getvalue()
     assert not paths[old_failed.pk].exists() and not paths[old_cancelled.pk].exists()
+    assert not paths[old_failed.pk].parent.exists()  # the submission's own folder goes with its file
     assert not cache.parent.exists()
     assert paths[recent_failed.pk].exists() and paths[old_finished.pk].exists()
     old_failed.refresh_from_db()

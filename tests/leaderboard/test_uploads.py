@@ -166,3 +166,17 @@ def test_the_form_cuts_off_a_file_over_the_limit_too(researcher, client, small_l
     response = client.post("/submissions/", {"family": "demo", "file": big})
     assert response.status_code == 413 and "over the limit of 65536 bytes" in response.json()["detail"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_each_upload_lies_in_a_folder_of_its_own(researcher):
+    """Loaders read companion files beside a checkpoint (a ViT file, a vocabulary): never another researcher's."""
+    client = _client(researcher)
+    for _ in range(2):
+        upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
+        assert client.post("/api/leaderboard/submissions", {"family": "demo", "file": upload},
+                           format="multipart").status_code == 201
+    paths = {s.model.name: s.model.checkpoint_file.path for s in Submission.objects.select_related("model")}
+    assert len(paths) == 2
+    for model_name, path in paths.items():
+        assert path.rsplit("/", 2)[-2:] == [model_name, "model.safetensors"]
