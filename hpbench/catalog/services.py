@@ -60,6 +60,16 @@ def model_entry_register(
         raise RegistrationError(
             f"unknown variant {variant!r} for {family}; known: {', '.join(VARIANTS[family])}"
         )
+    from hpbench.catalog.family_config import BASE_MODEL_KEY, ConfigError, researcher_config_clean
+    from hpbench.catalog.links import link_problem
+
+    if link_problem(link):
+        raise RegistrationError(f"link {link!r}: {link_problem(link)}")
+    if config and BASE_MODEL_KEY in config:  # staff may give paths directly, or name a registered base model
+        try:
+            researcher_config_clean(family=family, config={BASE_MODEL_KEY: config[BASE_MODEL_KEY]})
+        except ConfigError as exc:
+            raise RegistrationError(str(exc)) from None
     if checkpoint_path:
         checkpoint_path = str(Path(checkpoint_path).expanduser().resolve())
         _check_checkpoint_location(checkpoint_path)

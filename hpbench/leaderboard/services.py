@@ -438,32 +438,12 @@ def submissions_per_day() -> int:
 
 
 def _check_upload(file: UploadedFile) -> None:
-    name = file.name or ""
-    suffix = Path(name).suffix.lower()
-    if suffix not in (".safetensors", ".pt", ".pth", ".bin"):
-        raise SubmissionError(f"file {name!r}: expected a .safetensors file or an official .pt/.pth layout")
-    limit = settings.HPBENCH_MAX_CHECKPOINT_BYTES
-    if file.size is None or file.size > limit:
-        raise SubmissionError(f"file {name!r}: {file.size} bytes is over the limit of {limit} bytes")
-    if file.size == 0:
-        raise SubmissionError(f"file {name!r}: empty")
-    file.seek(0)
-    head = file.read(8)
-    if suffix == ".safetensors":
-        # A safetensors file starts with the length of its JSON header; check the header parses.
-        size = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if size <= 0 or size > min(file.size - 8, 100 * 1024 * 1024):
-            raise SubmissionError(f"file {name!r}: not a safetensors file (bad header length)")
-        try:
-            header = json.loads(file.read(size))
-            if not isinstance(header, dict):
-                raise ValueError("header is not an object")
-        except ValueError as exc:
-            raise SubmissionError(f"file {name!r}: not a safetensors file ({exc})") from None
-    elif not head.startswith(b"PK"):
-        # torch.save's format is a zip archive; legacy pickles are refused (never unpickled anyway).
-        raise SubmissionError(f"file {name!r}: not a torch.save zip archive (legacy or foreign format)")
-    file.seek(0)
+    from hpbench.leaderboard.uploads import UploadError, check_checkpoint_upload
+
+    try:
+        check_checkpoint_upload(file)
+    except UploadError as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 @transaction.atomic
@@ -479,24 +459,32 @@ def submission_create(
 ) -> Submission:
     """Register a researcher's checkpoint as a private model and queue its evaluation.
 
-    Raises ``SubmissionError`` for an unknown family/variant or a bad file and ``QuotaExceeded`` when
-    the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last 24 hours (cancelled and
-    failed ones do not count).
+    ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
+    server paths, no limits. ``link`` must be an http(s) URL.
+    Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
+    ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
+    24 hours (every submission counts, failed and cancelled ones too).
     """
+    from hpbench.catalog.family_config import ConfigError, researcher_config_clean
+    from hpbench.catalog.links import link_problem
     from models_zoo import FAMILIES, VARIANTS  # cheap: no torch at import
 
     if family not in FAMILIES:
         raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
-    if config is not None and not isinstance(config, dict):
-        raise SubmissionError("config: expected a JSON object")
     # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
     for name, value in (("description", description), ("link", link)):
         if isinstance(value, str) and (problem := text_problem(value)):
             raise SubmissionError(f"{name}: {problem}")
-    if config and (problem := json_problem(config)):
+    if config and isinstance(config, dict) and (problem := json_problem(config)):
         raise SubmissionError(f"config: {problem}")
+    try:
+        config = researcher_config_clean(family=family, config=config)
+    except ConfigError as exc:
+        raise SubmissionError(str(exc)) from None
+    if link_problem(link):
+        raise SubmissionError(f"link: {link_problem(link)}")
     _check_upload(file)
     # Lock the owner's row so two concurrent uploads cannot both pass the quota.
     get_user_model().objects.select_for_update().get(pk=owner.pk)
@@ -514,7 +502,9 @@ def submission_create(
         description=description,
         link=link,
     )
-    entry.checkpoint_file.save(Path(file.name).name, file, save=False)
+    # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
+    # clip4cir.json), which must never be another researcher's upload.
+    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name).name}", file, save=False)
     entry.save()
     submission = Submission.objects.create(
         owner=owner, model=entry, family=family, variant=variant, config=config or {},
@@ -524,12 +514,9 @@ def submission_create(
 
 
 def submissions_counted_today(*, owner) -> int:
+    """The owner's submissions in the last 24 hours, whatever became of them (failed and cancelled count)."""
     since = timezone.now() - timedelta(days=1)
-    return (
-        Submission.objects.filter(owner=owner, created_at__gte=since)
-        .exclude(status__in=Submission.NOT_COUNTED)
-        .count()
-    )
+    return Submission.objects.filter(owner=owner, created_at__gte=since).count()
 
 
 def submission_datasets() -> list[tuple[Dataset, str]]:
