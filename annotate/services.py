@@ -141,7 +141,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
-    from hpbench.catalog.results import read_topk
+    from hpbench.catalog.results import read_topk_stored
 
     report = progress or (lambda fraction: None)
     models = list(campaign.models.order_by("pk"))
@@ -153,7 +153,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     for model in models:
         run = runs[model.pk]
         try:
-            topks[model.pk] = read_topk(run.results_path).as_dict(k)
+            topks[model.pk] = read_topk_stored(run.results_path).as_dict(k)
         except (OSError, KeyError, ValueError) as exc:
             raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
