@@ -52,9 +52,12 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def worker_process(django_db_blocker, *, env: dict[str, str] | None = None, name: str = "worker") -> Iterator[str]:
-    """Start a ``celery worker`` process on the test database with ``env`` added to its environment (another
-    machine's settings: its own media folder, a storage backend); yields its node name once it answers."""
+def worker_process(
+    django_db_blocker, *, env: dict[str, str] | None = None, name: str = "worker", queues: str = "default,gpu"
+) -> Iterator[str]:
+    """Start a ``celery worker`` process on the test database, consuming ``queues``, with ``env`` added to its
+    environment (another machine's settings: its own media folder, a storage backend); yields its node name
+    once it answers."""
     from django.db import connection
 
     from hpbench.celery import app
@@ -70,7 +73,7 @@ def worker_process(django_db_blocker, *, env: dict[str, str] | None = None, name
     log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / f"{name}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-P", "solo",
+        [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", queues, "-P", "solo",
          "-n", node, "--without-gossip", "--without-mingle", "-l", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
