@@ -50,11 +50,15 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
     store = media.storage()
     for submission in candidates.iterator():
         model = submission.model
+        assert model is not None  # model__isnull=False
+        checkpoint = model.checkpoint_file.name or ""
         found: list[tuple[str, int]] = []
-        if model.checkpoint_file and store.exists(model.checkpoint_file.name):
-            found.append((model.checkpoint_file.name, store.size(model.checkpoint_file.name)))
+        if checkpoint and store.exists(checkpoint):
+            found.append((checkpoint, store.size(checkpoint)))
         score_files = [f for f in ScoreFile.objects.filter(model=model) if f.file]
-        found += [(f.file.name, store.size(f.file.name)) for f in score_files if store.exists(f.file.name)]
+        for name in (f.file.name or "" for f in score_files):
+            if name and store.exists(name):
+                found.append((name, store.size(name)))
         embedding_folders = _embedding_folders(model.pk)
         embedding_files = [item for folder in embedding_folders for item in media.walk(folder)]
         if not found and not embedding_files and not model.checkpoint_file and not score_files:
@@ -66,7 +70,7 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
         if dry_run:
             continue
         if model.checkpoint_file:
-            folder = media.parent(model.checkpoint_file.name)
+            folder = media.parent(checkpoint)
             model.checkpoint_file.delete(save=False)
             ModelEntry.objects.filter(pk=model.pk).update(checkpoint_file="")
             if folder.rsplit("/", 1)[-1] == model.name:
