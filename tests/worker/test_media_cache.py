@@ -22,7 +22,8 @@ def cache(settings, tmp_path) -> Path:
 
 def test_on_a_folder_storage_the_stored_file_is_used_in_place(cache):
     media.save_bytes("checkpoints/m/model.safetensors", b"weights")
-    assert local_file("checkpoints/m/model.safetensors") == Path(media.storage().path("checkpoints/m/model.safetensors"))
+    stored = Path(media.storage().path("checkpoints/m/model.safetensors"))
+    assert local_file("checkpoints/m/model.safetensors") == stored
     assert local_folder("checkpoints/m") == Path(media.storage().path("checkpoints/m"))
     assert not cache.exists()
 
