@@ -130,5 +130,6 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 urlpatterns = [
-    path("annotate/<slug:slug>/", campaign_page, name="annotate-page"),
+    # Any text, not only a slug: a mistyped link still gets the friendly page, never a bare 404.
+    path("annotate/<str:slug>/", campaign_page, name="annotate-page"),
 ]
