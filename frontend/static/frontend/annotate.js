@@ -580,9 +580,17 @@
     var target = event.target;
     if (target && target.tagName === "IMG" && target.classList.contains("ann-zoomable")) openZoom(target);
   });
+  // A click enlarges without focusing the image, so Enter after closing still submits (Tab focus still works).
+  els.task.addEventListener("mousedown", function (event) {
+    var target = event.target;
+    if (target && target.tagName === "IMG" && target.classList.contains("ann-zoomable")) event.preventDefault();
+  });
   els.task.addEventListener("mouseover", function (event) {
     var target = event.target;
     state.hovered = target && target.tagName === "IMG" && target.classList.contains("ann-zoomable") ? target : null;
+  });
+  els.task.addEventListener("mouseout", function (event) {
+    if (event.target === state.hovered) state.hovered = null;
   });
   $("ann-zoom-prev").addEventListener("click", function () { zoomStep(-1); });
   $("ann-zoom-next").addEventListener("click", function () { zoomStep(1); });
