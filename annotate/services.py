@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -37,8 +38,9 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Annotator, Assignment, Campaign, Comparison
-from hpbench import sql
+from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.query_text import query_text
 from hpbench.inputs import text_problem
 from hpbench.sql import Statement
 
@@ -51,17 +53,6 @@ ProgressCallback = Callable[[float], None]
 
 
 # --- Text and URLs shown to annotators --------------------------------------------------------
-
-
-def query_text(captions: list[str] | tuple[str, ...]) -> str:
-    """The modification text shown for a query: FashionIQ's two captions joined as "Cap1 and cap2"
-    (as the official evaluation builds it), any other number of captions joined with " and "."""
-    from models_zoo.text import fashioniq_query_text  # plain Python: no torch behind it
-
-    cleaned = [" ".join(str(c).split()) for c in captions]
-    if len(cleaned) == 2 and all(cleaned):
-        return fashioniq_query_text(cleaned)
-    return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
 
 
 def image_url(token: str) -> str:
@@ -99,16 +90,13 @@ def campaign_build_enqueue(*, campaign: Campaign) -> bool:
 
     Returns False (and enqueues nothing) when a build is already queued or running.
     """
-    from worker.tasks.campaigns import build as build_task
-
     changed = (
         Campaign.objects.filter(pk=campaign.pk)
         .exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
         .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0)
     )
     if changed:
-        campaign_id = campaign.pk
-        transaction.on_commit(lambda: build_task.delay(campaign_id))
+        dispatch.task_send_on_commit(dispatch.CAMPAIGN_BUILD, campaign.pk)
     return bool(changed)
 
 
@@ -197,7 +185,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
                 campaign=campaign,
                 query_id=query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=position,
                 set_a_images=set_a,
                 set_b_images=set_b,
@@ -236,8 +224,9 @@ def _gold_comparisons(
     n_gold: int,
     rng: random.Random,
 ) -> list[Comparison]:
-    """Gold tasks: target + images meeting the request versus unrelated images of the same category, on
-    ``spare`` queries (compared nowhere else) first, then on ``chosen`` ones."""
+    """Gold tasks: target + images meeting the request (those keeping the rest of the reference first) versus
+    images of the same category meeting none of it, on ``spare`` queries (compared nowhere else) first, then on
+    ``chosen`` ones."""
     k = campaign.set_size
     first = [q for q in spare if queries[q].target_id is not None]
     picked = rng.sample(first, min(n_gold, len(first)))
@@ -273,9 +262,11 @@ def _gold_comparisons(
             except ValueError:
                 requested = {}
         if requested:
-            best = len(requested)
-            matching = [pk for pk, a in pool if oracle.relevance(a, requested) == best]
+            # Images meeting the whole request, those that also keep the rest of the reference first.
+            reference = attrs_of.get(query.reference_id) or {}
+            matching = [pk for pk, a in pool if oracle.requested_met(a, requested) == len(requested)]
             rng.shuffle(matching)
+            matching.sort(key=lambda pk: -oracle.relevance(attrs_of[pk], reference, requested))
             good += [pk for pk in matching if pk not in good and pk != query.reference_id][: k - 1]
         if len(good) < k:
             good += [pk for pk in topks[first_model][query_id] if pk not in good and pk != query.reference_id][
@@ -285,7 +276,7 @@ def _gold_comparisons(
         for ranked in topks.values():
             avoid |= set(ranked.get(query_id, []))
         if requested:
-            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.relevance(a, requested) == 0]
+            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.requested_met(a, requested) == 0]
         else:
             unrelated = [pk for pk, _a in pool if pk not in avoid]
         if len(unrelated) < k:
@@ -300,7 +291,7 @@ def _gold_comparisons(
                 campaign=campaign,
                 query_id=query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=rng.getrandbits(48),
                 set_a_images=good if good_is_a else bad,
                 set_b_images=bad if good_is_a else good,
@@ -667,10 +658,12 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
 
     An annotator holding a live lease gets the same task back (resume); the task after it is leased
     too so the page can preload its images. New leases go to comparisons the annotator has neither
-    answered nor leased that still have room (``votes + live leases < votes_per_pair``); leases whose
-    time ran out are taken over once no fresh room is left. Nothing is leased beyond the per-person
-    quota. Runs a bounded number of statements whatever the campaign size.
-    Raises :class:`NoAnnotator` (unknown annotator for this campaign) or :class:`CampaignNotOpen`.
+    answered nor leased that still have room (``votes + live leases < votes_per_pair``), first in serving
+    order from the annotator's ``start_position`` (random per annotator, so first tasks vary), wrapping
+    around; leases whose time ran out are taken over once no fresh room is left. Nothing is leased beyond
+    the per-person quota. Runs a bounded number of statements whatever the campaign size.
+    Raises :class:`NoAnnotator` (unknown annotator for this campaign), :class:`CampaignNotOpen`, or
+    :class:`ConsentRequired` (the campaign has a consent statement the annotator has not accepted).
     """
     now = timezone.now()
     with sql.hot_transaction() as batch:
@@ -848,6 +841,29 @@ def vote_record(
         ) from None
 
 
+class _VoteState(NamedTuple):
+    """The row :data:`_VOTE_STATE` reads, by name (its columns are these fields, in this order)."""
+
+    assignment_id: int
+    annotator_id: int
+    comparison_id: int
+    state: str
+    left_is_a: bool
+    expires_at: datetime | str
+    user_id: int | None
+    flagged: bool
+    slug: str
+    status: str
+    allow_tie: bool
+    ask_ratings: bool
+    ask_irrelevant: bool
+    leased_at: datetime | str
+    min_vote_ms: int
+    gold_feedback: bool
+    is_gold: bool
+    gold_answer: str
+
+
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
     " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
@@ -881,42 +897,24 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
     """The checks and writes of :func:`vote_record`; the writes travel with the commit."""
     statement = _VOTE_STATE_LOCKED if connection.features.has_select_for_update_of else _VOTE_STATE_PLAIN
     batch.run((statement, [_db_lease(lease_uuid)]))
-    row = batch.cursor.fetchone()
-    if row is None:
+    fetched = batch.cursor.fetchone()
+    if fetched is None:
         raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
-    (
-        assignment_id,
-        annotator_id,
-        comparison_id,
-        state,
-        left_is_a,
-        expires_at,
-        user_id,
-        flagged,
-        slug,
-        status,
-        allow_tie,
-        ask_ratings,
-        ask_irrelevant,
-        leased_at,
-        min_vote_ms,
-        gold_feedback,
-        is_gold,
-        gold_answer,
-    ) = row
-    if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
+    row = _VoteState._make(fetched)
+    mine = row.annotator_id in caller.annotator_ids
+    if not mine and not (caller.user_id is not None and row.user_id == caller.user_id):
         raise NotYourLease("this lease belongs to someone else")
-    if state == Assignment.State.SUBMITTED:
-        batch.run((_PREVIOUS_VOTE, [assignment_id]))
+    if row.state == Assignment.State.SUBMITTED:
+        batch.run((_PREVIOUS_VOTE, [row.assignment_id]))
         previous = batch.cursor.fetchone()
         if previous is not None and previous[0] == key:
             return VoteResult(created=False)
         raise AlreadyAnswered("this task was already answered; ask for the next task")
-    if status != Campaign.Status.OPEN:
-        raise CampaignNotOpen(f"campaign {slug!r} is closed: votes are no longer accepted")
+    if row.status != Campaign.Status.OPEN:
+        raise CampaignNotOpen(f"campaign {row.slug!r} is closed: votes are no longer accepted")
     now = timezone.now()
-    expires_at = _aware(expires_at)
-    if state == Assignment.State.EXPIRED or expires_at <= now:
+    expires_at = _aware(row.expires_at)
+    if row.state == Assignment.State.EXPIRED or expires_at <= now:
         raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
     values = vote_values(
         choice=choice,
@@ -924,35 +922,38 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         rating_right=rating_right,
         irrelevant=irrelevant,
         time_ms=time_ms,
-        left_is_a=bool(left_is_a),
-        allow_tie=bool(allow_tie),
-        ask_ratings=bool(ask_ratings),
-        ask_irrelevant=bool(ask_irrelevant),
+        left_is_a=bool(row.left_is_a),
+        allow_tie=bool(row.allow_tie),
+        ask_ratings=bool(row.ask_ratings),
+        ask_irrelevant=bool(row.ask_irrelevant),
     )
-    too_fast = vote_too_fast(min_ms=min_vote_ms, time_ms=values.time_ms, leased_at=_aware(leased_at), now=now)
+    too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, leased_at=_aware(row.leased_at), now=now)
     batch.defer(
-        (_SUBMIT, [assignment_id]),
-        (_COUNT_ON_COMPARISON, [comparison_id]),
-        (_COUNT_ON_ANNOTATOR, [annotator_id]),
+        (_SUBMIT, [row.assignment_id]),
+        (_COUNT_ON_COMPARISON, [row.comparison_id]),
+        (_COUNT_ON_ANNOTATOR, [row.annotator_id]),
         (
             _INSERT_VOTE,
             [
-                assignment_id,
-                comparison_id,
-                annotator_id,
+                row.assignment_id,
+                row.comparison_id,
+                row.annotator_id,
                 values.choice,
                 values.rating_a,
                 values.rating_b,
                 values.irrelevant,
                 values.time_ms,
                 key,
-                bool(flagged),
+                bool(row.flagged),
                 _db_datetime(now),
                 too_fast,
             ],
         ),
     )
     correct = gold_correct(
-        feedback=bool(gold_feedback), is_gold=bool(is_gold), gold_answer=gold_answer, stored_choice=values.choice
+        feedback=bool(row.gold_feedback),
+        is_gold=bool(row.is_gold),
+        gold_answer=row.gold_answer,
+        stored_choice=values.choice,
     )
     return VoteResult(created=True, correct=correct)
