@@ -210,6 +210,9 @@ def test_on_a_phone_nothing_overflows_and_the_answer_bar_never_covers_set_b(page
         page.keyboard.press(key)
     _wait_for_task(page, 1, 3)
     assert _no_overflow(page) <= 390
+    assert page.is_visible("#ann-undo")
+    page.eval_on_selector(".ann-actions", "el => el.scrollIntoView()")
+    _screenshot(page, "phone_answer_bar")
 
 
 @pytest.mark.parametrize("browser_context_args", [DESKTOP])

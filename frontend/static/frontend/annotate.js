@@ -198,6 +198,8 @@
     els.replacing.hidden = !state.replacing;
     showError("");
     sync();
+    // On a phone the answer bar is below the sets: each task starts at the top of the page.
+    if (window.scrollY > 0) window.scrollTo(0, 0);
     state.shownAt = performance.now();
   }
 
