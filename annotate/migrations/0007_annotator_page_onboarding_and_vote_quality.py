@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='campaign',
             name='consent_text',
-            field=models.TextField(blank=True, default='', help_text='Markdown consent statement annotators must accept before starting; empty: none.'),
+            field=models.TextField(blank=True, default='', help_text='Markdown consent annotators must accept before starting; empty: none.'),
         ),
         migrations.AddField(
             model_name='campaign',
