@@ -242,3 +242,26 @@ def test_on_a_wide_screen_each_set_is_one_row_with_a_reference_as_large(page, li
     assert geometry["ref"] >= geometry["width"]
     assert geometry["bBottom"] <= geometry["bar"], "both sets and their ratings fit above the answer bar at 1440x900"
     assert geometry["scroll"] <= 1440
+
+
+def test_a_gold_answer_gets_feedback_where_the_campaign_asks(page, live_server, tmp_path):
+    built = build_page_campaign(image_root=tmp_path / "images", set_size=3, ask_ratings=False, ask_irrelevant=False)
+    Comparison.objects.filter(campaign=built.campaign).update(is_gold=True, gold_answer="a")
+    built.campaign.gold_feedback = True
+    built.campaign.save(update_fields=["gold_feedback"])
+    recorder = Recorder()
+    recorder.attach(page)
+    _enter(page, built.campaign.slug)
+    _wait_for_task(page, 0, 3)
+    # Every task is gold with stored set "a" the right answer: choosing the left set on screen is right exactly
+    # when the lease placed set "a" on the left.
+    for done, key in ((0, "a"), (1, "b")):
+        _wait_for_task(page, done, 3)
+        assignment = Assignment.objects.get(lease=_current_lease(recorder, page))
+        page.keyboard.press(key)
+        page.keyboard.press("Enter")
+        _wait_for_task(page, done + 1, 3)
+        page.wait_for_selector("#ann-feedback:not([hidden])")
+        correct = assignment.left_is_a if key == "a" else not assignment.left_is_a
+        text = page.inner_text("#ann-feedback")
+        assert text.startswith("\u2713 Correct" if correct else "\u2717 Not quite"), text
