@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from html import escape
 
 
-def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720) -> str:
+def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720, compact: bool = False) -> str:
     """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
 
-    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); 0.5 is chance.
+    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); the dotted line at 0.5, labelled
+    "chance 0.5", is what a model scoring the two sets at random agrees.
     """
     rows = [r for r in rows if r.get("agreement") is not None]
     row_h, top, left, right = 26, 50, 190, 30
+    if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
+        row_h, left, right = 40, 14, 18
     height = top + row_h * max(len(rows), 1) + 34
     values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
     if ceiling is not None:
@@ -23,13 +26,15 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     def x(v: float) -> float:
         return left + (width - left - right) * (v - lo) / (hi - lo)
 
+    title_id = "agreement-plot-compact-title" if compact else "agreement-plot-title"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-labelledby="agreement-plot-title" class="agreement-plot">',
-        '<title id="agreement-plot-title">Agreement with human preferences per model, with 95% intervals'
+        f'aria-labelledby="{title_id}" class="agreement-plot{" agreement-plot-compact" if compact else ""}">',
+        f'<title id="{title_id}">Agreement with human preferences per model, with 95% intervals'
         + (f"; human ceiling {ceiling:.3f}" if ceiling is not None else "") + "</title>",
         f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement (higher is better); bars: 95% '
-        "bootstrap interval</text>",
+        "bootstrap interval</text>" if not compact else
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement ↑; bars: 95% interval</text>',
     ]
     axis_y = top + row_h * max(len(rows), 1) + 4
     tick = lo - (lo % 0.1) + (0.1 if lo % 0.1 > 1e-9 else 0)
@@ -43,6 +48,7 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     parts.append(
         f'<line x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
         'stroke-dasharray="2 3"/>'
+        f'<text x="{x(0.5) + 4:.1f}" y="{top - 8}" font-size="11" fill="#5a5a66">chance 0.5</text>'
     )
     for i, row in enumerate(rows):
         cy = top + row_h * i + row_h / 2
@@ -50,8 +56,12 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         high = row["agreement_high"] if row["agreement_high"] is not None else row["agreement"]
         color = "#8a5a00" if row.get("is_baseline") else "#1f4fd1"
         label = escape(row["model"]) + (" (baseline)" if row.get("is_baseline") else "")
+        name = (f'<text x="{left}" y="{cy - 9:.1f}" font-size="12">{label}</text>' if compact else
+                f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{label}</text>')
+        if compact:
+            cy += 6
         parts.append(
-            f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{label}</text>'
+            name +
             f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{cy:.1f}" y2="{cy:.1f}" stroke="{color}" '
             'stroke-width="3"/>'
             f'<circle cx="{x(row["agreement"]):.1f}" cy="{cy:.1f}" r="5" fill="{color}">'
