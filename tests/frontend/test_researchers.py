@@ -59,7 +59,8 @@ def test_the_submission_form_offers_variants_from_a_drop_down(client, researcher
 
 # --- sign-up -----------------------------------------------------------------------------------------------
 
-FORM = {"username": "ada", "email": "ada@example.org", "password1": "grace-hopper-1906", "password2": "grace-hopper-1906"}
+FORM = {"username": "ada", "email": "ada@example.org", "password1": "grace-hopper-1906",
+        "password2": "grace-hopper-1906"}
 
 
 @override_settings(HPBENCH_SIGNUP="off")
