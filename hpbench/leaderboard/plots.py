@@ -13,7 +13,7 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     "chance 0.5", is what a model scoring the two sets at random agrees.
     """
     rows = [r for r in rows if r.get("agreement") is not None]
-    row_h, top, left, right = 26, 50, 190, 30
+    row_h, top, left, right = 26, 66, 190, 30  # the top holds the title, the ceiling's and chance's labels
     if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
         row_h, left, right = 40, 14, 18
     height = top + row_h * max(len(rows), 1) + 34
@@ -56,8 +56,11 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         high = row["agreement_high"] if row["agreement_high"] is not None else row["agreement"]
         color = "#8a5a00" if row.get("is_baseline") else "#1f4fd1"
         label = escape(row["model"]) + (" (baseline)" if row.get("is_baseline") else "")
-        name = (f'<text x="{left}" y="{cy - 9:.1f}" font-size="12">{label}</text>' if compact else
-                f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{label}</text>')
+        room = 46 if compact else 27  # characters that fit the label's space at 12 px
+        shown = escape(_shorten(row["model"], room - (11 if row.get("is_baseline") else 0))) + (
+            " (baseline)" if row.get("is_baseline") else "")
+        name = (f'<text x="{left}" y="{cy - 9:.1f}" font-size="12">{shown}</text>' if compact else
+                f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{shown}</text>')
         if compact:
             cy += 6
         parts.append(
@@ -71,10 +74,15 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         parts.append(
             f'<line x1="{x(ceiling):.1f}" x2="{x(ceiling):.1f}" y1="{top - 10}" y2="{axis_y}" stroke="#c0392b" '
             'stroke-width="2" stroke-dasharray="6 4"/>'
-            f'<text x="{x(ceiling) - 4:.1f}" y="{top - 14}" font-size="11" fill="#c0392b" text-anchor="end">'
+            f'<text x="{x(ceiling) - 4:.1f}" y="{top - 28}" font-size="11" fill="#c0392b" text-anchor="end">'
             f"human ceiling {ceiling:.3f}</text>"
         )
     if not rows:
         parts.append(f'<text x="{left}" y="{top + 16}" font-size="13" fill="#5a5a66">No scores yet.</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _shorten(name: str, room: int) -> str:
+    """``name`` cut to ``room`` characters with an ellipsis (the full name stays in the point's tooltip)."""
+    return name if len(name) <= room else name[: max(room - 1, 1)] + "…"
