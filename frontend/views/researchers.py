@@ -11,6 +11,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from hpbench.accounts import services as accounts
@@ -66,6 +67,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                   status=400 if request.method == "POST" else 200)
 
 
+@never_cache  # the page shows a secret
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_page(request: HttpRequest) -> HttpResponse:

@@ -115,8 +115,10 @@ def test_the_token_page_shows_creates_and_rotates_only_the_callers_token(client,
     assert "You have no token yet" in client.get("/account/token/").content.decode()
     client.post("/account/token/")
     first = Token.objects.get(user=researcher).key
-    html = client.get("/account/token/").content.decode()
+    answer = client.get("/account/token/")
+    html = answer.content.decode()
     assert first in html and other.key not in html
+    assert "no-store" in answer["Cache-Control"]
     client.post("/account/token/")
     second = Token.objects.get(user=researcher).key
     assert second != first and Token.objects.filter(user=outsider, key=other.key).exists()
