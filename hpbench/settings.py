@@ -200,10 +200,6 @@ HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
 
 # --- Submissions ----------------------------------------------------------------------------
 HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)
-# Researchers' sign-up (/accounts/signup/): off | approval (inactive until staff approve in the admin) | open.
-HPBENCH_SIGNUP = (env_str("HPBENCH_SIGNUP", "approval") or "").strip().lower()
-if HPBENCH_SIGNUP not in ("off", "approval", "open"):
-    raise ImproperlyConfigured(f"HPBENCH_SIGNUP={HPBENCH_SIGNUP!r}: use off, approval or open")
 # Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
 HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 
@@ -242,6 +238,10 @@ SPECTACULAR_SETTINGS = {
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Researchers' sign-up (/accounts/signup/): off | approval (inactive until staff approve in the admin) | open.
+HPBENCH_SIGNUP = (env_str("HPBENCH_SIGNUP", "approval") or "").strip().lower()
+if HPBENCH_SIGNUP not in ("off", "approval", "open"):
+    raise ImproperlyConfigured(f"HPBENCH_SIGNUP={HPBENCH_SIGNUP!r}: use off, approval or open")
 
 LOGGING = {
     "version": 1,

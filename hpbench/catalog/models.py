@@ -96,12 +96,12 @@ class ModelEntry(models.Model):
     )
     description = models.TextField(blank=True, default="")
     link = models.URLField(blank=True, default="")
-    # Shown on the leaderboard beside the model; set by staff (admin, register_model). http(s) only.
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Shown on the leaderboard beside the model; set by staff in the admin. http(s) only.
     paper_url = models.URLField(blank=True, default="", validators=[URLValidator(schemes=["http", "https"])],
                                 help_text="The paper describing the model (http or https).")
     code_url = models.URLField(blank=True, default="", validators=[URLValidator(schemes=["http", "https"])],
                                help_text="The model's code repository (http or https).")
-    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         verbose_name = "model"
