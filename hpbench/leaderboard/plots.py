@@ -10,13 +10,13 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
 
     The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); the dotted line at 0.5, labelled
-    "chance 0.5", is what a model scoring the two sets at random agrees.
+    "chance" under the axis, is what a model scoring the two sets at random agrees.
     """
     rows = [r for r in rows if r.get("agreement") is not None]
-    row_h, top, left, right = 26, 66, 190, 30  # the top holds the title, the ceiling's and chance's labels
+    row_h, top, left, right = 26, 50, 190, 30
     if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
         row_h, left, right = 40, 14, 18
-    height = top + row_h * max(len(rows), 1) + 34
+    height = top + row_h * max(len(rows), 1) + 48
     values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
     if ceiling is not None:
         values.append(ceiling)
@@ -48,7 +48,8 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     parts.append(
         f'<line x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
         'stroke-dasharray="2 3"/>'
-        f'<text x="{x(0.5) + 4:.1f}" y="{top - 8}" font-size="11" fill="#5a5a66">chance 0.5</text>'
+        f'<text x="{x(0.5):.1f}" y="{axis_y + 30}" font-size="11" text-anchor="middle" fill="#5a5a66">'
+        "chance</text>"
     )
     for i, row in enumerate(rows):
         cy = top + row_h * i + row_h / 2
@@ -74,7 +75,7 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         parts.append(
             f'<line x1="{x(ceiling):.1f}" x2="{x(ceiling):.1f}" y1="{top - 10}" y2="{axis_y}" stroke="#c0392b" '
             'stroke-width="2" stroke-dasharray="6 4"/>'
-            f'<text x="{x(ceiling) - 4:.1f}" y="{top - 28}" font-size="11" fill="#c0392b" text-anchor="end">'
+            f'<text x="{x(ceiling) - 4:.1f}" y="{top - 14}" font-size="11" fill="#c0392b" text-anchor="end">'
             f"human ceiling {ceiling:.3f}</text>"
         )
     if not rows:
