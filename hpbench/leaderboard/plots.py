@@ -14,14 +14,15 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     """
     rows = [r for r in rows if r.get("agreement") is not None]
     row_h, top, left, right = 26, 50, 190, 30
-    if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
-        row_h, left, right = 40, 14, 18
     height = top + row_h * max(len(rows), 1) + 48
     values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
     if ceiling is not None:
         values.append(ceiling)
     lo = min(0.4, min(values) - 0.02)
     hi = 1.0
+    if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
+        height += (40 - row_h) * max(len(rows), 1)
+        row_h, left, right = 40, 14, 18
 
     def x(v: float) -> float:
         return left + (width - left - right) * (v - lo) / (hi - lo)
