@@ -82,3 +82,23 @@ def test_a_model_link_that_is_not_http_is_refused():
     model = ModelEntry(name="m", family="demo", paper_url="javascript:alert(1)")
     with pytest.raises(ValidationError, match="paper_url"):
         model.full_clean()
+
+
+def test_the_papers_manifest_sets_each_models_paper_and_code_links(tmp_path):
+    from hpbench.leaderboard.paper import ManifestError, paper_table_register
+    from hpbench.leaderboard.services import PairSpec, benchmark_store
+
+    dataset = Dataset.objects.create(name="fiq", kind=Dataset.Kind.FASHIONIQ, image_root=str(tmp_path))
+    ids = make_images(dataset, {"a": "dress", "b": "dress", "c": "dress"})
+    pairs = [PairSpec(reference_id=ids["a"], text="is red", set1=(ids["b"],), set2=(ids["c"],), preference=1)]
+    benchmark = benchmark_store(name="hp-fashioniq", source="imported", dataset=dataset, pairs=pairs).benchmark
+    (tmp_path / "mgur.jsonl").write_text(
+        '{"question": "hp-fashioniq-v1/0", "image": "b", "score": 1}\n'
+        '{"question": "hp-fashioniq-v1/0", "image": "c", "score": 0}\n')
+    spec = {"scores": "mgur.jsonl", "paper": "https://example.org/mgur.pdf", "code": "https://github.com/e/mgur"}
+    with pytest.raises(ManifestError, match=r"models\['MGUR'\].code: expected an http\(s\) URL"):
+        paper_table_register(manifest={"models": {"MGUR": {**spec, "code": "javascript:alert(1)"}}}, base=tmp_path,
+                             benchmark=benchmark)
+    [registered] = paper_table_register(manifest={"models": {"MGUR": spec}}, base=tmp_path, benchmark=benchmark)
+    model = ModelEntry.objects.get(pk=registered.model.pk)
+    assert (model.paper_url, model.code_url) == ("https://example.org/mgur.pdf", "https://github.com/e/mgur")
