@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 
 from hpbench.catalog.models import Dataset, ModelEntry
@@ -74,6 +77,12 @@ def test_the_leaderboard_shows_a_column_per_category_with_the_stored_figures(cli
     for words in ("chance</text>", "Arena votes N (M)", "Eq. 9", "human ceiling"):
         assert words in html
     assert html.count('class="agreement-plot') == 2  # the wide plot and the phone's
+    csv_rows = list(csv.DictReader(io.StringIO(client.get(f"/api/leaderboard/benchmarks/{benchmark.name}/csv")
+                                               .content.decode())))
+    assert float(csv_rows[0]["agreement_shirt"]) == pytest.approx(HAND["shirt"]["agreement"])
+    as_json = client.get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
+    assert as_json["categories"] == ["dress", "shirt", "toptee"]
+    assert as_json["rows"][0]["by_category"]["toptee"]["n_pairs"] == 2
 
 
 def test_a_model_link_that_is_not_http_is_refused():
