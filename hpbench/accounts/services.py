@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
@@ -28,7 +28,7 @@ def signup_mode() -> str:
 
 
 @transaction.atomic
-def account_signup(*, username: str, email: str, password: str) -> AbstractBaseUser:
+def account_signup(*, username: str, email: str, password: str) -> User:
     """Create an account as ``HPBENCH_SIGNUP`` says: active when ``open``, inactive until approved when
     ``approval``. The caller has validated the username and password (Django's validators).
 
@@ -45,19 +45,19 @@ def account_signup(*, username: str, email: str, password: str) -> AbstractBaseU
     return users.create_user(username=username, email=email, password=password, is_active=(mode == "open"))
 
 
-def accounts_approve(*, users: Iterable[AbstractBaseUser]) -> int:
+def accounts_approve(*, users: Iterable[User]) -> int:
     """Staff: activate accounts waiting for approval; returns how many were activated."""
     ids = [user.pk for user in users]
     return get_user_model().objects.filter(pk__in=ids, is_active=False).update(is_active=True)
 
 
-def token_for_user(*, user: AbstractBaseUser) -> Token | None:
+def token_for_user(*, user: User) -> Token | None:
     """The user's API token, or ``None`` when they have not created one."""
     return Token.objects.filter(user=user).first()
 
 
 @transaction.atomic
-def token_rotate(*, user: AbstractBaseUser) -> Token:
+def token_rotate(*, user: User) -> Token:
     """Create the user's API token, or replace it: the old key stops working at once."""
     Token.objects.filter(user=user).delete()
     return Token.objects.create(user=user)

@@ -101,10 +101,11 @@ def submission_files(*, submission: Submission) -> list[SubmittedFile]:
             size = model.checkpoint_file.size
         except OSError:  # deleted after the retention period
             size = None
-        files.append(SubmittedFile(name=PurePath(model.checkpoint_file.name).name, kind="checkpoint", size=size,
+        files.append(SubmittedFile(name=PurePath(model.checkpoint_file.name or "").name, kind="checkpoint", size=size,
                                    detail="" if size is not None else "deleted after the retention period"))
     for f in ScoreFile.objects.filter(model=model).select_related("benchmark", "dataset"):
-        target = f.benchmark.label if f.benchmark_id else f"{f.dataset.name}/{f.split} ({f.metric})"
-        files.append(SubmittedFile(name=PurePath(f.file.name).name, kind=f"score file for {target}", size=None,
+        dataset = f.dataset.name if f.dataset is not None else ""
+        target = f.benchmark.label if f.benchmark is not None else f"{dataset}/{f.split} ({f.metric})"
+        files.append(SubmittedFile(name=PurePath(f.file.name or "").name, kind=f"score file for {target}", size=None,
                                    detail=f"{f.rows} rows, sha256 {f.sha256[:16]}…"))
     return files
