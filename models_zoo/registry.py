@@ -41,7 +41,8 @@ FAMILY_INFO: dict[str, FamilyInfo] = {
                        "fine-tuned CLIP, or OpenAI's pretrained state dict), saved with torch.save and read "
                        "with weights_only=True. Any OpenAI CLIP (RN50, RN101, RN50x4, RN50x16, ViT-B/32, "
                        "ViT-B/16, ViT-L/14): the architecture is read from the state dict. The tokenizer is "
-                       "OpenAI's BPE vocabulary, which the platform holds.",
+                       "OpenAI's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz), which the platform holds: on its "
+                       "workers, or in a base model chosen by name.",
             uploadable=True,
             variants={"combiner": "The query is the Combiner's fusion of the reference image's and the text's "
                                   "CLIP features; gallery images are CLIP image features; cosine score."},
@@ -53,7 +54,7 @@ FAMILY_INFO: dict[str, FamilyInfo] = {
             checkpoint="The released LAVIS state dict (.pth/.pt from torch.save(model.state_dict()), or "
                        ".safetensors): QuRe's clip_L ViT-L/14 backbone or SPRC's EVA ViT-g, with the Q-Former, "
                        "vision_proj and text_proj. Sizes are read from the tensors. The text tokenizer is "
-                       "bert-base-uncased's vocab.txt, which the platform holds.",
+                       "bert-base-uncased's vocab.txt: choose the base model that holds it (config base_model).",
             uploadable=True,
             variants={
                 "qure": "QuRe's query: the query tokens and the text pass through the Q-Former together, "

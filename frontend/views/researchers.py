@@ -16,6 +16,27 @@ from django.views.decorators.http import require_http_methods
 
 from hpbench.accounts import services as accounts
 from hpbench.leaderboard import joblog, selectors, services
+from hpbench.redact import researcher_text
+
+
+def _config_keys(family: str) -> list[dict[str, str]]:
+    """The config keys a researcher may give for ``family`` (``hpbench.catalog.family_config``), in words."""
+    from hpbench.catalog import family_config
+    from hpbench.catalog.models import BaseModel
+
+    rows = []
+    for key in family_config.researcher_keys(family):
+        if key == family_config.BASE_MODEL_KEY:
+            names = list(BaseModel.objects.filter(family=family).values_list("name", flat=True))
+            files = ", ".join(family_config.BASE_MODEL_PATH_KEYS[family])
+            rows.append({"key": key, "accepts": "one of: " + ", ".join(names) if names else "none registered yet",
+                         "help": f"server-side files registered by staff ({files})"})
+            continue
+        option = family_config.RESEARCHER_OPTIONS[family][key]
+        kind = "whole number" if option.integer else "number"
+        accepts = f"{kind} {option.minimum:g}–{option.maximum:g}" + (", or null" if option.nullable else "")
+        rows.append({"key": key, "accepts": accepts, "help": option.help})
+    return rows
 
 
 def submit_guide(request: HttpRequest) -> HttpResponse:
@@ -23,7 +44,7 @@ def submit_guide(request: HttpRequest) -> HttpResponse:
     from models_zoo.registry import FAMILY_INFO
 
     return render(request, "frontend/researchers/submit.html", {
-        "families": list(FAMILY_INFO.values()),
+        "families": [(info, _config_keys(info.name)) for info in FAMILY_INFO.values()],
         "benchmarks": selectors.benchmarks_active(),
         "request_splits": selectors.request_splits(),
         "max_checkpoint_bytes": settings.HPBENCH_MAX_CHECKPOINT_BYTES,
@@ -95,7 +116,7 @@ def submission_log(request: HttpRequest, pk: int) -> HttpResponse:
         "submission": submission,
         "jobs": joblog.submission_jobs(submission=submission, for_staff=staff),
         "files": joblog.submission_files(submission=submission),
-        "log": submission.log if staff else joblog.researcher_error(submission.log),
+        "log": submission.log if staff else researcher_text(submission.log),
         "done": submission.status in ("finished", "failed", "cancelled"),
     })
 

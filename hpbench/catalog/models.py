@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import URLValidator
 from django.db import models
 
 from hpbench.catalog.links import validate_http_url
@@ -100,9 +99,9 @@ class ModelEntry(models.Model):
     link = models.URLField(blank=True, default="", validators=[validate_http_url])
     created_at = models.DateTimeField(auto_now_add=True)
     # Shown on the leaderboard beside the model; set by staff in the admin. http(s) only.
-    paper_url = models.URLField(blank=True, default="", validators=[URLValidator(schemes=["http", "https"])],
+    paper_url = models.URLField(blank=True, default="", validators=[validate_http_url],
                                 help_text="The paper describing the model (http or https).")
-    code_url = models.URLField(blank=True, default="", validators=[URLValidator(schemes=["http", "https"])],
+    code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
                                help_text="The model's code repository (http or https).")
 
     class Meta:

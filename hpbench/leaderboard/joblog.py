@@ -1,38 +1,18 @@
 """A submission's jobs and files as its log page shows them (reads only; the caller has checked access).
 
-Workers store full errors on job rows (exception, traceback, file paths) for staff. A researcher sees each
-error through :func:`researcher_error`: the exception's message without traceback frames and with every
-absolute server path shortened (the uploaded checkpoint keeps its file name; other paths become
-``<server path>``).
+Workers store full errors on job rows (exception, traceback, file paths) for staff; anyone else reads them
+through :func:`hpbench.redact.researcher_text` (no traceback frames, no server paths).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
 
 from hpbench.catalog.models import RetrievalRun
 from hpbench.leaderboard.models import ModelScore, ScoreFile, Submission
-
-# An absolute POSIX path (or file:// URL) not glued to a word, a URL or another path.
-_PATH = re.compile(r"(?<![\w.:/~\\-])(?:file://)?(?:~|/)[^\s:'\"`<>|,;()\[\]{}]*")
-_TRACEBACK = re.compile(r"\n*Traceback \(most recent call last\):\n(?:[ \t]+.*\n?)*(?:\S.*\n?)?")
-_CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".jsonl", ".parquet", ".json")
-
-
-def _short_path(path: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return f"…/{name}" if name.lower().endswith(_CHECKPOINT_SUFFIXES) else "<server path>"
-
-
-def researcher_error(text: str) -> str:
-    """``text`` without traceback frames and with absolute paths shortened (see the module docstring)."""
-    if not text:
-        return ""
-    text = _TRACEBACK.sub("\n", text).strip()
-    return _PATH.sub(lambda m: _short_path(m.group(0)), text)
+from hpbench.redact import researcher_text
 
 
 @dataclass(frozen=True)
@@ -52,10 +32,10 @@ class Job:
 
 def submission_jobs(*, submission: Submission, for_staff: bool) -> list[Job]:
     """Every retrieval run and preference score of the submission's model, oldest first; errors shown in full to
-    staff and through :func:`researcher_error` to anyone else."""
+    staff and through :func:`~hpbench.redact.researcher_text` to anyone else."""
     if submission.model_id is None:
         return []
-    clean = (lambda t: t) if for_staff else researcher_error
+    clean = (lambda t: t) if for_staff else researcher_text
     jobs = [
         Job(kind="retrieval", target=f"{r.dataset.name}/{r.split}", status=r.status, progress=r.progress,
             created_at=r.created_at, started_at=r.started_at, finished_at=r.finished_at, error=clean(r.error),

@@ -121,16 +121,14 @@ def paper_table_register(*, manifest: dict[str, Any], base: Path, benchmark: Pre
 def _links(spec: dict[str, Any], *, where: str) -> dict[str, str]:
     """The entry's optional ``paper`` / ``code`` links as ``ModelEntry`` fields; raises ManifestError for a link
     that is not an http(s) URL."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import URLValidator
+    from hpbench.catalog.links import link_problem
 
     links = {}
     for key, field in (("paper", "paper_url"), ("code", "code_url")):
         if key in spec:
-            try:
-                URLValidator(schemes=["http", "https"])(spec[key])
-            except (ValidationError, TypeError):
-                raise ManifestError(f"{where}.{key}: expected an http(s) URL, got {spec[key]!r:.80}") from None
+            problem = "not text" if not isinstance(spec[key], str) else link_problem(spec[key])
+            if problem:
+                raise ManifestError(f"{where}.{key}: expected an http(s) URL: {problem}")
             links[field] = spec[key]
     return links
 

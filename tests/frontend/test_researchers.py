@@ -156,7 +156,7 @@ def test_the_owner_sees_each_jobs_status_times_error_and_files_without_server_pa
     assert "Retrieval on fiq/val" in html and 'data-status="failed"' in html
     assert "no &#x27;Combiner&#x27; key" in html and "…/mine.safetensors" in html
     assert "&lt;server path&gt;" in html
-    assert "/srv/" not in html and "Traceback" not in html and "media" not in html
+    assert "/srv/" not in html and "retrieval.py" not in html and "media" not in html
     assert "mine.safetensors</code>: checkpoint, 2.0" in html
     assert f'href="/submissions/{failed_submission.pk}/log/"' in client.get(
         f"/submissions/{failed_submission.pk}/").content.decode()
@@ -176,3 +176,15 @@ def test_another_researcher_gets_404_even_once_published_and_staff_see_the_full_
     assert "/srv/models/clip-secret" in html and "Traceback" in html
     anonymous = client.__class__()
     assert anonymous.get(f"/submissions/{failed_submission.pk}/log/").status_code == 302
+
+
+def test_the_submit_page_lists_each_familys_config_keys_and_registered_base_models(client):
+    from hpbench.catalog.models import BaseModel
+
+    BaseModel.objects.create(name="bert-base-uncased", family="blip2_cir", paths={"tokenizer_folder": "/srv/bert"})
+    html = client.get("/submit/").content.decode()
+    assert '<tr data-family="blip2_cir" data-key="base_model">' in html
+    assert "one of: bert-base-uncased" in html and "/srv/bert" not in html
+    assert '<tr data-family="clip4cir" data-key="projection_dim">' in html and "whole number 1–16384" in html
+    assert '<tr data-family="blip2_cir" data-key="pad_ratio">' in html and "number 1–4, or null" in html
+    assert 'data-family="demo" data-key=' not in html
