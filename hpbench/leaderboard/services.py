@@ -397,7 +397,8 @@ def category_figures(
 def model_score_store(
     *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
 ) -> ModelScore:
-    """Compute and store a model's figures from its per-pair set scores (benchmark order); marks it finished.
+    """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
+    set scores (benchmark order); marks it finished.
 
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
