@@ -140,9 +140,12 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         anonymous("/accounts/login/"),
         anonymous("/admin/login/"),
         anonymous("/api/docs/", settle=".swagger-ui .info"),
+        anonymous("/submit/"),
+        anonymous("/accounts/signup/"),
     ]
     as_researcher = open_as(researcher)
-    visits += [as_researcher("/submissions/"), as_researcher(f"/submissions/{site.submission_id}/")]
+    visits += [as_researcher("/submissions/"), as_researcher(f"/submissions/{site.submission_id}/"),
+               as_researcher(f"/submissions/{site.submission_id}/log/"), as_researcher("/account/token/")]
     as_staff = open_as(staff_user)
     visits += [
         as_staff("/exports/"),
@@ -151,6 +154,7 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         as_staff("/admin/catalog/image/"),
         as_staff("/admin/catalog/basemodel/add/"),
         as_staff("/admin/leaderboard/submission/"),
+        as_staff("/admin/auth/user/"),
     ]
     _check(visits)
 
