@@ -92,7 +92,11 @@ TEMPLATES = [
 _DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'hpbench.sqlite3'}"
 DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_DATABASE_URL) or _DEFAULT_DATABASE_URL
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    # Health checks: a kept connection the database dropped while idle (restart, pg_terminate_backend, a
+    # proxy's timeout) is replaced at the start of the next request instead of failing it.
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True,
+    )}
 except (ValueError, dj_database_url.UnknownSchemeError) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} cannot be parsed: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -161,8 +165,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task so an unacknowledged GPU job is not redelivered mid-run.
-        "visibility_timeout": CELERY_TASK_HARD_TIME_LIMIT + 600,
+        # How long an unacknowledged message (a job whose worker was SIGKILLed) waits before Redis hands it out
+        # again. Jobs need not wait for it: the reaper requeues a job once its heartbeat stops. A copy delivered
+        # while the job still runs finds the claim held and does nothing, so this can be shorter than a job.
+        "visibility_timeout": env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60),
         # Each test run (or deployment) can isolate its keys on a shared Redis.
         "global_keyprefix": env_str("CELERY_BROKER_KEY_PREFIX", "") or "",
     }
@@ -188,6 +194,28 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"gpu.*": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Job claims and the reaper (worker/claims.py) -------------------------------------------------
+# A running job refreshes its row's heartbeat every HPBENCH_HEARTBEAT_SECONDS; one silent for
+# HPBENCH_HEARTBEAT_TIMEOUT belongs to a lost worker. `celery beat` runs the reaper every HPBENCH_REAP_SECONDS:
+# it queues such jobs again (at most HPBENCH_JOB_RESTARTS times, then fails them) and fails jobs past the hard limit.
+HPBENCH_HEARTBEAT_SECONDS = env_int("HPBENCH_HEARTBEAT_SECONDS", 30, minimum=1)
+HPBENCH_HEARTBEAT_TIMEOUT = env_int("HPBENCH_HEARTBEAT_TIMEOUT", 180, minimum=2)
+if HPBENCH_HEARTBEAT_TIMEOUT < 2 * HPBENCH_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"HPBENCH_HEARTBEAT_TIMEOUT={HPBENCH_HEARTBEAT_TIMEOUT} must be at least twice "
+        f"HPBENCH_HEARTBEAT_SECONDS={HPBENCH_HEARTBEAT_SECONDS}"
+    )
+HPBENCH_REAP_SECONDS = env_int("HPBENCH_REAP_SECONDS", 60, minimum=1)
+HPBENCH_JOB_RESTARTS = env_int("HPBENCH_JOB_RESTARTS", 2, minimum=0)
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-jobs": {
+        "task": "default.jobs.reap",
+        "schedule": float(HPBENCH_REAP_SECONDS),
+        "options": {"expires": float(HPBENCH_REAP_SECONDS)},  # a backlog of reaps is one reap too many
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Workers and models ---------------------------------------------------------------------
 HPBENCH_DEVICE = env_str("HPBENCH_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
