@@ -7,7 +7,7 @@ from celery import shared_task
 
 @shared_task(name="default.jobs.reap", acks_late=False, ignore_result=True)
 def reap() -> dict[str, int]:
-    """Requeue or fail the jobs whose worker is lost or that ran past the hard limit (:func:`worker.claims.jobs_reap`)."""
+    """Requeue or fail the jobs whose worker is lost or that ran past the hard limit (``jobs_reap``)."""
     from worker.claims import jobs_reap
 
     return jobs_reap()
