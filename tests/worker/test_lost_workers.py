@@ -245,3 +245,42 @@ def test_a_job_that_keeps_losing_its_worker_is_failed_by_the_reaper(processes, r
         assert "worker was lost 3 times" in row.error and first in row.error
     finally:
         lock.release()
+
+
+def test_a_training_whose_pool_child_is_sigkilled_resumes_in_the_redelivered_task(processes, tmp_path):
+    from hpbench.catalog.demo import make_demo_dataset
+    from hpbench.catalog.importers import import_fashioniq
+    from worker.training import LOCK_NAME
+
+    import_fashioniq(make_demo_dataset(tmp_path / "demo", seed=1, per_category=10).out, name="demo-tiny")
+    out = tmp_path / "train-out"
+    processes.worker(queues="gpu", pool=["-P", "prefork", "-c", "1"])
+    lock = TableLock("catalog_query")  # the training reads its queries after taking the folder's lock
+    try:
+        processes.app.send_task("gpu.training.train_model", queue="gpu", kwargs=dict(
+            family="demo", dataset="demo-tiny", objective="contrastive", epochs=1, out_dir=str(out), batch_size=4))
+        owner_file = out / LOCK_NAME
+        deadline = time.monotonic() + 60
+        while not (owner_file.exists() and owner_file.read_text()):
+            assert time.monotonic() < deadline, "the training did not start within 60 s"
+            time.sleep(0.2)
+        first = owner_file.read_text()
+        killed = time.monotonic()
+        os.kill(_pid(first), signal.SIGKILL)
+        deadline = time.monotonic() + BOUND_S
+        while not (owner_file.exists() and owner_file.read_text() not in ("", first)):
+            assert time.monotonic() < deadline, f"the folder's lock was not taken over: {owner_file.read_text()}"
+            time.sleep(0.2)
+        lock.release()
+        deadline = time.monotonic() + BOUND_S
+        while not (out / "training.json").exists():
+            assert time.monotonic() < deadline, "the redelivered training did not finish"
+            time.sleep(0.5)
+        print(f"\ntraining x pool child SIGKILL: finished {time.monotonic() - killed:.1f} s after the kill")
+        assert (out / "model.safetensors").is_file()
+        deadline = time.monotonic() + 30
+        while owner_file.exists():  # removed once the task returns
+            assert time.monotonic() < deadline, "the folder's lock outlived the training"
+            time.sleep(0.2)
+    finally:
+        lock.release()
