@@ -47,7 +47,8 @@ class Processes:
                     "CELERY_BROKER_KEY_PREFIX": PREFIX, **FAST}
         self.folder = folder
         self.started: list[subprocess.Popen] = []
-        self.app = Celery("lost-workers-test", broker=os.environ["CELERY_BROKER_URL"])
+        # Not the current app: shared tasks (run_retrieval.delay ...) of later tests must keep the suite's prefix.
+        self.app = Celery("lost-workers-test", broker=os.environ["CELERY_BROKER_URL"], set_as_current=False)
         self.app.conf.broker_transport_options = {"global_keyprefix": PREFIX}
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
