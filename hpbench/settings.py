@@ -47,10 +47,14 @@ INSTALLED_APPS = [
     "hpbench.exports",
     "annotate",
     "frontend",
+    "hpbench.ops",  # above the apps: `up` and the demo it fills
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hpbench.inputs.reject_nul_in_url_middleware",  # %00 in a URL: 400, not a database error
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below: no inline script or style
+    "hpbench.leaderboard.uploads.upload_limit_middleware",  # 413 for oversized checkpoint uploads, body unread
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -61,9 +65,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
-# The annotators' next-task and vote requests (PATH_INFO, full match) run through a shorter stack: see
-# hpbench/handlers.py. Their views check the CSRF token themselves.
-HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes"]
+# The annotators' next-task and vote requests, and their images, run through a shorter stack: see
+# hpbench/handlers.py, which finds these routes by name in the URL conf at start-up (an unknown name stops it).
+# The API views check the CSRF token themselves; the images are plain GETs.
+HOT_ROUTES = ["annotate:next-task", "annotate:vote", "campaign-image"]
 HOT_PATH_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpbench.handlers.content_length_middleware",
@@ -140,8 +145,6 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)  # also the an
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
 # The header the TLS-terminating proxy sets (and overwrites) to say the request came over HTTPS; empty = none.
 SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER", ("HTTP_X_FORWARDED_PROTO", "https") if _HTTPS else None)
-# Reverse proxies in front of the web process that append to X-Forwarded-For (hpbench/client_ip.py).
-HPBENCH_TRUSTED_PROXIES = env_int("HPBENCH_TRUSTED_PROXIES", 0, minimum=0)
 
 # --- Login attempts (django-axes: admin and /accounts/login/) ----------------------------------------
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
@@ -149,7 +152,7 @@ AXES_FAILURE_LIMIT = env_int("HPBENCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("HPBENCH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one address cannot lock a user out everywhere
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "hpbench.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "annotate.crowd.client_ip"  # REMOTE_ADDR, or HPBENCH_CLIENT_IP_HEADER behind a proxy
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -168,8 +171,17 @@ MEDIA_ROOT = env_path("HPBENCH_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
+# Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
+HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The first handler stops an upload once it passes HPBENCH_MAX_CHECKPOINT_BYTES (hpbench/leaderboard/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "hpbench.leaderboard.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+HPBENCH_MAX_SAFETENSORS_HEADER_BYTES = env_int("HPBENCH_MAX_SAFETENSORS_HEADER_BYTES", 8 * 1024**2, minimum=1024)
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
@@ -248,9 +260,19 @@ HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
 
 # --- Submissions ----------------------------------------------------------------------------
-HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)
+HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts
+# Files of failed and cancelled submissions are deleted this long after they ended (manage.py
+# purge_submission_files; Celery beat every HPBENCH_PURGE_INTERVAL_SECONDS).
+HPBENCH_FAILED_SUBMISSION_RETENTION_DAYS = env_int("HPBENCH_FAILED_SUBMISSION_RETENTION_DAYS", 7, minimum=0)
+HPBENCH_PURGE_INTERVAL_SECONDS = env_int("HPBENCH_PURGE_INTERVAL_SECONDS", 3600, minimum=60)
 # Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
 HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
+
+# --- Crowd entry (annotate/crowd.py) ------------------------------------------------------------
+# New crowd identities per client IP and hour (0 = no limit); counted in the cache (set CACHE_URL in production).
+HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, minimum=0)
+# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For; its last entry is used).
+HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -261,6 +283,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bounded size (413) and depth, storable text only: hpbench/parsers.py. Multipart: Django's own limits.
+    "DEFAULT_PARSER_CLASSES": [
+        "hpbench.parsers.JSONParser",
+        "hpbench.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
@@ -271,6 +299,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------------------
+# Scripts and styles only from our own static files: no inline <script>, event handler or style attribute runs,
+# and a javascript: link does nothing. Images may be data: URLs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 LOGIN_URL = "/accounts/login/"

@@ -35,7 +35,8 @@ from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from hpbench.catalog.models import JobStatus, RetrievalRun
+from hpbench import dispatch
+from hpbench.catalog.models import JobStatus, ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,22 @@ Status = JobStatus
 
 @dataclass(frozen=True)
 class JobKind:
-    """A kind of job row the claims apply to, and the task that runs one (it takes the row's primary key)."""
+    """A kind of job row the claims apply to, and the tasks that run one (they take the row's primary key):
+    ``task`` runs the model, ``file_task`` reads the authors' score files of a ``scores``-family model."""
 
     name: str
     model: type[models.Model]
     task: str
+    file_task: str
     finished_field: str
+
+    def task_for(self, family: str) -> str:
+        return self.file_task if family == ModelEntry.Family.SCORES else self.task
 
 
 KINDS = (
-    JobKind("retrieval run", RetrievalRun, "gpu.retrieval.run", "finished_at"),
-    JobKind("score", ModelScore, "gpu.scoring.score_model", "computed_at"),
+    JobKind("retrieval run", RetrievalRun, dispatch.RETRIEVAL_RUN, dispatch.SCOREFILE_RANKINGS, "finished_at"),
+    JobKind("score", ModelScore, dispatch.SCORE_MODEL, dispatch.SCOREFILE_SCORE, "computed_at"),
 )
 
 
@@ -201,8 +207,6 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
     whatever its heartbeat says. Each change is a conditional UPDATE on the row as it was read, so a worker
     finishing at the same moment wins. Returns counts: ``requeued``, ``failed_lost``, ``failed_time_limit``.
     """
-    from hpbench.celery import app
-
     now = now or timezone.now()
     counts = {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
     limit = settings.HPBENCH_JOB_RESTARTS
@@ -213,8 +217,8 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
         counts["failed_time_limit"] += rows.filter(status=Status.RUNNING, started_at__lt=over).update(
             status=Status.FAILED, error=message, **{kind.finished_field: now}
         )
-        for pk, owner, beat, restarts in rows.filter(_stale(now)).values_list(
-            "pk", "claimed_by", "heartbeat_at", "restarts"
+        for pk, owner, beat, restarts, family in rows.filter(_stale(now)).values_list(
+            "pk", "claimed_by", "heartbeat_at", "restarts", "model__family"
         ):
             same = rows.filter(pk=pk, status=Status.RUNNING, claimed_by=owner, heartbeat_at=beat)
             last = beat.isoformat(timespec="seconds") if beat else "never"
@@ -231,5 +235,5 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
                     counts["requeued"] += 1
                     log.warning("%s %s: worker %s lost (last heartbeat %s); queued again", kind.name, pk, owner,
                                 last)
-                    transaction.on_commit(lambda task=kind.task, pk=pk: app.send_task(task, args=[pk]))
+                    dispatch.task_send_on_commit(kind.task_for(family), pk)
     return counts

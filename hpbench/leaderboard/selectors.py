@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
-from hpbench.catalog.models import Dataset, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to
-from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, ReportedScore, Submission
 
 #: ``?sort=`` keys of the leaderboard (a leading "-" sorts descending), and the row field each sorts on.
 SORT_KEYS = {
@@ -63,11 +64,31 @@ def submission_runs(submission: Submission) -> list[RetrievalRun]:
     return list(RetrievalRun.objects.filter(model_id=submission.model_id).select_related("dataset"))
 
 
+def submission_score_files(submission: Submission) -> list[dict]:
+    """The score files of a score-file submission (name, target, rows, sha256); empty for a checkpoint."""
+    from pathlib import PurePath
+
+    from hpbench.leaderboard.models import ScoreFile
+
+    if submission.model_id is None:
+        return []
+    files = ScoreFile.objects.filter(model_id=submission.model_id).select_related("benchmark", "dataset")
+    return [{"name": PurePath(f.file.name or "").name, "benchmark": f.benchmark, "dataset": f.dataset, "split": f.split,
+             "metric": f.metric, "rows": f.rows, "sha256": f.sha256} for f in files]
+
+
 # --- benchmarks ----------------------------------------------------------------------------
 
 
 def benchmarks_active() -> QuerySet[PreferenceBenchmark]:
     return PreferenceBenchmark.objects.filter(is_active=True).select_related("dataset").order_by("name")
+
+
+def request_splits() -> list[tuple[str, str]]:
+    """``(dataset name, split)`` of every split with queries: the request files a score file can answer."""
+    from hpbench.catalog.models import Query
+
+    return list(Query.objects.values_list("dataset__name", "split").distinct().order_by("dataset__name", "split"))
 
 
 def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
@@ -121,8 +142,6 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
     intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
     """
-    from hpbench.leaderboard.services import arena_for_benchmark
-
     visible = model_entries_visible_to(user)
     scores = list(
         ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
@@ -131,6 +150,10 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     model_ids = [s.model_id for s in scores]
     runs = _latest_runs(model_ids, benchmark.dataset)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
+    reported = {
+        r.model_id: {"source": r.source, "label": r.label, "preference_ratio": r.preference_ratio / 100}
+        for r in ReportedScore.objects.filter(benchmark_name=benchmark.name, model_id__in=model_ids)
+    }
     rows = []
     for s in scores:
         submission = getattr(s.model, "submission", None)
@@ -156,6 +179,9 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "recall": recall_summary(run.metrics, benchmark.dataset) if run else None,
                 "arena_rating": arena.get(s.model_id, {}).get("rating"),
                 "arena_votes": arena.get(s.model_id, {}).get("votes", 0),
+                # Where the scores come from: the authors' score files, or the platform running the model.
+                "source": "authors" if s.model.family == ModelEntry.Family.SCORES else "platform",
+                "reported": reported.get(s.model_id),
                 "submitted": (submission.created_at if submission else s.model.created_at),
                 "computed_at": s.computed_at,
             }
@@ -194,3 +220,71 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
         "higher_is_better": ["agreement", "preference_ratio", "recall", "arena_rating"],
         "rows": present + missing,
     }
+
+
+# --- arena ratings (reads, cached) ---------------------------------------------------------
+
+
+ARENA_CACHE_SECONDS = 3600
+
+
+def arena_ratings_for_games(games: Sequence[tuple[int, int, str]], *, rounds: int = 1000) -> list[dict]:
+    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first."""
+    from hpbench.metrics import arena
+
+    if not games:
+        return []
+    a, b, outcome = zip(*games, strict=True)
+    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), rounds=rounds)
+    return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
+
+
+def arena_for_benchmark(*, benchmark: PreferenceBenchmark) -> list[dict]:
+    """Arena ratings from a benchmark's pairs whose sets came from different models; cached (benchmarks
+    are frozen, so the cache key is the benchmark's content fingerprint)."""
+    from django.core.cache import cache
+
+    key = f"hpbench:arena:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
+    rows = cache.get(key)
+    if rows is None:
+        pairs = benchmark.pairs.exclude(set1_model=None).exclude(set2_model=None).only(
+            "set1_model_id", "set2_model_id", "votes", "preference"
+        )
+        rows = arena_ratings_for_games(arena_games_from_pairs(pairs))
+        cache.set(key, rows, ARENA_CACHE_SECONDS)
+    return rows
+
+
+def arena_for_campaign(*, campaign: Any) -> list[dict]:
+    """Live arena ratings from a campaign's counted votes (gold, excluded and flagged annotators' votes left
+    out) on comparisons of two different models; cached until a vote is added or excluded."""
+    from django.core.cache import cache
+    from django.db.models import Count, Max
+
+    from annotate.models import Vote
+
+    votes = Vote.objects.counted().filter(
+        comparison__campaign=campaign, comparison__is_gold=False,
+        comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
+    ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
+    state = votes.aggregate(n=Count("id"), last=Max("id"))
+    key = f"hpbench:arena:campaign:{campaign.pk}:{state['n']}:{state['last']}"
+    rows = cache.get(key)
+    if rows is None:
+        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice"))
+        rows = arena_ratings_for_games(games)
+        cache.set(key, rows, ARENA_CACHE_SECONDS)
+    return rows
+
+
+def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str]]:
+    """Games (model A, model B, outcome "a"|"b"|"tie") from every vote of pairs whose two sets came from
+    different models."""
+    outcome = {1: "a", 2: "b", 0: "tie"}
+    games = []
+    for pair in pairs:
+        if pair.set1_model_id and pair.set2_model_id and pair.set1_model_id != pair.set2_model_id:
+            votes = pair.votes or [{"choice": pair.preference}]
+            for vote in votes:
+                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
+    return games

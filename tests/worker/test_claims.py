@@ -167,3 +167,16 @@ def test_a_job_from_before_heartbeats_is_reaped_by_its_start_time(run, sent, set
     assert claims.jobs_reap()["requeued"] == 0
     _set(run, started_at=started - timedelta(seconds=10))
     assert claims.jobs_reap()["requeued"] == 1
+
+
+def test_the_reaper_queues_a_score_file_job_again_on_its_own_task(run, score, sent, settings,
+                                                                  django_capture_on_commit_callbacks):
+    ModelEntry.objects.filter(pk=run.model_id).update(family=ModelEntry.Family.SCORES)
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(run, status="running", claimed_by="gone:1:t", heartbeat_at=old, started_at=old)
+    _set(score, status="running", claimed_by="gone:1:u", heartbeat_at=old, started_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["requeued"] == 2
+    assert sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list) == [
+        ("default.scorefiles.rankings", [run.pk]), ("default.scorefiles.score", [score.pk])
+    ]

@@ -53,7 +53,8 @@ class Processes:
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
         log = (self.folder / f"{name}.log").open("w")
-        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hpbench", *args], cwd=ROOT, env=self.env,
+        process = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hpbench.celery", *args], cwd=ROOT,
+                                   env=self.env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.started.append(process)
         return process

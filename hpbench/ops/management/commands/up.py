@@ -29,7 +29,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from hpbench.catalog.demo_setup import demo_fill, demo_prepare
+from hpbench.ops.demo_setup import demo_fill, demo_prepare
 
 
 def _interrupt(signum, frame) -> None:
@@ -41,7 +41,7 @@ RESTARTS_PER_MINUTE = 5  # a process dying faster than this is broken, not unluc
 
 def _commands(host: str, port: int, var: Path) -> dict[str, list[str]]:
     """The processes ``up`` runs: the web server first; the others are restarted when they die."""
-    celery = [sys.executable, "-m", "celery", "-A", "hpbench"]
+    celery = [sys.executable, "-m", "celery", "-A", "hpbench.celery"]
     worker = [*celery, "worker", "-P", "solo", "-l", "INFO"]
     return {
         "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
