@@ -154,6 +154,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("HPBENCH_LOGIN_COOLOFF_MINUTES", 1
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one address cannot lock a user out everywhere
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "annotate.crowd.client_ip"  # REMOTE_ADDR, or HPBENCH_CLIENT_IP_HEADER behind a proxy
+AXES_VERBOSE = False  # no start-up banner on every command
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
