@@ -9,7 +9,6 @@ import traceback
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
