@@ -70,7 +70,10 @@ def export_write(
     started = time.perf_counter()
     out = Path(out)
     total = selectors.rows_total(params)
-    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level])
+    if fmt == "hf":  # Image columns beside the names: the files' bytes, for the dataset viewer's thumbnails
+        writer = writers.HfFolderRows(out, selectors.COLUMNS[level], images=selectors.image_files)
+    else:
+        writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level])
     done = 0
     try:
         for rows in selectors.rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):
