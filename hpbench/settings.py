@@ -139,6 +139,8 @@ MEDIA_ROOT = env_path("HPBENCH_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
+# Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
+HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db.models import Q, QuerySet
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
@@ -61,13 +63,16 @@ def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
             image_ids, scores = run_topk(run).for_query(query.pk)
         except KeyError:
             continue
-        names = dict(Image.objects.filter(pk__in=image_ids[:k]).values_list("id", "name"))
+        kept = [(i, s) for i, s in zip(image_ids, scores, strict=True) if i >= 0][:k]  # -1 pads short rankings
+        image_ids, scores = [i for i, _ in kept], [s for _, s in kept]
+        names = dict(Image.objects.filter(pk__in=image_ids).values_list("id", "name"))
         results.append({
             "model": model.name, "is_baseline": model.is_baseline, "run": run.pk,
             "results": [
-                {"image": image_id, "name": names.get(image_id, ""), "score": round(score, 5),
+                {"image": image_id, "name": names.get(image_id, ""),
+                 "score": None if math.isnan(score) else round(score, 5),  # ranking files carry no scores
                  "is_target": image_id == query.target_id}
-                for image_id, score in zip(image_ids[:k], scores[:k], strict=True)
+                for image_id, score in zip(image_ids, scores, strict=True)
             ],
         })
     return results
