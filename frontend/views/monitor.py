@@ -85,8 +85,9 @@ def annotator_action(request: HttpRequest, slug: str, annotator_id: int, action:
     if annotator is None:
         raise Http404("No such annotator in this campaign.")
     annotator = services.annotator_review(annotator=annotator, decision=ACTIONS[action])
-    state = "counted" if not annotator.flagged else "excluded"
-    messages.success(request, f"{annotator.pseudonym}: {action} done; their votes are {state}.")
+    done = {"approve": "approved", "exclude": "excluded", "reset": "back to the gold check"}[action]
+    state = "left out" if annotator.flagged else "counted"
+    messages.success(request, f"{annotator.pseudonym}: {done}; their votes are {state}.")
     return redirect(f"/campaigns/{campaign.slug}/monitor/#annotators")
 
 
@@ -99,7 +100,9 @@ def preview_page(request: HttpRequest, slug: str) -> HttpResponse:
     if isinstance(campaign, HttpResponse):
         return campaign
     wanted = request.GET.get("comparison")
-    comparison_id = int(wanted) if wanted and wanted.isdigit() else None
+    if wanted and not (wanted.isdigit() and len(wanted) <= 18):
+        raise Http404("No such comparison in this campaign.")
+    comparison_id = int(wanted) if wanted else None
     comparison = selectors.campaign_preview_comparison(campaign=campaign, comparison_id=comparison_id)
     if comparison is None and comparison_id is not None:
         raise Http404("No such comparison in this campaign.")

@@ -191,6 +191,7 @@ def test_the_preview_shows_a_task_without_leasing_or_recording_anything(voted, s
     assert staff_client.get("/campaigns/monitored/preview/").status_code == 200  # a random one
     assert (Assignment.objects.count(), Vote.objects.count(), Annotator.objects.count()) == before
     assert staff_client.get("/campaigns/monitored/preview/?comparison=999999").status_code == 404
+    assert staff_client.get("/campaigns/monitored/preview/?comparison=1e9").status_code == 404
 
 
 def test_the_admin_links_each_campaign_to_its_monitoring_page(voted, staff_client):
