@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import Resolver404, path, resolve
 
 from hpbench.catalog.models import Dataset, Query
-from hpbench.catalog.selectors import query_results_for_user
+from hpbench.catalog.selectors import query_results_for_user, query_results_hidden_from
 
 
 def _submit_url() -> str:
@@ -33,8 +33,9 @@ def home(request: HttpRequest) -> HttpResponse:
     try_slug = settings.HPBENCH_TRY_CAMPAIGN
     try_url = None
     if try_slug and open_campaigns().filter(slug=try_slug).exists():
-        # A fresh participant id per visit, in the study platform's link format the page accepts.
-        try_url = f"/annotate/{try_slug}/?PROLIFIC_PID=try-{secrets.token_hex(8)}&STUDY_ID=try-it&SESSION_ID=web"
+        # A fresh participant and session per visit, in the study platform's link format the page accepts.
+        pid, session = secrets.token_hex(8), secrets.token_hex(8)
+        try_url = f"/annotate/{try_slug}/?PROLIFIC_PID=try-{pid}&STUDY_ID=try-it&SESSION_ID=try-{session}"
     return render(request, "frontend/catalog/home.html", {
         "datasets": datasets, "campaigns": open_campaigns(), "try_url": try_url, "submit_url": _submit_url(),
     })
@@ -56,8 +57,10 @@ def query_list(request: HttpRequest) -> HttpResponse:
 
 def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
     query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
+    hidden = query_results_hidden_from(user=request.user, query=query)
     return render(request, "frontend/catalog/query_detail.html", {
-        "query": query, "models": query_results_for_user(user=request.user, query=query, k=10),
+        "query": query, "hidden": hidden,
+        "models": [] if hidden else query_results_for_user(user=request.user, query=query, k=10),
     })
 
 

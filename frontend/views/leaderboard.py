@@ -76,6 +76,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 config = json.loads(form["config"])
             except json.JSONDecodeError as exc:
                 error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
+            except RecursionError:
+                error = "config: not valid JSON (nested too deep)"
         upload = request.FILES.get("file")
         score_files = request.FILES.getlist("scores")
         if score_files:  # the authors' score files rather than a checkpoint

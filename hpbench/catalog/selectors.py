@@ -52,8 +52,22 @@ def run_topk(run: RetrievalRun) -> TopK:
     return read_topk(run.results_path)
 
 
+def query_results_hidden_from(*, user, query: Query) -> bool:
+    """Whether ``query``'s model results and target are hidden from this caller: everyone but staff while a
+    campaign that is not closed compares result sets of the query (an annotator who saw which images each
+    model returned could tell which model made each set, and which task is gold)."""
+    if user is not None and user.is_authenticated and user.is_staff:
+        return False
+    from annotate.selectors import query_in_unfinished_campaign  # annotate builds on the catalogue
+
+    return query_in_unfinished_campaign(query_id=query.pk)
+
+
 def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
-    """Each visible model's top-``k`` images for one query, from its latest finished run on the query's split."""
+    """Each visible model's top-``k`` images for one query, from its latest finished run on the query's split;
+    empty while they are hidden from this caller (:func:`query_results_hidden_from`)."""
+    if query_results_hidden_from(user=user, query=query):
+        return []
     results = []
     for model in model_entries_visible_to(user).order_by("name"):
         run = latest_finished_run(model=model, dataset=query.dataset, split=query.split)

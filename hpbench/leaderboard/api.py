@@ -83,6 +83,8 @@ class SubmissionCreateSerializer(serializers.Serializer):
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise serializers.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        except RecursionError:
+            raise serializers.ValidationError("not valid JSON: nested too deep") from None
         if not isinstance(parsed, dict):
             raise serializers.ValidationError("expected a JSON object")
         return parsed

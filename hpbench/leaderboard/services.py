@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.inputs import json_problem, text_problem
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
 
@@ -507,6 +508,12 @@ def submission_create(
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
     if config is not None and not isinstance(config, dict):
         raise SubmissionError("config: expected a JSON object")
+    # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
+    for name, value in (("description", description), ("link", link)):
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise SubmissionError(f"{name}: {problem}")
+    if config and (problem := json_problem(config)):
+        raise SubmissionError(f"config: {problem}")
     _check_upload(file)
     # Lock the owner's row so two concurrent uploads cannot both pass the quota.
     get_user_model().objects.select_for_update().get(pk=owner.pk)

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from annotate import aliases
 from annotate.models import Annotator, Assignment, Comparison, Vote
 from tests.browser.factory import PageCampaign, build_page_campaign
 
@@ -43,12 +44,12 @@ def voted_campaign(tmp_path) -> Voted:
     built = build_page_campaign(image_root=tmp_path, slug="monitored", queries=4, votes_per_pair=3, quota=0)
     campaign = built.campaign
     c = built.comparisons
-    for comparison in c:
-        Comparison.objects.filter(pk=comparison.pk).update(open_slots=3)
     gold = Comparison.objects.create(
         campaign=campaign, query=c[0].query, reference_image=c[0].reference_image, text="gold", position=99,
-        set_a_images=c[0].set_a_images, set_b_images=c[1].set_b_images, is_gold=True, gold_answer="a", open_slots=4,
+        set_a_images=c[0].set_a_images, set_b_images=c[1].set_b_images, is_gold=True, gold_answer="a", open_slots=0,
     )
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=[gold])  # as campaign_build does
+    Comparison.objects.bulk_update([gold], ["shown"])
     people = {
         name: Annotator.objects.create(campaign=campaign, source=Annotator.Source.PROLIFIC, external_id_hash=name)
         for name in ("ann", "bob", "cyd", "dee")
@@ -64,6 +65,10 @@ def voted_campaign(tmp_path) -> Voted:
         cast(people[name], c[index], choice, time_ms=time_ms, at=START + dt.timedelta(hours=hour, minutes=5))
     for name, choice in (("ann", "a"), ("bob", "b"), ("cyd", "a"), ("dee", "b")):
         cast(people[name], gold, choice, time_ms=300 if name == "dee" else 5000, at=START + dt.timedelta(hours=3))
+    for comparison in [*c, gold]:  # open_slots + live leases + votes = votes_per_pair (none left below 0)
+        comparison.refresh_from_db()
+        comparison.open_slots = max(0, campaign.votes_per_pair - comparison.votes_count)
+        comparison.save(update_fields=["open_slots"])
     for a in people.values():
         a.refresh_from_db()
     return Voted(built=built, annotators=people, gold=gold)

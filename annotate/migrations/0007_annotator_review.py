@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0003_leaner_indexes'),
+        ('annotate', '0006_crowd_entry_guards'),
     ]
 
     operations = [
