@@ -234,8 +234,9 @@ def _gold_comparisons(
     n_gold: int,
     rng: random.Random,
 ) -> list[Comparison]:
-    """Gold tasks: target + images meeting the request versus unrelated images of the same category, on
-    ``spare`` queries (compared nowhere else) first, then on ``chosen`` ones."""
+    """Gold tasks: target + images meeting the request (those keeping the rest of the reference first) versus
+    images of the same category meeting none of it, on ``spare`` queries (compared nowhere else) first, then on
+    ``chosen`` ones."""
     k = campaign.set_size
     first = [q for q in spare if queries[q].target_id is not None]
     picked = rng.sample(first, min(n_gold, len(first)))
@@ -271,9 +272,11 @@ def _gold_comparisons(
             except ValueError:
                 requested = {}
         if requested:
-            best = len(requested)
-            matching = [pk for pk, a in pool if oracle.relevance(a, requested) == best]
+            # Images meeting the whole request, those that also keep the rest of the reference first.
+            reference = attrs_of.get(query.reference_id) or {}
+            matching = [pk for pk, a in pool if oracle.requested_met(a, requested) == len(requested)]
             rng.shuffle(matching)
+            matching.sort(key=lambda pk: -oracle.relevance(attrs_of[pk], reference, requested))
             good += [pk for pk in matching if pk not in good and pk != query.reference_id][: k - 1]
         if len(good) < k:
             good += [pk for pk in topks[first_model][query_id] if pk not in good and pk != query.reference_id][
@@ -283,7 +286,7 @@ def _gold_comparisons(
         for ranked in topks.values():
             avoid |= set(ranked.get(query_id, []))
         if requested:
-            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.relevance(a, requested) == 0]
+            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.requested_met(a, requested) == 0]
         else:
             unrelated = [pk for pk, _a in pool if pk not in avoid]
         if len(unrelated) < k:

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.demo_caption import demo_caption
 from hpbench.leaderboard.plots import agreement_svg
 
 COLUMNS = [  # (sort key, heading, higher is better)
@@ -58,6 +59,7 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         "headers": headers,
         "others": selectors.benchmarks_active().exclude(pk=benchmark.pk),
         "svg": mark_safe(agreement_svg(board["rows"], ceiling=ceiling)),  # built with html.escape
+        "demo_caption": demo_caption(benchmark=benchmark, rows=board["rows"]),
     })
 
 
