@@ -138,9 +138,8 @@ def campaign_vote_buckets(*, campaign: Campaign) -> tuple[str, list[VoteBucket]]
 def campaign_vote_counts(*, campaign: Campaign) -> dict[int, dict[str, int]]:
     """Per non-gold comparison with a counted vote: how many counted votes chose a, b and tie."""
     rows = (
-        Vote.objects.filter(
-            comparison__campaign=campaign, comparison__is_gold=False, excluded=False, annotator__flagged=False
-        )
+        Vote.objects.counted()
+        .filter(comparison__campaign=campaign, comparison__is_gold=False)
         .values("comparison_id", "choice")
         .annotate(n=Count("pk"))
     )
