@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
+from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
 from annotate.errors import CampaignNotFound
@@ -113,7 +114,8 @@ def campaign_vote_buckets(*, campaign: Campaign) -> tuple[str, list[VoteBucket]]
     first, last = span.order_by("created_at").first(), span.order_by("-created_at").first()
     if first is None or last is None:
         return "hour", []
-    unit, trunc, step = "hour", TruncHour, dt.timedelta(hours=1)
+    trunc: type[TruncBase] = TruncHour
+    unit, step = "hour", dt.timedelta(hours=1)
     if (last - first) > step * MAX_HOURLY_BUCKETS:
         unit, trunc, step = "day", TruncDay, dt.timedelta(days=1)
     tz = timezone.get_current_timezone()

@@ -24,7 +24,7 @@ def agreement_from_counts(*counts: ArrayLike) -> float | np.ndarray:
     Returns ``nan`` where no item has 2+ votes.
     """
     arrays = [np.asarray(c, dtype=np.float64) for c in counts]
-    m = sum(arrays)
+    m = np.add.reduce(arrays)
     pairs = (m * (m - 1) / 2).sum(axis=-1)
     agree = sum((c * (c - 1) / 2).sum(axis=-1) for c in arrays)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -40,7 +40,7 @@ def alpha_from_counts(*counts: ArrayLike) -> float | np.ndarray:
     Returns ``nan`` where undefined (no pairable vote, or one value only).
     """
     arrays = [np.asarray(c, dtype=np.float64) for c in counts]
-    m = sum(arrays)
+    m = np.add.reduce(arrays)
     keep = m >= 2
     denom = np.where(keep, m - 1, 1.0)
     o_diag = sum((np.where(keep, c * (c - 1), 0.0) / denom).sum(axis=-1) for c in arrays)
@@ -80,8 +80,8 @@ def reliability_with_intervals(
     }
     if matrix.shape[0] == 0:
         return out
-    out["pairwise_agreement"] = _or_none(agreement_from_counts(*columns))
-    out["krippendorff_alpha"] = _or_none(alpha_from_counts(*columns))
+    out["pairwise_agreement"] = _or_none(float(agreement_from_counts(*columns)))
+    out["krippendorff_alpha"] = _or_none(float(alpha_from_counts(*columns)))
     low, high = bootstrap_ci(agreement_from_counts, *columns, rounds=rounds, seed=seed, level=level)
     out["agreement_ci"] = (_or_none(low), _or_none(high))
     low, high = bootstrap_ci(alpha_from_counts, *columns, rounds=rounds, seed=seed, level=level)
