@@ -59,7 +59,7 @@ def progress_svg(buckets: Sequence[VoteBucket], *, unit: str, wanted: int, width
             f"{bar_max * frac:g}</text>"
             f'<text x="{width - right + 6}" y="{y + 4:.1f}" font-size="11" fill="#0a7d32">{cum_max * frac:g}</text>'
         )
-    fmt = "%m-%d %H:%M" if unit == "hour" else "%Y-%m-%d"
+    fmt = {"minute": "%H:%M", "10 minutes": "%H:%M", "hour": "%m-%d %H:%M"}.get(unit, "%Y-%m-%d")
     for i, b in enumerate(buckets):
         h = base - y_bar(b.votes)
         parts.append(

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, TruncDay, TruncHour
+from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
 
@@ -64,7 +64,7 @@ def query_in_unfinished_campaign(*, query_id: int) -> bool:
 #: A vote faster than this is implausible for comparing two sets of images (flagged on the monitoring page
 #: unless the campaign sets its own minimum).
 FAST_MEDIAN_MS = 1500
-#: Longest series of hourly buckets drawn; longer campaigns are drawn per day.
+#: Longest series of hourly buckets drawn; longer campaigns are drawn per day (shorter ones per minute or ten).
 MAX_HOURLY_BUCKETS = 24 * 7
 CHOICES = ("a", "b", "tie")
 
@@ -106,33 +106,44 @@ class CampaignMonitor:
     annotators: list[AnnotatorRow] = field(default_factory=list)
 
 
+def _bucket_unit(span: dt.timedelta) -> tuple[str, type[TruncBase], dt.timedelta]:
+    """The bucket for a campaign whose votes span ``span``: a few to a few dozen bars, on round times."""
+    if span <= dt.timedelta(minutes=90):
+        return "minute", TruncMinute, dt.timedelta(minutes=1)
+    if span <= dt.timedelta(hours=6):
+        return "10 minutes", TruncMinute, dt.timedelta(minutes=10)
+    if span <= dt.timedelta(hours=MAX_HOURLY_BUCKETS):
+        return "hour", TruncHour, dt.timedelta(hours=1)
+    return "day", TruncDay, dt.timedelta(days=1)
+
+
 def campaign_vote_buckets(*, campaign: Campaign) -> tuple[str, list[VoteBucket]]:
-    """Votes per hour from the first vote to the last (empty hours included), with the running total; per
-    day when that would be more than :data:`MAX_HOURLY_BUCKETS` hours. Returns ``(unit, buckets)``."""
+    """Votes per bucket from the first vote to the last (empty buckets included), with the running total.
+
+    The bucket follows the time the votes span: a minute (up to 90 minutes), 10 minutes (up to 6 hours), an
+    hour (up to :data:`MAX_HOURLY_BUCKETS` hours), else a day. Returns ``(unit, buckets)``; no vote: ``("hour", [])``.
+    """
     votes = Vote.objects.filter(comparison__campaign=campaign)
     span = votes.order_by().values_list("created_at", flat=True)
     first, last = span.order_by("created_at").first(), span.order_by("-created_at").first()
     if first is None or last is None:
         return "hour", []
-    trunc: type[TruncBase] = TruncHour
-    unit, step = "hour", dt.timedelta(hours=1)
-    if (last - first) > step * MAX_HOURLY_BUCKETS:
-        unit, trunc, step = "day", TruncDay, dt.timedelta(days=1)
+    unit, trunc, step = _bucket_unit(last - first)
     tz = timezone.get_current_timezone()
-    counts = {
-        row["start"]: row["n"]
-        for row in votes.annotate(start=trunc("created_at", tzinfo=tz)).values("start").annotate(n=Count("pk"))
-    }
-    start = min(counts)
-    end = max(counts)
+    counts: dict[dt.datetime, int] = {}
+    for row in votes.annotate(start=trunc("created_at", tzinfo=tz)).values("start").annotate(n=Count("pk")):
+        start = row["start"]
+        if unit == "10 minutes":  # minutes counted by the database, folded into tens here
+            start = start.replace(minute=start.minute - start.minute % 10)
+        counts[start] = counts.get(start, 0) + row["n"]
     buckets: list[VoteBucket] = []
     total = 0
-    at = start
+    at, end = min(counts), max(counts)
     while at <= end:
         n = counts.get(at, 0)
         total += n
         buckets.append(VoteBucket(start=at, votes=n, cumulative=total))
-        # Step in local wall time so a daylight-saving change keeps buckets on the hour / midnight.
+        # Step in local wall time so a daylight-saving change keeps days on midnight.
         at = timezone.make_aware(timezone.make_naive(at, tz) + step, tz) if unit == "day" else at + step
     return unit, buckets
 

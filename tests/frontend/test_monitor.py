@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -74,17 +75,39 @@ def test_the_page_shows_the_figures_the_database_holds(voted, staff_client):
     assert "<script>" not in html and " style=" not in html  # the Content-Security-Policy allows neither
 
 
-def test_votes_are_counted_per_hour_with_empty_hours_and_a_running_total(voted):
+def test_votes_are_counted_per_ten_minutes_over_three_hours_with_empty_buckets_and_a_running_total(voted):
     unit, buckets = selectors.campaign_vote_buckets(campaign=voted.built.campaign)
-    assert unit == "hour"
-    assert [(b.start.hour, b.votes, b.cumulative) for b in buckets] == [(9, 2, 2), (10, 3, 5), (11, 0, 5), (12, 9, 14)]
+    assert unit == "10 minutes" and len(buckets) == 19  # 09:00 ... 12:00
+    voted_in = [(b.start.strftime("%H:%M"), b.votes, b.cumulative) for b in buckets if b.votes]
+    assert voted_in == [("09:00", 2, 2), ("10:00", 3, 5), ("12:00", 9, 14)]
+    assert [b.cumulative for b in buckets] == sorted(b.cumulative for b in buckets)
 
 
-def test_the_chart_is_an_accessible_svg_with_one_bar_per_hour(voted, staff_client):
+@pytest.mark.parametrize(
+    ("spread", "unit", "bars"),
+    [(dt.timedelta(minutes=30), "minute", 31), (dt.timedelta(hours=20), "hour", 21), (dt.timedelta(days=9), "day", 10)],
+)
+def test_the_bucket_follows_the_time_the_votes_span(voted, spread, unit, bars):
+    votes = list(Vote.objects.filter(comparison__campaign=voted.built.campaign).order_by("pk"))
+    start = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+    for i, vote in enumerate(votes):
+        Vote.objects.filter(pk=vote.pk).update(created_at=start + spread * i / (len(votes) - 1))
+    got_unit, buckets = selectors.campaign_vote_buckets(campaign=voted.built.campaign)
+    assert (got_unit, len(buckets), buckets[-1].cumulative) == (unit, bars, len(votes))
+    assert sum(b.votes for b in buckets) == len(votes)
+
+
+def test_a_campaign_without_votes_has_no_bucket_and_the_chart_says_so(voted, staff_client):
+    Vote.objects.all().delete()
+    assert selectors.campaign_vote_buckets(campaign=voted.built.campaign) == ("hour", [])
+    assert "No vote yet" in staff_client.get(URL).content.decode()
+
+
+def test_the_chart_is_an_accessible_svg_with_one_bar_per_bucket(voted, staff_client):
     html = staff_client.get(URL).content.decode()
     svg = html[html.index("<svg") : html.index("</svg>")]
     assert 'role="img"' in svg and "14 of 15 wanted" in svg
-    assert svg.count("<rect") == 4
+    assert svg.count("<rect") == 19
 
 
 @pytest.mark.parametrize("who", ["anonymous", "researcher", "annotator"])
