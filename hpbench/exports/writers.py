@@ -194,6 +194,7 @@ class HfFolderRows:
         self.folder = Path(folder)
         self.columns = hf_columns(columns) if images is not None else list(columns)
         self.rows = 0
+        self.nbytes = 0  # the rows' size in Arrow memory: the card's num_bytes
         self.images = images
         self._cache: dict[tuple[str, str], dict | None] = {}
         self._cache_bytes = 0
@@ -236,7 +237,9 @@ class HfFolderRows:
                     else:
                         row[dst] = None if value is None else self._cache.get((row["dataset"], value))
         arrays = [pa.array([r[f.name] for r in rows], type=f.type) for f in self.schema]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema), row_group_size=len(rows))
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.nbytes += table.nbytes
+        self._writer.write_table(table, row_group_size=len(rows))
 
     def close(self) -> None:
         self._writer.close()
@@ -244,7 +247,8 @@ class HfFolderRows:
     def finish(self, *, title: str, level: str, figures: dict, filters: dict) -> None:
         (self.folder / "README.md").write_text(
             dataset_card(
-                title=title, level=level, columns=self.columns, rows=self.rows, figures=figures, filters=filters
+                title=title, level=level, columns=self.columns, rows=self.rows, figures=figures, filters=filters,
+                num_bytes=self.nbytes,
             ),
             encoding="utf-8",
         )
@@ -262,7 +266,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def dataset_card(*, title: str, level: str, columns: Columns, rows: int, figures: dict, filters: dict) -> str:
+def dataset_card(
+    *, title: str, level: str, columns: Columns, rows: int, figures: dict, filters: dict, num_bytes: int | None = None
+) -> str:
     """README.md with a YAML header (``license`` left empty for the admin, ``configs``, ``dataset_info``)."""
     features = []
     for name, kind, _doc in columns:
@@ -294,6 +300,7 @@ def dataset_card(*, title: str, level: str, columns: Columns, rows: int, figures
             *features,
             "  splits:",
             "  - name: train",
+            *([f"    num_bytes: {num_bytes}"] if num_bytes is not None else []),
             f"    num_examples: {rows}",
             "---",
         ]

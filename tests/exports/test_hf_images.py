@@ -69,6 +69,7 @@ def test_the_card_declares_the_image_features_and_the_folder_loads_by_its_card(w
     features = header["dataset_info"]["features"]
     assert {"name": "reference", "dtype": "image"} in features
     assert {"name": "set_b", "sequence": "image"} in features
+    assert header["dataset_info"]["splits"][0]["num_bytes"] > 0  # datasets reads the split sizes whole
     metadata = json.loads(pq.read_schema(out / writers.HF_DATA_FILE).metadata[b"huggingface"])
     assert metadata["info"]["features"]["target"] == {"_type": "Image"}
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
