@@ -192,6 +192,8 @@ def _flags(row, *, campaign: Campaign, review: str, fast_ms: int) -> tuple[str, 
         flags.append("under the gold bar")
     if row.median_time_ms is not None and row.median_time_ms < fast_ms:
         flags.append(f"fast: median under {fast_ms / 1000:g} s")
+    if row.too_fast_votes:
+        flags.append(f"{row.too_fast_votes} too fast")
     return tuple(flags)
 
 
