@@ -159,7 +159,8 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
                     votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
                     log=log, **common)
-    log(f"try the voting page: {base_url}/annotate/{TRY_CAMPAIGN}/?PROLIFIC_PID=you&STUDY_ID=demo&SESSION_ID=1")
+    # The home page's "Try the voting page" card gives each visitor a participant id of their own.
+    log(f"try the voting page: {base_url}/ (Try the voting page)")
 
 
 def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
