@@ -266,6 +266,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HPBENCH_DEVICE = env_str("HPBENCH_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
+# The open campaign the home page invites visitors to try (``make up`` creates it); nothing shown otherwise.
+HPBENCH_TRY_CAMPAIGN = env_str("HPBENCH_TRY_CAMPAIGN", "demo-try-it")
 
 # --- Submissions ----------------------------------------------------------------------------
 HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts
