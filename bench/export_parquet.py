@@ -261,12 +261,13 @@ def export_child(out: str, chunk_size: int, trace: bool) -> None:
     django.setup()
     import tracemalloc
 
-    from hpbench.exports import selectors, services
+    from hpbench.exports import services
+    from hpbench.exports.selectors.params import params_parse
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if trace:
         tracemalloc.start()
-    params = selectors.params_parse(include_excluded=True)
+    params = params_parse(include_excluded=True)
     started = time.perf_counter()
     summary = services.export_write(params=params, fmt="parquet", out=out, chunk_size=chunk_size)
     seconds = time.perf_counter() - started

@@ -8,8 +8,12 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from annotate.models import Campaign
-from hpbench.exports import selectors, services
+from hpbench.exports import services
 from hpbench.exports.models import ExportJob
+from hpbench.exports.selectors.jobs import export_jobs_for_user
+from hpbench.exports.selectors.params import LEVELS, ExportError, params_parse
+from hpbench.exports.selectors.rows import rows_preview
+from hpbench.exports.selectors.votes import vote_date_range
 from hpbench.exports.writers import csv_cell
 from hpbench.leaderboard.models import PreferenceBenchmark
 
@@ -23,13 +27,13 @@ def _cell(value) -> str:
 
 
 def _form_context(form: dict) -> dict:
-    first, last = selectors.vote_date_range()
+    first, last = vote_date_range()
     return {
         "form": form,
         "first_day": first.isoformat() if first else "",
         "last_day": last.isoformat() if last else "",
         "formats": ExportJob.Format.choices,
-        "levels": selectors.LEVELS,
+        "levels": LEVELS,
         "campaigns": Campaign.objects.order_by("slug").values_list("slug", "name"),
         "benchmarks": [
             f"{name}:{version}"
@@ -73,9 +77,9 @@ def exports_page(request: HttpRequest) -> HttpResponse:
         )
         fmt = form["format"]
         try:
-            params = selectors.params_parse(**{k: v for k, v in form.items() if k != "format"})
+            params = params_parse(**{k: v for k, v in form.items() if k != "format"})
             if request.POST.get("action") == "preview":
-                total, columns, rows = selectors.rows_preview(params, limit=PREVIEW_ROWS)
+                total, columns, rows = rows_preview(params, limit=PREVIEW_ROWS)
                 preview = {
                     "total": total,
                     "columns": columns,
@@ -83,12 +87,12 @@ def exports_page(request: HttpRequest) -> HttpResponse:
                 }
             else:
                 services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
-        except selectors.ExportError as exc:
+        except ExportError as exc:
             error = str(exc)
         else:
             if preview is None:
                 return redirect("exports-page")
-    jobs = list(selectors.export_jobs_for_user(request.user)[:20])
+    jobs = list(export_jobs_for_user(request.user)[:20])
     active = any(j.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING) for j in jobs)
     context = {**_form_context(form), "jobs": jobs, "active": active, "error": error, "preview": preview}
     return render(request, "frontend/exports/page.html", context, status=400 if error else 200)

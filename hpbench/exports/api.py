@@ -15,8 +15,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench import media
-from hpbench.exports import selectors, services
+from hpbench.exports import services
 from hpbench.exports.models import ExportJob
+from hpbench.exports.selectors.jobs import (
+    JobNotFound,
+    export_job_for_download,
+    export_job_get_for_user,
+    export_jobs_for_user,
+)
+from hpbench.exports.selectors.params import LEVELS, ExportError, params_parse
 
 
 def job_json(job: ExportJob) -> dict:
@@ -40,7 +47,7 @@ def job_json(job: ExportJob) -> dict:
 
 class JobRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values)
-    level = serializers.ChoiceField(choices=selectors.LEVELS, default="votes")
+    level = serializers.ChoiceField(choices=LEVELS, default="votes")
     campaigns = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list)
     benchmark = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     since = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
@@ -54,7 +61,7 @@ class JobListView(APIView):
 
     @extend_schema(responses=inline_serializer("ExportJobs", {"jobs": serializers.ListField()}))
     def get(self, request: Request) -> Response:
-        jobs = selectors.export_jobs_for_user(request.user)[:50]
+        jobs = export_jobs_for_user(request.user)[:50]
         return Response({"jobs": [job_json(j) for j in jobs]})
 
     @extend_schema(request=JobRequestSerializer, responses={201: dict})
@@ -64,9 +71,9 @@ class JobListView(APIView):
         data = dict(form.validated_data)
         fmt = data.pop("format")
         try:
-            params = selectors.params_parse(**data)
+            params = params_parse(**data)
             job = services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
-        except selectors.ExportError as exc:
+        except ExportError as exc:
             return Response({"detail": str(exc)}, status=400)
         return Response(job_json(job), status=201)
 
@@ -77,8 +84,8 @@ class JobDetailView(APIView):
     @extend_schema(responses=dict)
     def get(self, request: Request, job_id: int) -> Response:
         try:
-            job = selectors.export_job_get_for_user(request.user, job_id)
-        except selectors.JobNotFound:
+            job = export_job_get_for_user(request.user, job_id)
+        except JobNotFound:
             return Response({"detail": "No such export job."}, status=404)
         return Response(job_json(job))
 
@@ -86,8 +93,8 @@ class JobDetailView(APIView):
 def download(request: HttpRequest, token: str) -> FileResponse:
     """The job's file, for staff holding the token; 404 for anything else (anonymous callers included)."""
     try:
-        job = selectors.export_job_for_download(request.user, token)
-    except selectors.JobNotFound:
+        job = export_job_for_download(request.user, token)
+    except JobNotFound:
         raise Http404("No such export.") from None
     try:
         handle = media.open_stored(job.file_path)

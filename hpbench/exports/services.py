@@ -17,9 +17,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from hpbench import dispatch, media
-from hpbench.exports import selectors, writers
+from hpbench.exports import writers
 from hpbench.exports.models import ExportJob
-from hpbench.exports.selectors import ExportError, ExportParams
+from hpbench.exports.selectors.card import card_figures
+from hpbench.exports.selectors.columns import COLUMNS
+from hpbench.exports.selectors.images import image_files
+from hpbench.exports.selectors.lookups import DEFAULT_CHUNK
+from hpbench.exports.selectors.pairs import benchmark_of
+from hpbench.exports.selectors.params import ExportError, ExportParams, params_from_json
+from hpbench.exports.selectors.rows import rows_iter, rows_total
 
 FORMATS = tuple(ExportJob.Format.values)
 SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "hf": "", "hpfiq": ".json"}
@@ -52,7 +58,7 @@ def export_write(
     params: ExportParams,
     fmt: str,
     out: str | Path,
-    chunk_size: int = selectors.DEFAULT_CHUNK,
+    chunk_size: int = DEFAULT_CHUNK,
     progress: Progress | None = None,
 ) -> ExportSummary:
     """Write the rows ``params`` select to ``out`` in format ``fmt`` (``hf``: ``out`` is a folder).
@@ -68,13 +74,13 @@ def export_write(
         raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
     started = time.perf_counter()
     out = Path(out)
-    total = selectors.rows_total(params)
+    total = rows_total(params)
     # The Hugging Face folder adds Image columns beside the names: the files' bytes, for the viewer's thumbnails.
-    options = {"images": selectors.image_files} if fmt == "hf" else {}
-    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level], **options)
+    options = {"images": image_files} if fmt == "hf" else {}
+    writer = writers.WRITERS[fmt](out, COLUMNS[level], **options)
     done = 0
     try:
-        for rows in selectors.rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):
+        for rows in rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):
             writer.write(rows)
             done += len(rows)
             if progress is not None:
@@ -83,8 +89,8 @@ def export_write(
         writer.close()
     extra: dict[str, Any] = {}
     if fmt == "hf":
-        figures = selectors.card_figures(params)
-        benchmark = selectors.benchmark_of(params)
+        figures = card_figures(params)
+        benchmark = benchmark_of(params)
         title = f"hpbench preferences: benchmark {benchmark.label}" if benchmark else f"hpbench preferences ({level})"
         writer.finish(title=title, level=level, figures=figures, filters=params.as_json())
         extra["figures"] = figures
@@ -152,7 +158,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
     base = exports_dir() / f"job-{job.pk}-{job.token[:12]}"
     target = base.with_suffix(SUFFIX[job.format]) if SUFFIX[job.format] else base
     try:
-        params = selectors.params_from_json(job.params)
+        params = params_from_json(job.params)
         summary = export_write(params=params, fmt=job.format, out=target, progress=progress)
         file_path = target
         if job.format == "hf":

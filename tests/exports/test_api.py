@@ -112,7 +112,7 @@ def test_everyone_but_staff_is_refused_every_endpoint_and_file(who, request, fin
 
 
 def test_the_service_refuses_a_non_staff_requester(researcher, export_world):
-    from hpbench.exports.selectors import params_parse
+    from hpbench.exports.selectors.params import params_parse
 
     with pytest.raises(PermissionError):
         services.export_job_create(requested_by=researcher, fmt="csv", params=params_parse())

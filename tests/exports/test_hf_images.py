@@ -11,8 +11,11 @@ import yaml
 from PIL import Image as PILImage
 
 from hpbench.catalog.models import Dataset
-from hpbench.exports import selectors, services, writers
-from hpbench.exports.selectors import params_parse
+from hpbench.exports import services, writers
+from hpbench.exports.selectors.columns import COLUMNS
+from hpbench.exports.selectors.images import image_files
+from hpbench.exports.selectors.params import params_parse
+from hpbench.exports.selectors.rows import rows_iter
 
 pytestmark = pytest.mark.django_db
 
@@ -85,10 +88,10 @@ def test_each_file_is_read_once_per_export(world_with_files, tmp_path):
 
     def counting(dataset, names):
         calls.append(set(names))
-        return selectors.image_files(dataset, names)
+        return image_files(dataset, names)
 
-    writer = writers.HfFolderRows(tmp_path / "hf", selectors.COLUMNS["votes"], images=counting)
-    for rows in selectors.rows_iter(params_parse(campaigns=[world.campaign.slug], include_excluded=True), chunk_size=2):
+    writer = writers.HfFolderRows(tmp_path / "hf", COLUMNS["votes"], images=counting)
+    for rows in rows_iter(params_parse(campaigns=[world.campaign.slug], include_excluded=True), chunk_size=2):
         writer.write(rows)
     writer.close()
     asked = [name for names in calls for name in names]

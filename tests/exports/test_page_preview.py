@@ -69,7 +69,8 @@ def test_the_date_fields_are_date_inputs_bounded_by_the_votes(staff_client, expo
 
 
 def test_the_preview_stops_at_its_limit(export_world):
-    from hpbench.exports.selectors import params_parse, rows_preview
+    from hpbench.exports.selectors.params import params_parse
+    from hpbench.exports.selectors.rows import rows_preview
 
     total, columns, rows = rows_preview(params_parse(include_gold=True), limit=3)
     assert total == 8 and len(rows) == 3 and columns[0] == "vote_id"

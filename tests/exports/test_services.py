@@ -13,8 +13,12 @@ import pytest
 import yaml
 
 from annotate.quality import krippendorff_alpha_nominal, pairwise_agreement
-from hpbench.exports import selectors, services, writers
-from hpbench.exports.selectors import ExportError, params_parse
+from hpbench.exports import services, writers
+from hpbench.exports.selectors import lookups
+from hpbench.exports.selectors.card import AgreementAccumulator
+from hpbench.exports.selectors.columns import VOTE_COLUMNS
+from hpbench.exports.selectors.params import ExportError, params_parse
+from hpbench.exports.selectors.votes import vote_rows
 from tests.exports.conftest import SECRET_EMAIL, SECRET_HASH, SECRET_SESSION, SECRET_STUDY, SECRET_USERNAME
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +89,7 @@ def test_parquet_has_one_row_per_counted_vote_and_one_row_group_per_chunk(export
     assert pq.ParquetFile(out).num_row_groups == 3  # 7 rows in chunks of 3
     assert table.schema.field("created_at").type.tz == "UTC"
     assert table.schema.field("set_a_images").type.value_type.equals(
-        writers.arrow_schema(selectors.VOTE_COLUMNS).field("set_a_images").type.value_type
+        writers.arrow_schema(VOTE_COLUMNS).field("set_a_images").type.value_type
     )
     assert_no_identities(all_text(out))
 
@@ -154,7 +158,7 @@ def test_comparison_rows_carry_the_vote_counts_majority_and_agreement(export_wor
 
 def test_filters_pick_campaigns_dates_gold_and_excluded_votes(export_world, tmp_path):
     def ids(**filters) -> list[int]:
-        return [r["vote_id"] for chunk in selectors.vote_rows(params_parse(**filters)) for r in chunk]
+        return [r["vote_id"] for chunk in vote_rows(params_parse(**filters)) for r in chunk]
 
     v = export_world.votes
     everything = ids()
@@ -210,7 +214,7 @@ def test_the_agreement_accumulator_equals_quality_control_on_random_units():
         i: [rng.choice("ab") + ("" if rng.random() < 0.8 else "x") for _ in range(rng.randint(1, 5))]
         for i in range(200)
     }
-    acc = selectors.AgreementAccumulator()
+    acc = AgreementAccumulator()
     for labels in units.values():
         acc.add(dict(Counter(labels)))
     assert acc.pairwise_agreement == pytest.approx(pairwise_agreement(units))
@@ -331,6 +335,6 @@ def test_the_real_hpfiq_file_comes_back_unchanged_after_import_and_export(db, hp
 
 
 def test_rows_stay_right_when_the_name_caches_are_emptied_between_chunks(export_world, tmp_path, monkeypatch):
-    monkeypatch.setattr(selectors, "_CACHE_LIMIT", 4)
-    rows = [r for chunk in selectors.vote_rows(params_parse(include_excluded=True), chunk_size=2) for r in chunk]
+    monkeypatch.setattr(lookups, "_CACHE_LIMIT", 4)
+    rows = [r for chunk in vote_rows(params_parse(include_excluded=True), chunk_size=2) for r in chunk]
     assert rows == expected_votes(export_world, export_world.votes)

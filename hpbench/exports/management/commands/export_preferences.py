@@ -6,7 +6,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hpbench.exports import selectors, services
+from hpbench.exports import services
+from hpbench.exports.selectors.lookups import DEFAULT_CHUNK
+from hpbench.exports.selectors.params import LEVELS, ExportError, params_parse
 
 
 class Command(BaseCommand):
@@ -38,8 +40,8 @@ class Command(BaseCommand):
             help="Keep votes excluded by quality control (marked excluded=true).",
         )
         parser.add_argument("--no-gold", action="store_true", help="Leave out gold comparisons.")
-        parser.add_argument("--level", choices=selectors.LEVELS, default="votes")
-        parser.add_argument("--chunk-size", type=int, default=selectors.DEFAULT_CHUNK)
+        parser.add_argument("--level", choices=LEVELS, default="votes")
+        parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK)
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
 
@@ -49,7 +51,7 @@ class Command(BaseCommand):
         if options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1")
         try:
-            params = selectors.params_parse(
+            params = params_parse(
                 campaigns=options["campaign"],
                 benchmark=options["benchmark"],
                 since=options["since"],
@@ -58,7 +60,7 @@ class Command(BaseCommand):
                 include_gold=not options["no_gold"],
                 level=options["level"],
             )
-        except selectors.ExportError as exc:
+        except ExportError as exc:
             raise CommandError(str(exc)) from None
         bar = tqdm(total=0, unit="row", disable=options["no_progress"], file=self.stderr._out)
 
@@ -74,7 +76,7 @@ class Command(BaseCommand):
                 chunk_size=options["chunk_size"],
                 progress=progress,
             )
-        except selectors.ExportError as exc:
+        except ExportError as exc:
             raise CommandError(str(exc)) from None
         finally:
             bar.close()
