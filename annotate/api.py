@@ -27,6 +27,7 @@ from annotate import crowd, identity, quality, selectors, services
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset
+from hpbench.parsers import JSONParser
 
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
 
@@ -242,6 +243,8 @@ class VoteInput(serializers.Serializer):
 
 
 class VoteView(_AnnotatorAPIView):
+    parser_classes = [JSONParser]  # the page and clients send JSON; a form's strings are not a vote's types (415)
+
     @extend_schema(
         summary="Record the answer to a leased task (exactly once per idempotency key)",
         request=VoteInput,
@@ -301,7 +304,8 @@ def _campaign_summary(campaign: Campaign) -> dict:
 class CampaignListView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(summary="Campaigns with their progress (staff)", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Campaigns with their progress (staff)", operation_id="annotate_campaigns_list",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request) -> Response:
         rows = []
         for campaign in selectors.campaign_list_with_progress():
