@@ -27,7 +27,6 @@ from annotate import crowd, identity, quality, selectors, services
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset
-from hpbench.parsers import JSONParser
 
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
 
@@ -243,11 +242,9 @@ class VoteInput(serializers.Serializer):
 
 
 class VoteView(_AnnotatorAPIView):
-    parser_classes = [JSONParser]  # the page and clients send JSON; a form's strings are not a vote's types (415)
-
     @extend_schema(
         summary="Record the answer to a leased task (exactly once per idempotency key)",
-        request=VoteInput,
+        request={"application/json": VoteInput},  # a form is read too, but its values are strings: JSON is the API
         responses={
             201: inline_serializer("AnnotateVoteOk", {"ok": serializers.BooleanField()}),
             200: inline_serializer("AnnotateVoteReplay", {"ok": serializers.BooleanField()}),

@@ -115,13 +115,6 @@ def test_a_bad_benchmark_version_or_sort_is_a_400_naming_it(api_world):
     assert client.get("/api/leaderboard/benchmarks/bench/csv?version=2147483647").status_code == 404
 
 
-@pytest.mark.django_db
-def test_a_vote_sent_as_a_form_is_refused_as_an_unsupported_media_type(api_world):
-    response = APIClient().post("/api/annotate/votes", {"lease": "x", "choice": "left", "idempotency_key": "k"},
-                                format="multipart")
-    assert response.status_code == 415 and "detail" in response.json()
-
-
 def _write_report(report) -> None:
     target = os.environ.get("HPBENCH_FUZZ_REPORT")  # bench/api_fuzz.py collects the figures here
     if target:
