@@ -90,7 +90,7 @@ class _ReadOnly(admin.ModelAdmin):
 @admin.register(Comparison)
 class ComparisonAdmin(_ReadOnly):
     list_display = ("id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "open_slots")
-    list_filter = ("campaign", "is_gold")
+    list_filter = ("campaign", "is_gold", "shows_reference")
     list_select_related = ("campaign", "query", "set_a_model", "set_b_model")
     raw_id_fields = ("query", "reference_image")
 
@@ -147,9 +147,10 @@ class VoteAdmin(_ReadOnly):
         "rating_b",
         "irrelevant",
         "time_ms",
+        "too_fast",
         "excluded",
         "created_at",
     )
-    list_filter = ("comparison__campaign", "choice", "irrelevant", "excluded")
+    list_filter = ("comparison__campaign", "choice", "irrelevant", "too_fast", "excluded")
     list_select_related = ("comparison", "annotator")
     raw_id_fields = ("assignment", "comparison", "annotator")

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "hpbench.catalog",
     "hpbench.leaderboard",
     "hpbench.exports",
+    "hpbench.accounts",
     "annotate",
     "frontend",
     "hpbench.ops",  # above the apps: `up` and the demo it fills
@@ -278,6 +279,10 @@ CONTENT_SECURITY_POLICY = {
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Researchers' sign-up (/accounts/signup/): off | approval (inactive until staff approve in the admin) | open.
+HPBENCH_SIGNUP = (env_str("HPBENCH_SIGNUP", "approval") or "").strip().lower()
+if HPBENCH_SIGNUP not in ("off", "approval", "open"):
+    raise ImproperlyConfigured(f"HPBENCH_SIGNUP={HPBENCH_SIGNUP!r}: use off, approval or open")
 
 LOGGING = {
     "version": 1,

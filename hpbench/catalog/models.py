@@ -98,6 +98,11 @@ class ModelEntry(models.Model):
     description = models.TextField(blank=True, default="")
     link = models.URLField(blank=True, default="", validators=[validate_http_url])
     created_at = models.DateTimeField(auto_now_add=True)
+    # Shown on the leaderboard beside the model; set by staff in the admin. http(s) only.
+    paper_url = models.URLField(blank=True, default="", validators=[validate_http_url],
+                                help_text="The paper describing the model (http or https).")
+    code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
+                               help_text="The model's code repository (http or https).")
 
     class Meta:
         verbose_name = "model"

@@ -115,6 +115,11 @@ class ModelScore(models.Model):
     n_human_ties = models.PositiveIntegerField(default=0)
     n_model_ties = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
+    by_category = models.JSONField(
+        default=dict, blank=True,
+        help_text='Per category of the pairs\' reference images (FashionIQ: dress, shirt, toptee): {"dress": '
+                  '{"agreement", "agreement_low", "agreement_high", "preference_ratio", "n_pairs"}}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)

@@ -370,20 +370,48 @@ def preference_figures(
     }
 
 
+def category_figures(
+    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], categories: Sequence[str],
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+) -> dict[str, dict[str, Any]]:
+    """:func:`preference_figures` on each category's pairs (the category of a pair's reference image:
+    FashionIQ's dress, shirt, toptee): ``{category: {"agreement", "agreement_low", "agreement_high",
+    "preference_ratio", "n_pairs"}}``. Pairs without a category are left out; ``{}`` when fewer than two
+    categories have pairs (one category's figures are the overall ones)."""
+    groups: dict[str, list[int]] = {}
+    for position, category in enumerate(categories):
+        if category:
+            groups.setdefault(category, []).append(position)
+    if len(groups) < 2:
+        return {}
+    s1, s2, h = np.asarray(set1, dtype=float), np.asarray(set2, dtype=float), np.asarray(human)
+    out: dict[str, dict[str, Any]] = {}
+    for category, positions in sorted(groups.items()):
+        figures = preference_figures(set1=s1[positions], set2=s2[positions], human=h[positions], rounds=rounds,
+                                     seed=seed)
+        out[category] = {key: figures[key] for key in
+                         ("agreement", "agreement_low", "agreement_high", "preference_ratio", "n_pairs")}
+    return out
+
+
 def model_score_store(
     *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
 ) -> ModelScore:
-    """Compute and store a model's figures from its per-pair set scores (benchmark order); marks it finished.
+    """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
+    set scores (benchmark order); marks it finished.
 
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
     score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
-    human = list(score.benchmark.pairs.order_by("position").values_list("preference", flat=True))
+    rows = list(score.benchmark.pairs.order_by("position").values_list("preference", "reference__category"))
+    human = [preference for preference, _ in rows]
     if len(human) != len(set1):
         raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
     figures = preference_figures(set1=set1, set2=set2, human=human)
+    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c in rows])
     ModelScore.objects.filter(pk=score_id).update(
         **figures,
+        by_category=by_category,
         status=ModelScore.Status.FINISHED,
         progress=1.0,
         error="",
