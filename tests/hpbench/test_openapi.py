@@ -95,6 +95,18 @@ def test_every_operation_documents_its_success_body_and_the_common_json_errors()
     assert schema["components"]["schemas"]["Error"]["required"] == ["detail"]
 
 
+#: Success bodies documented as a bare JSON object: the split request file, whose keys are the dataset's (README).
+FREE_FORM = {"GET /api/leaderboard/requests/datasets/{name}/{split}"}
+
+
+def test_every_json_success_body_has_a_documented_shape():
+    schema, _ = _schema()
+    bare = [name for name, operation in _operations(schema) for code, response in operation["responses"].items()
+            if code.startswith("2") and (body := response["content"].get("application/json", {}).get("schema"))
+            and body.get("type") == "object" and not body.get("properties")]
+    assert set(bare) == FREE_FORM
+
+
 def test_the_query_parameters_are_documented():
     schema, _ = _schema()
     parameters = {name: {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
