@@ -83,12 +83,12 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
             for interaction in recorder.interactions.values():
                 if interaction.response is not None:
                     report.statuses[interaction.response.status_code] += 1
-            for checks in recorder.checks.values():
+            for case_id, checks in recorder.checks.items():
                 for check in checks:
                     if check.failure_info is None:
                         continue
                     failure = check.failure_info.failure
-                    interaction = recorder.interactions.get(check.case_id)
+                    interaction = recorder.interactions.get(case_id)
                     answer = b"" if interaction is None or interaction.response is None else (
                         f"{interaction.response.status_code} ".encode() + (interaction.response.content or b""))
                     key = (f"{check.name}: {recorder.label} -> {failure.title}: {failure.message}"[:600]
