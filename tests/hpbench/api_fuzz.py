@@ -29,7 +29,7 @@ class FuzzReport:
     seconds: float = 0.0
     statuses: collections.Counter = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)  # "check: METHOD path -> detail", deduplicated
-    failures_by_check: collections.Counter = field(default_factory=collections.Counter)
+    failures_by_check: collections.Counter = field(default_factory=collections.Counter)  # operations failing it
     errors: list[str] = field(default_factory=list)  # the engine's own errors (schema or run problems)
 
     def as_dict(self) -> dict:
@@ -73,6 +73,7 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
     report = FuzzReport(role=role)
     started = time.monotonic()
     seen_failures: set[str] = set()
+    failing: set[tuple[str, str]] = set()  # (check, operation)
     operations: set[str] = set()
     for event in from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished) and event.is_test_scenario:
@@ -96,6 +97,8 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
                     if key not in seen_failures:
                         seen_failures.add(key)
                         report.failures.append(key)
+                    if (check.name, recorder.label) not in failing:
+                        failing.add((check.name, recorder.label))
                         report.failures_by_check[check.name] += 1
         elif isinstance(event, events.NonFatalError):
             report.errors.append(f"{event.label}: {event.info.message}"[:600])
