@@ -58,6 +58,7 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
 
     config = SchemathesisConfig.from_dict({
         "seed": seed,
+        "cache": {"enabled": False},  # no state kept between runs (nor a .schemathesis/ folder in the tree)
         # As the schema's security scheme, so the ignored_auth check knows what to leave out or spoil.
         **({"auth": {"openapi": {"tokenAuth": {"api_key": f"Token {token}"}}}} if token else {}),
         "generation": {"max-examples": max_examples, "database": "none", "allow-x00": False},
