@@ -83,9 +83,11 @@ def test_a_default_job_whose_whole_worker_is_sigkilled_is_queued_again_by_the_re
         killed = time.monotonic()
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
-        _wait(row, field, lambda r: getattr(r, field) == "queued" and r.restarts == 1, what="requeue")
+        # The reaper queues it again (restarts 1, no owner) and sends its message to ``default``: the module's solo
+        # worker may claim it at once (and wait for the lock) before this sees "queued".
+        _wait(row, field, lambda r: r.restarts == 1 and r.claimed_by != first, what="requeue")
         requeued = time.monotonic() - killed
-        lock.release()  # the reaper's message goes to ``default``: the module's solo worker runs it
+        lock.release()
         row = _wait(row, field, lambda r: getattr(r, field) in ENDED, what="end")
         print(f"\n{type(row).__name__} x whole worker SIGKILL: {getattr(row, field)}, requeued after {requeued:.1f} s, "
               f"ended {time.monotonic() - killed:.1f} s after the kill, restarts {row.restarts}")
