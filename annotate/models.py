@@ -190,6 +190,11 @@ class Annotator(models.Model):
         PROLIFIC = "prolific"
         MTURK = "mturk"
 
+    class Review(models.TextChoices):
+        NONE = "", "not reviewed"
+        APPROVED = "approved"
+        EXCLUDED = "excluded"
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="annotators")
     pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym)
     user = models.ForeignKey(
@@ -213,6 +218,15 @@ class Annotator(models.Model):
         default=0, help_text="Where this annotator's scan of the task pool starts (serving order wraps around)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Staff's decision on the monitoring page (annotate.services.annotator_review); quality_refresh keeps it.
+    review = models.CharField(
+        max_length=8,
+        choices=Review.choices,
+        blank=True,
+        default=Review.NONE,
+        help_text="Staff's decision: approved (never flagged) or excluded (always flagged); empty: the gold check.",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -121,16 +121,22 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
 
 def quality_refresh(*, campaign: Campaign) -> list[int]:
     """Flag annotators whose gold accuracy is under ``campaign.gold_min_accuracy`` (once they have at
-    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Returns the
+    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Staff's review
+    (``Annotator.review``) wins: approved annotators are never flagged, excluded ones always. Returns the
     flagged annotator ids. Votes are kept either way.
     """
     figures = annotator_figures(campaign=campaign)
+    reviews = dict(Annotator.objects.filter(campaign=campaign).exclude(review="").values_list("pk", "review"))
     flagged = [
         f.annotator_id
         for f in figures
-        if f.gold_votes >= max(1, campaign.gold_min_votes)
-        and f.gold_accuracy is not None
-        and f.gold_accuracy < campaign.gold_min_accuracy
+        if reviews.get(f.annotator_id) == Annotator.Review.EXCLUDED
+        or (
+            f.annotator_id not in reviews
+            and f.gold_votes >= max(1, campaign.gold_min_votes)
+            and f.gold_accuracy is not None
+            and f.gold_accuracy < campaign.gold_min_accuracy
+        )
     ]
     with transaction.atomic():
         Annotator.objects.filter(campaign=campaign).exclude(pk__in=flagged).update(flagged=False)

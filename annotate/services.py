@@ -37,7 +37,7 @@ from annotate.errors import (
     NoAnnotator,
     NotYourLease,
 )
-from annotate.models import Annotator, Assignment, Campaign, Comparison
+from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
 from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.query_text import query_text
@@ -142,7 +142,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
-    from hpbench.catalog.results import read_topk
+    from hpbench.catalog.results import read_topk_stored
 
     report = progress or (lambda fraction: None)
     models = list(campaign.models.order_by("pk"))
@@ -154,7 +154,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     for model in models:
         run = runs[model.pk]
         try:
-            topks[model.pk] = read_topk(run.results_path).as_dict(k)
+            topks[model.pk] = read_topk_stored(run.results_path).as_dict(k)
         except (OSError, KeyError, ValueError) as exc:
             raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
@@ -957,3 +957,32 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         stored_choice=values.choice,
     )
     return VoteResult(created=True, correct=correct)
+
+
+# --- Staff review of an annotator ---------------------------------------------------------------
+
+
+def annotator_review(*, annotator: Annotator, decision: str) -> Annotator:
+    """Record staff's decision on ``annotator`` and apply it at once: ``"excluded"`` flags the annotator and
+    marks all their votes excluded (later votes too, as for any flagged annotator); ``"approved"`` unflags
+    them and counts their votes again; ``""`` hands the decision back to the gold check
+    (:func:`annotate.quality.quality_refresh`). Raises ``ValueError`` for any other decision.
+    """
+    if decision not in Annotator.Review.values:
+        raise ValueError(f"decision must be one of 'approved', 'excluded' or '', got {decision!r}")
+    with transaction.atomic():
+        annotator = Annotator.objects.select_for_update().get(pk=annotator.pk)
+        annotator.review = decision
+        annotator.reviewed_at = timezone.now() if decision else None
+        fields = ["review", "reviewed_at"]
+        if decision:
+            annotator.flagged = decision == Annotator.Review.EXCLUDED
+            fields.append("flagged")
+            Vote.objects.filter(annotator=annotator).update(excluded=annotator.flagged)
+        annotator.save(update_fields=fields)
+    if not decision:
+        from annotate.quality import quality_refresh
+
+        quality_refresh(campaign=annotator.campaign)
+        annotator.refresh_from_db()
+    return annotator

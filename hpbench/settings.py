@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from hpbench.env import env_bool, env_header, env_int, env_list, env_path, env_str
+from hpbench.storage_config import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("HPBENCH_VAR_DIR", BASE_DIR / "var")
@@ -171,6 +172,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = env_path("HPBENCH_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Media (uploads, embeddings, top-K files, exports) goes through Django's storage API: a folder, or an
+# S3-compatible bucket shared by the web server and every worker (hpbench/storage_config.py, README).
+STORAGES = storages_from_env()
+# A worker's own copies of what it reads repeatedly from a remote storage (checkpoints, embedding stores).
+HPBENCH_WORKER_CACHE = env_path("HPBENCH_WORKER_CACHE", VAR_DIR / "worker-cache")
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
 # Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
@@ -260,6 +266,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HPBENCH_DEVICE = env_str("HPBENCH_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
+# The open campaign the home page invites visitors to try (``make up`` creates it); nothing shown otherwise.
+HPBENCH_TRY_CAMPAIGN = env_str("HPBENCH_TRY_CAMPAIGN", "demo-try-it")
 
 # --- Submissions ----------------------------------------------------------------------------
 HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts

@@ -155,6 +155,9 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         as_staff("/admin/catalog/basemodel/add/"),
         as_staff("/admin/leaderboard/submission/"),
         as_staff("/admin/auth/user/"),
+        as_staff("/admin/annotate/campaign/"),
+        as_staff(f"/campaigns/{site.campaign}/monitor/"),
+        as_staff(f"/campaigns/{site.campaign}/preview/"),
     ]
     _check(visits)
 

@@ -14,6 +14,7 @@ queued again by the reaper that beat runs (worker/claims.py): the filesystem bro
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -51,6 +52,23 @@ def _commands(host: str, port: int, var: Path) -> dict[str, list[str]]:
     }
 
 
+#: Libraries whose log lines and warnings (kombu's "No hostname was supplied", deprecations) would otherwise land
+#: between the status lines: they go to var/logs/up.log.
+LIBRARY_LOGGERS = ("kombu", "celery", "amqp", "py.warnings", "django", "urllib3", "PIL")
+
+
+def route_library_logs(path: Path) -> None:
+    """Send third-party log records and Python warnings to ``path`` instead of the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
 class Command(BaseCommand):
     help = "Set up and run hpbench on this machine (web server + worker + demo data)."
 
@@ -63,6 +81,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+        route_library_logs(Path(settings.VAR_DIR) / "logs" / "up.log")
         from hpbench.celery import ensure_broker_folders
 
         ensure_broker_folders()
@@ -81,6 +100,7 @@ class Command(BaseCommand):
             f"\nhpbench is running: open {base_url}/\n"
             f"  admin: {base_url}/admin/  (user admin, password {password})\n"
             f"  health: {base_url}/healthz\n"
+            f"  logs: {Path(settings.VAR_DIR) / 'logs'}/ (web.log, worker.log, up.log)\n"
             "  Ctrl-C stops the web server and the worker.\n"
         ))
         if not options["no_demo"]:
