@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0007_annotator_page_onboarding_and_vote_quality'),
+        ('annotate', '0008_annotator_review'),
     ]
 
     operations = [
