@@ -91,12 +91,19 @@ def request_splits() -> list[tuple[str, str]]:
     return list(Query.objects.values_list("dataset__name", "split").distinct().order_by("dataset__name", "split"))
 
 
+#: The largest version a benchmark can have (a PostgreSQL integer).
+MAX_VERSION = 2**31 - 1
+
+
 def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
     """Benchmark ``name`` at ``version`` (default: the active one, else the newest). Raises NotFound."""
     qs = PreferenceBenchmark.objects.filter(name=name).select_related("dataset")
     try:
         if version not in (None, ""):
-            return qs.get(version=int(version))
+            number = int(version)
+            if not 1 <= number <= MAX_VERSION:  # past the column's range PostgreSQL refuses the query (a 500)
+                raise ValueError(version)
+            return qs.get(version=number)
     except (PreferenceBenchmark.DoesNotExist, ValueError):
         raise NotFound(name) from None
     benchmark = qs.order_by("-is_active", "-version").first()
