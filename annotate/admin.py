@@ -27,7 +27,8 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status", "build_status", "dataset")
     search_fields = ("slug", "name")
     filter_horizontal = ("models",)
-    readonly_fields = ("build_status", "build_progress", "build_error", "created_by", "created_at", "figures")
+    readonly_fields = ("build_status", "build_progress", "build_error", "build_started_at", "claimed_by",
+                       "heartbeat_at", "restarts", "created_by", "created_at", "figures")
     prepopulated_fields = {"slug": ("name",)}
     actions = ("action_build", "action_open", "action_close", "action_refresh_quality")
 

@@ -97,6 +97,11 @@ class Campaign(models.Model):
     build_status = models.CharField(max_length=12, choices=BuildStatus.choices, default=BuildStatus.NOT_BUILT)
     build_progress = models.FloatField(default=0.0)
     build_error = models.TextField(blank=True, default="")
+    # The build's claim (worker/claims.py): its worker, that worker's last sign of life, takeovers from lost ones.
+    build_started_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
