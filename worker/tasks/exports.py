@@ -26,4 +26,4 @@ def run(job_id: int) -> int:
         log.info("export job %s: not queued, nothing to do", job_id)
         return 0
     with claims.heartbeat(model=ExportJob, pk=job_id, owner=owner):
-        return services.export_job_run(job_id=job_id).rows
+        return services.export_job_run(job_id=job_id, owner=owner).rows
