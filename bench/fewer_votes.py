@@ -269,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ref = np.asarray(references)
     gaps = np.diff(np.sort(ref, axis=1), axis=1)
-    print(f"world: {args.models} models, {args.queries} queries ({args.queries * args.models * (args.models - 1) // 2:,}"
-          f" candidate comparisons), {args.annotators} annotators, {args.seeds} seeds, budget {args.budget:,} votes")
+    candidates = args.queries * args.models * (args.models - 1) // 2
+    print(f"world: {args.models} models, {args.queries} queries ({candidates:,} candidate comparisons), "
+          f"{args.annotators} annotators, {args.seeds} seeds, budget {args.budget:,} votes")
     print(f"reference agreements (fixed overlap 3 on every comparison): {ref.min():.3f}..{ref.max():.3f}, "
           f"closest two models {gaps.min(axis=1).mean():.3f} apart on average")
     print(f"adaptive overlap: min {args.min_votes}, max {args.max_votes}, confidence {args.confidence}; informative "
