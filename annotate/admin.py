@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.db import transaction
 
-from annotate import quality, services
+from annotate import crowd, quality, services
 from annotate.models import Annotator, Campaign, Comparison, Vote
 
 
@@ -97,7 +97,7 @@ class ComparisonAdmin(_ReadOnly):
 
 @admin.register(Annotator)
 class AnnotatorAdmin(admin.ModelAdmin):
-    list_display = ("pseudonym", "campaign", "source", "votes_count", "flagged", "created_at")
+    list_display = ("pseudonym", "campaign", "source", "votes_count", "flagged", "completion_code", "created_at")
     list_filter = ("campaign", "source", "flagged")
     search_fields = ("pseudonym",)
     list_select_related = ("campaign",)
@@ -114,9 +114,19 @@ class AnnotatorAdmin(admin.ModelAdmin):
         "submit_to",
         "votes_count",
         "created_at",
+        "completion_code",
         "figures",
     )
     exclude = ()
+
+    @admin.display(description="own completion code")
+    def completion_code(self, obj: Annotator) -> str:
+        """The code this annotator was shown, where the campaign gives each their own (to verify hand-ins)."""
+        if not obj.campaign.completion_code_per_annotator:
+            return "-"
+        return crowd.completion_code_for(
+            base=obj.campaign.completion_code, campaign_id=obj.campaign_id, annotator_id=obj.pk
+        )
 
     @admin.display(description="quality figures")
     def figures(self, obj: Annotator) -> str:

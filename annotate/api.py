@@ -1,7 +1,8 @@
 """The annotation JSON API (mounted at /api/annotate/): crowd entry, next task, votes, staff figures.
 
 Annotator-facing answers never name models, comparisons or gold tasks: a task is a lease id, image
-URLs and the query text, with the two sets labelled only "left" and "right". Writes require the CSRF
+URLs (opaque per-campaign tokens, ``annotate.aliases``, never the catalogue's image ids) and the query
+text, with the two sets labelled only "left" and "right". Writes require the CSRF
 token for cookie callers (crowd workers included); token-authenticated clients are exempt, as in DRF.
 Who a crowd worker is comes from a signed cookie (``annotate.identity``), not from a session.
 """
@@ -22,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import identity, quality, selectors, services
+from annotate import crowd, identity, quality, selectors, services
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset
@@ -85,7 +86,7 @@ def _sets(task: services.TaskView) -> dict:
 
 def _reference(task: services.TaskView, campaign: services.CampaignView) -> dict:
     alt = "Reference garment" if campaign.dataset_kind in _FASHION else "Reference image"
-    return {"url": services.image_url(task.reference_image_id), "alt": alt}
+    return {"url": services.image_url(task.reference), "alt": alt}
 
 
 def next_payload(result: services.NextResult) -> dict:
@@ -100,7 +101,7 @@ def next_payload(result: services.NextResult) -> dict:
             "reason": "quota_reached" if quota_reached else "no_tasks_left",
             "progress": progress,
             # Someone who answered nothing (the study filled up first) gets no completion code.
-            "completion": {"code": campaign.completion_code, "url": campaign.completion_url or None}
+            "completion": {"code": result.completion_code, "url": campaign.completion_url or None}
             if result.done > 0
             else None,
         }
@@ -181,6 +182,9 @@ _DETAIL = inline_serializer("AnnotateDetail", {"detail": serializers.CharField()
 class CampaignEnterView(_AnnotatorAPIView):
     @extend_schema(
         summary="Enter a campaign (crowd link or logged-in user); sets the annotator and CSRF cookies",
+        description="A crowd link must carry the study and session (Prolific STUDY_ID and SESSION_ID, MTurk hitId "
+        "and assignmentId) where the campaign requires them, and a study the campaign accepts (403 otherwise). "
+        "New crowd identities are rate-limited per client IP and per campaign (429).",
         parameters=[
             OpenApiParameter(p, OpenApiTypes.STR, required=False)
             for p in ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId", "turkSubmitTo")
@@ -189,6 +193,7 @@ class CampaignEnterView(_AnnotatorAPIView):
             200: inline_serializer("AnnotateEnter", {"annotator": serializers.CharField(), "progress": _PROGRESS}),
             403: _DETAIL,
             404: _DETAIL,
+            429: _DETAIL,
         },
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -326,5 +331,13 @@ class CampaignDetailView(APIView):
         body = _campaign_summary(campaign)
         body["models"] = list(campaign.models.values_list("name", flat=True))
         body["figures"] = quality.campaign_figures(campaign=campaign)
-        body["annotators"] = [f.as_dict() for f in quality.annotator_figures(campaign=campaign)]
+        annotators = []
+        for figures in quality.annotator_figures(campaign=campaign):
+            row = figures.as_dict()
+            if campaign.completion_code_per_annotator:  # staff verify the codes annotators hand in
+                row["completion_code"] = crowd.completion_code_for(
+                    base=campaign.completion_code, campaign_id=campaign.pk, annotator_id=figures.annotator_id
+                )
+            annotators.append(row)
+        body["annotators"] = annotators
         return Response(body)

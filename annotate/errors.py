@@ -41,6 +41,12 @@ class CampaignNotOpen(AnnotateError):
     status = 409
 
 
+class TooManyEntries(AnnotateError):
+    """An entry rate limit was reached (annotate/crowd.py)."""
+
+    status = 429
+
+
 class LeaseExpired(AnnotateError):
     status = 410
 

@@ -57,6 +57,25 @@ class Campaign(models.Model):
     per_person_quota = models.PositiveIntegerField(default=25, help_text="Votes per annotator; 0 = no limit.")
     completion_code = models.CharField(max_length=64, blank=True, default="")
     completion_url = models.URLField(blank=True, default="")
+    completion_code_per_annotator = models.BooleanField(
+        default=False,
+        help_text="Show each annotator their own code (the completion code plus a part derived from the annotator), "
+        "listed per annotator for staff to verify.",
+    )
+    # Crowd entry guards (annotate/crowd.py).
+    crowd_study_ids = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="Prolific STUDY_ID(s) or MTurk hitId(s) this campaign accepts, comma-separated; empty accepts any.",
+    )
+    require_crowd_session = models.BooleanField(
+        default=True,
+        help_text="Crowd links must carry STUDY_ID and SESSION_ID (Prolific) or hitId and assignmentId (MTurk).",
+    )
+    new_annotators_per_hour = models.PositiveIntegerField(
+        default=1000, help_text="New crowd identities accepted per hour; 0 = no limit."
+    )
     gold_min_accuracy = models.FloatField(default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     gold_min_votes = models.PositiveSmallIntegerField(
         default=3, help_text="Gold votes needed before an annotator can be flagged."
@@ -104,6 +123,9 @@ class Comparison(models.Model):
     set_b_model = models.ForeignKey(
         ModelEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
+    # What annotators are shown: {"reference": token, "a": [tokens], "b": [tokens]}, the images' per-campaign
+    # opaque tokens (annotate/aliases.py), filled at build; the next-task statements read it with the row.
+    shown = models.JSONField(default=dict, blank=True)
     is_gold = models.BooleanField(default=False)
     gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
     seed = models.BigIntegerField(default=0)
@@ -124,6 +146,21 @@ class Comparison(models.Model):
 
     def __str__(self) -> str:
         return f"comparison {self.pk} ({self.campaign_id})"
+
+
+class CampaignImage(models.Model):
+    """An image as one campaign's annotators see it: under an opaque token (annotate/aliases.py)."""
+
+    # Looked up by token (its unique index) and by campaign through campaign_image_once's prefix.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=32, unique=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "image"], name="campaign_image_once")]
+
+    def __str__(self) -> str:
+        return f"image {self.image_id} of campaign {self.campaign_id}"
 
 
 class Annotator(models.Model):

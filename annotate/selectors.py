@@ -42,3 +42,12 @@ def campaign_get(*, slug: str) -> Campaign:
 def open_campaigns() -> QuerySet[Campaign]:
     """Campaigns open for annotation, newest first."""
     return Campaign.objects.filter(status=Campaign.Status.OPEN).order_by("-created_at")
+
+
+def query_in_unfinished_campaign(*, query_id: int) -> bool:
+    """Whether a campaign that is not closed (draft or open) compares result sets of this query.
+
+    While it is, the query's model results and target stay hidden from everyone but staff
+    (:func:`hpbench.catalog.selectors.query_results_hidden_from`): annotators could match a set to a model.
+    """
+    return Comparison.objects.filter(query_id=query_id).exclude(campaign__status=Campaign.Status.CLOSED).exists()

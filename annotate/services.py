@@ -24,7 +24,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from annotate import identity
+from annotate import aliases, crowd, identity
 from annotate.errors import (
     AlreadyAnswered,
     BuildError,
@@ -38,6 +38,7 @@ from annotate.errors import (
 from annotate.models import Annotator, Assignment, Campaign, Comparison
 from hpbench import sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.inputs import text_problem
 from hpbench.sql import Statement
 
 log = logging.getLogger(__name__)
@@ -62,9 +63,9 @@ def query_text(captions: list[str] | tuple[str, ...]) -> str:
     return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
 
 
-def image_url(image_id: int) -> str:
-    """The URL the pages load an image from (served by the catalogue's image view)."""
-    return f"/images/{int(image_id)}"
+def image_url(token: str) -> str:
+    """The URL an annotator's page loads an image from: its campaign token (annotate/aliases.py), never the id."""
+    return aliases.image_url(token)
 
 
 # --- Campaign lifecycle -----------------------------------------------------------------------
@@ -146,7 +147,9 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     For ``num_queries`` queries sampled (with the campaign's seed) from those every chosen model's latest
     finished run covers, a pair of two different models is drawn and each contributes its top ``set_size``
     images; pairs whose two sets hold the same images are skipped. Gold comparisons (``gold_share`` of
-    the total) oppose the target plus images meeting the request to unrelated images of the category.
+    the total) oppose the target plus images meeting the request to unrelated images of the category, on
+    queries not otherwise sampled where there are enough (so no query is shown twice). Every image shown gets
+    its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
@@ -207,7 +210,13 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     share = campaign.gold_share
     if share > 0 and rows:
         n_gold = max(1, round(len(rows) * share / (1.0 - share)))
-        rows.extend(_gold_comparisons(campaign, chosen, queries, topks, n_gold, rng))
+        # Gold tasks on queries no model pair is compared on, where there are enough: an annotator shown the
+        # same reference and text twice would know one of the two tasks is gold.
+        chosen_set = set(chosen)
+        spare = [q for q in candidate_ids if q not in chosen_set]
+        queries.update(Query.objects.in_bulk(spare))
+        rows.extend(_gold_comparisons(campaign, spare, chosen, queries, topks, n_gold, rng))
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
     report(0.6)
     batch = 2000
     for start in range(0, len(rows), batch):
@@ -218,16 +227,21 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
 
 def _gold_comparisons(
     campaign: Campaign,
+    spare: list[int],
     chosen: list[int],
     queries: dict[int, Query],
     topks: dict[int, dict[int, list[int]]],
     n_gold: int,
     rng: random.Random,
 ) -> list[Comparison]:
-    """Gold tasks: target + images meeting the request versus unrelated images of the same category."""
+    """Gold tasks: target + images meeting the request versus unrelated images of the same category, on
+    ``spare`` queries (compared nowhere else) first, then on ``chosen`` ones."""
     k = campaign.set_size
-    with_target = [q for q in chosen if queries[q].target_id is not None]
-    picked = rng.sample(with_target, min(n_gold, len(with_target)))
+    first = [q for q in spare if queries[q].target_id is not None]
+    picked = rng.sample(first, min(n_gold, len(first)))
+    if len(picked) < n_gold:
+        then = [q for q in chosen if queries[q].target_id is not None]
+        picked += rng.sample(then, min(n_gold - len(picked), len(then)))
     if not picked:
         return []
     is_demo = campaign.dataset.kind == Dataset.Kind.DEMO
@@ -315,20 +329,31 @@ def _param(params: Mapping[str, str], name: str, *, required: bool = False) -> s
     return value
 
 
-def annotator_enter(*, campaign: Campaign, params: Mapping[str, str], user=None) -> Annotator:
+def annotator_enter(
+    *, campaign: Campaign, params: Mapping[str, str], user=None, client_ip: str | None = None
+) -> Annotator:
     """Create or resume the pseudonymous annotator for a crowd link or a logged-in user.
 
     ``params`` are the query parameters: Prolific's ``PROLIFIC_PID``/``STUDY_ID``/``SESSION_ID`` or
     MTurk's ``workerId``/``assignmentId``/``hitId``/``turkSubmitTo``; without them a logged-in ``user``
-    enters as themselves. The crowd id is stored only as an HMAC. Raises ``PermissionDenied`` with a
-    message when the campaign is not open, the link is malformed (or an MTurk preview), or nobody is known.
+    enters as themselves. The crowd id is stored only as an HMAC. The campaign's crowd guards apply
+    (``annotate.crowd``): study and session required and pinned as configured, a session never shared by two
+    worker ids, and new identities rate-limited per campaign and per ``client_ip`` (none: no IP limit).
+    Raises ``PermissionDenied`` with a message when the campaign is not open, the link is malformed (or an
+    MTurk preview), refused by a guard, or nobody is known; ``annotate.errors.TooManyEntries`` (429) past a rate
+    limit.
     """
     if campaign.status != Campaign.Status.OPEN:
         raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
     fields: dict[str, str] = {}
+    required = campaign.require_crowd_session
     if params.get("PROLIFIC_PID"):
         source, external = Annotator.Source.PROLIFIC, _param(params, "PROLIFIC_PID", required=True)
-        fields = {"study_id": _param(params, "STUDY_ID"), "session_id": _param(params, "SESSION_ID")}
+        fields = {
+            "study_id": _param(params, "STUDY_ID", required=required),
+            "session_id": _param(params, "SESSION_ID", required=required),
+        }
+        study, session, session_field = fields["study_id"], fields["session_id"], "session_id"
     elif params.get("workerId"):
         source, external = Annotator.Source.MTURK, _param(params, "workerId", required=True)
         assignment_id = (params.get("assignmentId") or "").strip()
@@ -338,17 +363,33 @@ def annotator_enter(*, campaign: Campaign, params: Mapping[str, str], user=None)
         if submit_to and not submit_to.startswith("https://"):
             raise PermissionDenied("turkSubmitTo must be an https:// URL")
         fields = {
-            "assignment_id": _param(params, "assignmentId"),
-            "hit_id": _param(params, "hitId"),
+            "assignment_id": _param(params, "assignmentId", required=required),
+            "hit_id": _param(params, "hitId", required=required),
             "submit_to": submit_to[:300],
         }
+        study, session, session_field = fields["hit_id"], fields["assignment_id"], "assignment_id"
     elif user is not None and user.is_authenticated:
         return _annotator_for_user(campaign, user)
     else:
         raise PermissionDenied("log in, or open the link from your crowd platform (it carries your worker id)")
+    pinned = crowd.study_ids(campaign.crowd_study_ids)
+    if pinned and study not in pinned:
+        name = "STUDY_ID" if source == Annotator.Source.PROLIFIC else "hitId"
+        raise PermissionDenied(f"this link's {name} is not this study's: open the link your study platform gives you")
     digest = _hash_external_id(source, external)
     annotator = Annotator.objects.filter(campaign=campaign, source=source, external_id_hash=digest).first()
     if annotator is None:
+        if (
+            session
+            and Annotator.objects.filter(campaign=campaign, source=source, **{session_field: session})
+            .exclude(external_id_hash=digest)
+            .exists()
+        ):
+            name = "SESSION_ID" if source == Annotator.Source.PROLIFIC else "assignmentId"
+            raise PermissionDenied(f"this link's {name} belongs to another participant")
+        crowd.entry_allow(
+            campaign_key=f"{campaign.pk}:{campaign.slug}", per_campaign=campaign.new_annotators_per_hour, ip=client_ip
+        )
         try:
             with transaction.atomic():
                 annotator = Annotator.objects.create(
@@ -379,14 +420,17 @@ def _annotator_for_user(campaign: Campaign, user) -> Annotator:
 def annotator_for_request(request, campaign: Campaign) -> Annotator:
     """The annotator this request acts as for ``campaign``; remembers it for the browser (``annotate.identity``).
 
-    Crowd parameters in ``request.GET`` create or resume a crowd annotator; otherwise the one this
-    browser entered as; otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message
-    (campaign not open, malformed link, nobody known).
+    Crowd parameters in ``request.GET`` create or resume a crowd annotator (the entry guards of
+    :func:`annotator_enter` apply, with the request's client IP); otherwise the one this browser entered as;
+    otherwise the logged-in user's own. Raises ``PermissionDenied`` with a message (campaign not open,
+    malformed or refused link, nobody known) or ``TooManyEntries``.
     """
     params = request.GET
     annotator: Annotator | None = None
     if params.get("PROLIFIC_PID") or params.get("workerId"):
-        annotator = annotator_enter(campaign=campaign, params=params, user=request.user)
+        annotator = annotator_enter(
+            campaign=campaign, params=params, user=request.user, client_ip=crowd.client_ip(request)
+        )
     else:
         if campaign.status != Campaign.Status.OPEN:
             raise PermissionDenied(f"campaign {campaign.slug!r} is not open for annotation")
@@ -407,10 +451,10 @@ class TaskView:
     """One leased comparison as the annotator sees it (storage labels already mapped to left/right)."""
 
     lease: uuid.UUID
-    reference_image_id: int
+    reference: str  # the images' campaign tokens (annotate/aliases.py), never their ids
     text: str
-    left: list[int]
-    right: list[int]
+    left: list[str]
+    right: list[str]
     expires_at: datetime
 
 
@@ -429,6 +473,7 @@ class CampaignView:
     completion_code: str
     completion_url: str
     dataset_kind: str
+    completion_code_per_annotator: bool = False
 
 
 @dataclass(frozen=True)
@@ -438,14 +483,15 @@ class NextResult:
     preview: TaskView | None
     done: int
     quota: int | None
+    completion_code: str = ""  # what this annotator is shown once done (their own where the campaign says so)
 
 
-def _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b) -> TaskView:
-    set_a = json.loads(set_a) if isinstance(set_a, str) else set_a
-    set_b = json.loads(set_b) if isinstance(set_b, str) else set_b
+def _task_view(lease, left_is_a, expires_at, text, shown) -> TaskView:
+    shown = json.loads(shown) if isinstance(shown, str) else shown
+    set_a, set_b = shown["a"], shown["b"]
     return TaskView(
         lease=lease,
-        reference_image_id=reference_image_id,
+        reference=shown["reference"],
         text=text,
         left=set_a if left_is_a else set_b,
         right=set_b if left_is_a else set_a,
@@ -460,7 +506,8 @@ _NEXT_STATE = Statement(
     # The annotator's campaign and their live leases (0, 1 or 2 rows of them), in one statement.
     "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
     " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
-    " s.lease, s.left_is_a, s.expires_at, x.reference_image_id, x.text, x.set_a_images, x.set_b_images"
+    " c.completion_code_per_annotator,"
+    " s.lease, s.left_is_a, s.expires_at, x.text, x.shown"
     " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
     " JOIN catalog_dataset d ON d.id = c.dataset_id"
     " LEFT JOIN annotate_assignment s ON s.annotator_id = a.id AND s.state = 'leased' AND s.expires_at > %s"
@@ -478,12 +525,12 @@ _PICK = (
     " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
     " ORDER BY c.position LIMIT 1{lock})"
-    " RETURNING id, reference_image_id, text, set_a_images, set_b_images"
+    " RETURNING id, text, shown"
 )
 _PICK_SKIP_LOCKED = Statement("annotate_pick", _PICK.format(lock=" FOR UPDATE SKIP LOCKED"))
 _PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
 _TAKEOVER = (
-    "SELECT a.id, c.id, c.reference_image_id, c.text, c.set_a_images, c.set_b_images"
+    "SELECT a.id, c.id, c.text, c.shown"
     " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
     " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
@@ -529,7 +576,7 @@ def _skip_locked() -> bool:
 
 def _campaign_view(row) -> CampaignView:
     """The campaign part of the next-task state row (no second round trip)."""
-    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind = row[1:13]
+    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind, own = row[1:14]
     return CampaignView(
         id=campaign_id,
         slug=slug,
@@ -542,6 +589,7 @@ def _campaign_view(row) -> CampaignView:
         completion_code=code,
         completion_url=url,
         dataset_kind=kind,
+        completion_code_per_annotator=bool(own),
     )
 
 
@@ -562,7 +610,7 @@ def _lease_one(
             return None
         batch.defer((_EXPIRE, [taken[0]]))
         row = taken[1:]
-    comparison_id, reference_image_id, text, set_a, set_b = row
+    comparison_id, text, shown = row
     left_is_a = _PLACEMENT.random() < 0.5
     lease = uuid.uuid4()
     batch.defer(
@@ -579,7 +627,7 @@ def _lease_one(
             ],
         )
     )
-    return _task_view(lease, left_is_a, expires_at, reference_image_id, text, set_a, set_b)
+    return _task_view(lease, left_is_a, expires_at, text, shown)
 
 
 def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
@@ -605,8 +653,8 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
             raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
         quota = campaign.per_person_quota or None
         live = [
-            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), reference, text, set_a, set_b)
-            for lease, left_is_a, expires, reference, text, set_a, set_b in (row[13:] for row in rows)
+            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), text, shown)
+            for lease, left_is_a, expires, text, shown in (row[14:] for row in rows)
             if lease is not None
         ]
         room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
@@ -619,12 +667,16 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
             live.append(task)
             room -= 1
             expires_at = now + timedelta(seconds=campaign.lease_seconds * 2)
+    code = campaign.completion_code
+    if not live and campaign.completion_code_per_annotator:
+        code = crowd.completion_code_for(base=code, campaign_id=campaign.id, annotator_id=annotator_id)
     return NextResult(
         campaign=campaign,
         task=live[0] if live else None,
         preview=live[1] if len(live) > 1 else None,
         done=votes_count,
         quota=quota,
+        completion_code=code,
     )
 
 
@@ -677,6 +729,9 @@ def vote_record(
     """
     if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 100:
         raise InvalidVote("idempotency_key must be a string of 1 to 100 characters")
+    problem = text_problem(idempotency_key)
+    if problem:
+        raise InvalidVote(f"idempotency_key {problem}")
     try:
         lease_uuid = lease if isinstance(lease, uuid.UUID) else uuid.UUID(str(lease))
     except ValueError:

@@ -37,12 +37,18 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from annotate_load import ROOT, _build, _CpuMeter, _recreate_database, _setup_env  # noqa: E402
 
 N_ANNOTATORS = 4
+
+
+def _crowd_link(pid: str) -> dict[str, str]:
+    """A Prolific link's parameters, as campaigns require them (study and session)."""
+    return {"PROLIFIC_PID": pid, "STUDY_ID": "bench", "SESSION_ID": f"s-{pid}"}
 
 
 class _Services:
@@ -55,7 +61,7 @@ class _Services:
         self.services, self.slug = services, slug
         campaign = Campaign.objects.get(slug=slug)
         self.ids = [
-            services.annotator_enter(campaign=campaign, params={"PROLIFIC_PID": f"svc-{uuid.uuid4().hex[:8]}"}).pk
+            services.annotator_enter(campaign=campaign, params=_crowd_link(f"svc-{uuid.uuid4().hex[:8]}")).pk
             for _ in range(N_ANNOTATORS)
         ]
 
@@ -95,9 +101,8 @@ class _InProcessWSGI(_OverTheAPI):
         self.cookies = []
         for _ in range(N_ANNOTATORS):
             cookies: dict[str, str] = {}
-            status, _ = self._call(
-                "GET", f"/api/annotate/campaigns/{slug}/enter", cookies, query=f"PROLIFIC_PID=wsgi-{uuid.uuid4().hex}"
-            )
+            link = urlencode(_crowd_link(f"wsgi-{uuid.uuid4().hex}"))
+            status, _ = self._call("GET", f"/api/annotate/campaigns/{slug}/enter", cookies, query=link)
             assert status == 200, status
             self.cookies.append(cookies)
 
@@ -157,7 +162,8 @@ class _OverHTTP(_OverTheAPI):
         self.clients = []
         for _ in range(N_ANNOTATORS):
             connection = self._connection()
-            connection.request("GET", f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID=http-{uuid.uuid4().hex}")
+            link = urlencode(_crowd_link(f"http-{uuid.uuid4().hex}"))
+            connection.request("GET", f"/api/annotate/campaigns/{slug}/enter?{link}")
             answer = connection.getresponse()
             answer.read()
             assert answer.status == 200, answer.status

@@ -57,6 +57,8 @@ def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
         "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
         "CELERY_BROKER_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
         "LOG_LEVEL": "WARNING",
+        # Every simulated annotator enters from this machine: no per-IP limit on new crowd identities.
+        "HPBENCH_CROWD_NEW_PER_IP_HOUR": "0",
         "DJANGO_SETTINGS_MODULE": "hpbench.settings",
     }
     os.environ.update(env)
@@ -153,7 +155,7 @@ class _InProcessAnnotator:
 
         self.slug = slug
         self.client = Client()
-        self.client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={pid}")
+        self.client.get(f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={pid}&STUDY_ID=bench&SESSION_ID=s{pid}")
         self.token = self.client.cookies["csrftoken"].value
 
     def next_task(self):
@@ -442,7 +444,8 @@ def _sequential(base: str, slug: str, n: int = 200) -> None:
     import httpx
 
     with httpx.Client(base_url=base, timeout=30) as http:
-        entered = http.get(f"/api/annotate/campaigns/{slug}/enter", params={"PROLIFIC_PID": "sequential"})
+        link = {"PROLIFIC_PID": "sequential", "STUDY_ID": "bench", "SESSION_ID": "s-sequential"}
+        entered = http.get(f"/api/annotate/campaigns/{slug}/enter", params=link)
         entered.raise_for_status()
         headers = {"X-CSRFToken": http.cookies["csrftoken"]}
         next_ms, vote_ms = [], []

@@ -66,7 +66,7 @@ from models_zoo.demo import DemoCIR, DemoConfig, build_vocab, save_demo_model  #
 from models_zoo.encoding import encode_image_batches, encode_query_batches, resolve_device  # noqa: E402
 from models_zoo.qure.folders import fashioniq_folder_queries  # noqa: E402
 from models_zoo.qure.trainer import TrainConfig, fashioniq_validation, train  # noqa: E402
-from models_zoo.tiny import make_tiny_blip2, make_tiny_clip  # noqa: E402
+from models_zoo.tiny import make_tiny_blip2, make_tiny_clip, make_tiny_clip4cir_openai  # noqa: E402
 
 SHIPPED_DEMO = ROOT / "models_zoo" / "demo" / "checkpoints" / "demo-qure"
 RATIO_GOAL = 0.90
@@ -210,6 +210,8 @@ def check_numerics(device: torch.device, folder, scratch: Path) -> list[dict[str
         (demo_name, demo),
         ("blip2_cir (tiny)", lambda: load_model("blip2_cir", make_tiny_blip2(scratch / "blip2"))),
         ("clip_zeroshot (tiny)", lambda: load_model("clip_zeroshot", make_tiny_clip(scratch / "clip"))),
+        # CLIP4Cir's released layout on an OpenAI ResNet CLIP: runs in fp32 (autocast off) as the official code.
+        ("clip4cir (tiny RN50x4 layout)", lambda: load_model("clip4cir", make_tiny_clip4cir_openai(scratch / "c4c"))),
     ]
     results = []
     for name, build in models:

@@ -52,9 +52,15 @@ def _check_workers(timeout: float) -> dict:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 with ``{"ok": true, ...}`` when everything answers, 503 naming what is down otherwise."""
+    try:
+        timeout = float(request.GET.get("timeout", 1.0))
+    except ValueError:
+        timeout = -1.0
+    if not 0.1 <= timeout <= 10.0:  # NaN fails too
+        return JsonResponse({"detail": "timeout must be a number of seconds from 0.1 to 10"}, status=400)
     checks = {"database": _check_database(), "broker": _check_broker()}
     checks["workers"] = (
-        _check_workers(timeout=float(request.GET.get("timeout", 1.0)))
+        _check_workers(timeout=timeout)
         if checks["broker"]["ok"]
         else {"ok": False, "error": "broker unreachable", "workers": []}
     )

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hpbench.inputs.reject_nul_in_url_middleware",  # %00 in a URL: 400, not a database error
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,9 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The annotators' next-task and vote requests (PATH_INFO, full match) run through a shorter stack: see
-# hpbench/handlers.py. Their views check the CSRF token themselves.
-HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes"]
+# The annotators' next-task and vote requests, and their images (PATH_INFO, full match), run through a shorter
+# stack: see hpbench/handlers.py. The API views check the CSRF token themselves; the images are plain GETs.
+HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes", r"/images/a/[-\w]+"]
 HOT_PATH_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpbench.handlers.content_length_middleware",
@@ -139,6 +140,8 @@ MEDIA_ROOT = env_path("HPBENCH_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
+# Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
+HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
@@ -199,6 +202,12 @@ HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=
 # Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
 HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 
+# --- Crowd entry (annotate/crowd.py) ------------------------------------------------------------
+# New crowd identities per client IP and hour (0 = no limit); counted in the cache (set CACHE_URL in production).
+HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, minimum=0)
+# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For; its last entry is used).
+HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -208,6 +217,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Bounded size (413) and depth, storable text only: hpbench/parsers.py. Multipart: Django's own limits.
+    "DEFAULT_PARSER_CLASSES": [
+        "hpbench.parsers.JSONParser",
+        "hpbench.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")

@@ -4,13 +4,20 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from annotate.aliases import campaign_image
 from hpbench.catalog.api import image_file
 from hpbench.health import healthz
+
+# JSON answers under /api/ for errors raised outside the views (e.g. a body over DATA_UPLOAD_MAX_MEMORY_SIZE).
+handler400 = "hpbench.errors.bad_request"
+handler404 = "hpbench.errors.page_not_found"
+handler500 = "hpbench.errors.server_error"
 
 urlpatterns = [
     path("api/annotate/", include("annotate.urls")),  # first: the busiest routes
     path("healthz", healthz, name="healthz"),
     path("images/<int:image_id>", image_file, name="image-file"),
+    path("images/a/<str:token>", campaign_image, name="campaign-image"),  # annotators' opaque image URLs
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

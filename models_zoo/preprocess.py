@@ -1,12 +1,19 @@
 """Image preprocessing shared by the families (PIL + torch, no torchvision).
 
-The pipeline is CLIP4Cir's ``targetpad_transform`` (also used by SPRC and QuRe):
+The pipeline is CLIP4Cir's ``targetpad_transform`` (also used by SPRC and QuRe). As in their loaders, an
+image file is opened *without* converting it, and every geometric step runs in the image's own mode:
 
 1. target-pad: when ``max(w, h) / min(w, h) > ratio`` (1.25), pad the shorter side symmetrically
-   with black so that the aspect ratio becomes ``ratio`` (images already within the ratio are untouched);
-2. resize (bicubic) so the short side equals the target size (torchvision ``Resize(int)`` rounding);
+   with zeros in the image's mode (torchvision ``F.pad(img, [hp, vp, hp, vp], 0)`` on a PIL image:
+   black for RGB/L, transparent black for RGBA, *white* for CMYK, palette index 0 for P, whose
+   palette is kept); images already within the ratio are untouched;
+2. resize (bicubic) so the short side equals the target size (torchvision ``Resize(int)`` rounding;
+   PIL itself resizes P and 1 images with nearest neighbour and RGBA/LA with premultiplied alpha);
 3. center-crop to the target size;
-4. to a float tensor in [0, 1] and normalise with the CLIP mean/std.
+4. convert to RGB (``_convert_image_to_rgb``: last, as the official order), then to a float tensor in
+   [0, 1] normalised with the CLIP mean/std.
+
+Converting first (as this module once did) changes RGBA, palette and CMYK results.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -25,10 +33,11 @@ TARGET_PAD_RATIO = 1.25
 
 
 def target_pad(image: PILImage.Image, ratio: float = TARGET_PAD_RATIO) -> PILImage.Image:
-    """Pad ``image`` with zeros (black) to aspect ratio ``ratio`` when it is more elongated than that.
+    """Pad ``image`` with zeros in its own mode to aspect ratio ``ratio`` when it is more elongated than that.
 
     As CLIP4Cir's ``TargetPad``: with ``m = max(w, h) / ratio``, pad ``int((m - w) / 2)`` columns on
-    each side and ``int((m - h) / 2)`` rows on top and bottom (never negative).
+    each side and ``int((m - h) / 2)`` rows on top and bottom (never negative), filling with 0 in every
+    band as torchvision's constant ``pad`` does on PIL images (a P image keeps its palette).
     """
     w, h = image.size
     if max(w, h) / min(w, h) < ratio:
@@ -38,9 +47,13 @@ def target_pad(image: PILImage.Image, ratio: float = TARGET_PAD_RATIO) -> PILIma
     vp = max(int((scaled - h) / 2), 0)
     if hp == 0 and vp == 0:
         return image
-    fill = 0 if image.mode in ("L", "1", "I", "F", "P") else (0,) * len(image.getbands())
-    padded = PILImage.new(image.mode, (w + 2 * hp, h + 2 * vp), fill)
-    padded.paste(image, (hp, vp))
+    bands = len(image.getbands())
+    fill = 0 if bands == 1 else (0,) * bands
+    padded = ImageOps.expand(image, border=(hp, vp, hp, vp), fill=fill)
+    if image.mode == "P":
+        palette = image.getpalette()
+        if palette is not None:
+            padded.putpalette(palette)
     return padded
 
 
@@ -85,12 +98,14 @@ def to_normalised_tensor(
 
 
 def open_image(item: PILImage.Image | str | Path) -> PILImage.Image:
-    """A PIL image as RGB: ``item`` itself, or the file at that path (raises ValueError naming it if unreadable)."""
+    """``item`` itself, or the decoded file at that path in its own mode, *not* converted (the official
+    loaders' ``PIL.Image.open``); raises ValueError naming the file if it cannot be read."""
     if isinstance(item, PILImage.Image):
-        return item.convert("RGB") if item.mode != "RGB" else item
+        return item
     try:
         with PILImage.open(item) as img:
-            return img.convert("RGB")
+            img.load()
+            return img
     except (OSError, ValueError) as exc:
         raise ValueError(f"Cannot read image {item}: {exc}") from exc
 
@@ -116,17 +131,19 @@ class ImagePreprocessor:
         return to_normalised_tensor(self.geometry(image), self.mean, self.std)
 
     def geometry(self, image: PILImage.Image | str | Path) -> PILImage.Image:
-        """Open, target-pad, resize and crop: the per-image part, before any arithmetic on pixels."""
+        """Open, target-pad, resize and crop in the image's own mode, then convert to RGB (the official order):
+        the per-image part, before any arithmetic on pixels."""
         img = open_image(image)
         if self.pad_ratio is not None:
             img = target_pad(img, self.pad_ratio)
         height, width = self.height_width
         img = resize_short_side(img, height) if isinstance(self.size, int) else resize_to_cover(img, height, width)
-        return center_crop(img, height, width)
+        img = center_crop(img, height, width)
+        return img if img.mode == "RGB" else img.convert("RGB")
 
     def uint8(self, image: PILImage.Image | str | Path) -> torch.Tensor:
         """``(3, H, W)`` uint8 pixels after the geometry; :meth:`normalise` finishes a whole batch at once."""
-        return torch.from_numpy(np.array(self.geometry(image).convert("RGB"), dtype=np.uint8)).permute(2, 0, 1)
+        return torch.from_numpy(np.array(self.geometry(image), dtype=np.uint8)).permute(2, 0, 1)
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, 3, H, W)`` (on any device) -> float32 scaled to [0, 1] and normalised, as ``__call__``."""

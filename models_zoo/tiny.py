@@ -218,3 +218,72 @@ def make_tiny_demo(folder: str | Path, *, seed: int = TINY_SEED) -> Path:
         hidden_dim=32,
     )
     return save_demo_model(DemoCIR(config), folder)
+
+
+TINY_CLIP_WORDS = TINY_BERT_WORDS
+
+
+def write_clip_bpe(path: str | Path, words: tuple[str, ...] | list[str] = TINY_CLIP_WORDS) -> int:
+    """A gzip BPE file in OpenAI's ``bpe_simple_vocab_16e6.txt.gz`` format whose merges spell ``words`` (left
+    to right, the last letter with ``</w>``). Returns the vocabulary size it gives (512 + merges + 2)."""
+    import gzip
+
+    merges: list[str] = []
+    seen: set[str] = set()
+    for word in words:
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        current = pieces[0]
+        for piece in pieces[1:]:
+            if current + piece not in seen:
+                seen.add(current + piece)
+                merges.append(f"{current} {piece}")
+            current += piece
+    Path(path).write_bytes(gzip.compress(("#version: 0.2\n" + "\n".join(merges) + "\n").encode("utf-8")))
+    return 512 + len(merges) + 2
+
+
+TINY_OPENAI_CLIPS = {
+    # RN50x4's stages (4, 6, 10, 6) at width 8 (attention pool over 256 channels, 4 heads), 64 px.
+    "RN50x4": dict(
+        embed_dim=32, image_resolution=64, vision_layers=(4, 6, 10, 6), vision_width=8, vision_patch_size=None
+    ),
+    # A ViT with patch 8 on 32 px, width 128 (2 heads), 2 blocks.
+    "ViT": dict(embed_dim=32, image_resolution=32, vision_layers=2, vision_width=128, vision_patch_size=8),
+}
+
+
+def make_tiny_clip4cir_openai(folder: str | Path, *, backbone: str = "RN50x4", seed: int = TINY_SEED) -> Path:
+    """CLIP4Cir's released layout at tiny size, in ``folder``: ``clip.pt`` (``{"epoch", "CLIP"}``, an OpenAI-layout
+    CLIP, ``backbone`` one of ``TINY_OPENAI_CLIPS``; text width 128, 2 blocks), ``combiner.pt``
+    (``{"epoch", "Combiner"}``, projection 24, hidden 40) and ``bpe_simple_vocab_16e6.txt.gz`` (a tiny BPE).
+    Random weights, BatchNorm statistics included. Returns ``folder``."""
+    from models_zoo.clip4cir.bpe import BPE_FILE_NAME
+    from models_zoo.clip4cir.model import Combiner
+    from models_zoo.clip4cir.openai_clip import ClipArchitecture, OpenAIClip
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab_size = write_clip_bpe(folder / BPE_FILE_NAME)
+    arch = ClipArchitecture(
+        **TINY_OPENAI_CLIPS[backbone],
+        context_length=77,
+        vocab_size=vocab_size,
+        transformer_width=128,
+        transformer_heads=2,
+        transformer_layers=2,
+    )
+    generator = torch.Generator().manual_seed(seed)
+    state = OpenAIClip(arch).state_dict()
+    for key, value in state.items():
+        if key.endswith("num_batches_tracked"):
+            continue
+        if key.endswith("running_var") or (key.endswith("weight") and value.dim() == 1):  # norms: around 1
+            value.copy_(1 + 0.2 * torch.rand(value.shape, generator=generator))
+        elif value.dim() >= 2:
+            value.copy_(torch.randn(value.shape, generator=generator) / value[0].numel() ** 0.5)
+        else:
+            value.copy_(torch.randn(value.shape, generator=generator) * 0.1)
+    torch.save({"epoch": 3, "CLIP": state}, folder / "clip.pt")
+    torch.manual_seed(seed + 1)
+    torch.save({"epoch": 3, "Combiner": Combiner(arch.embed_dim, 24, 40).state_dict()}, folder / "combiner.pt")
+    return folder

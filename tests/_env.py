@@ -15,5 +15,8 @@ os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CELERY_BROKER_KEY_PREFIX", f"hpbench-test-{_run}:")
 os.environ.setdefault("HPBENCH_VAR_DIR", tempfile.mkdtemp(prefix=f"hpbench-test-{_run}-"))
 os.environ.setdefault("HPBENCH_TEST_DB_NAME", "test_hpbench")
+# Hundreds of crowd identities enter from 127.0.0.1 in one run: no per-IP entry limit, except in the tests of it
+# (tests/annotate/test_crowd.py turns it on, with IPs of their own).
+os.environ.setdefault("HPBENCH_CROWD_NEW_PER_IP_HOUR", "0")
 # pytest-django's live_server with Playwright's sync API (see ../shared/FACTS.md).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

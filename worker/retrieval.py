@@ -6,7 +6,6 @@ import json
 import logging
 import time
 import traceback
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +16,9 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
+from hpbench.catalog.protocol import query_text, retrieval_groups
 from hpbench.catalog.results import write_topk
-from hpbench.catalog.selectors import gallery_images, split_queries
 from hpbench.metrics import retrieval as metrics
-from models_zoo.text import cirr_query_text, fashioniq_query_text
 from worker.embeddings import QuerySpec, image_embeddings, query_embeddings
 
 logger = logging.getLogger(__name__)
@@ -29,15 +27,6 @@ Status = RetrievalRun.Status
 
 class RunCancelled(Exception):
     pass
-
-
-def query_text(query: Query, dataset: Dataset) -> str:
-    """The modification text as the official evaluation code builds it for the dataset's protocol."""
-    if dataset.protocol == "cirr":
-        return cirr_query_text(query.captions[0])
-    if len(query.captions) == 2:
-        return fashioniq_query_text(query.captions)
-    return " and ".join(c.strip(".?, ") for c in query.captions)
 
 
 def query_spec(query: Query, dataset: Dataset) -> QuerySpec:
@@ -120,23 +109,9 @@ def _fail(run_id: int, error: str, trace: str) -> None:
 
 def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, Path]:
     dataset, entry, split = run.dataset, run.model, run.split
-    queries = list(split_queries(dataset=dataset, split=split))
-    if not queries:
-        raise ValueError(f"dataset {dataset.name} has no queries in split {split!r}")
+    groups = retrieval_groups(dataset=dataset, split=split)
+    queries = [query for _, members in groups.values() for query in members]
     protocol = dataset.protocol
-    if protocol == "cirr":
-        groups = {"all": (list(gallery_images(dataset=dataset, split=split).values_list("id", flat=True)), queries)}
-    else:
-        by_category: dict[str, list[Query]] = defaultdict(list)
-        for query in queries:
-            by_category[query.category].append(query)
-        groups = {
-            category: (
-                list(gallery_images(dataset=dataset, split=split, category=category).values_list("id", flat=True)),
-                members,
-            )
-            for category, members in sorted(by_category.items())
-        }
     all_images = [image_id for gallery, _ in groups.values() for image_id in gallery]
     reporter.log(
         f"{entry.name} on {dataset.name}/{split}: {len(queries)} queries, {len(all_images)} gallery images, "

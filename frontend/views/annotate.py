@@ -15,6 +15,7 @@ from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from annotate.errors import TooManyEntries
 from annotate.models import Campaign
 from annotate.services import annotator_for_request
 
@@ -72,6 +73,11 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
         )
     try:
         annotator_for_request(request, campaign)
+    except TooManyEntries as exc:
+        return _unavailable(
+            request, heading="Please try again in a few minutes", message=f"{exc.detail[:1].upper()}{exc.detail[1:]}.",
+            status=exc.status,
+        )
     except PermissionDenied as exc:
         reason = str(exc)
         return _unavailable(

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 
 from hpbench.catalog.models import Dataset, Query
-from hpbench.catalog.selectors import query_results_for_user
+from hpbench.catalog.selectors import query_results_for_user, query_results_hidden_from
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -35,8 +35,10 @@ def query_list(request: HttpRequest) -> HttpResponse:
 
 def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
     query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
+    hidden = query_results_hidden_from(user=request.user, query=query)
     return render(request, "frontend/catalog/query_detail.html", {
-        "query": query, "models": query_results_for_user(user=request.user, query=query, k=10),
+        "query": query, "hidden": hidden,
+        "models": [] if hidden else query_results_for_user(user=request.user, query=query, k=10),
     })
 
 

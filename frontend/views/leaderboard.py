@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -75,8 +76,22 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 config = json.loads(form["config"])
             except json.JSONDecodeError as exc:
                 error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
+            except RecursionError:
+                error = "config: not valid JSON (nested too deep)"
         upload = request.FILES.get("file")
-        if error is None and upload is None:
+        score_files = request.FILES.getlist("scores")
+        if score_files:  # the authors' score files rather than a checkpoint
+            from hpbench.leaderboard.score_submissions import score_submission_create
+
+            try:
+                submission = score_submission_create(owner=request.user, files=score_files,
+                                                     description=form["description"], link=form["link"])
+            except services.SubmissionError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, f"Submission {submission.pk} queued: its score files are valid.")
+                return redirect("submission-detail", pk=submission.pk)
+        elif error is None and upload is None:
             error = "file: choose a checkpoint to upload"
         if error is None:
             try:
@@ -97,6 +112,9 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
         "form": form,
         "quota_used": services.submissions_counted_today(owner=request.user),
         "quota": services.submissions_per_day(),
+        "request_benchmarks": selectors.benchmarks_active(),
+        "request_splits": selectors.request_splits(),
+        "max_score_bytes": settings.HPBENCH_MAX_SCORE_FILE_BYTES,
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -112,6 +130,7 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
         "submission": submission,
         "scores": selectors.submission_scores(submission),
         "runs": selectors.submission_runs(submission),
+        "score_files": selectors.submission_score_files(submission),
         "can_write": can_write,
     })
 

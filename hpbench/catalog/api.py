@@ -8,6 +8,8 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.request import Request
@@ -15,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
-from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user
+from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user, query_results_hidden_from
 
 
 @require_GET
@@ -60,18 +62,48 @@ class QuerySerializer(serializers.ModelSerializer):
         return {"id": query.target_id, "name": query.target.name, "url": f"/images/{query.target_id}"}
 
 
+class QueryResultsParams(serializers.Serializer):
+    k = serializers.IntegerField(min_value=1, max_value=50, default=10, help_text="Results per model (1-50).")
+
+
+_RESULTS_HIDDEN_HELP = (
+    "True while an annotation campaign that is not closed compares this query's result sets: then `models` is "
+    "empty and `query.target` null for everyone but staff, so annotators cannot tell which model made a set."
+)
+
+
 class QueryResults(APIView):
     """One query with each visible model's top results (from its latest finished run on that split)."""
 
     permission_classes = [permissions.AllowAny]
 
+    @extend_schema(
+        summary="A query with each visible model's top-k results",
+        parameters=[QueryResultsParams],
+        responses={
+            200: inline_serializer(
+                "QueryResults",
+                {
+                    "query": QuerySerializer(),
+                    "results_hidden": serializers.BooleanField(help_text=_RESULTS_HIDDEN_HELP),
+                    "models": serializers.ListField(child=serializers.DictField()),
+                },
+            ),
+            400: OpenApiTypes.OBJECT,
+            404: OpenApiTypes.OBJECT,
+        },
+    )
     def get(self, request: Request, query_id: int) -> Response:
+        params = QueryResultsParams(data=request.query_params)
+        params.is_valid(raise_exception=True)
         query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
-        k = max(1, min(int(request.query_params.get("k", 10)), 50))
-        return Response({
-            "query": QuerySerializer(query).data,
-            "models": query_results_for_user(user=request.user, query=query, k=k),
-        })
+        hidden = query_results_hidden_from(user=request.user, query=query)
+        data = QuerySerializer(query).data
+        if hidden:
+            data["target"] = None
+        k = params.validated_data["k"]
+        models = [] if hidden else query_results_for_user(user=request.user, query=query, k=k)
+        return Response({"query": data, "results_hidden": hidden, "models": models})
 
 
 class RunSerializer(serializers.ModelSerializer):

@@ -74,6 +74,8 @@ class ModelEntry(models.Model):
         CLIP4CIR = "clip4cir", "CLIP4Cir"
         BLIP2_CIR = "blip2_cir", "BLIP-2 CIR (QuRe, SPRC)"
         DEMO = "demo", "Demo"
+        # No model runs here: the authors uploaded its scores (hpbench/leaderboard/scorefiles.py).
+        SCORES = "scores", "Scores submitted by the authors"
 
     name = models.SlugField(max_length=100, unique=True)
     family = models.CharField(max_length=32, choices=Family.choices)

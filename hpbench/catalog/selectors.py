@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db.models import Q, QuerySet
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
@@ -50,8 +52,22 @@ def run_topk(run: RetrievalRun) -> TopK:
     return read_topk(run.results_path)
 
 
+def query_results_hidden_from(*, user, query: Query) -> bool:
+    """Whether ``query``'s model results and target are hidden from this caller: everyone but staff while a
+    campaign that is not closed compares result sets of the query (an annotator who saw which images each
+    model returned could tell which model made each set, and which task is gold)."""
+    if user is not None and user.is_authenticated and user.is_staff:
+        return False
+    from annotate.selectors import query_in_unfinished_campaign  # annotate builds on the catalogue
+
+    return query_in_unfinished_campaign(query_id=query.pk)
+
+
 def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
-    """Each visible model's top-``k`` images for one query, from its latest finished run on the query's split."""
+    """Each visible model's top-``k`` images for one query, from its latest finished run on the query's split;
+    empty while they are hidden from this caller (:func:`query_results_hidden_from`)."""
+    if query_results_hidden_from(user=user, query=query):
+        return []
     results = []
     for model in model_entries_visible_to(user).order_by("name"):
         run = latest_finished_run(model=model, dataset=query.dataset, split=query.split)
@@ -61,13 +77,16 @@ def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:
             image_ids, scores = run_topk(run).for_query(query.pk)
         except KeyError:
             continue
-        names = dict(Image.objects.filter(pk__in=image_ids[:k]).values_list("id", "name"))
+        kept = [(i, s) for i, s in zip(image_ids, scores, strict=True) if i >= 0][:k]  # -1 pads short rankings
+        image_ids, scores = [i for i, _ in kept], [s for _, s in kept]
+        names = dict(Image.objects.filter(pk__in=image_ids).values_list("id", "name"))
         results.append({
             "model": model.name, "is_baseline": model.is_baseline, "run": run.pk,
             "results": [
-                {"image": image_id, "name": names.get(image_id, ""), "score": round(score, 5),
+                {"image": image_id, "name": names.get(image_id, ""),
+                 "score": None if math.isnan(score) else round(score, 5),  # ranking files carry no scores
                  "is_target": image_id == query.target_id}
-                for image_id, score in zip(image_ids[:k], scores[:k], strict=True)
+                for image_id, score in zip(image_ids, scores, strict=True)
             ],
         })
     return results

@@ -6,7 +6,14 @@ from django.contrib import admin, messages
 
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard import services
-from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
+from hpbench.leaderboard.models import (
+    BenchmarkPair,
+    ModelScore,
+    PreferenceBenchmark,
+    ReportedScore,
+    ScoreFile,
+    Submission,
+)
 
 
 @admin.register(PreferenceBenchmark)
@@ -77,3 +84,22 @@ class SubmissionAdmin(admin.ModelAdmin):
     def unhide(self, request, queryset) -> None:
         n = ModelEntry.objects.filter(submission__in=queryset).update(is_hidden=False)
         self.message_user(request, f"{n} model(s) shown.", messages.SUCCESS)
+
+
+@admin.register(ScoreFile)
+class ScoreFileAdmin(admin.ModelAdmin):
+    list_display = ["model", "kind", "benchmark", "dataset", "split", "metric", "rows", "created_at"]
+    list_filter = ["kind"]
+    raw_id_fields = ["model", "benchmark", "dataset"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # validated on upload; replace it by uploading again
+
+
+@admin.register(ReportedScore)
+class ReportedScoreAdmin(admin.ModelAdmin):
+    """Papers' figures; link a row to a model to show the paper's figure beside the platform's."""
+
+    list_display = ["benchmark_name", "source", "label", "preference_ratio", "model"]
+    list_filter = ["benchmark_name", "source"]
+    raw_id_fields = ["model"]

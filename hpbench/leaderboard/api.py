@@ -20,7 +20,7 @@ from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submissi
 CSV_COLUMNS = [
     "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
     "preference_ratio", "preference_ratio_low", "preference_ratio_high", "recall", "arena_rating", "arena_votes",
-    "n_pairs", "n_human_ties", "n_model_ties", "submitted",
+    "n_pairs", "n_human_ties", "n_model_ties", "submitted", "source", "reported_preference_ratio",
 ]
 
 
@@ -83,6 +83,8 @@ class SubmissionCreateSerializer(serializers.Serializer):
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise serializers.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        except RecursionError:
+            raise serializers.ValidationError("not valid JSON: nested too deep") from None
         if not isinstance(parsed, dict):
             raise serializers.ValidationError("expected a JSON object")
         return parsed
@@ -120,7 +122,8 @@ class LeaderboardCsvApi(APIView):
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         for row in board["rows"]:
-            writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else ""})
+            writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else "",
+                             "reported_preference_ratio": (row["reported"] or {}).get("preference_ratio", "")})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{benchmark.label}.csv"'
         return response
@@ -136,6 +139,10 @@ class SubmissionListApi(APIView):
         return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True).data)
 
     def post(self, request: Request) -> Response:
+        if request.FILES.getlist("scores"):  # the authors' score files rather than a checkpoint
+            from hpbench.leaderboard.scorefile_api import score_submission_post
+
+            return score_submission_post(request)
         form = SubmissionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:

@@ -165,3 +165,64 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"submission {self.pk} by {self.owner_id} ({self.status})"
+
+
+class ScoreFile(models.Model):
+    """A file of scores the authors of a model computed themselves (``hpbench/leaderboard/scorefiles.py``).
+
+    ``relevance``: per (question, image) relevance for one preference benchmark version (JSON Lines or Parquet).
+    ``ranking``: top-K image names per query of one dataset split (the official CIRR test-submission JSON;
+    ``metric`` is ``recall`` or ``recall_subset``). Validated when uploaded and again when scored.
+    """
+
+    class Kind(models.TextChoices):
+        RELEVANCE = "relevance", "Relevance per (question, image)"
+        RANKING = "ranking", "Top-K rankings per query"
+
+    model = models.ForeignKey(ModelEntry, on_delete=models.CASCADE, related_name="score_files")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    benchmark = models.ForeignKey(
+        PreferenceBenchmark, null=True, blank=True, on_delete=models.CASCADE, related_name="score_files"
+    )
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    split = models.CharField(max_length=32, blank=True, default="")
+    metric = models.CharField(max_length=16, blank=True, default="", help_text="Rankings: recall or recall_subset.")
+    file = models.FileField(upload_to="scorefiles/%Y/%m/")
+    rows = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "benchmark"], condition=models.Q(kind="relevance"),
+                                    name="scorefile_one_per_benchmark"),
+            models.UniqueConstraint(fields=["model", "dataset", "split", "metric"], condition=models.Q(kind="ranking"),
+                                    name="scorefile_one_per_split_metric"),
+        ]
+        ordering = ["model", "id"]
+
+    def __str__(self) -> str:
+        target = self.benchmark.label if self.benchmark_id else f"{self.dataset_id}/{self.split} {self.metric}"
+        return f"{self.kind} file of {self.model_id} for {target}"
+
+
+class ReportedScore(models.Model):
+    """A figure a paper reports for a model on a benchmark, shown beside the platform's own when linked."""
+
+    benchmark_name = models.SlugField(max_length=100, help_text="The benchmark's name (any version).")
+    source = models.CharField(max_length=200, help_text='e.g. "QuRe (ICML 2025), Table 3"')
+    label = models.CharField(max_length=100, help_text="The model as the paper names it.")
+    preference_ratio = models.FloatField(help_text="As the paper prints it, in percent.")
+    position = models.PositiveIntegerField(default=0, help_text="Row order in the paper's table.")
+    model = models.ForeignKey(
+        ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="reported_scores"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark_name", "source", "label"], name="reported_unique_row"),
+        ]
+        ordering = ["benchmark_name", "source", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.label} {self.preference_ratio} on {self.benchmark_name}"

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from hpbench.catalog.models import Dataset, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to
-from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, ReportedScore, Submission
 
 #: ``?sort=`` keys of the leaderboard (a leading "-" sorts descending), and the row field each sorts on.
 SORT_KEYS = {
@@ -63,11 +63,31 @@ def submission_runs(submission: Submission) -> list[RetrievalRun]:
     return list(RetrievalRun.objects.filter(model_id=submission.model_id).select_related("dataset"))
 
 
+def submission_score_files(submission: Submission) -> list[dict]:
+    """The score files of a score-file submission (name, target, rows, sha256); empty for a checkpoint."""
+    from pathlib import PurePath
+
+    from hpbench.leaderboard.models import ScoreFile
+
+    if submission.model_id is None:
+        return []
+    files = ScoreFile.objects.filter(model_id=submission.model_id).select_related("benchmark", "dataset")
+    return [{"name": PurePath(f.file.name).name, "benchmark": f.benchmark, "dataset": f.dataset, "split": f.split,
+             "metric": f.metric, "rows": f.rows, "sha256": f.sha256} for f in files]
+
+
 # --- benchmarks ----------------------------------------------------------------------------
 
 
 def benchmarks_active() -> QuerySet[PreferenceBenchmark]:
     return PreferenceBenchmark.objects.filter(is_active=True).select_related("dataset").order_by("name")
+
+
+def request_splits() -> list[tuple[str, str]]:
+    """``(dataset name, split)`` of every split with queries: the request files a score file can answer."""
+    from hpbench.catalog.models import Query
+
+    return list(Query.objects.values_list("dataset__name", "split").distinct().order_by("dataset__name", "split"))
 
 
 def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
@@ -131,6 +151,10 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     model_ids = [s.model_id for s in scores]
     runs = _latest_runs(model_ids, benchmark.dataset)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
+    reported = {
+        r.model_id: {"source": r.source, "label": r.label, "preference_ratio": r.preference_ratio / 100}
+        for r in ReportedScore.objects.filter(benchmark_name=benchmark.name, model_id__in=model_ids)
+    }
     rows = []
     for s in scores:
         submission = getattr(s.model, "submission", None)
@@ -156,6 +180,9 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "recall": recall_summary(run.metrics, benchmark.dataset) if run else None,
                 "arena_rating": arena.get(s.model_id, {}).get("rating"),
                 "arena_votes": arena.get(s.model_id, {}).get("votes", 0),
+                # Where the scores come from: the authors' score files, or the platform running the model.
+                "source": "authors" if s.model.family == ModelEntry.Family.SCORES else "platform",
+                "reported": reported.get(s.model_id),
                 "submitted": (submission.created_at if submission else s.model.created_at),
                 "computed_at": s.computed_at,
             }

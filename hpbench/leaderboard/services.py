@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.inputs import json_problem, text_problem
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
 
@@ -340,6 +341,11 @@ def model_scores_request(
 
     if benchmarks is None:
         benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
+    task = SCORE_TASK
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: read from their files, nothing to run
+        from hpbench.leaderboard.score_submissions import SCOREFILE_TASK, benchmarks_with_files
+
+        benchmarks, task = benchmarks_with_files(model=model, benchmarks=benchmarks), SCOREFILE_TASK
     queued: list[ModelScore] = []
     with transaction.atomic():
         for benchmark in benchmarks:
@@ -354,7 +360,7 @@ def model_scores_request(
                 )
                 score.refresh_from_db()
             queued.append(score)
-            transaction.on_commit(lambda pk=score.pk: app.send_task(SCORE_TASK, args=[pk]))
+            transaction.on_commit(lambda pk=score.pk, task=task: app.send_task(task, args=[pk]))
     return queued
 
 
@@ -502,6 +508,12 @@ def submission_create(
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
     if config is not None and not isinstance(config, dict):
         raise SubmissionError("config: expected a JSON object")
+    # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
+    for name, value in (("description", description), ("link", link)):
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise SubmissionError(f"{name}: {problem}")
+    if config and (problem := json_problem(config)):
+        raise SubmissionError(f"config: {problem}")
     _check_upload(file)
     # Lock the owner's row so two concurrent uploads cannot both pass the quota.
     get_user_model().objects.select_for_update().get(pk=owner.pk)
@@ -568,14 +580,19 @@ def submission_enqueue(*, submission: Submission, force: bool = False) -> Submis
     if model is None:
         raise SubmissionError(f"submission {submission.pk}: has no model")
     lines = []
-    for dataset, split in submission_datasets():
-        try:
-            run = retrieval_run_create(model=model, dataset=dataset, split=split)
-            lines.append(f"queued retrieval run {run.pk} on {dataset.name}/{split}")
-        except ValueError as exc:
-            lines.append(f"retrieval on {dataset.name}/{split} skipped: {exc}")
-    scores = model_scores_request(model=model, force=force)
-    lines.append(f"queued scoring on {len(scores)} benchmark(s)")
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: their files are scored, nothing runs
+        from hpbench.leaderboard.score_submissions import score_files_enqueue
+
+        lines = score_files_enqueue(model=model, force=force)
+    else:
+        for dataset, split in submission_datasets():
+            try:
+                run = retrieval_run_create(model=model, dataset=dataset, split=split)
+                lines.append(f"queued retrieval run {run.pk} on {dataset.name}/{split}")
+            except ValueError as exc:
+                lines.append(f"retrieval on {dataset.name}/{split} skipped: {exc}")
+        scores = model_scores_request(model=model, force=force)
+        lines.append(f"queued scoring on {len(scores)} benchmark(s)")
     submission.log = _log(submission, "; ".join(lines))
     submission.status = Submission.Status.QUEUED
     submission.progress = 0.0

@@ -528,3 +528,34 @@ def cirr_submission(
                 raise ValueError(f"{what}[{i}] (pair {key}) repeats an image name")
             target[key] = names
     return recall, subset
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Rankings given as lists (score files: researchers' own top-K lists)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def target_ranks_from_rankings(rankings: Sequence[Sequence[Any]], targets: Sequence[Any], *, depth: int) -> np.ndarray:
+    """0-based rank of each row's target in a submitted ranking (best first), for Recall@K with ``K <= depth``.
+
+    ``rankings[i]`` lists at most ``depth`` distinct items of query ``i`` best first (the items removed by the
+    protocol, e.g. CIRR's reference image, already left out); ``targets[i]`` is its ground truth. A target
+    found at position ``p`` has rank ``p``; a target absent from the list has rank ``depth`` (outside every
+    Recall@K with ``K <= depth``), so :func:`recall_at_k`, :func:`fashioniq_recall` and
+    :func:`cirr_recall_from_ranks` give the same figures as from a full ranking. Returns ``(Q,)`` int64.
+    Raises ``ValueError`` when the lengths differ or a list is longer than ``depth`` or repeats an item.
+    """
+    if len(rankings) != len(targets):
+        raise ValueError(f"rankings ({len(rankings)}) and targets ({len(targets)}) must have the same length")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    out = np.full(len(rankings), depth, dtype=np.int64)
+    for i, (ranking, target) in enumerate(zip(rankings, targets, strict=True)):
+        items = list(ranking)
+        if len(items) > depth:
+            raise ValueError(f"rankings[{i}] lists {len(items)} items, more than the depth {depth}")
+        if len(set(items)) != len(items):
+            raise ValueError(f"rankings[{i}] repeats an item")
+        if target in items:
+            out[i] = items.index(target)
+    return out

@@ -36,8 +36,9 @@ itm_head.{wb}                                              itm_head.{wb}
 
 Dropped (training-only, no inference role): ``Qformer.cls.*`` (the MLM head), ``temp`` (contrastive
 temperature), ``prompt_tokens`` (SPRC's training-time prompt), ``Qformer.bert.embeddings.position_ids``
-(a buffer). Any other key is an error naming it (e.g. a ViT-L ``pretrain_vitL`` backbone, which has a
-different layout).
+(a buffer). Any other key is an error naming it. The ``clip_L`` backbone (QuRe's ``pretrain_vitL``) is not
+renamed: its ``visual_encoder.*`` / ``ln_vision.*`` keys load as they are into
+:class:`models_zoo.blip2_cir.clip_vit.ClipLVision` (see ``loading``); only its Q-Former keys go through this table.
 """
 
 from __future__ import annotations
@@ -162,24 +163,21 @@ def hf_to_lavis(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def infer_blip2_config_kwargs(state_dict: dict[str, torch.Tensor], *, source: str = "checkpoint") -> dict:
-    """Sizes of a LAVIS BLIP-2 read from its tensors: ``Blip2Config`` keyword arguments (without the
-    attention-head counts, which tensors do not reveal). Raises CheckpointError if a needed key is absent."""
+def infer_qformer_config_kwargs(state_dict: dict[str, torch.Tensor], *, source: str = "checkpoint") -> dict:
+    """Q-Former and projection sizes of a LAVIS BLIP-2 read from its tensors (any ViT): ``Blip2Config``
+    keyword arguments ``qformer_config`` (without the head count), ``num_query_tokens`` and
+    ``image_text_hidden_size``. Raises CheckpointError if a needed key is absent."""
     try:
-        cls = state_dict["visual_encoder.cls_token"]
-        pos = state_dict["visual_encoder.pos_embed"]
-        patch = state_dict["visual_encoder.patch_embed.proj.weight"]
         query_tokens = state_dict["query_tokens"]
         words = state_dict["Qformer.bert.embeddings.word_embeddings.weight"]
         positions = state_dict["Qformer.bert.embeddings.position_embeddings.weight"]
         vision_proj = state_dict["vision_proj.weight"]
-        fc1 = state_dict["visual_encoder.blocks.0.mlp.fc1.weight"]
         inter = state_dict["Qformer.bert.encoder.layer.0.intermediate_query.dense.weight"]
+        encoder_hidden = state_dict["Qformer.bert.encoder.layer.0.crossattention.self.key.weight"].shape[1]
     except KeyError as exc:
-        raise CheckpointError(f"{source}: not a LAVIS BLIP-2 state dict, {exc.args[0]!r} is missing") from exc
-    vision_layers = 1 + max(
-        int(m.group(1)) for k in state_dict if (m := re.match(r"visual_encoder\.blocks\.(\d+)\.", k))
-    )
+        raise CheckpointError(
+            f"{source}: not a LAVIS BLIP-2 Q-Former state dict, {exc.args[0]!r} is missing"
+        ) from exc
     q_layers = 1 + max(
         int(m.group(1)) for k in state_dict if (m := re.match(r"Qformer\.bert\.encoder\.layer\.(\d+)\.", k))
     )
@@ -193,19 +191,7 @@ def infer_blip2_config_kwargs(state_dict: dict[str, torch.Tensor], *, source: st
     frequency = cross[1] - cross[0] if len(cross) > 1 else q_layers
     if not cross or cross != list(range(0, q_layers, frequency)):
         raise CheckpointError(f"{source}: Q-Former cross-attention layers {cross} are not evenly spaced from 0")
-    encoder_hidden = state_dict["Qformer.bert.encoder.layer.0.crossattention.self.key.weight"].shape[1]
-    patch_size = patch.shape[-1]
-    grid = round((pos.shape[1] - 1) ** 0.5)
     return {
-        "vision_config": {
-            "hidden_size": cls.shape[-1],
-            "intermediate_size": fc1.shape[0],
-            "num_hidden_layers": vision_layers,
-            "patch_size": patch_size,
-            "image_size": grid * patch_size,
-            "qkv_bias": True,
-            "layer_norm_eps": 1e-6,
-        },
         "qformer_config": {
             "vocab_size": words.shape[0],
             "hidden_size": query_tokens.shape[-1],
@@ -218,4 +204,36 @@ def infer_blip2_config_kwargs(state_dict: dict[str, torch.Tensor], *, source: st
         },
         "num_query_tokens": query_tokens.shape[1],
         "image_text_hidden_size": vision_proj.shape[0],
+    }
+
+
+def infer_blip2_config_kwargs(state_dict: dict[str, torch.Tensor], *, source: str = "checkpoint") -> dict:
+    """Sizes of a LAVIS BLIP-2 with an EVA ViT-g-style ``visual_encoder`` read from its tensors:
+    ``Blip2Config`` keyword arguments (without the attention-head counts, which tensors do not reveal).
+    Raises CheckpointError if a needed key is absent."""
+    try:
+        cls = state_dict["visual_encoder.cls_token"]
+        pos = state_dict["visual_encoder.pos_embed"]
+        patch = state_dict["visual_encoder.patch_embed.proj.weight"]
+        fc1 = state_dict["visual_encoder.blocks.0.mlp.fc1.weight"]
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{source}: not a LAVIS BLIP-2 state dict with an EVA ViT-g visual_encoder, {exc.args[0]!r} is missing"
+        ) from exc
+    vision_layers = 1 + max(
+        int(m.group(1)) for k in state_dict if (m := re.match(r"visual_encoder\.blocks\.(\d+)\.", k))
+    )
+    patch_size = patch.shape[-1]
+    grid = round((pos.shape[1] - 1) ** 0.5)
+    return {
+        "vision_config": {
+            "hidden_size": cls.shape[-1],
+            "intermediate_size": fc1.shape[0],
+            "num_hidden_layers": vision_layers,
+            "patch_size": patch_size,
+            "image_size": grid * patch_size,
+            "qkv_bias": True,
+            "layer_norm_eps": 1e-6,
+        },
+        **infer_qformer_config_kwargs(state_dict, source=source),
     }

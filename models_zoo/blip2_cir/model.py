@@ -15,6 +15,11 @@ Q-Former then sends every position through the text feed-forward, which HF's lay
 ``query_length=0``); the output at the first text position ([CLS], index ``T``) is projected with
 ``text_proj`` and normalised.
 
+Vision: transformers' EVA-style ``vision_model`` (its ``post_layernorm`` = ``ln_vision``), or for the ``clip_L``
+backbone ``clip_vit.ClipLVision``. With ``clip_L`` the precision is the released code's: on CUDA the ViT runs
+in fp16 (see ``clip_vit``) and the Q-Former and projections in fp32 with autocast off, whatever autocast the
+caller (the worker's bf16) has on; on CPU everything is fp32.
+
 Texts go through LAVIS's ``blip_caption`` eval processor and the BERT tokenizer (at most 32 tokens).
 Padding is to the longest text rather than to 32: padded keys are masked, so outputs are the same.
 Score: max over the query tokens of the dot product (QuRe and SPRC).
@@ -22,6 +27,7 @@ Score: max over the query tokens of the dot product (QuRe and SPRC).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from models_zoo.base import CIRModel
+from models_zoo.blip2_cir.clip_vit import ClipLVision
 from models_zoo.preprocess import ImagePreprocessor
 from models_zoo.text import blip_caption_text
 
@@ -60,15 +67,32 @@ class Blip2Cir(CIRModel):
     def num_query_tokens(self) -> int:
         return self.retrieval.query_tokens.shape[1]
 
+    @property
+    def released_precision(self) -> bool:
+        """True for the clip_L backbone: fp16 ViT and fp32 Q-Former on CUDA, as QuRe's released code runs it."""
+        return isinstance(self.retrieval.vision_model, ClipLVision)
+
+    def _qformer_precision(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self.released_precision and device.type == "cuda":
+            return torch.autocast("cuda", enabled=False)
+        return contextlib.nullcontext()
+
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Frozen ViT features after ``ln_vision``: ``(B, patches + 1, vision hidden)``."""
-        return self.retrieval.vision_model(pixel_values=pixel_values).last_hidden_state
+        vision = self.retrieval.vision_model
+        if isinstance(vision, ClipLVision):
+            return vision(pixel_values)
+        return vision(pixel_values=pixel_values).last_hidden_state
 
     def _ones(self, features: torch.Tensor) -> torch.Tensor:
         return torch.ones(features.shape[:-1], dtype=torch.long, device=features.device)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         image = self.vision_features(pixel_values)
+        with self._qformer_precision(image.device):
+            return self._encode_image_features(image)
+
+    def _encode_image_features(self, image: torch.Tensor) -> torch.Tensor:
         query_tokens = self.retrieval.query_tokens.expand(image.shape[0], -1, -1)
         output = self.retrieval.qformer(
             query_embeds=query_tokens, encoder_hidden_states=image, encoder_attention_mask=self._ones(image)
@@ -94,6 +118,10 @@ class Blip2Cir(CIRModel):
         if len(texts) != pixel_values.shape[0]:
             raise ValueError(f"{pixel_values.shape[0]} reference images but {len(texts)} texts")
         image = self.vision_features(pixel_values)
+        with self._qformer_precision(image.device):
+            return self._encode_query_features(image, texts)
+
+    def _encode_query_features(self, image: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         tokens = self.tokenize(texts)
         count = self.num_query_tokens
         query_tokens = self.retrieval.query_tokens.expand(image.shape[0], -1, -1)

@@ -27,7 +27,7 @@ logit_scale                                        logit_scale
 =================================================  =====================================================
 
 ResNet backbones (``visual.layer1.*``, ``visual.attnpool.*``; CLIP4Cir's RN50x4) have no Hugging Face
-``CLIPModel`` counterpart and are refused with a CheckpointError.
+``CLIPModel`` counterpart: they are refused here, and load without a Hugging Face folder (``openai_clip.py``).
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def openai_to_hf(state_dict: dict[str, torch.Tensor], *, source: str = "CLIP sta
     if any(k.startswith(("visual.layer1.", "visual.attnpool.")) for k in state_dict):
         raise CheckpointError(
             f"{source}: OpenAI CLIP with a ResNet image encoder (visual.layer*/visual.attnpool.*) cannot be "
-            "mapped onto Hugging Face CLIPModel (ViT only); use a ViT CLIP4Cir checkpoint"
+            "mapped onto Hugging Face CLIPModel (ViT only); leave out clip_folder and the OpenAI CLIP is built "
+            "from the state dict itself (models_zoo.clip4cir.openai_clip)"
         )
     out: dict[str, torch.Tensor] = {}
     unknown: list[str] = []

@@ -2,18 +2,24 @@
 
 Accepted checkpoints (``checkpoint`` argument of ``load_model("clip4cir", ...)``):
 
+- **The official layout, OpenAI CLIP** (the way in; see ``official.py``): CLIP4Cir's released ``.pt`` files,
+  ``{"epoch", "Combiner"}`` and ``{"epoch", "CLIP"}`` (or both keys in one dict), read with
+  ``weights_only=True``. ``checkpoint`` is the Combiner file (with the CLIP file given as
+  ``config["clip_checkpoint"]`` unless it holds both) or a folder holding the released files under any names.
+  The architecture (RN50, RN101, RN50x4, RN50x16, RN50x64, ViT-B/32, ViT-B/16, ViT-L/14, ...) is read from the
+  CLIP state dict; the tokenizer needs OpenAI's ``bpe_simple_vocab_16e6.txt.gz``: ``config["bpe_vocab"]``, or
+  that file in the checkpoint's folder. No Hugging Face folder is involved.
 - **Our export**: a folder holding ``clip4cir.json`` and ``model.safetensors`` (or that ``.safetensors``
   file itself, with ``clip4cir.json`` beside it). Tensor keys ``combiner.<Combiner key>`` and, when
   CLIP was fine-tuned, ``clip.<Hugging Face CLIPModel key>``. The JSON gives ``clip_folder`` (relative
   to the JSON's folder, or absolute), ``projection_dim`` and ``hidden_dim``.
-- **The official layout**: a ``.pt``/``.pth`` file (read with ``weights_only=True``) holding a dict
-  with key ``Combiner`` (its state dict) and optionally ``CLIP`` (a fine-tuned CLIP state dict in
-  OpenAI-CLIP or Hugging Face layout; see ``keymap.py``). CLIP4Cir saves the fine-tuned CLIP in a second
-  file: pass it as ``config["clip_checkpoint"]``.
+- **The official layout on a Hugging Face CLIP** (ViT only): as the first, with ``config["clip_folder"]``
+  naming a Hugging Face CLIP folder that gives the architecture and tokenizer; an OpenAI-layout CLIP state
+  dict is mapped onto it (``keymap.py``).
 
-Config keys (override the JSON): ``clip_folder`` (Hugging Face CLIP folder giving the architecture,
-tokenizer and, unless replaced, the weights), ``clip_checkpoint``, ``projection_dim``/``hidden_dim``
-(otherwise read from the Combiner's weight shapes), ``pad_ratio``, ``max_bytes``.
+Config keys (override the JSON): ``clip_checkpoint``, ``bpe_vocab``, ``clip_folder``,
+``projection_dim``/``hidden_dim`` (Hugging Face path; otherwise read from the Combiner's weight shapes),
+``pad_ratio``, ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -30,8 +36,10 @@ from models_zoo.checkpoints import (
     load_state_dict_checked,
     load_state_dict_file,
 )
+from models_zoo.clip4cir.bpe import ClipBpeTokenizer
 from models_zoo.clip4cir.keymap import is_openai_layout, openai_to_hf
-from models_zoo.clip4cir.model import Clip4Cir, Combiner
+from models_zoo.clip4cir.model import Clip4Cir, Combiner, OpenAIClip4Cir
+from models_zoo.clip4cir.official import bpe_path, build_official, find_official_files
 from models_zoo.clip_common import load_clip_folder
 from models_zoo.errors import CheckpointError
 
@@ -80,8 +88,10 @@ def _read(checkpoint: Path, config: dict[str, Any], max_bytes: int | None) -> tu
     """(Combiner state dict, CLIP state dict or None); fills ``config`` from a JSON beside the weights."""
     if checkpoint.is_dir():
         json_path, weights = checkpoint / CONFIG_NAME, checkpoint / WEIGHTS_NAME
-        if not json_path.is_file() or not weights.is_file():
-            raise CheckpointError(f"Checkpoint folder {checkpoint}: expected {CONFIG_NAME} and {WEIGHTS_NAME}")
+        if not json_path.is_file():  # CLIP4Cir's released files, under any names
+            return find_official_files(checkpoint, max_bytes=max_bytes)
+        if not weights.is_file():
+            raise CheckpointError(f"Checkpoint folder {checkpoint}: expected {WEIGHTS_NAME} beside {CONFIG_NAME}")
         config.update({k: v for k, v in _read_json(json_path).items() if k not in config})
         combiner, clip = _split(load_state_dict_file(weights, max_bytes=max_bytes), source=weights)
         return combiner, clip or None
@@ -99,8 +109,11 @@ def _read(checkpoint: Path, config: dict[str, Any], max_bytes: int | None) -> tu
     return dict(content["Combiner"]), (dict(clip) if clip is not None else None)
 
 
-def load(checkpoint: Path | None, *, variant: str = "combiner", config: dict[str, Any] | None = None) -> Clip4Cir:
-    """A :class:`Clip4Cir` from ``checkpoint`` (see the module docstring). Raises CheckpointError."""
+def load(
+    checkpoint: Path | None, *, variant: str = "combiner", config: dict[str, Any] | None = None
+) -> Clip4Cir | OpenAIClip4Cir:
+    """The model in ``checkpoint`` (see the module docstring): an :class:`OpenAIClip4Cir` for OpenAI-layout CLIP
+    weights without ``clip_folder``, else a :class:`Clip4Cir` on a Hugging Face CLIP. Raises CheckpointError."""
     config = dict(config or {})
     if checkpoint is None:
         raise CheckpointError("clip4cir needs a checkpoint: a .pt with key 'Combiner' or our export folder")
@@ -113,8 +126,18 @@ def load(checkpoint: Path | None, *, variant: str = "combiner", config: dict[str
         extra = load_checkpoint_file(extra_path, max_bytes=max_bytes)
         clip_state = dict(extra["CLIP"]) if isinstance(extra, dict) and "CLIP" in extra else dict(extra)
     if not config.get("clip_folder"):
+        if clip_state is not None and is_openai_layout(clip_state):
+            beside = checkpoint if checkpoint.is_dir() else checkpoint.parent
+            tokenizer = ClipBpeTokenizer.from_file(bpe_path(config.get("bpe_vocab"), beside=beside))
+            return build_official(
+                combiner_state=combiner_state, clip_state=clip_state, tokenizer=tokenizer, source=str(checkpoint),
+                pad_ratio=config.get("pad_ratio", 1.25),
+            )
+        what = "holds no CLIP weights" if clip_state is None else "holds Hugging Face-layout CLIP weights"
         raise CheckpointError(
-            f"Checkpoint {checkpoint}: no CLIP folder given; pass config['clip_folder'] or put it in {CONFIG_NAME}"
+            f"Checkpoint {checkpoint}: {what} and no CLIP folder was given; pass the CLIP4Cir CLIP file "
+            "({'epoch', 'CLIP'}, or OpenAI's pretrained CLIP state dict) as config['clip_checkpoint'], or a "
+            f"Hugging Face CLIP folder as config['clip_folder'] (or in {CONFIG_NAME})"
         )
     clip, tokenizer = load_clip_folder(Path(config["clip_folder"]))
     if clip_state is not None:

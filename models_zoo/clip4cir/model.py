@@ -79,3 +79,39 @@ class Clip4Cir(ClipFeatures, CIRModel):
         # The combiner's weights may be fp32 while autocast gives bf16 features: compute it in its dtype.
         dtype = self.combiner.output_layer.weight.dtype
         return self.combiner.combine_features(image.to(dtype), text.to(dtype))
+
+
+class OpenAIClip4Cir(CIRModel):
+    """CLIP4Cir on OpenAI's CLIP (any ResNet or ViT, see ``openai_clip``), scored as the official ``validate.py``.
+
+    Query = ``Combiner.combine_features(encode_image(reference), encode_text(tokens))`` (unit norm); gallery =
+    ``normalise(encode_image(image))``; score = dot product. Runs in fp32 as the official evaluation
+    (``clip_model.float()``), with autocast switched off, so GPU results match the released code's.
+    """
+
+    family = "clip4cir"
+    variant = "combiner"
+
+    def __init__(self, clip: Any, tokenizer: Any, combiner: Combiner, *, pad_ratio: float | None = 1.25):
+        super().__init__()
+        self.clip = clip
+        self.tokenizer = tokenizer
+        self.combiner = combiner
+        self.image_preprocessor = ImagePreprocessor(size=clip.arch.image_resolution, pad_ratio=pad_ratio)
+        self.context_length = clip.arch.context_length
+
+    def _fp32(self, device: torch.device) -> Any:
+        return torch.autocast(device_type=device.type, enabled=False)
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        with self._fp32(pixel_values.device):
+            return F.normalize(self.clip.encode_image(pixel_values.float()), dim=-1)
+
+    def encode_queries(self, pixel_values: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        tokens = self.tokenizer.encode(list(texts), context_length=self.context_length).to(pixel_values.device)
+        # The causal mask lets trailing padding go: encode up to the last end-of-text token (the largest id).
+        tokens = tokens[:, : int(tokens.argmax(dim=-1).max()) + 1]
+        with self._fp32(pixel_values.device):
+            image = self.clip.encode_image(pixel_values.float())
+            text = self.clip.encode_text(tokens)
+            return self.combiner.combine_features(image, text)

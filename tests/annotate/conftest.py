@@ -143,6 +143,7 @@ def post_vote(client, token: str, **body):
 
 def enter(client, campaign: Campaign, pid: str = "PID0001"):
     """Enter ``campaign`` as a Prolific worker through the API; returns the CSRF token for writes."""
-    response = client.get(f"/api/annotate/campaigns/{campaign.slug}/enter?PROLIFIC_PID={pid}&STUDY_ID=s1&SESSION_ID=x")
+    link = f"PROLIFIC_PID={pid}&STUDY_ID=s1&SESSION_ID=sess-{pid}"
+    response = client.get(f"/api/annotate/campaigns/{campaign.slug}/enter?{link}")
     assert response.status_code == 200, response.content
     return response.cookies["csrftoken"].value

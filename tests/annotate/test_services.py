@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 def crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(campaign=campaign, params={"PROLIFIC_PID": pid}, user=None)
+    return services.annotator_enter(
+        campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "study1", "SESSION_ID": f"s-{pid}"}, user=None
+    )
 
 
 def vote(annotator: Annotator, lease, choice: str = "left", key: str | None = None, **extra):
@@ -155,7 +157,7 @@ def test_choices_map_back_to_the_stored_set_in_both_placements(world, monkeypatc
         task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
         assignment = Assignment.objects.select_related("comparison").get(lease=task.lease)
         c = assignment.comparison
-        assert task.left == (c.set_a_images if assignment.left_is_a else c.set_b_images)
+        assert task.left == (c.shown["a"] if assignment.left_is_a else c.shown["b"])
         vote(annotator, task.lease, "left")
         seen.add(assignment.left_is_a)
         assert Vote.objects.get(assignment=assignment).choice == ("a" if assignment.left_is_a else "b")

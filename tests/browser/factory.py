@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image as PILImage
 
+from annotate import aliases
 from annotate.models import Campaign, Comparison
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
 
@@ -119,4 +120,6 @@ def build_page_campaign(
                 open_slots=votes_per_pair,
             )
         )
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=comparisons)  # as campaign_build does
+    Comparison.objects.bulk_update(comparisons, ["shown"])
     return PageCampaign(campaign=campaign, models=models, comparisons=comparisons, images=images)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from annotate.models import Annotator, Assignment, Vote
+from annotate.models import Annotator, Assignment, CampaignImage, Vote
 from tests.browser.factory import SECRET_MODEL_DESCRIPTION, SECRET_MODEL_NAMES, build_page_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,17 +61,24 @@ def _wait_for_task(page, done: int, quota: int) -> None:
     page.wait_for_function("() => document.getElementById('annotate-app').getAttribute('aria-busy') === 'false'")
 
 
+def _image_ids(urls: list[str]) -> list[int]:
+    """The catalogue ids behind annotators' opaque image URLs (/images/a/<campaign token>)."""
+    tokens = [re.search(r"/images/a/([-\w]+)", url).group(1) for url in urls]
+    ids = dict(CampaignImage.objects.filter(token__in=tokens).values_list("token", "image_id"))
+    return [ids[token] for token in tokens]
+
+
 def _shown_set(page, side: str) -> list[int]:
-    sources = page.eval_on_selector_all(f"#ann-set-{side}-images img", "imgs => imgs.map(i => i.src)")
-    return [int(re.search(r"/images/(\d+)", src).group(1)) for src in sources]
+    return _image_ids(page.eval_on_selector_all(f"#ann-set-{side}-images img", "imgs => imgs.map(i => i.src)"))
 
 
 def _current_lease(recorder: Recorder, page) -> str:
     """The lease of the task on screen: the latest next-task answer whose task shows these images."""
-    left = _shown_set(page, "left")
+    sources = page.eval_on_selector_all("#ann-set-left-images img", "imgs => imgs.map(i => i.src)")
+    left = [re.search(r"/images/a/[-\w]+", src).group() for src in sources]
     for body in reversed(recorder.next_bodies()):
         task = body.get("task")
-        if task and [int(re.search(r"(\d+)$", i["url"]).group(1)) for i in task["sets"]["left"]] == left:
+        if task and [i["url"] for i in task["sets"]["left"]] == left:
             return task["lease"]
     raise AssertionError("no next-task response matches the task on screen")
 
@@ -175,7 +182,7 @@ def test_a_prolific_annotator_votes_by_keyboard_until_the_completion_code(page, 
         assert assignment.state == Assignment.State.SUBMITTED
         # What the page showed on the left is the stored set the placement says.
         shown_left = next(
-            [int(re.search(r"(\d+)$", i["url"]).group(1)) for i in b["task"]["sets"]["left"]]
+            _image_ids([i["url"] for i in b["task"]["sets"]["left"]])
             for b in recorder.next_bodies()
             if b.get("task") and b["task"]["lease"] == lease
         )

@@ -21,6 +21,7 @@ from hpbench.metrics.retrieval import (
     score_blocks,
     subset_ranks_from_scores,
     target_ranks,
+    target_ranks_from_rankings,
     target_ranks_from_scores,
     topk_from_embeddings,
     topk_from_scores,
@@ -250,3 +251,30 @@ def test_cirr_submission_refuses_short_lists_and_repeated_pair_ids() -> None:
         cirr_submission([1, "1"], top * 2, [["a", "b", "c"]] * 2)
     with pytest.raises(ValueError, match="repeats an image name"):
         cirr_submission([1], top, [["a", "a", "c"]])
+
+
+# ---- rankings given as lists (score files) -----------------------------------------------------------------
+
+
+def test_a_submitted_ranking_gives_the_targets_position_or_the_depth_when_it_is_missing() -> None:
+    rankings = [["b", "a", "c"], ["c", "b"], []]
+    # "a" is second (rank 1); "a" is absent from a 3-deep list (rank 3); an empty list misses too
+    assert target_ranks_from_rankings(rankings, ["a", "a", "z"], depth=3).tolist() == [1, 3, 3]
+    with pytest.raises(ValueError, match=r"rankings\[0\] repeats"):
+        target_ranks_from_rankings([["a", "a"]], ["a"], depth=3)
+    with pytest.raises(ValueError, match="more than the depth 1"):
+        target_ranks_from_rankings([["a", "b"]], ["a"], depth=1)
+
+
+def test_recall_from_submitted_top_lists_equals_recall_from_the_embeddings_that_ranked_them() -> None:
+    rng = np.random.default_rng(3)
+    queries = rng.normal(size=(30, 4)).astype(np.float32)
+    gallery = rng.normal(size=(60, 4)).astype(np.float32)
+    target = rng.integers(0, 60, size=30)
+    top, _ = topk_from_embeddings(queries, gallery, 10)
+    from_lists = target_ranks_from_rankings(top.tolist(), target.tolist(), depth=10)
+    exact = target_ranks(queries, gallery, target)
+    assert fashioniq_recall({"dress": from_lists})["dress"]["R@10"] == fashioniq_recall({"dress": exact})["dress"][
+        "R@10"
+    ]
+    assert (np.minimum(exact, 10) == from_lists).all()

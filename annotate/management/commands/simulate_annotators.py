@@ -19,12 +19,15 @@ import httpx
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from annotate.models import Assignment, Campaign
+from annotate.models import Assignment, Campaign, CampaignImage
 from hpbench.catalog.models import Dataset, Image
 
 
-def _image_ids(images: list[dict]) -> list[int]:
-    return [int(item["url"].rstrip("/").rsplit("/", 1)[1]) for item in images]
+def _image_ids(campaign: Campaign, images: list[dict]) -> list[int]:
+    """The catalogue ids behind a task's opaque image URLs (the simulator reads the database, as staff may)."""
+    tokens = [item["url"].rstrip("/").rsplit("/", 1)[1] for item in images]
+    ids = dict(CampaignImage.objects.filter(campaign=campaign, token__in=tokens).values_list("token", "image_id"))
+    return [ids[token] for token in tokens]
 
 
 class Command(BaseCommand):
@@ -101,7 +104,8 @@ class Command(BaseCommand):
     def _answer(self, task: dict, rng: random.Random) -> dict:
         """The simulated person's vote body (choice, and ratings/irrelevant when asked)."""
         options = task["options"]
-        left, right = _image_ids(task["sets"]["left"]), _image_ids(task["sets"]["right"])
+        left = _image_ids(self.campaign, task["sets"]["left"])
+        right = _image_ids(self.campaign, task["sets"]["right"])
         query = Assignment.objects.select_related("comparison__query").get(lease=task["lease"]).comparison.query
         score_left = score_right = 0.0
         if self.oracle is not None:

@@ -1,5 +1,7 @@
 """``python manage.py submit --url URL --token TOKEN --family F --file CKPT [...]``: upload a checkpoint to a
-hpbench server with a progress bar (httpx streaming + tqdm), then print the submission."""
+hpbench server with a progress bar (httpx streaming + tqdm), then print the submission.
+``submit --url URL --token TOKEN --scores FILE [--scores FILE ...]`` uploads score files instead (a model that
+runs elsewhere; see ``hpbench/leaderboard/scorefiles.py``)."""
 
 from __future__ import annotations
 
@@ -15,24 +17,31 @@ CHUNK = 1 << 20
 
 
 def multipart_body(
-    fields: dict[str, str], file_path: Path, *, boundary: str, on_chunk=None
+    fields: dict[str, str], files: list[tuple[str, Path]], *, boundary: str, on_chunk=None
 ) -> tuple[int, Iterator[bytes]]:
-    """(total length, chunks) of a multipart/form-data body whose file part is streamed from disk."""
+    """(total length, chunks) of a multipart/form-data body whose file parts (``(field, path)``) are streamed
+    from disk."""
     head = b"".join(
         f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
     )
-    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_path.name}"\r\n'
-             "Content-Type: application/octet-stream\r\n\r\n").encode()
-    tail = f"\r\n--{boundary}--\r\n".encode()
-    total = len(head) + file_path.stat().st_size + len(tail)
+    parts = [
+        ((f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{path.name}"\r\n'
+          "Content-Type: application/octet-stream\r\n\r\n").encode(), path)
+        for field, path in files
+    ]
+    tail = f"--{boundary}--\r\n".encode()
+    total = len(head) + sum(len(part) + path.stat().st_size + 2 for part, path in parts) + len(tail)
 
     def chunks() -> Iterator[bytes]:
         yield head
-        with file_path.open("rb") as handle:
-            while block := handle.read(CHUNK):
-                if on_chunk is not None:
-                    on_chunk(len(block))
-                yield block
+        for part, path in parts:
+            yield part
+            with path.open("rb") as handle:
+                while block := handle.read(CHUNK):
+                    if on_chunk is not None:
+                        on_chunk(len(block))
+                    yield block
+            yield b"\r\n"
         yield tail
 
     return total, chunks()
@@ -45,10 +54,13 @@ class Command(BaseCommand):
         parser.add_argument("--url", required=True, help="Server root, e.g. https://hpbench.example.org")
         parser.add_argument("--token", default=os.environ.get("HPBENCH_TOKEN", ""),
                             help="API token (default: $HPBENCH_TOKEN)")
-        parser.add_argument("--family", required=True)
+        parser.add_argument("--family", default="", help="the checkpoint's family (with --file)")
         parser.add_argument("--variant", default="")
         parser.add_argument("--config", default="", help="JSON object, or @file.json")
-        parser.add_argument("--file", required=True, help=".safetensors or official .pt checkpoint")
+        parser.add_argument("--file", default="", help=".safetensors or official .pt checkpoint")
+        parser.add_argument("--scores", action="append", default=[],
+                            help="a score file (.jsonl/.parquet relevance, .json rankings) instead of a checkpoint; "
+                                 "repeat for several")
         parser.add_argument("--description", default="")
         parser.add_argument("--link", default="")
         parser.add_argument("--timeout", type=float, default=3600)
@@ -59,18 +71,28 @@ class Command(BaseCommand):
 
         if not options["token"]:
             raise CommandError("--token: required (or set HPBENCH_TOKEN)")
-        path = Path(options["file"])
-        if not path.is_file():
-            raise CommandError(f"--file {path}: no such file")
-        config = options["config"]
-        if config.startswith("@"):
-            config = Path(config[1:]).read_text()
-        fields = {"family": options["family"], "variant": options["variant"], "config": config,
-                  "description": options["description"], "link": options["link"]}
+        if bool(options["scores"]) == bool(options["file"]):
+            raise CommandError("give either --file (a checkpoint, with --family) or --scores (score files)")
+        if options["scores"]:
+            files = [("scores", Path(p)) for p in options["scores"]]
+            fields = {"description": options["description"], "link": options["link"]}
+        else:
+            if not options["family"]:
+                raise CommandError("--family: required with --file")
+            files = [("file", Path(options["file"]))]
+            config = options["config"]
+            if config.startswith("@"):
+                config = Path(config[1:]).read_text()
+            fields = {"family": options["family"], "variant": options["variant"], "config": config,
+                      "description": options["description"], "link": options["link"]}
+        for _, path in files:
+            if not path.is_file():
+                raise CommandError(f"{path}: no such file")
         boundary = uuid.uuid4().hex
-        with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"uploading {path.name}",
-                  file=self.stderr) as bar:
-            length, body = multipart_body(fields, path, boundary=boundary, on_chunk=bar.update)
+        label = ", ".join(path.name for _, path in files)
+        with tqdm(total=sum(path.stat().st_size for _, path in files), unit="B", unit_scale=True,
+                  desc=f"uploading {label}", file=self.stderr) as bar:
+            length, body = multipart_body(fields, files, boundary=boundary, on_chunk=bar.update)
             try:
                 response = httpx.post(
                     options["url"].rstrip("/") + "/api/leaderboard/submissions",

@@ -1,0 +1,80 @@
+"""API of score files: request files to download (``/api/leaderboard/requests/...``) and score-file uploads
+(``POST /api/leaderboard/submissions`` with ``scores`` files, answered by :func:`score_submission_post`)."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from hpbench.catalog.models import Dataset
+from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.score_submissions import score_submission_create
+from hpbench.leaderboard.scorefiles import benchmark_request, retrieval_request
+
+
+class ScoreSubmissionSerializer(serializers.Serializer):
+    scores = serializers.ListField(child=serializers.FileField(), min_length=1,
+                                   help_text="One or more score files (.jsonl / .parquet relevance, .json rankings).")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    link = serializers.URLField(required=False, allow_blank=True, default="")
+
+
+def score_submission_post(request: Request) -> Response:
+    """``POST submissions`` with ``scores`` files: validate them now (400 naming the first bad row), then queue."""
+    from hpbench.leaderboard.api import SubmissionSerializer
+
+    data = {"scores": request.FILES.getlist("scores"), "description": request.data.get("description", ""),
+            "link": request.data.get("link", "")}
+    form = ScoreSubmissionSerializer(data=data)
+    form.is_valid(raise_exception=True)
+    try:
+        submission = score_submission_create(owner=request.user, files=form.validated_data["scores"],
+                                             description=form.validated_data["description"],
+                                             link=form.validated_data["link"])
+    except services.QuotaExceeded as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+    except services.SubmissionError as exc:
+        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+
+
+class BenchmarkRequestApi(APIView):
+    """``GET requests/benchmarks/<name>?version=N``: the questions to score, as JSON Lines (no verdicts)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="Request file of a preference benchmark (JSON Lines)",
+                   parameters=[OpenApiParameter("version", int, description="default: the active version")],
+                   responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 404: None})
+    def get(self, request: Request, name: str) -> StreamingHttpResponse:
+        try:
+            benchmark = selectors.benchmark_get(name, request.query_params.get("version"))
+        except selectors.NotFound:
+            raise Http404("No such benchmark.") from None
+        response = StreamingHttpResponse(benchmark_request(benchmark), content_type="application/x-ndjson")
+        response["Content-Disposition"] = f'attachment; filename="{benchmark.label}-request.jsonl"'
+        return response
+
+
+class SplitRequestApi(APIView):
+    """``GET requests/datasets/<name>/<split>``: the queries and galleries of a dataset split, as JSON."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="Request file of a dataset split (JSON)", responses={200: OpenApiTypes.OBJECT, 404: None})
+    def get(self, request: Request, name: str, split: str) -> HttpResponse:
+        dataset = Dataset.objects.filter(name=name).first()
+        if dataset is None or not dataset.queries.filter(split=split).exists():
+            raise Http404("No such dataset split.")
+        body = json.dumps(retrieval_request(dataset=dataset, split=split))
+        response = HttpResponse(body, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="{dataset.name}-{split}-request.json"'
+        return response

@@ -1,0 +1,47 @@
+"""Migration annotate/0005 gives comparisons built before per-campaign tokens their tokens and ``shown``."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from annotate.aliases import image_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_comparisons_built_before_tokens_get_them_from_the_migration():
+    executor = MigrationExecutor(connection)
+    before, after = [("annotate", "0003_leaner_indexes")], [("annotate", "0005_fill_campaign_image_tokens")]
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        Dataset, Image, Query = (apps.get_model("catalog", name) for name in ("Dataset", "Image", "Query"))
+        Campaign, Comparison = apps.get_model("annotate", "Campaign"), apps.get_model("annotate", "Comparison")
+        dataset = Dataset.objects.create(name="old", kind="demo", image_root="/tmp")
+        images = [
+            Image.objects.create(dataset=dataset, name=f"i{n}", category="dress", split="val", file_path=f"i{n}.png")
+            for n in range(5)
+        ]
+        query = Query.objects.create(
+            dataset=dataset, key="q", split="val", category="dress", reference=images[0], target=images[1], captions=[]
+        )
+        campaign = Campaign.objects.create(slug="old", name="old", dataset=dataset)
+        Comparison.objects.create(
+            campaign=campaign, query=query, reference_image=images[0], text="t", position=1,
+            set_a_images=[images[1].pk, images[2].pk], set_b_images=[images[3].pk, images[4].pk], open_slots=3,
+        )
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        apps = executor.loader.project_state(after).apps
+        comparison = apps.get_model("annotate", "Comparison").objects.get(campaign_id=campaign.pk)
+        token = {i.pk: image_token(campaign_id=campaign.pk, image_id=i.pk) for i in images}
+        assert comparison.shown == {
+            "reference": token[images[0].pk],
+            "a": [token[images[1].pk], token[images[2].pk]],
+            "b": [token[images[3].pk], token[images[4].pk]],
+        }
+        stored = apps.get_model("annotate", "CampaignImage").objects.filter(campaign_id=campaign.pk)
+        assert dict(stored.values_list("image_id", "token")) == token
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

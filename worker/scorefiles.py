@@ -1,0 +1,128 @@
+"""Scoring a model from its authors' score files (``default`` queue; no torch, no model to load).
+
+The jobs are the rows a model run fills (``ModelScore``, ``RetrievalRun``), claimed the same way; the file is
+validated again (``hpbench.leaderboard.scorefiles``) and its relevances or rankings go through the same metric
+code as a model's: ``model_score_store`` (preference ratio, agreement, intervals) and
+``hpbench.metrics.retrieval`` (Recall@K).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db.models import F, Value
+from django.db.models.functions import Concat
+from django.utils import timezone
+
+from hpbench.catalog.models import Image, RetrievalRun
+from hpbench.catalog.protocol import RANKING_DEPTH
+from hpbench.catalog.results import write_topk
+from hpbench.leaderboard.models import ModelScore, ScoreFile, Submission
+from hpbench.leaderboard.scorefiles import (
+    Rankings,
+    ScoreFileError,
+    rankings_recall,
+    read_rankings,
+    read_relevance,
+    relevance_set_scores,
+)
+from hpbench.leaderboard.services import (
+    model_score_claim,
+    model_score_fail,
+    model_score_store,
+    submission_refresh,
+)
+
+
+def score_from_file_execute(*, score_id: int) -> str:
+    """Claim the score row (queued -> running) and compute it from the model's relevance file; returns the
+    final status. A row already claimed, finished or cancelled is left alone."""
+    if not model_score_claim(score_id=score_id):
+        return ModelScore.objects.filter(pk=score_id).values_list("status", flat=True).first() or "missing"
+    status = "finished"
+    try:
+        started = time.perf_counter()
+        score = ModelScore.objects.select_related("model", "benchmark").get(pk=score_id)
+        row = ScoreFile.objects.filter(model=score.model, benchmark=score.benchmark, kind="relevance").first()
+        if row is None:
+            raise ScoreFileError(f"model {score.model.name} has no score file for {score.benchmark.label}")
+        with row.file.open("rb") as handle:
+            parsed = read_relevance(handle, name=Path(row.file.name).name, suffix=Path(row.file.name).suffix.lower())
+        if parsed.benchmark.pk != score.benchmark_id:
+            raise ScoreFileError(f"the stored file scores {parsed.benchmark.label}, not {score.benchmark.label}")
+        set1, set2 = relevance_set_scores(parsed)
+        timings = {"seconds": round(time.perf_counter() - started, 3), "pairs": len(set1), "rows": row.rows,
+                   "source": "score file"}
+        if not ModelScore.objects.filter(pk=score_id, status=ModelScore.Status.RUNNING).exists():
+            return "cancelled"
+        model_score_store(score_id=score_id, set1=set1, set2=set2, timings=timings)
+    except Exception as exc:  # the row says what went wrong; the worker stays up
+        model_score_fail(score_id=score_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        status = "failed"
+    finally:
+        _refresh_submission(model_id=ModelScore.objects.filter(pk=score_id).values_list("model_id", flat=True).first())
+    return status
+
+
+def rankings_execute(*, run_id: int) -> str:
+    """Claim the retrieval run (queued -> running), compute Recall@K from the model's ranking files of its split
+    and store the rankings as the run's top-K results; returns the final status."""
+    Status = RetrievalRun.Status
+    now = timezone.now()
+    if not RetrievalRun.objects.filter(pk=run_id, status=Status.QUEUED).update(status=Status.RUNNING, started_at=now):
+        return RetrievalRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
+    run = RetrievalRun.objects.select_related("model", "dataset").get(pk=run_id)
+    try:
+        started = time.perf_counter()
+        parsed: dict[str, Rankings] = {}
+        for row in ScoreFile.objects.filter(model=run.model, dataset=run.dataset, split=run.split, kind="ranking"):
+            with row.file.open("rb") as handle:
+                parsed[row.metric] = read_rankings(handle, name=Path(row.file.name).name)
+        if not parsed:
+            raise ScoreFileError(f"model {run.model.name} has no ranking file for {run.dataset.name}/{run.split}")
+        proto = next(iter(parsed.values())).protocol
+        if (proto.dataset.pk, proto.split) != (run.dataset_id, run.split):
+            raise ScoreFileError(f"the stored file ranks {proto.dataset.name}/{proto.split}, not this run's split")
+        metrics_out = rankings_recall(proto, parsed)
+        results_path = _write_rankings(run, proto, parsed.get("recall") or parsed["recall_subset"])
+        timings = {"total_s": round(time.perf_counter() - started, 3)}
+        done = RetrievalRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+            status=Status.FINISHED, progress=1.0, metrics=metrics_out, timings=timings,
+            results_path=str(results_path), finished_at=timezone.now(),
+            log=Concat(F("log"), Value(f"Recall@K from the authors' ranking file(s): {', '.join(sorted(parsed))}\n")),
+        )
+        status = Status.FINISHED if done else Status.CANCELLED
+    except Exception as exc:
+        RetrievalRun.objects.filter(pk=run_id).update(
+            status=Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now(),
+            log=Concat(F("log"), Value(f"ERROR {exc}\n{traceback.format_exc()}")),
+        )
+        status = Status.FAILED
+    _refresh_submission(model_id=run.model_id)
+    return status
+
+
+def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> Path:
+    """The submitted lists as the run's top-K file (image ids; no scores, so NaN), as a model run writes it."""
+    ids = dict(Image.objects.filter(dataset=proto.dataset).values_list("name", "id"))
+    keys = list(rankings.rankings)
+    image_ids = np.full((len(keys), RANKING_DEPTH), -1, dtype=np.int64)
+    for row, key in enumerate(keys):
+        names = rankings.rankings[key]
+        image_ids[row, : len(names)] = [ids[n] for n in names]
+    return write_topk(
+        Path(settings.MEDIA_ROOT) / "runs" / f"run-{run.pk}.npz",
+        query_ids=[proto.queries[k].pk for k in keys],
+        image_ids=image_ids,
+        scores=np.full(image_ids.shape, np.nan, dtype=np.float32),
+    )
+
+
+def _refresh_submission(*, model_id: int | None) -> None:
+    submission = Submission.objects.filter(model_id=model_id).first() if model_id else None
+    if submission is not None:
+        submission_refresh(submission=submission)
