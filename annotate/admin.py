@@ -27,7 +27,7 @@ class CampaignAdmin(admin.ModelAdmin):
     filter_horizontal = ("models",)
     readonly_fields = ("build_status", "build_progress", "build_error", "created_by", "created_at", "figures")
     prepopulated_fields = {"slug": ("name",)}
-    actions = ("action_build", "action_open", "action_close", "action_refresh_quality")
+    actions = ("action_build", "action_open", "action_close", "action_refresh_quality", "action_refresh_pairs")
 
     @admin.display(description="built")
     def build_percent(self, obj: Campaign) -> str:
@@ -71,6 +71,16 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Close")
     def action_close(self, request, queryset) -> None:
         self._set_status(request, queryset, Campaign.Status.CLOSED)
+
+    @admin.action(description="Add informative comparisons (a quarter of num_queries, current ratings)")
+    def action_refresh_pairs(self, request, queryset) -> None:
+        for campaign in queryset:
+            try:
+                added = services.campaign_refresh(campaign=campaign, count=max(1, campaign.num_queries // 4))
+            except (ValueError, services.BuildError) as exc:
+                self.message_user(request, f"{campaign.slug}: {exc}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign.slug}: {added} comparison(s) added.")
 
     @admin.action(description="Refresh quality flags (gold accuracy)")
     def action_refresh_quality(self, request, queryset) -> None:

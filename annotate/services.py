@@ -8,6 +8,7 @@ transactions hold (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -87,6 +88,10 @@ def campaign_create(
     """
     if len({m.pk for m in models}) < 2:
         raise ValueError("a campaign compares at least two different models")
+    if options.get("adaptive_overlap") and options.get("min_votes_per_pair", 2) > options.get("votes_per_pair", 3):
+        raise ValueError("min_votes_per_pair must be at most votes_per_pair with adaptive overlap")
+    if options.get("pair_selection", "random") not in ("random", "informative"):
+        raise ValueError(f"pair_selection must be 'random' or 'informative', got {options['pair_selection']!r}")
     with transaction.atomic():
         campaign = Campaign.objects.create(slug=slug, name=name, dataset=dataset, created_by=created_by, **options)
         campaign.models.set(models)
@@ -177,35 +182,49 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     if not candidate_ids:
         raise BuildError(f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run")
     rng = random.Random(campaign.seed)
-    chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
+    target = campaign_initial_target(campaign=campaign)
+    if campaign.pair_selection == "informative":
+        if Comparison.objects.filter(campaign=campaign).exists():
+            return Comparison.objects.filter(campaign=campaign).count()  # drawn once; campaign_refresh adds more
+        drawn = _informative_draw(
+            campaign, models, runs, candidate_ids, campaign.num_queries, topks, seed=campaign.seed & 0xFFFFFFFF
+        )
+        chosen = list(dict.fromkeys(d.query_id for d in drawn))
+    else:
+        chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
     report(0.05)
 
     rows: list[Comparison] = []
     queries = Query.objects.in_bulk(chosen)
-    for query_id in chosen:
-        query = queries[query_id]
-        model_a, model_b = rng.sample(models, 2)
-        set_a = topks[model_a.pk][query_id][:k]
-        set_b = topks[model_b.pk][query_id][:k]
-        seed = rng.getrandbits(48)
-        position = rng.getrandbits(48)
-        if set(set_a) == set(set_b):
-            continue
-        rows.append(
-            Comparison(
-                campaign=campaign,
-                query_id=query_id,
-                reference_image_id=query.reference_id,
-                text=query_text(query.captions),
-                position=position,
-                set_a_images=set_a,
-                set_b_images=set_b,
-                set_a_model=model_a,
-                set_b_model=model_b,
-                seed=seed,
-                open_slots=campaign.votes_per_pair,
+    if campaign.pair_selection == "informative":
+        by_pk = {m.pk: m for m in models}
+        rows = _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng)
+    else:
+        for query_id in chosen:
+            query = queries[query_id]
+            model_a, model_b = rng.sample(models, 2)
+            set_a = topks[model_a.pk][query_id][:k]
+            set_b = topks[model_b.pk][query_id][:k]
+            seed = rng.getrandbits(48)
+            position = rng.getrandbits(48)
+            if set(set_a) == set(set_b):
+                continue
+            rows.append(
+                Comparison(
+                    campaign=campaign,
+                    query_id=query_id,
+                    reference_image_id=query.reference_id,
+                    text=query_text(query.captions),
+                    position=position,
+                    set_a_images=set_a,
+                    set_b_images=set_b,
+                    set_a_model=model_a,
+                    set_b_model=model_b,
+                    seed=seed,
+                    open_slots=target,
+                    target_votes=target,
+                )
             )
-        )
     report(0.3)
     share = campaign.gold_share
     if share > 0 and rows:
@@ -223,6 +242,121 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
         Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
         report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
     return Comparison.objects.filter(campaign=campaign).count()
+
+
+def campaign_initial_target(*, campaign: Campaign) -> int:
+    """Votes a new comparison asks for: ``min_votes_per_pair`` with adaptive overlap, else ``votes_per_pair``."""
+    if campaign.adaptive_overlap:
+        return min(campaign.min_votes_per_pair, campaign.votes_per_pair)
+    return campaign.votes_per_pair
+
+
+def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list[int], list[float]]]]:
+    from hpbench.catalog.results import read_topk
+
+    out = {}
+    for pk, run in runs.items():
+        topk = read_topk(run.results_path)
+        out[pk] = {
+            int(q): (ids.tolist(), scores.tolist())
+            for q, ids, scores in zip(topk.query_ids, topk.image_ids, topk.scores, strict=True)
+        }
+    return out
+
+
+def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> list:
+    """The next ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``."""
+    import numpy as np
+
+    from annotate import selection
+
+    model_pks = [m.pk for m in models]
+    existing = set()
+    for q, a, b in Comparison.objects.filter(campaign=campaign, is_gold=False).values_list(
+        "query_id", "set_a_model_id", "set_b_model_id"
+    ):
+        existing.add((q, min(a, b), max(a, b)))
+    candidates = selection.informative_candidates(
+        model_pks=model_pks, query_ids=query_ids, topks=topks, set_size=campaign.set_size, existing=existing
+    )
+    return selection.informative_select(
+        campaign=campaign,
+        model_pks=model_pks,
+        candidates=candidates,
+        topks_full=_full_topks(runs),
+        set_size=campaign.set_size,
+        take=take,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random.Random) -> list[Comparison]:
+    k = campaign.set_size
+    rows = []
+    for d in drawn:
+        query = queries[d.query_id]
+        model_a, model_b = (by_pk[d.model_a], by_pk[d.model_b])
+        if rng.random() < 0.5:
+            model_a, model_b = model_b, model_a
+        rows.append(
+            Comparison(
+                campaign=campaign,
+                query_id=d.query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(query.captions),
+                position=rng.getrandbits(48),
+                set_a_images=topks[model_a.pk][d.query_id][:k],
+                set_b_images=topks[model_b.pk][d.query_id][:k],
+                set_a_model=model_a,
+                set_b_model=model_b,
+                seed=rng.getrandbits(48),
+                open_slots=target,
+                target_votes=target,
+                selection_weight=d.weight,
+            )
+        )
+    return rows
+
+
+def campaign_refresh(*, campaign: Campaign, count: int) -> int:
+    """Add ``count`` comparisons chosen by informative selection with the evidence gathered so far.
+
+    Candidates are the (query, model pair)s the campaign does not compare yet; Bradley-Terry strengths and the
+    predicted-preference fit come from its finished comparisons. New comparisons get random serving positions,
+    as at build. Reproducible: the draw is seeded
+    by the campaign's seed and how many comparisons it has. Returns how many were added.
+    Raises ``ValueError`` unless the campaign uses informative selection and ``count >= 1``, and
+    :class:`BuildError` as :func:`campaign_build` does.
+    """
+    from hpbench.catalog.results import read_topk
+
+    if campaign.pair_selection != "informative":
+        raise ValueError(f"campaign {campaign.slug!r} does not use informative pair selection")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a whole number >= 1, got {count!r}")
+    models = list(campaign.models.order_by("pk"))
+    runs = _latest_runs(campaign, models)
+    k = campaign.set_size
+    topks = {pk: read_topk(run.results_path).as_dict(k) for pk, run in runs.items()}
+    covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
+    query_ids = sorted(
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
+            "pk", flat=True
+        )
+    )
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one refresh at a time
+        n_existing = Comparison.objects.filter(campaign=campaign).count()
+        seed = [campaign.seed & 0xFFFFFFFF, n_existing]
+        drawn = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        rng = random.Random(f"{campaign.seed}:{n_existing}")
+        queries = Query.objects.in_bulk({d.query_id for d in drawn})
+        rows = _comparison_rows(
+            campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng
+        )
+        aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
+        Comparison.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
 
 
 def _gold_comparisons(
@@ -305,7 +439,8 @@ def _gold_comparisons(
                 is_gold=True,
                 gold_answer="a" if good_is_a else "b",
                 seed=rng.getrandbits(48),
-                open_slots=campaign.votes_per_pair,
+                open_slots=campaign_initial_target(campaign=campaign),
+                target_votes=campaign_initial_target(campaign=campaign),
             )
         )
     return out
@@ -532,7 +667,8 @@ _PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
 _TAKEOVER = (
     "SELECT a.id, c.id, c.text, c.shown"
     " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
-    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
+    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND c.stop_reason = ''"
+    " AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
     " ORDER BY a.expires_at LIMIT 1{lock}"
 )
@@ -750,7 +886,8 @@ def vote_record(
 
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
-    " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant"
+    " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
+    " c.adaptive_overlap, c.min_votes_per_pair, c.votes_per_pair, c.overlap_confidence"
     " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
     " JOIN annotate_campaign c ON c.id = s.campaign_id WHERE s.lease = %s"
 )
@@ -764,6 +901,55 @@ _SUBMIT = Statement("annotate_submit", "UPDATE annotate_assignment SET state = '
 _COUNT_ON_COMPARISON = Statement(
     "annotate_count_comparison", "UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s"
 )
+# Adaptive overlap: the same counter UPDATE also applies hpbench.metrics.adaptive.overlap_stop to the counts after
+# this vote, on the locked row (so concurrent votes on one comparison each see the other's counts). SET
+# expressions read the row before the update. Decided: no new leases, target = votes + live leases. Undecided
+# with no open slot and no live lease left (target = votes after this one): one more slot, up to the maximum.
+# "Decided" is |a - b| >= the lead needed at a + b votes, read from a fixed-width table parameter (see
+# _lead_table), which needs no array type on either database.
+_DECIDED = (
+    "(votes_count + 1 >= %s AND ABS(votes_a + %s - votes_b - %s)"
+    " >= CAST(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2) AS INTEGER))"
+)
+_COUNT_ADAPTIVE = Statement(
+    "annotate_count_comparison_adaptive",
+    "UPDATE annotate_comparison SET votes_count = votes_count + 1, votes_a = votes_a + %s, votes_b = votes_b + %s,"
+    " target_votes = CASE WHEN stop_reason <> '' THEN target_votes"
+    f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN target_votes - open_slots"
+    " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN target_votes + 1 ELSE target_votes END,"
+    " open_slots = CASE WHEN stop_reason <> '' THEN open_slots"
+    f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN 0"
+    " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN 1 ELSE open_slots END,"
+    " stop_reason = CASE WHEN stop_reason <> '' THEN stop_reason"
+    f" WHEN {_DECIDED} THEN 'decided' WHEN votes_count + 1 >= %s THEN 'max_votes' ELSE '' END"
+    " WHERE id = %s",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _lead_table(max_votes: int, confidence: float) -> str:
+    """For n = 0..max_votes a/b votes, the least lead |a - b| that :func:`overlap_stop` calls decided (99: none),
+    two digits each."""
+    from hpbench.metrics.adaptive import majority_confidence
+
+    leads = []
+    for n in range(max_votes + 1):
+        need = 99
+        for lead in range(n % 2 or 2, n + 1, 2):
+            if majority_confidence((n + lead) // 2, (n - lead) // 2) >= confidence:
+                need = lead
+                break
+        leads.append(f"{need:02d}")
+    return "".join(leads)
+
+
+def _adaptive_count_params(comparison_id: int, stored: str, counted: bool, min_votes, max_votes, confidence):
+    da = int(counted and stored == "a")
+    db = int(counted and stored == "b")
+    decided = [min_votes, da, db, _lead_table(max_votes, float(confidence)), da + db]
+    return [da, db, *decided, max_votes, *decided, max_votes, *decided, max_votes, comparison_id]
+
+
 _COUNT_ON_ANNOTATOR = Statement(
     "annotate_count_annotator", "UPDATE annotate_annotator SET votes_count = votes_count + 1 WHERE id = %s"
 )
@@ -795,6 +981,10 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         allow_tie,
         ask_ratings,
         ask_irrelevant,
+        adaptive,
+        min_votes,
+        max_votes,
+        confidence,
     ) = row
     if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
         raise NotYourLease("this lease belongs to someone else")
@@ -825,9 +1015,15 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
     left_is_a = bool(left_is_a)
     stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
+    if adaptive:
+        # A flagged annotator's vote counts towards the maximum but for neither side.
+        params = _adaptive_count_params(comparison_id, stored, not flagged, min_votes, max_votes, confidence)
+        count = (_COUNT_ADAPTIVE, params)
+    else:
+        count = (_COUNT_ON_COMPARISON, [comparison_id])
     batch.defer(
         (_SUBMIT, [assignment_id]),
-        (_COUNT_ON_COMPARISON, [comparison_id]),
+        count,
         (_COUNT_ON_ANNOTATOR, [annotator_id]),
         (
             _INSERT_VOTE,

@@ -25,7 +25,6 @@ confidence 0.8) + random pairs, fixed overlap 3 + informative pairs, and both to
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -38,13 +37,14 @@ from scipy.stats import kendalltau
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hpbench.metrics.adaptive import (  # noqa: E402
+    bt_strengths,
+    informative_draw,
     overlap_stop,
     predicted_preference,
+    score_evidence,
     scorer_disagreement,
-    selection_probabilities,
     weighted_agreement,
 )
-from hpbench.metrics.arena import bt_fit  # noqa: E402
 
 FIXED_OVERLAP = 3
 
@@ -86,9 +86,7 @@ def make_world(seed: int, args: argparse.Namespace) -> World:
     ii, jj = np.triu_indices(m, k=1)
     cq = np.repeat(np.arange(q), ii.size)
     ci, cj = np.tile(ii, q), np.tile(jj, q)
-    diff = scores[:, cq, ci] - scores[:, cq, cj]  # (K, C)
-    prefers_a = (diff > 0).T
-    score_gap = (diff / diff.std(axis=1, keepdims=True)).mean(axis=0)
+    score_gap, prefers_a = score_evidence(scores[:, cq, ci] - scores[:, cq, cj])  # as annotate/selection.py
     # The crowd.
     lapse = rng.uniform(0.02, 0.3, args.annotators)
     bias = rng.normal(0.0, 0.5, args.annotators)
@@ -108,16 +106,10 @@ def ranking(values: np.ndarray) -> np.ndarray:
 
 def _bt_gap(world: World, done: list[int], counts: dict[int, int]) -> np.ndarray:
     """Natural-log Bradley-Terry strengths of the set makers from the votes of finished comparisons."""
-    if not done:
-        return np.zeros(world.n_models)
-    d = np.asarray(done)
+    d = np.asarray(done, dtype=np.int64)
     k = np.asarray([counts[c] for c in done], dtype=np.float64)
     wins = np.asarray([world.votes_a[c, : counts[c]].sum() for c in done], dtype=np.float64)
-    pairs = np.column_stack([world.maker_i[d], world.maker_j[d]])
-    matchups = np.vstack([pairs, pairs])
-    outcomes = np.concatenate([np.ones(d.size), np.zeros(d.size)])
-    weights = np.concatenate([wins, k - wins]) + 1e-9
-    return bt_fit(matchups, outcomes, weights, world.n_models, l2=1e-3) * math.log(10)
+    return bt_strengths(world.maker_i[d], world.maker_j[d], wins, k, world.n_models)
 
 
 def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argparse.Namespace, seed: int) -> dict:
@@ -159,12 +151,9 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
             fit = {}
         p_hat = predicted_preference(world.score_gap[idx], rating[world.maker_i[idx]] - rating[world.maker_j[idx]],
                                      **fit)
-        pi = selection_probabilities(p_hat, scorer_disagreement(world.prefers_a[idx]), random_share=args.random_share)
-        take = min(args.refresh, idx.size)
-        picks = rng.choice(idx.size, size=take, replace=False, p=pi)
-        for p in picks:
-            # Relative to a uniform draw (1 / N_remaining), so batches drawn at different times combine.
-            queue.append((int(idx[p]), 1.0 / (pi[p] * idx.size)))
+        picks, w = informative_draw(p_hat, scorer_disagreement(world.prefers_a[idx]), take=args.refresh,
+                                    random_share=args.random_share, rng=rng)
+        queue.extend((int(idx[p]), float(x)) for p, x in zip(picks, w, strict=True))
         remaining[idx[picks]] = False
 
     votes = 0

@@ -129,6 +129,62 @@ def selection_probabilities(p_pref: ArrayLike, disagreement: ArrayLike, *, rando
     return random_share / n + (1 - random_share) * informative
 
 
+def bt_strengths(
+    maker_a: ArrayLike, maker_b: ArrayLike, wins_a: ArrayLike, votes: ArrayLike, n_models: int
+) -> np.ndarray:
+    """Bradley-Terry strengths (natural log units, mean 0) of the models that made the sets, from votes.
+
+    Per finished comparison: the indices of the models that made sets a and b, the votes for a, and the votes
+    for a or b. Zeros without comparisons. A light ridge (``l2 = 1e-3``) keeps undefeated models finite.
+    """
+    from hpbench.metrics.arena import bt_fit
+
+    a = np.asarray(maker_a, dtype=np.int64)
+    if a.size == 0:
+        return np.zeros(n_models)
+    k = np.asarray(votes, dtype=np.float64)
+    wins = np.asarray(wins_a, dtype=np.float64)
+    pairs = np.column_stack([a, np.asarray(maker_b, dtype=np.int64)])
+    matchups = np.vstack([pairs, pairs])
+    outcomes = np.concatenate([np.ones(a.size), np.zeros(a.size)])
+    weights = np.concatenate([wins, k - wins]) + 1e-9
+    return bt_fit(matchups, outcomes, weights, n_models, l2=1e-3) * np.log(10)
+
+
+def score_evidence(set_score_diff: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``(score_gap, prefers_a)`` from each scored model's set-score difference (a minus b), ``(K, C)``.
+
+    ``score_gap`` ``(C,)`` is the mean over scored models of the difference divided by that model's standard
+    deviation over the candidates (1 where it is 0); ``prefers_a`` ``(C, K)`` is ``difference > 0``.
+    """
+    diff = np.asarray(set_score_diff, dtype=np.float64)
+    if diff.ndim != 2:
+        raise ValueError(f"set_score_diff must be (models, candidates), got shape {diff.shape}")
+    if diff.shape[0] == 0:
+        return np.zeros(diff.shape[1]), np.zeros((diff.shape[1], 0), dtype=bool)
+    std = diff.std(axis=1, keepdims=True)
+    std[std == 0] = 1.0
+    return (diff / std).mean(axis=0), (diff > 0).T
+
+
+def informative_draw(
+    p_pref: ArrayLike, disagreement: ArrayLike, *, take: int, random_share: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``take`` of the candidates without replacement by :func:`selection_probabilities`.
+
+    Returns ``(indices, weights)``: the drawn candidates' indices in draw order and each one's weight
+    ``1 / (π N)`` for ``N`` candidates, relative to a uniform draw (1 for every one when ``random_share = 1``),
+    so that batches drawn at different times, from different pools, combine in one weighted estimate.
+    """
+    pi = selection_probabilities(p_pref, disagreement, random_share=random_share)
+    n = pi.size
+    take = min(int(take), n)
+    if take <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    picks = rng.choice(n, size=take, replace=False, p=pi)
+    return picks, 1.0 / (pi[picks] * n)
+
+
 def weighted_agreement(prefers_a: ArrayLike, human_a: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """Each scored model's agreement with the human verdicts, comparisons weighted by ``1 / π``.
 
