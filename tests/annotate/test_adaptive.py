@@ -168,6 +168,12 @@ def test_concurrent_annotators_keep_every_invariant_and_every_comparison_stops()
         t.join()
     assert errors == []
     assert_invariants(campaign)
+    # Someone told "no task" while the others held the last leases leaves a split for later annotators.
+    for n in range(40):
+        late = crowd(campaign, f"LATE{n}")
+        while (task := task_of(late, campaign)) is not None:
+            vote_for(late, task.lease, "ab"[n % 2])
+    assert_invariants(campaign)
     for c in Comparison.objects.filter(campaign=campaign):
         assert c.stop_reason in ("decided", "max_votes") and c.votes_count == c.target_votes
         counts = dict(Vote.objects.filter(comparison=c).values_list("choice").annotate(n=Count("id")))
