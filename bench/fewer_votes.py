@@ -56,7 +56,7 @@ class World:
     maker_i: np.ndarray  # (C,)
     maker_j: np.ndarray  # (C,)
     prefers_a: np.ndarray  # (C, K) scored model k scores set a (model i's) higher
-    score_gap: np.ndarray  # (C,) mean standardised set-score difference, a minus b
+    score_diff: np.ndarray  # (K, C) scored model k's set-score difference, a minus b
     votes_a: np.ndarray  # (C, V) bool
     n_models: int
 
@@ -86,7 +86,8 @@ def make_world(seed: int, args: argparse.Namespace) -> World:
     ii, jj = np.triu_indices(m, k=1)
     cq = np.repeat(np.arange(q), ii.size)
     ci, cj = np.tile(ii, q), np.tile(jj, q)
-    score_gap, prefers_a = score_evidence(scores[:, cq, ci] - scores[:, cq, cj])  # as annotate/selection.py
+    score_diff = scores[:, cq, ci] - scores[:, cq, cj]
+    prefers_a = score_diff.T > 0
     # The crowd.
     lapse = rng.uniform(0.02, 0.3, args.annotators)
     bias = rng.normal(0.0, 0.5, args.annotators)
@@ -97,7 +98,7 @@ def make_world(seed: int, args: argparse.Namespace) -> World:
     gap_left = np.where(left_is_a, gap, -gap)
     p_left = lapse[who] / 2 + (1 - lapse[who]) * expit(args.sensitivity * gap_left + bias[who])
     chose_left = rng.random(p_left.shape) < p_left
-    return World(ci, cj, prefers_a, score_gap, chose_left == left_is_a, m)
+    return World(ci, cj, prefers_a, score_diff, chose_left == left_is_a, m)
 
 
 def ranking(values: np.ndarray) -> np.ndarray:
@@ -142,15 +143,16 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
         idx = np.flatnonzero(remaining)
         if idx.size == 0:
             return
+        # As annotate/selection.py: the score gaps are standardised over the candidates and the decided comparisons.
+        d = np.asarray(done, dtype=np.int64)
+        gap, _ = score_evidence(world.score_diff[:, np.concatenate([idx, d])])
         if done:
             rating = _bt_gap(world, done, counts)
-            d = np.asarray(done)
-            fit = dict(fit_gap=world.score_gap[d], fit_rating=rating[world.maker_i[d]] - rating[world.maker_j[d]],
+            fit = dict(fit_gap=gap[idx.size:], fit_rating=rating[world.maker_i[d]] - rating[world.maker_j[d]],
                        fit_outcome=np.asarray([verdict[c] for c in done], dtype=np.float64))
         else:
             fit = {}
-        p_hat = predicted_preference(world.score_gap[idx], rating[world.maker_i[idx]] - rating[world.maker_j[idx]],
-                                     **fit)
+        p_hat = predicted_preference(gap[:idx.size], rating[world.maker_i[idx]] - rating[world.maker_j[idx]], **fit)
         picks, w = informative_draw(p_hat, scorer_disagreement(world.prefers_a[idx]), take=args.refresh,
                                     random_share=args.random_share, rng=rng)
         queue.extend((int(idx[p]), float(x)) for p, x in zip(picks, w, strict=True))
