@@ -909,7 +909,7 @@ _COUNT_ON_COMPARISON = Statement(
 # _lead_table), which needs no array type on either database.
 _DECIDED = (
     "(votes_count + 1 >= %s AND ABS(votes_a + %s - votes_b - %s)"
-    " >= CAST(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2) AS INTEGER))"
+    " >= CAST(COALESCE(NULLIF(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2), ''), '99') AS INTEGER))"
 )
 _COUNT_ADAPTIVE = Statement(
     "annotate_count_comparison_adaptive",
@@ -928,12 +928,12 @@ _COUNT_ADAPTIVE = Statement(
 
 @functools.lru_cache(maxsize=64)
 def _lead_table(max_votes: int, confidence: float) -> str:
-    """For n = 0..max_votes a/b votes, the least lead |a - b| that :func:`overlap_stop` calls decided (99: none),
-    two digits each."""
+    """For n = 0..max(max_votes, 20) a/b votes, the least lead |a - b| that :func:`overlap_stop` calls decided
+    (99: none), two digits each."""
     from hpbench.metrics.adaptive import majority_confidence
 
     leads = []
-    for n in range(max_votes + 1):
+    for n in range(max(max_votes, 20) + 1):  # past the table (a maximum lowered later): no lead decides
         need = 99
         for lead in range(n % 2 or 2, n + 1, 2):
             if majority_confidence((n + lead) // 2, (n - lead) // 2) >= confidence:

@@ -257,3 +257,36 @@ def test_a_refresh_adds_pairs_not_yet_compared_and_refuses_random_campaigns(db):
         services.campaign_refresh(campaign=make_campaign(world), count=1)
     with pytest.raises(ValueError, match="count"):
         services.campaign_refresh(campaign=campaign, count=0)
+
+
+# --- Settings in the admin and the API, figures -------------------------------------------------------
+
+
+def test_the_options_are_in_the_campaign_admin_with_the_refresh_action(client, staff_user):
+    client.force_login(staff_user)
+    form = client.get("/admin/annotate/campaign/add/").content.decode()
+    for field in ("adaptive_overlap", "min_votes_per_pair", "overlap_confidence", "pair_selection", "random_share"):
+        assert f'name="{field}"' in form
+    make_campaign(make_world(), build=False)
+    assert "action_refresh_pairs" in client.get("/admin/annotate/campaign/").content.decode()
+
+
+def test_staff_read_the_options_in_the_api_and_adaptive_progress_in_the_figures(client, staff_user):
+    campaign = make_campaign(make_world(n_queries=2), per_person_quota=0, **ADAPTIVE)
+    people = [crowd(campaign, f"P{i}") for i in range(2)]
+    first = Comparison.objects.filter(campaign=campaign).order_by("position").first()
+    for person in people:
+        services.assignment_next(annotator_id=person.pk, campaign_slug=campaign.slug)
+    for assignment in Assignment.objects.filter(comparison=first):
+        vote_for(Annotator.objects.get(pk=assignment.annotator_id), assignment.lease, "a")
+    client.force_login(staff_user)
+    detail = client.get(f"/api/annotate/campaigns/{campaign.slug}").json()
+    assert (detail["adaptive_overlap"], detail["min_votes_per_pair"], detail["pair_selection"]) == (True, 2, "random")
+    figures = detail["figures"]
+    assert figures["stopped_decided"] == 1 and figures["complete_comparisons"] == 1
+    assert figures["votes_wanted"] == 4 and figures["progress"] == pytest.approx(2 / 4)
+
+
+def test_a_minimum_above_the_maximum_is_refused(db):
+    with pytest.raises(ValueError, match="min_votes_per_pair"):
+        make_campaign(make_world(), build=False, adaptive_overlap=True, min_votes_per_pair=4, votes_per_pair=3)
