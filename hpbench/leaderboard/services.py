@@ -339,7 +339,7 @@ def benchmark_freeze(
                 source_key=f"comparison:{comparison.id}",
                 n_votes=comparison.votes_count,
                 stop_reason=comparison.stop_reason
-                or ("max_votes" if comparison.votes_count >= comparison.target_votes > 0 else "not_finished"),
+                or ("max_votes" if comparison.votes_count >= comparison.target_votes > 0 else "open"),
                 selection_weight=comparison.selection_weight,
             )
         )
