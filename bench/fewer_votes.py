@@ -18,6 +18,15 @@ agreement estimate (weighted by 1/π under informative selection, see :mod:`hpbe
 Strategies: fixed overlap 3 + random pairs (today's campaigns, the baseline), adaptive overlap (min 2, max 3,
 confidence 0.8) + random pairs, fixed overlap 3 + informative pairs, and both together.
 
+What the platform runs: adaptive overlap is the vote path's rule (``annotate/services.py``, the same
+``overlap_stop``); informative pairs are ``annotate/selection.py``'s draw (``informative_draw``) on the same
+inputs: the scored models' set-score gaps standardised over the remaining candidates and the decided comparisons,
+Bradley-Terry strengths and the predicted-preference fit from the finished comparisons. ``--refresh`` comparisons
+are drawn each time the queue runs dry: the campaign's build, then ``campaign_refresh --count N``. Two differences,
+both the same for every strategy or in the platform's disfavour: here every scored model scores every set exactly
+(the platform reads each model's stored top-K, an image outside it counting as its K-th score), and random pairs
+may repeat a query with another model pair (the platform's random build uses each query once).
+
     python bench/fewer_votes.py               # 20 seeds, about 2 minutes on 2 cores
     python bench/fewer_votes.py --seeds 3     # a quick look
 """
