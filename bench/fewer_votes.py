@@ -22,8 +22,8 @@ What the platform runs: adaptive overlap is the vote path's rule (``annotate/ser
 ``overlap_stop``); informative pairs are ``annotate/selection.py``'s draw (``informative_draw``) on the same
 inputs: the scored models' set-score gaps standardised over the remaining candidates and the decided comparisons,
 Bradley-Terry strengths and the predicted-preference fit from the finished comparisons. ``--refresh`` comparisons
-are drawn each time the queue runs dry: the campaign's build, then ``campaign_refresh --count N``. Two differences,
-both the same for every strategy or in the platform's disfavour: here every scored model scores every set exactly
+are drawn each time the queue runs dry: the campaign's build, then ``campaign_refresh --count N``. Two differences
+remain: here every scored model scores every set exactly
 (the platform reads each model's stored top-K, an image outside it counting as its K-th score), and random pairs
 may repeat a query with another model pair (the platform's random build uses each query once).
 
