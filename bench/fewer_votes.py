@@ -34,6 +34,8 @@ may repeat a query with another model pair (the platform's random build uses eac
 from __future__ import annotations
 
 import argparse
+import functools
+import multiprocessing
 import sys
 import time
 from dataclasses import dataclass
@@ -237,6 +239,14 @@ def interval(values: list[float], rng: np.random.Generator) -> tuple[float, floa
     return float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
+def run_seed(seed: int, args: argparse.Namespace) -> tuple[np.ndarray, dict[str, dict]]:
+    """One seed's world: the reference agreements and every strategy's result."""
+    world = make_world(seed, args)
+    majority = world.votes_a[:, :FIXED_OVERLAP].sum(axis=1) * 2 > FIXED_OVERLAP
+    reference = weighted_agreement(world.prefers_a, majority, np.ones(majority.size))
+    return reference, {s.name: simulate(world, s, reference, args, seed) for s in STRATEGIES}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -252,19 +262,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-votes", type=int, default=3)
     parser.add_argument("--confidence", type=float, default=0.8)
     parser.add_argument("--random-share", type=float, default=0.25)
+    parser.add_argument("--jobs", type=int, default=1, help="Seeds simulated in parallel processes.")
     parser.add_argument("--tolerance", type=float, default=0.02, help="Agreement error allowed per model.")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
     results: dict[str, list[dict]] = {s.name: [] for s in STRATEGIES}
     references = []
-    for seed in range(args.seeds):
-        world = make_world(seed, args)
-        majority = world.votes_a[:, :FIXED_OVERLAP].sum(axis=1) * 2 > FIXED_OVERLAP
-        reference = weighted_agreement(world.prefers_a, majority, np.ones(majority.size))
+    seeds = range(args.seeds)
+    if args.jobs > 1:
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            per_seed = pool.map(functools.partial(run_seed, args=args), seeds, chunksize=1)
+    else:
+        per_seed = [run_seed(seed, args) for seed in seeds]
+    for reference, by_strategy in per_seed:  # in seed order, whatever ran where
         references.append(reference)
-        for strategy in STRATEGIES:
-            results[strategy.name].append(simulate(world, strategy, reference, args, seed))
+        for name, result in by_strategy.items():
+            results[name].append(result)
     elapsed = time.perf_counter() - started
 
     ref = np.asarray(references)
