@@ -6,7 +6,8 @@ Invariant kept by :mod:`annotate.services` on every comparison, inside the trans
 
 so a comparison is offered only while ``open_slots > 0`` and can never collect more votes than its current
 target. With fixed overlap ``target_votes`` is the campaign's ``votes_per_pair`` from the build on. With
-adaptive overlap (``Campaign.adaptive_overlap``) it starts at ``min_votes_per_pair``; the vote that decides the
+adaptive overlap (``Campaign.adaptive_overlap``) a model comparison's target starts at ``min_votes_per_pair`` (gold
+tasks keep ``votes_per_pair``); the vote that decides the
 majority (``hpbench.metrics.adaptive.overlap_stop``) closes the comparison (``target_votes`` = votes + live
 leases, ``stop_reason`` "decided"), and a vote that leaves it undecided with no open slot and no live lease
 raises the target by one, up to ``votes_per_pair`` (``stop_reason`` "max_votes" once reached).

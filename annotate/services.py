@@ -249,7 +249,8 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
 
 
 def campaign_initial_target(*, campaign: Campaign) -> int:
-    """Votes a new comparison asks for: ``min_votes_per_pair`` with adaptive overlap, else ``votes_per_pair``."""
+    """Votes a new model comparison asks for: ``min_votes_per_pair`` with adaptive overlap, else ``votes_per_pair``
+    (gold tasks always ask ``votes_per_pair``)."""
     if campaign.adaptive_overlap:
         return min(campaign.min_votes_per_pair, campaign.votes_per_pair)
     return campaign.votes_per_pair
@@ -443,8 +444,9 @@ def _gold_comparisons(
                 is_gold=True,
                 gold_answer="a" if good_is_a else "b",
                 seed=rng.getrandbits(48),
-                open_slots=campaign_initial_target(campaign=campaign),
-                target_votes=campaign_initial_target(campaign=campaign),
+                # Gold tasks keep fixed overlap: every annotator's gold accuracy needs them seen.
+                open_slots=campaign.votes_per_pair,
+                target_votes=campaign.votes_per_pair,
             )
         )
     return out
@@ -906,11 +908,11 @@ _COUNT_ON_COMPARISON = Statement(
     "annotate_count_comparison", "UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s"
 )
 # Adaptive overlap: the same counter UPDATE also applies hpbench.metrics.adaptive.overlap_stop to the counts after
-# this vote, on the locked row (so concurrent votes on one comparison each see the other's counts). SET
-# expressions read the row before the update. Decided: no new leases, target = votes + live leases. Undecided
-# with no open slot and no live lease left (target = votes after this one): one more slot, up to the maximum.
-# "Decided" is |a - b| >= the lead needed at a + b votes, read from a fixed-width table parameter (see
-# _lead_table), which needs no array type on either database.
+# this vote (gold tasks excepted: they keep fixed overlap), on the locked row (so concurrent votes on one comparison
+# each see the other's counts). SET expressions read the row before the update. Decided: no new leases, target =
+# votes + live leases. Undecided with no open slot and no live lease left (target = votes after this one): one more
+# slot, up to the maximum. "Decided" is |a - b| >= the lead needed at a + b votes, read from a fixed-width table
+# parameter (see _lead_table), which needs no array type on either database.
 _DECIDED = (
     "(votes_count + 1 >= %s AND ABS(votes_a + %s - votes_b - %s)"
     " >= CAST(COALESCE(NULLIF(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2), ''), '99') AS INTEGER))"
@@ -918,13 +920,13 @@ _DECIDED = (
 _COUNT_ADAPTIVE = Statement(
     "annotate_count_comparison_adaptive",
     "UPDATE annotate_comparison SET votes_count = votes_count + 1, votes_a = votes_a + %s, votes_b = votes_b + %s,"
-    " target_votes = CASE WHEN stop_reason <> '' THEN target_votes"
+    " target_votes = CASE WHEN stop_reason <> '' OR is_gold THEN target_votes"
     f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN target_votes - open_slots"
     " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN target_votes + 1 ELSE target_votes END,"
-    " open_slots = CASE WHEN stop_reason <> '' THEN open_slots"
+    " open_slots = CASE WHEN stop_reason <> '' OR is_gold THEN open_slots"
     f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN 0"
     " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN 1 ELSE open_slots END,"
-    " stop_reason = CASE WHEN stop_reason <> '' THEN stop_reason"
+    " stop_reason = CASE WHEN stop_reason <> '' OR is_gold THEN stop_reason"
     f" WHEN {_DECIDED} THEN 'decided' WHEN votes_count + 1 >= %s THEN 'max_votes' ELSE '' END"
     " WHERE id = %s",
 )

@@ -52,7 +52,8 @@ def task_of(annotator: Annotator, campaign: Campaign):
 
 def assert_invariants(campaign: Campaign) -> None:
     rows = Comparison.objects.filter(campaign=campaign).annotate(
-        leased=Count("assignments", filter=Q(assignments__state="leased")), n_votes=Count("votes", distinct=True)
+        leased=Count("assignments", filter=Q(assignments__state="leased"), distinct=True),
+        n_votes=Count("votes", distinct=True),
     )
     for c in rows:
         assert c.open_slots + c.leased + c.votes_count == c.target_votes, c.__dict__
@@ -290,3 +291,22 @@ def test_staff_read_the_options_in_the_api_and_adaptive_progress_in_the_figures(
 def test_a_minimum_above_the_maximum_is_refused(db):
     with pytest.raises(ValueError, match="min_votes_per_pair"):
         make_campaign(make_world(), build=False, adaptive_overlap=True, min_votes_per_pair=4, votes_per_pair=3)
+
+
+def test_gold_tasks_keep_fixed_overlap_in_an_adaptive_campaign(db):
+    campaign = make_campaign(make_world(n_queries=8), per_person_quota=0, gold_share=0.2, **ADAPTIVE)
+    gold = Comparison.objects.filter(campaign=campaign, is_gold=True).first()
+    assert (gold.target_votes, gold.open_slots) == (3, 3)
+    people = [crowd(campaign, f"P{i}") for i in range(3)]
+    for person in people:
+        Assignment.objects.create(
+            campaign=campaign, annotator=person, comparison=gold, left_is_a=True,
+            expires_at=timezone.now() + timedelta(minutes=5),
+        )
+        Comparison.objects.filter(pk=gold.pk).update(open_slots=gold.open_slots - 1)
+        gold.refresh_from_db()
+    for assignment in Assignment.objects.filter(comparison=gold)[:2]:
+        vote_for(Annotator.objects.get(pk=assignment.annotator_id), assignment.lease, "a")
+    gold.refresh_from_db()
+    assert (gold.votes_count, gold.votes_a, gold.target_votes, gold.stop_reason) == (2, 2, 3, "")
+    assert_invariants(campaign)
