@@ -1,6 +1,7 @@
 # hpbench: two commands for a newcomer.
 #   make up    set up everything and run the platform on the embedded default (SQLite + a local worker)
 #   make test  run the test suite (PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379)
+#   make lint  ruff, then mypy with the Django and DRF plugins (configured in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,3 +28,4 @@ test: $(STAMP) chromium
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy

@@ -29,7 +29,7 @@ from annotate.models import CampaignImage, Comparison
 _SALT = "annotate.aliases.image"
 #: Length of a token: 18 bytes of the HMAC in URL-safe base64.
 TOKEN_LENGTH = 24
-#: Where the image endpoint is mounted (hpbench/urls.py); also a hot path (settings.HOT_PATHS).
+#: Where the image endpoint is mounted (hpbench/urls.py); also a hot route (settings.HOT_ROUTES).
 URL_PREFIX = "/images/a/"
 
 

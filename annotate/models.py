@@ -303,6 +303,19 @@ class Assignment(models.Model):
         return f"lease {self.lease} ({self.state})"
 
 
+def counted_votes_q(prefix: str = "") -> Q:
+    """The rule for a vote that counts (benchmark freeze, arena ratings, exports by default): not excluded by
+    quality control and not given by a flagged annotator. ``prefix`` is the path to the vote from another
+    model, e.g. ``"votes__"`` from a Comparison. Whether gold comparisons count is each reader's choice."""
+    return Q(**{f"{prefix}excluded": False, f"{prefix}annotator__flagged": False})
+
+
+class VoteQuerySet(models.QuerySet["Vote"]):
+    def counted(self) -> VoteQuerySet:
+        """The votes that count (:func:`counted_votes_q`)."""
+        return self.filter(counted_votes_q())
+
+
 class Vote(models.Model):
     class Choice(models.TextChoices):
         A = "a"
@@ -321,6 +334,8 @@ class Vote(models.Model):
     idempotency_key = models.CharField(max_length=100, unique=True)
     excluded = models.BooleanField(default=False, help_text="Set by quality control; kept but not counted.")
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = VoteQuerySet.as_manager()
 
     class Meta:
         constraints = [

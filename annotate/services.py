@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -37,8 +38,9 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Annotator, Assignment, Campaign, Comparison
-from hpbench import sql
+from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.query_text import query_text
 from hpbench.inputs import text_problem
 from hpbench.sql import Statement
 
@@ -51,17 +53,6 @@ ProgressCallback = Callable[[float], None]
 
 
 # --- Text and URLs shown to annotators --------------------------------------------------------
-
-
-def query_text(captions: list[str] | tuple[str, ...]) -> str:
-    """The modification text shown for a query: FashionIQ's two captions joined as "Cap1 and cap2"
-    (as the official evaluation builds it), any other number of captions joined with " and "."""
-    from models_zoo.text import fashioniq_query_text  # plain Python: no torch behind it
-
-    cleaned = [" ".join(str(c).split()) for c in captions]
-    if len(cleaned) == 2 and all(cleaned):
-        return fashioniq_query_text(cleaned)
-    return " and ".join(c.strip(".?, ") for c in cleaned if c.strip(".?, "))
 
 
 def image_url(token: str) -> str:
@@ -103,16 +94,13 @@ def campaign_build_enqueue(*, campaign: Campaign) -> bool:
 
     Returns False (and enqueues nothing) when a build is already queued or running.
     """
-    from worker.tasks.campaigns import build as build_task
-
     changed = (
         Campaign.objects.filter(pk=campaign.pk)
         .exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
         .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0)
     )
     if changed:
-        campaign_id = campaign.pk
-        transaction.on_commit(lambda: build_task.delay(campaign_id))
+        dispatch.task_send_on_commit(dispatch.CAMPAIGN_BUILD, campaign.pk)
     return bool(changed)
 
 
@@ -218,7 +206,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
                     campaign=campaign,
                     query_id=query_id,
                     reference_image_id=query.reference_id,
-                    text=query_text(query.captions),
+                    text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                     position=position,
                     set_a_images=set_a,
                     set_b_images=set_b,
@@ -308,7 +296,7 @@ def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random
                 campaign=campaign,
                 query_id=d.query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=rng.getrandbits(48),
                 set_a_images=topks[model_a.pk][d.query_id][:k],
                 set_b_images=topks[model_b.pk][d.query_id][:k],
@@ -373,8 +361,9 @@ def _gold_comparisons(
     n_gold: int,
     rng: random.Random,
 ) -> list[Comparison]:
-    """Gold tasks: target + images meeting the request versus unrelated images of the same category, on
-    ``spare`` queries (compared nowhere else) first, then on ``chosen`` ones."""
+    """Gold tasks: target + images meeting the request (those keeping the rest of the reference first) versus
+    images of the same category meeting none of it, on ``spare`` queries (compared nowhere else) first, then on
+    ``chosen`` ones."""
     k = campaign.set_size
     first = [q for q in spare if queries[q].target_id is not None]
     picked = rng.sample(first, min(n_gold, len(first)))
@@ -410,9 +399,11 @@ def _gold_comparisons(
             except ValueError:
                 requested = {}
         if requested:
-            best = len(requested)
-            matching = [pk for pk, a in pool if oracle.relevance(a, requested) == best]
+            # Images meeting the whole request, those that also keep the rest of the reference first.
+            reference = attrs_of.get(query.reference_id) or {}
+            matching = [pk for pk, a in pool if oracle.requested_met(a, requested) == len(requested)]
             rng.shuffle(matching)
+            matching.sort(key=lambda pk: -oracle.relevance(attrs_of[pk], reference, requested))
             good += [pk for pk in matching if pk not in good and pk != query.reference_id][: k - 1]
         if len(good) < k:
             good += [pk for pk in topks[first_model][query_id] if pk not in good and pk != query.reference_id][
@@ -422,7 +413,7 @@ def _gold_comparisons(
         for ranked in topks.values():
             avoid |= set(ranked.get(query_id, []))
         if requested:
-            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.relevance(a, requested) == 0]
+            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.requested_met(a, requested) == 0]
         else:
             unrelated = [pk for pk, _a in pool if pk not in avoid]
         if len(unrelated) < k:
@@ -437,7 +428,7 @@ def _gold_comparisons(
                 campaign=campaign,
                 query_id=query_id,
                 reference_image_id=query.reference_id,
-                text=query_text(query.captions),
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
                 position=rng.getrandbits(48),
                 set_a_images=good if good_is_a else bad,
                 set_b_images=bad if good_is_a else good,
@@ -890,6 +881,28 @@ def vote_record(
         ) from None
 
 
+class _VoteState(NamedTuple):
+    """The row :data:`_VOTE_STATE` reads, by name (its columns are these fields, in this order)."""
+
+    assignment_id: int
+    annotator_id: int
+    comparison_id: int
+    state: str
+    left_is_a: bool
+    expires_at: datetime | str
+    user_id: int | None
+    flagged: bool
+    slug: str
+    status: str
+    allow_tie: bool
+    ask_ratings: bool
+    ask_irrelevant: bool
+    adaptive_overlap: bool
+    min_votes_per_pair: int
+    votes_per_pair: int
+    overlap_confidence: float
+
+
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
     " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
@@ -970,80 +983,66 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
     """The checks and writes of :func:`vote_record`; the writes travel with the commit."""
     statement = _VOTE_STATE_LOCKED if connection.features.has_select_for_update_of else _VOTE_STATE_PLAIN
     batch.run((statement, [_db_lease(lease_uuid)]))
-    row = batch.cursor.fetchone()
-    if row is None:
+    fetched = batch.cursor.fetchone()
+    if fetched is None:
         raise LeaseNotFound(f"no task with lease {lease_uuid}: ask for the next task")
-    (
-        assignment_id,
-        annotator_id,
-        comparison_id,
-        state,
-        left_is_a,
-        expires_at,
-        user_id,
-        flagged,
-        slug,
-        status,
-        allow_tie,
-        ask_ratings,
-        ask_irrelevant,
-        adaptive,
-        min_votes,
-        max_votes,
-        confidence,
-    ) = row
-    if annotator_id not in caller.annotator_ids and not (caller.user_id is not None and user_id == caller.user_id):
+    row = _VoteState._make(fetched)
+    mine = row.annotator_id in caller.annotator_ids
+    if not mine and not (caller.user_id is not None and row.user_id == caller.user_id):
         raise NotYourLease("this lease belongs to someone else")
-    if state == Assignment.State.SUBMITTED:
-        batch.run((_PREVIOUS_VOTE, [assignment_id]))
+    if row.state == Assignment.State.SUBMITTED:
+        batch.run((_PREVIOUS_VOTE, [row.assignment_id]))
         previous = batch.cursor.fetchone()
         if previous is not None and previous[0] == key:
             return VoteResult(created=False)
         raise AlreadyAnswered("this task was already answered; ask for the next task")
-    if status != Campaign.Status.OPEN:
-        raise CampaignNotOpen(f"campaign {slug!r} is closed: votes are no longer accepted")
+    if row.status != Campaign.Status.OPEN:
+        raise CampaignNotOpen(f"campaign {row.slug!r} is closed: votes are no longer accepted")
     now = timezone.now()
-    expires_at = _aware(expires_at)
-    if state == Assignment.State.EXPIRED or expires_at <= now:
+    expires_at = _aware(row.expires_at)
+    if row.state == Assignment.State.EXPIRED or expires_at <= now:
         raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
-    allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
+    allowed = ("left", "right", "tie") if row.allow_tie else ("left", "right")
     if choice not in allowed:
         raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
-    rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
-    rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
+    rating_left = _rating(rating_left, "rating_left", bool(row.ask_ratings))
+    rating_right = _rating(rating_right, "rating_right", bool(row.ask_ratings))
     if not isinstance(irrelevant, bool):
         raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
-    if irrelevant and not ask_irrelevant:
+    if irrelevant and not row.ask_irrelevant:
         raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
     if time_ms is not None and (
         isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
     ):
         raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
-    left_is_a = bool(left_is_a)
+    left_is_a = bool(row.left_is_a)
     stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
-    if adaptive:
+    if row.adaptive_overlap:
         # A flagged annotator's vote counts towards the maximum but for neither side.
-        params = _adaptive_count_params(comparison_id, stored, not flagged, min_votes, max_votes, confidence)
+        params = _adaptive_count_params(
+            row.comparison_id, stored, not row.flagged, row.min_votes_per_pair, row.votes_per_pair,
+            row.overlap_confidence,
+        )
         count = (_COUNT_ADAPTIVE, params)
     else:
-        count = (_COUNT_ON_COMPARISON, [comparison_id])
+        count = (_COUNT_ON_COMPARISON, [row.comparison_id])
     batch.defer(
-        (_SUBMIT, [assignment_id]),
+        (_SUBMIT, [row.assignment_id]),
         count,
-        (_COUNT_ON_ANNOTATOR, [annotator_id]),
+        (_COUNT_ON_ANNOTATOR, [row.annotator_id]),
         (
             _INSERT_VOTE,
             [
-                assignment_id,
-                comparison_id,
-                annotator_id,
+                row.assignment_id,
+                row.comparison_id,
+                row.annotator_id,
                 stored,
                 rating_left if left_is_a else rating_right,
                 rating_right if left_is_a else rating_left,
                 irrelevant,
                 time_ms,
                 key,
-                bool(flagged),
+                bool(row.flagged),
                 _db_datetime(now),
             ],
         ),

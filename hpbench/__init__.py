@@ -1,5 +1,6 @@
-"""hpbench: human-preference benchmarking for composed image retrieval."""
+"""hpbench: human-preference benchmarking for composed image retrieval.
 
-from hpbench.celery import app as celery_app
-
-__all__ = ["celery_app"]
+The package imports nothing: ``hpbench.metrics`` must load without Django or Celery (the model zoo's trainer
+uses it). The Celery app lives in :mod:`hpbench.celery` (``celery -A hpbench.celery worker``); the web process
+reaches it through :mod:`hpbench.dispatch`.
+"""

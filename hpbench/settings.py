@@ -45,11 +45,14 @@ INSTALLED_APPS = [
     "hpbench.exports",
     "annotate",
     "frontend",
+    "hpbench.ops",  # above the apps: `up` and the demo it fills
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpbench.inputs.reject_nul_in_url_middleware",  # %00 in a URL: 400, not a database error
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below: no inline script or style
+    "hpbench.leaderboard.uploads.upload_limit_middleware",  # 413 for oversized checkpoint uploads, body unread
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,9 +62,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-# The annotators' next-task and vote requests, and their images (PATH_INFO, full match), run through a shorter
-# stack: see hpbench/handlers.py. The API views check the CSRF token themselves; the images are plain GETs.
-HOT_PATHS = [r"/api/annotate/campaigns/[-\w]+/next", r"/api/annotate/votes", r"/images/a/[-\w]+"]
+# The annotators' next-task and vote requests, and their images, run through a shorter stack: see
+# hpbench/handlers.py, which finds these routes by name in the URL conf at start-up (an unknown name stops it).
+# The API views check the CSRF token themselves; the images are plain GETs.
+HOT_ROUTES = ["annotate:next-task", "annotate:vote", "campaign-image"]
 HOT_PATH_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "hpbench.handlers.content_length_middleware",
@@ -144,6 +148,13 @@ HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024*
 HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# The first handler stops an upload once it passes HPBENCH_MAX_CHECKPOINT_BYTES (hpbench/leaderboard/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "hpbench.leaderboard.uploads.CappedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+HPBENCH_MAX_SAFETENSORS_HEADER_BYTES = env_int("HPBENCH_MAX_SAFETENSORS_HEADER_BYTES", 8 * 1024**2, minimum=1024)
 
 # --- Celery ---------------------------------------------------------------------------------
 _BROKER_DIR = VAR_DIR / "broker"
@@ -198,7 +209,11 @@ HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
 
 # --- Submissions ----------------------------------------------------------------------------
-HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)
+HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts
+# Files of failed and cancelled submissions are deleted this long after they ended (manage.py
+# purge_submission_files; Celery beat every HPBENCH_PURGE_INTERVAL_SECONDS).
+HPBENCH_FAILED_SUBMISSION_RETENTION_DAYS = env_int("HPBENCH_FAILED_SUBMISSION_RETENTION_DAYS", 7, minimum=0)
+HPBENCH_PURGE_INTERVAL_SECONDS = env_int("HPBENCH_PURGE_INTERVAL_SECONDS", 3600, minimum=60)
 # Datasets every submission is evaluated on, as "name" or "name:split"; empty = the datasets of active benchmarks.
 HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 
@@ -233,6 +248,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+}
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------------------
+# Scripts and styles only from our own static files: no inline <script>, event handler or style attribute runs,
+# and a javascript: link does nothing. Images may be data: URLs (Swagger UI's icons).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 LOGIN_URL = "/accounts/login/"

@@ -54,7 +54,7 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
     log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / "worker.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hpbench", "worker", "-Q", "default,gpu", "-P", "solo",
+        [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-P", "solo",
          "-n", node, "--without-gossip", "--without-mingle", "-l", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

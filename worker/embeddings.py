@@ -54,13 +54,20 @@ def _fingerprint(entry: ModelEntry) -> str:
 
 
 def model_for_entry(entry: ModelEntry) -> CIRModel:
-    """The entry's model, loaded once per worker process (keyed by model, variant, device and checkpoint)."""
+    """The entry's model, loaded once per worker process (keyed by model, variant, device, checkpoint and config).
+
+    A submitted model's config is checked again and its ``base_model`` expanded to the registered paths
+    (``hpbench.catalog.family_config.config_for_loading``): a researcher's config never names a file here.
+    """
+    from hpbench.catalog.family_config import config_for_loading
+
     location = entry.checkpoint_location or None
     target = device()
-    key = (entry.pk, entry.variant, str(target), _fingerprint(entry))
+    config = config_for_loading(entry=entry)
+    key = (entry.pk, entry.variant, str(target), _fingerprint(entry), json.dumps(config, sort_keys=True))
     return cached_model(
         key,
-        lambda: load_model(entry.family, location, variant=entry.variant, config=entry.config, device=str(target)),
+        lambda: load_model(entry.family, location, variant=entry.variant, config=config, device=str(target)),
     )
 
 

@@ -16,7 +16,8 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
-from hpbench.catalog.protocol import query_text, retrieval_groups
+from hpbench.catalog.protocol import retrieval_groups
+from hpbench.catalog.query_text import query_text
 from hpbench.catalog.results import write_topk
 from hpbench.metrics import retrieval as metrics
 from worker.embeddings import QuerySpec, image_embeddings, query_embeddings
@@ -30,7 +31,9 @@ class RunCancelled(Exception):
 
 
 def query_spec(query: Query, dataset: Dataset) -> QuerySpec:
-    return QuerySpec(key=f"query-{query.pk}", reference_id=query.reference_id, text=query_text(query, dataset))
+    """What the model encodes for ``query``: its reference image and its text (``hpbench.catalog.query_text``)."""
+    text = query_text(protocol=dataset.protocol, captions=query.captions)
+    return QuerySpec(key=f"query-{query.pk}", reference_id=query.reference_id, text=text)
 
 
 def _claim(run_id: int) -> bool:

@@ -20,14 +20,14 @@ LOCK_NAME = ".training.lock"
 def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -> tuple[Any, Any | None]:
     """``(train, val)`` :class:`models_zoo.qure.data.QuerySet` of a registered dataset.
 
-    Query text: FashionIQ's two captions joined as the official code does (FashionIQ and the demo), CIRR's
-    caption as is. ``val`` (for the per-epoch Recall@K) is None for CIRR or when the dataset has no val queries
-    with targets; its galleries are each category's val images. Raises ValueError for an unknown dataset or
-    one without train queries.
+    Query text: :func:`hpbench.catalog.query_text.query_text` (FashionIQ's two captions joined as the official
+    code does, for FashionIQ and the demo; CIRR's caption as is). ``val`` (for the per-epoch Recall@K) is None
+    for CIRR or when the dataset has no val queries with targets; its galleries are each category's val images.
+    Raises ValueError for an unknown dataset or one without train queries.
     """
     from hpbench.catalog.models import Dataset, Image, Query
+    from hpbench.catalog.query_text import query_text
     from models_zoo.qure.data import FilePixels, QuerySet
-    from models_zoo.text import cirr_query_text, fashioniq_query_text
 
     try:
         dataset = Dataset.objects.get(name=dataset_name)
@@ -44,9 +44,7 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
         return ids[pk]
 
     def text_of(query: Query) -> str:
-        if dataset.protocol == "cirr":
-            return cirr_query_text(query.captions[0] if isinstance(query.captions, list) else str(query.captions))
-        return fashioniq_query_text(query.captions)
+        return query_text(protocol=dataset.protocol, captions=query.captions)
 
     def query_rows(split: str) -> tuple | None:
         rows = (
@@ -60,8 +58,9 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
                 texts.append(text_of(query))
             except (ValueError, IndexError) as exc:
                 raise ValueError(f"dataset {dataset_name}, query {query.key}: {exc}") from None
+            assert query.target is not None  # the rows are the queries with a target
             reference.append(image_id(query.reference_id, query.reference.file_path))
-            target.append(image_id(query.target_id, query.target.file_path))
+            target.append(image_id(query.target.pk, query.target.file_path))
             categories.append(query.category)
         if not reference:
             return None

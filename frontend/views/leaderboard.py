@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.demo_caption import demo_caption
 from hpbench.leaderboard.plots import agreement_svg
 
 COLUMNS = [  # (sort key, heading, higher is better)
@@ -59,6 +58,7 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         "others": selectors.benchmarks_active().exclude(pk=benchmark.pk),
         "collection_note": selectors.benchmark_collection_note(benchmark),
         "svg": mark_safe(agreement_svg(board["rows"], ceiling=ceiling)),  # built with html.escape
+        "demo_caption": demo_caption(benchmark=benchmark, rows=board["rows"]),
     })
 
 
@@ -73,12 +73,12 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
         error = None
         config: dict = {}
         if form["config"]:
+            from hpbench.catalog.family_config import ConfigError, config_parse
+
             try:
-                config = json.loads(form["config"])
-            except json.JSONDecodeError as exc:
-                error = f"config: not valid JSON ({exc.msg}, line {exc.lineno})"
-            except RecursionError:
-                error = "config: not valid JSON (nested too deep)"
+                config = config_parse(form["config"])
+            except ConfigError as exc:
+                error = str(exc)
         upload = request.FILES.get("file")
         score_files = request.FILES.getlist("scores")
         if score_files:  # the authors' score files rather than a checkpoint
@@ -106,10 +106,15 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Submission {submission.pk} queued.")
                 return redirect("submission-detail", pk=submission.pk)
         messages.error(request, error)
+    from hpbench.catalog.family_config import researcher_keys
+    from hpbench.catalog.models import BaseModel
+
     submissions = [services.submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
     return render(request, "frontend/leaderboard/submissions.html", {
         "submissions": submissions,
         "families": [(f, VARIANTS[f]) for f in sorted(FAMILIES)],
+        "config_keys": [(f, researcher_keys(f)) for f in sorted(FAMILIES) if researcher_keys(f)],
+        "base_models": BaseModel.objects.order_by("family", "name").values_list("name", "family"),
         "form": form,
         "quota_used": services.submissions_counted_today(owner=request.user),
         "quota": services.submissions_per_day(),
@@ -126,9 +131,12 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
     except selectors.NotFound:
         raise Http404("No such submission.") from None
     submission = services.submission_refresh(submission=submission)
+    from hpbench.redact import researcher_text
+
     can_write = request.user.is_staff or submission.owner_id == request.user.pk
     return render(request, "frontend/leaderboard/submission.html", {
         "submission": submission,
+        "log": submission.log if request.user.is_staff else researcher_text(submission.log),
         "scores": selectors.submission_scores(submission),
         "runs": selectors.submission_runs(submission),
         "score_files": selectors.submission_score_files(submission),

@@ -1,13 +1,14 @@
+from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.models import BaseModel, Dataset, Image, ModelEntry, Query, RetrievalRun
 
 
 def _thumb(image_id: int | None, size: int = 64) -> str:
     if image_id is None:
         return "—"
-    return format_html('<img src="/images/{}" alt="image {}" style="max-height:{}px">', image_id, image_id, size)
+    return format_html('<img src="/images/{}" alt="image {}" height="{}">', image_id, image_id, size)
 
 
 @admin.register(Dataset)
@@ -78,3 +79,30 @@ class RetrievalRunAdmin(admin.ModelAdmin):
         for run in queryset:
             retrieval_run_create(model=run.model, dataset=run.dataset, split=run.split, topk=run.topk)
         self.message_user(request, f"Queued {queryset.count()} run(s).")
+
+
+class BaseModelForm(forms.ModelForm):
+    class Meta:
+        model = BaseModel
+        fields = ["name", "family", "paths", "description"]
+
+    def clean(self) -> dict:
+        from hpbench.catalog.family_config import ConfigError, base_model_paths_clean
+
+        data = super().clean()
+        if "family" in data and "paths" in data:
+            try:
+                data["paths"] = base_model_paths_clean(family=data["family"], paths=data["paths"])
+            except ConfigError as exc:
+                self.add_error("paths", str(exc))
+        return data
+
+
+@admin.register(BaseModel)
+class BaseModelAdmin(admin.ModelAdmin):
+    """Server-side files (CLIP folders, vocabularies) researchers choose by name as ``base_model``."""
+
+    form = BaseModelForm
+    list_display = ["name", "family", "paths", "updated_at"]
+    list_filter = ["family"]
+    search_fields = ["name", "description"]

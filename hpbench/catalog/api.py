@@ -109,6 +109,14 @@ class QueryResults(APIView):
 class RunSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="name", read_only=True)
     dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    error = serializers.SerializerMethodField()
+
+    def get_error(self, run: RetrievalRun) -> str:
+        """In full for staff; without server paths for anyone else."""
+        from hpbench.redact import researcher_text
+
+        request = self.context.get("request")
+        return run.error if request is not None and request.user.is_staff else researcher_text(run.error)
 
     class Meta:
         model = RetrievalRun

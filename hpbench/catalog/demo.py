@@ -13,6 +13,13 @@
 Everything follows from the seed: the same seed gives byte-identical files. Captions describe the target
 relative to the reference with the grammar of :mod:`hpbench.catalog.oracle`, so
 ``oracle.requested_attributes(captions, reference_attributes)`` recovers exactly what was asked for.
+
+The gallery is drawn like a shop's catalogue, so that a query has near-targets (false negatives) as FashionIQ
+queries do: each category's products take popular attribute values more often than rare ones (a value's
+weight falls as ``1 / rank ** POPULARITY_EXPONENT`` along a per-category popularity order), and a product is
+listed several times (a geometric number of images, :data:`MEAN_LISTINGS` on average, each drawn with its own
+jitter). A query's near-targets are the other images of its split and category that satisfy it
+(:func:`hpbench.catalog.oracle.satisfies`); :func:`near_target_stats` counts them and the summary reports them.
 """
 
 from __future__ import annotations
@@ -36,9 +43,13 @@ IMAGE_SIZE: tuple[int, int] = (96, 120)
 NAME_PREFIX = "B0DEMO"
 MANIFEST_NAME = "demo_manifest.json"
 GENERATOR_ID = "hpbench.catalog.demo"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MIN_PER_CATEGORY = 10
 MAX_DIFFERENCES = 3
+#: Attribute values are drawn with weights ``1 / rank ** POPULARITY_EXPONENT`` (rank 1 = most popular).
+POPULARITY_EXPONENT = 1.5
+#: Mean number of images (listings) per product.
+MEAN_LISTINGS = 3.0
 
 #: Fill colours of the named colours (saturated and far apart, so a small CNN can tell them apart).
 RGB: dict[str, tuple[int, int, int]] = {
@@ -103,6 +114,7 @@ class DemoSummary:
     per_category: int
     images: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> split -> count
     queries: dict[str, dict[str, int]] = field(default_factory=dict)  # category -> split -> count
+    near_targets: dict[str, dict] = field(default_factory=dict)  # split -> near_target_stats(...)
     seconds: float = 0.0
 
     @property
@@ -134,12 +146,32 @@ def image_name(number: int) -> str:
     return f"{NAME_PREFIX}{number:04d}"
 
 
+def _catalogue(rng: random.Random, category: str, count: int) -> list[dict[str, str]]:
+    """``count`` image attribute dicts of ``category``: products of popular values, each listed several times."""
+    weights: dict[str, tuple[list[str], list[float]]] = {}
+    for attribute in oracle.ATTRIBUTES:
+        values = list(oracle.attribute_values(attribute, category))
+        rng.shuffle(values)  # this category's popularity order
+        weights[attribute] = (values, [1 / (rank + 1) ** POPULARITY_EXPONENT for rank in range(len(values))])
+    images: list[dict[str, str]] = []
+    while len(images) < count:
+        product = {"category": category} | {
+            attribute: rng.choices(values, weights=w)[0] for attribute, (values, w) in weights.items()
+        }
+        listings = 1
+        while rng.random() < 1 - 1 / MEAN_LISTINGS:
+            listings += 1
+        images.extend(dict(product) for _ in range(listings))
+    return images[:count]
+
+
 def build_demo_spec(*, seed: int = 0, per_category: int = 400, queries_per_image: float = 1.0) -> DemoSpec:
     """The attributes, splits and queries of the demo dataset for ``seed`` (no images drawn).
 
-    Each category gets ``per_category`` images split 60/20/20 into train/val/test, and each split about
-    ``queries_per_image`` queries per image: pairs of images of the same category and split that differ
-    in 1 to 3 attributes. Raises DemoDatasetError for a ``per_category`` below 10 or a negative ratio.
+    Each category gets ``per_category`` images (a catalogue: see the module docstring) split 60/20/20 into
+    train/val/test, and each split about ``queries_per_image`` queries per image: pairs of images of the
+    same category and split that differ in 1 to 3 attributes. Raises DemoDatasetError for a
+    ``per_category`` below 10 or a negative ratio.
     """
     if per_category < MIN_PER_CATEGORY:
         raise DemoDatasetError(f"per_category must be at least {MIN_PER_CATEGORY}, got {per_category}")
@@ -152,12 +184,10 @@ def build_demo_spec(*, seed: int = 0, per_category: int = 400, queries_per_image
     number = 0
     for category in oracle.CATEGORIES:
         names = []
-        for _ in range(per_category):
+        for image_attributes in _catalogue(rng, category, per_category):
             number += 1
             name = image_name(number)
-            attributes[name] = {"category": category} | {
-                attribute: rng.choice(oracle.attribute_values(attribute, category)) for attribute in oracle.ATTRIBUTES
-            }
+            attributes[name] = image_attributes
             names.append(name)
         rng.shuffle(names)
         n_train = round(per_category * SPLIT_FRACTIONS["train"])
@@ -170,6 +200,54 @@ def build_demo_spec(*, seed: int = 0, per_category: int = 400, queries_per_image
             count = round(queries_per_image * len(members))
             queries.extend(_make_queries(rng, category, split, members, attributes, count))
     return DemoSpec(seed, per_category, queries_per_image, attributes, splits, queries)
+
+
+def near_targets(spec: DemoSpec, query: DemoQuery) -> list[str]:
+    """The images of the query's split and category, other than its target and reference, that satisfy it."""
+    reference = spec.attributes[query.candidate]
+    return [
+        name
+        for name in spec.splits[(query.category, query.split)]
+        if name not in (query.candidate, query.target)
+        and oracle.satisfies(spec.attributes[name], reference, query.requested)
+    ]
+
+
+def near_target_stats(spec: DemoSpec) -> dict[str, dict]:
+    """Per split: how many near-targets (:func:`near_targets`) its queries have.
+
+    ``{split: {"queries", "mean", "median", "max", "with_any" (share of queries with at least one),
+    "exact_mean" (near-targets whose attributes all equal the target's: indistinguishable from it),
+    "histogram" ({count: queries})}}``.
+    """
+    stats: dict[str, dict] = {}
+    for split in SPLITS:
+        counts: list[int] = []
+        exact: list[int] = []
+        for query in (q for q in spec.queries if q.split == split):
+            found = near_targets(spec, query)
+            counts.append(len(found))
+            target = spec.attributes[query.target]
+            exact.append(sum(1 for name in found if spec.attributes[name] == target))
+        if not counts:
+            stats[split] = {"queries": 0}
+            continue
+        ordered = sorted(counts)
+        middle = len(ordered) // 2
+        median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        histogram: dict[int, int] = {}
+        for count in ordered:
+            histogram[count] = histogram.get(count, 0) + 1
+        stats[split] = {
+            "queries": len(counts),
+            "mean": round(sum(counts) / len(counts), 3),
+            "median": median,
+            "max": ordered[-1],
+            "with_any": round(sum(1 for c in counts if c) / len(counts), 3),
+            "exact_mean": round(sum(exact) / len(exact), 3),
+            "histogram": histogram,
+        }
+    return stats
 
 
 def _differences(a: dict[str, str], b: dict[str, str]) -> list[str]:
@@ -450,7 +528,7 @@ def make_demo_dataset(
         if progress is not None:
             progress(done, total)
 
-    summary = DemoSummary(out=out, seed=seed, per_category=per_category)
+    summary = DemoSummary(out=out, seed=seed, per_category=per_category, near_targets=near_target_stats(spec))
     for (category, split), names in spec.splits.items():
         _write_json(out / "image_splits" / f"split.{category}.{split}.json", names)
         entries = [q.caption_entry() for q in spec.queries if q.category == category and q.split == split]
@@ -466,6 +544,7 @@ def make_demo_dataset(
             "seed": seed,
             "per_category": per_category,
             "queries_per_image": queries_per_image,
+            "near_targets": summary.near_targets,
         },
         indent=2,
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from hpbench.catalog.links import validate_http_url
+
 
 class Dataset(models.Model):
     class Kind(models.TextChoices):
@@ -94,7 +96,7 @@ class ModelEntry(models.Model):
         default=True, help_text="Researchers' submissions stay private to their owner until published."
     )
     description = models.TextField(blank=True, default="")
-    link = models.URLField(blank=True, default="")
+    link = models.URLField(blank=True, default="", validators=[validate_http_url])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -146,3 +148,26 @@ class RetrievalRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk}: {self.model_id} on {self.dataset_id}/{self.split} ({self.status})"
+
+
+class BaseModel(models.Model):
+    """Server-side files a family builds on (a Hugging Face CLIP folder, a BERT vocabulary), registered by
+    staff (admin or ``manage.py register_base_model``) and chosen by name in a researcher's config
+    (``{"base_model": NAME}``): researchers never name a path on the server. The keys each family takes are
+    ``hpbench.catalog.family_config.BASE_MODEL_PATH_KEYS``."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    family = models.CharField(max_length=32, choices=ModelEntry.Family.choices)
+    paths = models.JSONField(
+        default=dict, help_text='Absolute paths on the workers, by config key, e.g. {"clip_folder": "/models/clip"}.'
+    )
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "base model"
+        ordering = ["family", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.family})"

@@ -8,8 +8,10 @@ dataset's ``attributes.json``::
 
 The generator (:mod:`hpbench.catalog.demo`) writes captions only from :data:`PHRASES`, and
 :func:`requested_attributes` parses them back with the same table, so the two cannot drift apart.
-Later features use the oracle to simulate annotators and to build gold tasks: an image's relevance to a
-query is the number of requested attributes it meets.
+:func:`relevance` judges an image as a person would judge it for a composed query: the requested change
+met AND the rest of the reference kept (formula, weights and a worked example in its docstring). The gold
+tasks, the simulated annotators (:class:`SimulatedAnnotator`, :func:`annotator_draw`) and the demo
+benchmark (``bench/demo_models.py``) all judge with it.
 """
 
 from __future__ import annotations
@@ -251,45 +253,208 @@ def requested_attributes(
     return {attribute: found[attribute] for attribute in ATTRIBUTES if attribute in found}
 
 
-def relevance(image_attributes: Mapping[str, str], requested: Mapping[str, str]) -> int:
+# --------------------------------------------------------------------------------------------------
+# Relevance: what a person wants from a composed query
+
+
+#: Share of an image's relevance that comes from meeting the request; the rest comes from keeping the
+#: reference's other attributes. Below 0.5 for :data:`KEEP_WEIGHT`, so the request always dominates.
+REQUEST_WEIGHT: float = 2 / 3
+KEEP_WEIGHT: float = 1 - REQUEST_WEIGHT
+
+
+def requested_met(image_attributes: Mapping[str, str], requested: Mapping[str, str]) -> int:
     """How many of the requested attribute values the image has (0 .. ``len(requested)``)."""
     return sum(1 for attribute, value in requested.items() if image_attributes.get(attribute) == value)
 
 
-def set_relevance(images_attributes: Sequence[Mapping[str, str]], requested: Mapping[str, str]) -> float:
+def unmentioned_kept(
+    image_attributes: Mapping[str, str], reference_attributes: Mapping[str, str], requested: Mapping[str, str]
+) -> tuple[int, int]:
+    """``(kept, unmentioned)``: of the :data:`ATTRIBUTES` the request does not mention, how many the image
+    shares with the reference, and how many there are."""
+    unmentioned = [attribute for attribute in ATTRIBUTES if attribute not in requested]
+    kept = sum(1 for attribute in unmentioned if image_attributes.get(attribute) == reference_attributes.get(attribute))
+    return kept, len(unmentioned)
+
+
+def relevance(
+    image_attributes: Mapping[str, str],
+    reference_attributes: Mapping[str, str],
+    requested: Mapping[str, str],
+    *,
+    keep_weight: float = KEEP_WEIGHT,
+) -> float:
+    """How well an image answers a composed query "this reference, changed as requested", from 0 to 1.
+
+    A person shown a blue striped short-sleeved dress and "has long sleeves" wants a blue striped
+    long-sleeved dress: the requested change, and the rest of the reference kept. So::
+
+        relevance = 0                                               if the category differs from the reference's
+        relevance = (1 - w) * met / |requested| + w * kept / |unmentioned|     otherwise
+
+    where ``met`` counts the requested attributes the image has, ``kept`` counts the attributes the request
+    does not mention (of :data:`ATTRIBUTES`) on which the image equals the reference, and ``w`` is
+    ``keep_weight`` (default :data:`KEEP_WEIGHT` = 1/3; an empty request counts as met, an empty
+    unmentioned set as kept). Because ``w < 0.5``, meeting the whole request and changing everything else
+    (``1 - w``) still beats keeping everything and meeting none of it (``w``); and each requested attribute
+    weighs more than each unmentioned one (with at most 3 requested of 5 attributes,
+    ``(1 - w) / 3 > w / 2``).
+
+    Worked example (default weights). Reference: a dress, blue, stripes, short sleeves, round neck, knee
+    length; request: ``{"sleeves": "long"}`` (so 1 requested, 4 unmentioned attributes):
+
+    ==========================================================  ====  ====  =========================
+    image                                                        met   kept  relevance
+    ==========================================================  ====  ====  =========================
+    blue striped long-sleeved round-neck knee dress               1/1  4/4   2/3 + 1/3       = 1.000
+    blue striped long-sleeved **v-neck** knee dress               1/1  3/4   2/3 + 1/3 * 3/4 = 0.917
+    **red plain** long-sleeved **v-neck short** dress             1/1  0/4   2/3             = 0.667
+    the reference itself (short sleeves)                          0/1  4/4   1/3             = 0.333
+    a blue striped long-sleeved **shirt**                         --    --   0               = 0.000
+    ==========================================================  ====  ====  =========================
+
+    Raises ValueError for a ``keep_weight`` outside 0 .. 0.5 (the request must dominate).
+    """
+    if not 0.0 <= keep_weight < 0.5:
+        raise ValueError(f"keep_weight must be in [0, 0.5) so the request dominates, got {keep_weight!r}")
+    if image_attributes.get("category") != reference_attributes.get("category"):
+        return 0.0
+    met_share = requested_met(image_attributes, requested) / len(requested) if requested else 1.0
+    kept, unmentioned = unmentioned_kept(image_attributes, reference_attributes, requested)
+    kept_share = kept / unmentioned if unmentioned else 1.0
+    return (1.0 - keep_weight) * met_share + keep_weight * kept_share
+
+
+#: How many of the reference's unmentioned attributes an image may change and still satisfy the query.
+SATISFY_CHANGES: int = 1
+
+
+def satisfies(
+    image_attributes: Mapping[str, str], reference_attributes: Mapping[str, str], requested: Mapping[str, str]
+) -> bool:
+    """True when a person would accept the image as an answer: same category as the reference, every
+    requested attribute met, and at most :data:`SATISFY_CHANGES` of the unmentioned attributes changed
+    (relevance at least ``1 - KEEP_WEIGHT / unmentioned``: 0.917 for one requested attribute, 0.833 for
+    three). Gallery images other than the labelled target that satisfy a query are its near-targets: the
+    false negatives contrastive training pushes away."""
+    if image_attributes.get("category") != reference_attributes.get("category"):
+        return False
+    if requested_met(image_attributes, requested) != len(requested):
+        return False
+    kept, unmentioned = unmentioned_kept(image_attributes, reference_attributes, requested)
+    return unmentioned - kept <= SATISFY_CHANGES
+
+
+def set_relevance(
+    images_attributes: Sequence[Mapping[str, str]],
+    reference_attributes: Mapping[str, str],
+    requested: Mapping[str, str],
+    *,
+    keep_weight: float = KEEP_WEIGHT,
+) -> float:
     """The mean :func:`relevance` over a result set; ValueError for an empty set."""
     if not images_attributes:
         raise ValueError("set_relevance of an empty result set")
-    return sum(relevance(image, requested) for image in images_attributes) / len(images_attributes)
+    return sum(
+        relevance(image, reference_attributes, requested, keep_weight=keep_weight) for image in images_attributes
+    ) / len(images_attributes)
 
 
 ANSWERS: tuple[str, ...] = ("a", "b", "tie")
 
 
+@dataclass(frozen=True)
+class SimulatedAnnotator:
+    """One simulated person comparing two result sets for a query.
+
+    The person perceives each set's :func:`set_relevance` under their own ``keep_weight`` (how much they
+    care that the rest of the reference is kept), blurred by Gaussian noise of standard deviation
+    ``perception``; perceived differences of at most ``tie_margin`` are a "tie". Independently of the sets,
+    with probability ``lapse`` they answer uniformly at random ("a", "b", "tie"), and otherwise with
+    probability ``side_bias`` they pick "a" (the set shown first) without comparing. The defaults are the
+    noise-free oracle: the set of higher relevance wins, equal relevance is a tie.
+    """
+
+    keep_weight: float = KEEP_WEIGHT
+    perception: float = 0.0
+    tie_margin: float = 0.0
+    side_bias: float = 0.0
+    lapse: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.keep_weight < 0.5:
+            raise ValueError(f"keep_weight must be in [0, 0.5), got {self.keep_weight!r}")
+        for name in ("perception", "tie_margin"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)!r}")
+        for name in ("side_bias", "lapse"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)!r}")
+
+    def prefers(
+        self,
+        set_a_attrs: Sequence[Mapping[str, str]],
+        set_b_attrs: Sequence[Mapping[str, str]],
+        reference_attributes: Mapping[str, str],
+        requested: Mapping[str, str],
+        *,
+        rng: random.Random | None = None,
+    ) -> str:
+        """The answer, "a", "b" or "tie". ``rng`` makes the noise reproducible (needed only when there is noise)."""
+        score_a = set_relevance(set_a_attrs, reference_attributes, requested, keep_weight=self.keep_weight)
+        score_b = set_relevance(set_b_attrs, reference_attributes, requested, keep_weight=self.keep_weight)
+        if self.lapse or self.side_bias or self.perception:
+            rng = rng or random.Random()
+            if self.lapse and rng.random() < self.lapse:
+                return rng.choice(ANSWERS)
+            if self.side_bias and rng.random() < self.side_bias:
+                return "a"
+            if self.perception:
+                score_a += rng.gauss(0.0, self.perception)
+                score_b += rng.gauss(0.0, self.perception)
+        if abs(score_a - score_b) <= max(self.tie_margin, 1e-12):
+            return "tie"
+        return "a" if score_a > score_b else "b"
+
+
+def annotator_draw(rng: random.Random, *, noise: float = 0.1) -> SimulatedAnnotator:
+    """One member of the simulated crowd, with their own bias and noise (for ``simulate_annotators``).
+
+    Each person gets a ``keep_weight`` from [0.2, 0.45] (some care more than others that the rest of the
+    reference is kept). Their noise and bias scale with ``noise`` (0..1), the crowd's mean lapse rate: a
+    ``lapse`` rate from ``[noise / 2, 3 * noise / 2]`` (capped at 1), a ``perception`` noise from
+    ``noise * [0.2, 0.8]``, a ``tie_margin`` from ``noise * [0, 0.3]`` and a ``side_bias`` towards the set shown
+    first from ``noise * [0, 0.8]``; with ``noise=0`` they differ only in ``keep_weight``. With the default
+    0.1 two people agree on roughly 80-90% of the demo's comparisons, so the human ceiling stays below 1.
+    Raises ValueError for a ``noise`` outside 0..1.
+    """
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must be between 0 and 1, got {noise!r}")
+    return SimulatedAnnotator(
+        keep_weight=rng.uniform(0.2, 0.45),
+        perception=noise * rng.uniform(0.2, 0.8),
+        tie_margin=noise * rng.uniform(0.0, 0.3),
+        side_bias=min(1.0, noise * rng.uniform(0.0, 0.8)),
+        lapse=min(1.0, rng.uniform(noise / 2, 3 * noise / 2)),
+    )
+
+
 def oracle_prefers(
     set_a_attrs: Sequence[Mapping[str, str]],
     set_b_attrs: Sequence[Mapping[str, str]],
+    reference_attributes: Mapping[str, str],
     requested: Mapping[str, str],
     *,
     noise: float = 0.0,
     rng: random.Random | None = None,
 ) -> str:
-    """A simulated annotator's answer: "a", "b" or "tie".
+    """The reference annotator's answer: "a", "b" or "tie".
 
-    The answer names the set with the higher :func:`set_relevance` ("tie" when equal). With probability
-    ``noise`` (0..1) the answer is instead drawn uniformly from "a", "b" and "tie". Pass ``rng`` for
-    reproducible noise. Raises ValueError for a noise outside 0..1 or an empty set.
+    The answer names the set with the higher :func:`set_relevance` (default weights; "tie" when equal).
+    With probability ``noise`` (0..1) the answer is instead drawn uniformly from "a", "b" and "tie". Pass
+    ``rng`` for reproducible noise. Raises ValueError for a noise outside 0..1 or an empty set.
     """
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be between 0 and 1, got {noise!r}")
-    score_a = set_relevance(set_a_attrs, requested)
-    score_b = set_relevance(set_b_attrs, requested)
-    if noise > 0.0:
-        rng = rng or random.Random()
-        if rng.random() < noise:
-            return rng.choice(ANSWERS)
-    if score_a > score_b:
-        return "a"
-    if score_b > score_a:
-        return "b"
-    return "tie"
+    return SimulatedAnnotator(lapse=noise).prefers(set_a_attrs, set_b_attrs, reference_attributes, requested, rng=rng)

@@ -1,7 +1,8 @@
 """What a retrieval protocol asks of a model on one dataset split, shared by model runs and score files.
 
-Torch-free (the web process builds request files from it): which queries are asked, the text as the official
-evaluation code hands it to the model, and each query's gallery (one per FashionIQ category, one for CIRR).
+Torch-free (the web process builds request files from it): which queries are asked (their text is
+:func:`hpbench.catalog.query_text.query_text`, as for the annotators), and each query's gallery (one per
+FashionIQ category, one for CIRR).
 ``worker/retrieval.py`` ranks these galleries with a model's embeddings; ``worker/scorefiles.py`` reads the
 same galleries' rankings from a researcher's file; both hand the ranks to ``hpbench.metrics.retrieval``.
 """
@@ -12,21 +13,11 @@ from collections import defaultdict
 
 from hpbench.catalog.models import Dataset, Query
 from hpbench.catalog.selectors import gallery_images, split_queries
-from models_zoo.text import cirr_query_text, fashioniq_query_text
 
 #: How deep a submitted ranking goes (the official CIRR test server reads 50 names; Recall@K up to K = 50).
 RANKING_DEPTH = 50
 #: How deep a submitted CIRR subset ranking goes (Recall_subset@1/2/3).
 SUBSET_DEPTH = 3
-
-
-def query_text(query: Query, dataset: Dataset) -> str:
-    """The modification text as the official evaluation code builds it for the dataset's protocol."""
-    if dataset.protocol == "cirr":
-        return cirr_query_text(query.captions[0])
-    if len(query.captions) == 2:
-        return fashioniq_query_text(query.captions)
-    return " and ".join(c.strip(".?, ") for c in query.captions)
 
 
 def query_public_id(query: Query, dataset: Dataset) -> str:

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from hpbench import dispatch
 from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
@@ -60,6 +60,16 @@ def model_entry_register(
         raise RegistrationError(
             f"unknown variant {variant!r} for {family}; known: {', '.join(VARIANTS[family])}"
         )
+    from hpbench.catalog.family_config import BASE_MODEL_KEY, ConfigError, researcher_config_clean
+    from hpbench.catalog.links import link_problem
+
+    if link_problem(link):
+        raise RegistrationError(f"link {link!r}: {link_problem(link)}")
+    if config and BASE_MODEL_KEY in config:  # staff may give paths directly, or name a registered base model
+        try:
+            researcher_config_clean(family=family, config={BASE_MODEL_KEY: config[BASE_MODEL_KEY]})
+        except ConfigError as exc:
+            raise RegistrationError(str(exc)) from None
     if checkpoint_path:
         checkpoint_path = str(Path(checkpoint_path).expanduser().resolve())
         _check_checkpoint_location(checkpoint_path)
@@ -78,14 +88,12 @@ def retrieval_run_create(
     *, model: ModelEntry, dataset: Dataset, split: str = "val", topk: int | None = None
 ) -> RetrievalRun:
     """Create a queued run and dispatch it to the ``gpu`` queue once the transaction commits."""
-    from worker.tasks.retrieval import run_retrieval
-
     if not dataset.queries.filter(split=split).exists():
         raise ValueError(f"dataset {dataset.name} has no queries in split {split!r}")
     run = RetrievalRun.objects.create(
         model=model, dataset=dataset, split=split, topk=topk or settings.HPBENCH_TOPK
     )
-    transaction.on_commit(lambda: run_retrieval.delay(run.pk))
+    dispatch.task_send_on_commit(dispatch.RETRIEVAL_RUN, run.pk)
     return run
 
 

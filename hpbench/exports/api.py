@@ -29,7 +29,7 @@ def job_json(job: ExportJob) -> dict:
         "rows": job.rows,
         "error": job.error,
         "summary": job.summary,
-        "requested_by": job.requested_by.username if job.requested_by_id else None,
+        "requested_by": job.requested_by.username if job.requested_by is not None else None,
         "created_at": job.created_at,
         "started_at": job.started_at,
         "finished_at": job.finished_at,

@@ -26,10 +26,11 @@ from typing import Any
 from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
-from annotate.models import Annotator, Campaign, Comparison, Vote
+from annotate.models import Annotator, Campaign, Comparison, Vote, counted_votes_q
 from annotate.quality import pairwise_agreement
 from hpbench.catalog.models import Image, ModelEntry
 from hpbench.leaderboard.models import BenchmarkPair, PreferenceBenchmark
+from hpbench.metrics.reliability import majority
 
 LEVELS = ("votes", "comparisons")
 DEFAULT_CHUNK = 10_000
@@ -364,7 +365,7 @@ def votes_queryset(params: ExportParams) -> QuerySet[Vote]:
     if params.until:
         qs = qs.filter(created_at__lt=_day_start(params.until + dt.timedelta(days=1)))
     if not params.include_excluded:
-        qs = qs.filter(excluded=False, annotator__flagged=False)
+        qs = qs.counted()
     if not params.include_gold:
         qs = qs.filter(comparison__is_gold=False)
     return qs
@@ -435,13 +436,6 @@ def vote_rows(
 # --------------------------------------------------------------------------------------------
 
 
-def majority(*, votes_a: int, votes_b: int, ties: int) -> str:
-    """The strict majority of a / b / tie (level at the top, or no votes: 'tie'), as the benchmark freeze."""
-    from hpbench.leaderboard.services import majority as freeze_majority
-
-    return freeze_majority(["a"] * votes_a + ["b"] * votes_b + ["tie"] * ties)
-
-
 def comparisons_queryset(params: ExportParams) -> QuerySet[Comparison]:
     """Comparisons with aggregates over the votes the filters keep; only those with a kept vote."""
     q = Q()
@@ -450,7 +444,7 @@ def comparisons_queryset(params: ExportParams) -> QuerySet[Comparison]:
     if params.until:
         q &= Q(votes__created_at__lt=_day_start(params.until + dt.timedelta(days=1)))
     if not params.include_excluded:
-        q &= Q(votes__excluded=False, votes__annotator__flagged=False)
+        q &= counted_votes_q("votes__")
     qs = Comparison.objects.all()
     if params.campaign_ids:
         qs = qs.filter(campaign_id__in=params.campaign_ids)
@@ -473,7 +467,8 @@ def comparison_rows(params: ExportParams, *, chunk_size: int = DEFAULT_CHUNK) ->
     qs = (
         comparisons_queryset(params)
         .order_by("pk")
-        .values_list("pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b")
+        # The names come from comparisons_queryset's .annotate(), which its return type does not carry.
+        .values_list("pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b")  # type: ignore[misc]
     )
     for chunk in _chunks(qs.iterator(chunk_size=chunk_size), chunk_size):
         names.comparisons.clear()
@@ -508,7 +503,7 @@ def comparison_rows(params: ExportParams, *, chunk_size: int = DEFAULT_CHUNK) ->
                     "irrelevant": n_irr,
                     "mean_rating_a": float(mean_a) if mean_a is not None else None,
                     "mean_rating_b": float(mean_b) if mean_b is not None else None,
-                    "majority": majority(votes_a=n_a, votes_b=n_b, ties=n_tie),
+                    "majority": majority(labels),
                     "agreement": pairwise_agreement({pk: labels}),
                 }
             )
@@ -528,7 +523,9 @@ def pair_rows(
     With ``with_categories`` each row also carries ``_category``: the linked query's category, else the
     reference image's (the HP-FashionIQ writer files all of a question's images under it, as the release does).
     """
-    benchmark = PreferenceBenchmark.objects.select_related("dataset").get(pk=params.benchmark_id)
+    benchmark = benchmark_of(params)
+    if benchmark is None:
+        raise ExportError("benchmark: pair rows need a benchmark version")
     names = _Names()
     pseudonyms: dict[str, str] = {}
     if benchmark.campaign_id is not None:  # frozen votes name annotators by id: publish their pseudonym
@@ -716,12 +713,13 @@ def card_figures(params: ExportParams) -> dict:
         ties=Count("pk", filter=Q(choice="tie")),
         irrelevant=Count("pk", filter=Q(irrelevant=True)),
         gold=Count("pk", filter=Q(comparison__is_gold=True)),
-        excluded=Count("pk", filter=Q(excluded=True) | Q(annotator__flagged=True)),
+        excluded=Count("pk", filter=~counted_votes_q()),
     )
     strict = ExportParams(**{**asdict(params), "include_excluded": False, "include_gold": False})
     acc = AgreementAccumulator()
-    for _pk, n_a, n_b, n_tie in (
-        comparisons_queryset(strict).order_by("pk").values_list("pk", "n_a", "n_b", "n_tie").iterator(chunk_size=5000)
+    kept = comparisons_queryset(strict).order_by("pk")
+    for _pk, n_a, n_b, n_tie in kept.values_list("pk", "n_a", "n_b", "n_tie").iterator(  # type: ignore[misc]
+        chunk_size=5000
     ):
         acc.add({"a": n_a, "b": n_b, "tie": n_tie})
     counts["campaigns"] = sorted(votes.order_by().values_list("comparison__campaign__slug", flat=True).distinct())

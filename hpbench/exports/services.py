@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from hpbench import dispatch
 from hpbench.exports import selectors, writers
 from hpbench.exports.models import ExportJob
 from hpbench.exports.selectors import ExportError, ExportParams
 
-RUN_TASK = "default.exports.run"
 FORMATS = tuple(ExportJob.Format.values)
 SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "hf": "", "hpfiq": ".json"}
 
@@ -114,10 +113,8 @@ def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> Export
         raise ExportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "hpfiq" and params.effective_level == "comparisons":
         raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
-    from hpbench.celery import app
-
     job = ExportJob.objects.create(requested_by=requested_by, format=fmt, params=params.as_json())
-    transaction.on_commit(lambda pk=job.pk: app.send_task(RUN_TASK, args=[pk]))
+    dispatch.task_send_on_commit(dispatch.EXPORT_RUN, job.pk)
     return job
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
 from django.http import FileResponse, Http404, HttpResponse
 from rest_framework import serializers, status
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 
 from hpbench.leaderboard import selectors, services
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
     "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
@@ -48,8 +48,20 @@ class BenchmarkSerializer(serializers.ModelSerializer):
                   "human_agreement", "human_alpha", "frozen_at", "is_active", "notes"]
 
 
+def _for_caller(serializer: serializers.Serializer, text: str) -> str:
+    """Error text as the caller may read it: in full for staff, without server paths for anyone else."""
+    request = serializer.context.get("request")
+    if request is not None and request.user.is_staff:
+        return text
+    return researcher_text(text)
+
+
 class ScoreSerializer(serializers.ModelSerializer):
     benchmark = serializers.CharField(source="benchmark.label")
+    error = serializers.SerializerMethodField()
+
+    def get_error(self, score: ModelScore) -> str:
+        return _for_caller(self, score.error)
 
     class Meta:
         model = ModelScore
@@ -61,6 +73,10 @@ class ScoreSerializer(serializers.ModelSerializer):
 class SubmissionSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     model = serializers.CharField(source="model.name", default=None)
+    log = serializers.SerializerMethodField()
+
+    def get_log(self, submission: Submission) -> str:
+        return _for_caller(self, submission.log)
 
     class Meta:
         model = Submission
@@ -77,17 +93,12 @@ class SubmissionCreateSerializer(serializers.Serializer):
     link = serializers.URLField(required=False, allow_blank=True, default="")
 
     def validate_config(self, value: str) -> dict:
-        if not value.strip():
-            return {}
+        from hpbench.catalog.family_config import ConfigError, config_parse
+
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise serializers.ValidationError(f"not valid JSON: {exc.msg} (line {exc.lineno})") from None
-        except RecursionError:
-            raise serializers.ValidationError("not valid JSON: nested too deep") from None
-        if not isinstance(parsed, dict):
-            raise serializers.ValidationError("expected a JSON object")
-        return parsed
+            return config_parse(value)
+        except ConfigError as exc:
+            raise serializers.ValidationError(str(exc).removeprefix("config: ")) from None
 
 
 class BenchmarkListApi(APIView):
@@ -136,7 +147,8 @@ class SubmissionListApi(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get(self, request: Request) -> Response:
-        return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True).data)
+        return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True,
+                                             context={"request": request}).data)
 
     def post(self, request: Request) -> Response:
         if request.FILES.getlist("scores"):  # the authors' score files rather than a checkpoint
@@ -151,7 +163,8 @@ class SubmissionListApi(APIView):
             return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         except services.SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data,
+                        status=status.HTTP_201_CREATED)
 
 
 class SubmissionDetailApi(APIView):
@@ -159,11 +172,12 @@ class SubmissionDetailApi(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
-        data = SubmissionSerializer(submission).data
-        data["scores"] = ScoreSerializer(selectors.submission_scores(submission), many=True).data
+        context = {"request": request}
+        data = SubmissionSerializer(submission, context=context).data
+        data["scores"] = ScoreSerializer(selectors.submission_scores(submission), many=True, context=context).data
         data["runs"] = [
             {"id": r.pk, "dataset": r.dataset.name, "split": r.split, "status": r.status, "progress": r.progress,
-             "metrics": r.metrics, "error": r.error}
+             "metrics": r.metrics, "error": r.error if request.user.is_staff else researcher_text(r.error)}
             for r in selectors.submission_runs(submission)
         ]
         return Response(data)
@@ -174,7 +188,8 @@ class SubmissionScoresApi(APIView):
 
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
-        return Response(ScoreSerializer(selectors.submission_scores(submission), many=True).data)
+        return Response(ScoreSerializer(selectors.submission_scores(submission), many=True,
+                                        context={"request": request}).data)
 
 
 class SubmissionFileApi(APIView):
@@ -199,7 +214,7 @@ class SubmissionCancelApi(APIView):
             submission = services.submission_cancel(submission=submission)
         except services.SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(SubmissionSerializer(submission).data)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
 
 class SubmissionPublishApi(APIView):
@@ -207,4 +222,5 @@ class SubmissionPublishApi(APIView):
 
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
-        return Response(SubmissionSerializer(services.submission_publish(submission=submission)).data)
+        return Response(SubmissionSerializer(services.submission_publish(submission=submission),
+                                             context={"request": request}).data)

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from hpbench.catalog.query_text import query_text
+
 _FIELDS = ("ref_img_paths", "targ_img_paths", "sentences", "retrieved_set1", "retrieved_set2", "preferred set")
 
 
@@ -104,7 +106,7 @@ def iter_questions(data: dict) -> Iterator[HpfiqQuestion]:
                     annotator=annotator,
                     reference=image_ref(block["ref_img_paths"][i], where=f"{at}.ref_img_paths"),
                     target=image_ref(target_path, where=f"{at}.targ_img_paths") if target_path else None,
-                    text=str(block["sentences"][i]).strip(),
+                    text=query_text(protocol="hpfiq", captions=[str(block["sentences"][i])]),
                     set1=_image_set(block["retrieved_set1"][i], where=f"{at}.retrieved_set1"),
                     set2=_image_set(block["retrieved_set2"][i], where=f"{at}.retrieved_set2"),
                     likert1=_likert(block["retrieved_set1"][i], where=f"{at}.retrieved_set1"),

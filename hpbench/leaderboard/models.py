@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from hpbench.catalog.links import validate_http_url
 from hpbench.catalog.models import Dataset, Image, JobStatus, ModelEntry, Query
 
 
@@ -145,8 +146,6 @@ class Submission(models.Model):
         FAILED = "failed"
         CANCELLED = "cancelled"
 
-    #: Statuses that do not count against the daily quota.
-    NOT_COUNTED = (Status.FAILED, Status.CANCELLED)
     DONE = (Status.FINISHED, Status.FAILED, Status.CANCELLED)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
@@ -157,7 +156,7 @@ class Submission(models.Model):
     variant = models.CharField(max_length=64, blank=True, default="")
     config = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True, default="")
-    link = models.URLField(blank=True, default="")
+    link = models.URLField(blank=True, default="", validators=[validate_http_url])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
     progress = models.FloatField(default=0.0)
     log = models.TextField(blank=True, default="", help_text="The error first, then the steps.")
@@ -208,7 +207,7 @@ class ScoreFile(models.Model):
         ordering = ["model", "id"]
 
     def __str__(self) -> str:
-        target = self.benchmark.label if self.benchmark_id else f"{self.dataset_id}/{self.split} {self.metric}"
+        target = self.benchmark.label if self.benchmark is not None else f"{self.dataset_id}/{self.split} {self.metric}"
         return f"{self.kind} file of {self.model_id} for {target}"
 
 

@@ -9,11 +9,12 @@ from html import escape
 def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720) -> str:
     """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
 
-    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); 0.5 is chance.
+    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); the dotted line at 0.5, labelled
+    "chance" under the axis, is what a model scoring the two sets at random agrees.
     """
     rows = [r for r in rows if r.get("agreement") is not None]
     row_h, top, left, right = 26, 50, 190, 30
-    height = top + row_h * max(len(rows), 1) + 34
+    height = top + row_h * max(len(rows), 1) + 48
     values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
     if ceiling is not None:
         values.append(ceiling)
@@ -43,6 +44,8 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     parts.append(
         f'<line x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
         'stroke-dasharray="2 3"/>'
+        f'<text x="{x(0.5):.1f}" y="{axis_y + 30}" font-size="11" text-anchor="middle" fill="#5a5a66">'
+        "chance</text>"
     )
     for i, row in enumerate(rows):
         cy = top + row_h * i + row_h / 2

@@ -19,14 +19,12 @@ from django.core.files import File
 from django.core.validators import URLValidator
 from django.db import transaction
 
+from hpbench import dispatch
 from hpbench.catalog.models import ModelEntry, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
 from hpbench.leaderboard import services
 from hpbench.leaderboard.models import PreferenceBenchmark, ScoreFile, Submission
 from hpbench.leaderboard.scorefiles import SCORES_FAMILY, ScoreFileError, ValidatedFile, validate_score_file
-
-SCOREFILE_TASK = "default.scorefiles.score"
-RANKING_TASK = "default.scorefiles.rankings"
 
 
 def score_files_validate(files: Sequence[IO[bytes]]) -> list[ValidatedFile]:
@@ -90,15 +88,13 @@ def score_files_enqueue(*, model: ModelEntry, force: bool = False) -> list[str]:
 
     Returns log lines. Dispatched after commit to the ``default`` queue (nothing here needs a GPU).
     """
-    from hpbench.celery import app
-
     benchmarks = list(PreferenceBenchmark.objects.filter(score_files__model=model).distinct())
     scores = services.model_scores_request(model=model, benchmarks=benchmarks, force=force)
     lines = [f"queued scoring from the score file on {', '.join(s.benchmark.label for s in scores)}"] if scores else []
     splits = model.score_files.filter(kind=ScoreFile.Kind.RANKING).values_list("dataset_id", "split").distinct()
     for dataset_id, split in splits.order_by("dataset_id", "split"):
         run = RetrievalRun.objects.create(model=model, dataset_id=dataset_id, split=split, topk=RANKING_DEPTH)
-        transaction.on_commit(lambda pk=run.pk: app.send_task(RANKING_TASK, args=[pk]))
+        dispatch.task_send_on_commit(dispatch.SCOREFILE_RANKINGS, run.pk)
         lines.append(f"queued Recall@K from the ranking file(s) as run {run.pk} on {run.dataset.name}/{split}")
     return lines or ["nothing to score: no score files"]
 

@@ -32,7 +32,8 @@ from typing import IO, Any
 from django.conf import settings
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
-from hpbench.catalog.protocol import RANKING_DEPTH, SUBSET_DEPTH, query_public_id, query_text, retrieval_groups
+from hpbench.catalog.protocol import RANKING_DEPTH, SUBSET_DEPTH, query_public_id, retrieval_groups
+from hpbench.catalog.query_text import query_text
 from hpbench.leaderboard.models import PreferenceBenchmark
 from hpbench.leaderboard.services import SubmissionError
 
@@ -164,8 +165,8 @@ def retrieval_request(*, dataset: Dataset, split: str) -> dict[str, Any]:
     proto = split_protocol(dataset=dataset, split=split)
     queries = []
     for key, query in proto.queries.items():
-        row = {"id": key, "reference": proto.reference[key], "text": query_text(query, dataset),
-               "gallery": proto.group[key]}
+        text = query_text(protocol=dataset.protocol, captions=query.captions)
+        row: dict[str, Any] = {"id": key, "reference": proto.reference[key], "text": text, "gallery": proto.group[key]}
         if proto.protocol == "cirr":
             row["subset"] = proto.allowed_subset(key)
         queries.append(row)

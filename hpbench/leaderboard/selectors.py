@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to
-from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, ReportedScore, Submission
+from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, ReportedScore, Submission
 
 #: ``?sort=`` keys of the leaderboard (a leading "-" sorts descending), and the row field each sorts on.
 SORT_KEYS = {
@@ -72,7 +73,7 @@ def submission_score_files(submission: Submission) -> list[dict]:
     if submission.model_id is None:
         return []
     files = ScoreFile.objects.filter(model_id=submission.model_id).select_related("benchmark", "dataset")
-    return [{"name": PurePath(f.file.name).name, "benchmark": f.benchmark, "dataset": f.dataset, "split": f.split,
+    return [{"name": PurePath(f.file.name or "").name, "benchmark": f.benchmark, "dataset": f.dataset, "split": f.split,
              "metric": f.metric, "rows": f.rows, "sha256": f.sha256} for f in files]
 
 
@@ -141,8 +142,6 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
     intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
     """
-    from hpbench.leaderboard.services import arena_for_benchmark
-
     visible = model_entries_visible_to(user)
     scores = list(
         ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
@@ -221,6 +220,74 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
         "higher_is_better": ["agreement", "preference_ratio", "recall", "arena_rating"],
         "rows": present + missing,
     }
+
+
+# --- arena ratings (reads, cached) ---------------------------------------------------------
+
+
+ARENA_CACHE_SECONDS = 3600
+
+
+def arena_ratings_for_games(games: Sequence[tuple[int, int, str]], *, rounds: int = 1000) -> list[dict]:
+    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first."""
+    from hpbench.metrics import arena
+
+    if not games:
+        return []
+    a, b, outcome = zip(*games, strict=True)
+    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), rounds=rounds)
+    return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
+
+
+def arena_for_benchmark(*, benchmark: PreferenceBenchmark) -> list[dict]:
+    """Arena ratings from a benchmark's pairs whose sets came from different models; cached (benchmarks
+    are frozen, so the cache key is the benchmark's content fingerprint)."""
+    from django.core.cache import cache
+
+    key = f"hpbench:arena:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
+    rows = cache.get(key)
+    if rows is None:
+        pairs = benchmark.pairs.exclude(set1_model=None).exclude(set2_model=None).only(
+            "set1_model_id", "set2_model_id", "votes", "preference"
+        )
+        rows = arena_ratings_for_games(arena_games_from_pairs(pairs))
+        cache.set(key, rows, ARENA_CACHE_SECONDS)
+    return rows
+
+
+def arena_for_campaign(*, campaign: Any) -> list[dict]:
+    """Live arena ratings from a campaign's counted votes (gold, excluded and flagged annotators' votes left
+    out) on comparisons of two different models; cached until a vote is added or excluded."""
+    from django.core.cache import cache
+    from django.db.models import Count, Max
+
+    from annotate.models import Vote
+
+    votes = Vote.objects.counted().filter(
+        comparison__campaign=campaign, comparison__is_gold=False,
+        comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
+    ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
+    state = votes.aggregate(n=Count("id"), last=Max("id"))
+    key = f"hpbench:arena:campaign:{campaign.pk}:{state['n']}:{state['last']}"
+    rows = cache.get(key)
+    if rows is None:
+        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice"))
+        rows = arena_ratings_for_games(games)
+        cache.set(key, rows, ARENA_CACHE_SECONDS)
+    return rows
+
+
+def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str]]:
+    """Games (model A, model B, outcome "a"|"b"|"tie") from every vote of pairs whose two sets came from
+    different models."""
+    outcome = {1: "a", 2: "b", 0: "tie"}
+    games = []
+    for pair in pairs:
+        if pair.set1_model_id and pair.set2_model_id and pair.set1_model_id != pair.set2_model_id:
+            votes = pair.votes or [{"choice": pair.preference}]
+            for vote in votes:
+                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
+    return games
 
 
 def benchmark_collection_note(benchmark: PreferenceBenchmark) -> str:

@@ -21,15 +21,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
+from hpbench import dispatch
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.inputs import json_problem, text_problem
 from hpbench.leaderboard import hpfiq
 from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenchmark, Submission
+from hpbench.metrics.reliability import majority
 
-SCORE_TASK = "gpu.scoring.score_model"
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 0
 TIE_POLICIES = tuple(PreferenceBenchmark.TiePolicy.values)
@@ -253,17 +253,6 @@ def benchmark_import_hpfiq(
     return result
 
 
-def majority(choices: Sequence[str]) -> str:
-    """The majority of ``"a"``/``"b"``/``"tie"`` choices: the option with strictly most votes; otherwise
-    (no votes, or two options level at the top) ``"tie"``."""
-    counts = {c: choices.count(c) for c in ("a", "b", "tie")}
-    top = max(counts.values(), default=0)
-    leaders = [c for c, n in counts.items() if n == top]
-    if top == 0 or len(leaders) > 1:
-        return "tie"
-    return leaders[0]
-
-
 def collection_settings(*, campaign: Any) -> dict:
     """How a campaign collected its votes, as recorded in its frozen benchmark's report."""
     return {
@@ -295,11 +284,7 @@ def benchmark_freeze(
         Comparison.objects.filter(campaign=campaign, is_gold=False).order_by("id")
     )
     votes_by_comparison: dict[int, list] = {}
-    valid_votes = (
-        Vote.objects.filter(comparison__campaign=campaign, comparison__is_gold=False, excluded=False)
-        .filter(annotator__flagged=False)
-        .order_by("id")
-    )
+    valid_votes = Vote.objects.counted().filter(comparison__campaign=campaign, comparison__is_gold=False).order_by("id")
     for vote in valid_votes:
         votes_by_comparison.setdefault(vote.comparison_id, []).append(vote)
     code = {"a": 1, "b": 2, "tie": 0}
@@ -375,15 +360,13 @@ def model_scores_request(
 
     A finished score is left alone unless ``force``; a queued or running one is not queued twice.
     """
-    from hpbench.celery import app
-
     if benchmarks is None:
         benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
-    task = SCORE_TASK
+    task = dispatch.SCORE_MODEL
     if model.family == ModelEntry.Family.SCORES:  # the authors' scores: read from their files, nothing to run
-        from hpbench.leaderboard.score_submissions import SCOREFILE_TASK, benchmarks_with_files
+        from hpbench.leaderboard.score_submissions import benchmarks_with_files
 
-        benchmarks, task = benchmarks_with_files(model=model, benchmarks=benchmarks), SCOREFILE_TASK
+        benchmarks, task = benchmarks_with_files(model=model, benchmarks=benchmarks), dispatch.SCOREFILE_SCORE
     queued: list[ModelScore] = []
     with transaction.atomic():
         for benchmark in benchmarks:
@@ -398,7 +381,7 @@ def model_scores_request(
                 )
                 score.refresh_from_db()
             queued.append(score)
-            transaction.on_commit(lambda pk=score.pk, task=task: app.send_task(task, args=[pk]))
+            dispatch.task_send_on_commit(task, score.pk)
     return queued
 
 
@@ -519,32 +502,12 @@ def submissions_per_day() -> int:
 
 
 def _check_upload(file: UploadedFile) -> None:
-    name = file.name or ""
-    suffix = Path(name).suffix.lower()
-    if suffix not in (".safetensors", ".pt", ".pth", ".bin"):
-        raise SubmissionError(f"file {name!r}: expected a .safetensors file or an official .pt/.pth layout")
-    limit = settings.HPBENCH_MAX_CHECKPOINT_BYTES
-    if file.size is None or file.size > limit:
-        raise SubmissionError(f"file {name!r}: {file.size} bytes is over the limit of {limit} bytes")
-    if file.size == 0:
-        raise SubmissionError(f"file {name!r}: empty")
-    file.seek(0)
-    head = file.read(8)
-    if suffix == ".safetensors":
-        # A safetensors file starts with the length of its JSON header; check the header parses.
-        size = int.from_bytes(head, "little") if len(head) == 8 else -1
-        if size <= 0 or size > min(file.size - 8, 100 * 1024 * 1024):
-            raise SubmissionError(f"file {name!r}: not a safetensors file (bad header length)")
-        try:
-            header = json.loads(file.read(size))
-            if not isinstance(header, dict):
-                raise ValueError("header is not an object")
-        except ValueError as exc:
-            raise SubmissionError(f"file {name!r}: not a safetensors file ({exc})") from None
-    elif not head.startswith(b"PK"):
-        # torch.save's format is a zip archive; legacy pickles are refused (never unpickled anyway).
-        raise SubmissionError(f"file {name!r}: not a torch.save zip archive (legacy or foreign format)")
-    file.seek(0)
+    from hpbench.leaderboard.uploads import UploadError, check_checkpoint_upload
+
+    try:
+        check_checkpoint_upload(file)
+    except UploadError as exc:
+        raise SubmissionError(str(exc)) from None
 
 
 @transaction.atomic
@@ -560,24 +523,32 @@ def submission_create(
 ) -> Submission:
     """Register a researcher's checkpoint as a private model and queue its evaluation.
 
-    Raises ``SubmissionError`` for an unknown family/variant or a bad file and ``QuotaExceeded`` when
-    the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last 24 hours (cancelled and
-    failed ones do not count).
+    ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
+    server paths, no limits. ``link`` must be an http(s) URL.
+    Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
+    ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
+    24 hours (every submission counts, failed and cancelled ones too).
     """
+    from hpbench.catalog.family_config import ConfigError, researcher_config_clean
+    from hpbench.catalog.links import link_problem
     from models_zoo import FAMILIES, VARIANTS  # cheap: no torch at import
 
     if family not in FAMILIES:
         raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
-    if config is not None and not isinstance(config, dict):
-        raise SubmissionError("config: expected a JSON object")
     # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
     for name, value in (("description", description), ("link", link)):
         if isinstance(value, str) and (problem := text_problem(value)):
             raise SubmissionError(f"{name}: {problem}")
-    if config and (problem := json_problem(config)):
+    if config and isinstance(config, dict) and (problem := json_problem(config)):
         raise SubmissionError(f"config: {problem}")
+    try:
+        config = researcher_config_clean(family=family, config=config)
+    except ConfigError as exc:
+        raise SubmissionError(str(exc)) from None
+    if link_problem(link):
+        raise SubmissionError(f"link: {link_problem(link)}")
     _check_upload(file)
     # Lock the owner's row so two concurrent uploads cannot both pass the quota.
     get_user_model().objects.select_for_update().get(pk=owner.pk)
@@ -595,7 +566,9 @@ def submission_create(
         description=description,
         link=link,
     )
-    entry.checkpoint_file.save(Path(file.name).name, file, save=False)
+    # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
+    # clip4cir.json), which must never be another researcher's upload.
+    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name).name}", file, save=False)
     entry.save()
     submission = Submission.objects.create(
         owner=owner, model=entry, family=family, variant=variant, config=config or {},
@@ -605,12 +578,9 @@ def submission_create(
 
 
 def submissions_counted_today(*, owner) -> int:
+    """The owner's submissions in the last 24 hours, whatever became of them (failed and cancelled count)."""
     since = timezone.now() - timedelta(days=1)
-    return (
-        Submission.objects.filter(owner=owner, created_at__gte=since)
-        .exclude(status__in=Submission.NOT_COUNTED)
-        .count()
-    )
+    return Submission.objects.filter(owner=owner, created_at__gte=since).count()
 
 
 def submission_datasets() -> list[tuple[Dataset, str]]:
@@ -746,73 +716,3 @@ def submission_rerun(*, submission: Submission) -> Submission:
     submission.refresh_from_db()
     submission.log = _log(submission, "re-run requested by staff")
     return submission_enqueue(submission=submission, force=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Arena
-# --------------------------------------------------------------------------------------------
-
-
-ARENA_CACHE_SECONDS = 3600
-
-
-def arena_ratings_for_games(games: Sequence[tuple[int, int, str]], *, rounds: int = 1000) -> list[dict]:
-    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first."""
-    from hpbench.metrics import arena
-
-    if not games:
-        return []
-    a, b, outcome = zip(*games, strict=True)
-    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), rounds=rounds)
-    return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
-
-
-def arena_for_benchmark(*, benchmark: PreferenceBenchmark) -> list[dict]:
-    """Arena ratings from a benchmark's pairs whose sets came from different models; cached (benchmarks
-    are frozen, so the cache key is the benchmark's content fingerprint)."""
-    from django.core.cache import cache
-
-    key = f"hpbench:arena:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
-    rows = cache.get(key)
-    if rows is None:
-        pairs = benchmark.pairs.exclude(set1_model=None).exclude(set2_model=None).only(
-            "set1_model_id", "set2_model_id", "votes", "preference"
-        )
-        rows = arena_ratings_for_games(arena_games_from_pairs(pairs))
-        cache.set(key, rows, ARENA_CACHE_SECONDS)
-    return rows
-
-
-def arena_for_campaign(*, campaign: Any) -> list[dict]:
-    """Live arena ratings from a campaign's counted votes (gold, excluded and flagged annotators' votes left
-    out) on comparisons of two different models; cached until a vote is added or excluded."""
-    from django.core.cache import cache
-    from django.db.models import Count, Max
-
-    from annotate.models import Vote
-
-    votes = Vote.objects.filter(
-        comparison__campaign=campaign, comparison__is_gold=False, excluded=False, annotator__flagged=False,
-        comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
-    ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
-    state = votes.aggregate(n=Count("id"), last=Max("id"))
-    key = f"hpbench:arena:campaign:{campaign.pk}:{state['n']}:{state['last']}"
-    rows = cache.get(key)
-    if rows is None:
-        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice"))
-        rows = arena_ratings_for_games(games)
-        cache.set(key, rows, ARENA_CACHE_SECONDS)
-    return rows
-
-
-def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str]]:
-    """Games (model A, model B, outcome "a"|"b"|"tie") from every vote of pairs whose two sets came from
-    different models."""
-    outcome = {1: "a", 2: "b", 0: "tie"}
-    games = []
-    for pair in pairs:
-        if pair.set1_model_id and pair.set2_model_id and pair.set1_model_id != pair.set2_model_id:
-            votes = pair.votes or [{"choice": pair.preference}]
-            for vote in votes:
-                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
-    return games

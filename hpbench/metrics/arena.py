@@ -124,6 +124,7 @@ def _newton(
     converged = np.zeros(theta.shape[0], dtype=bool)
     for _ in range(max_iter):
         loss, grad, hess = design.loss_grad_hess(theta[active], outcomes, weights[active], l2)
+        assert hess is not None  # asked for (hessian=True)
         done = np.abs(grad).max(axis=1) < tol
         converged[active[done]] = True
         keep = ~done
@@ -198,7 +199,8 @@ def bt_fit(
             "never won) against the rest, e.g. a model with only wins; use l2 > 0"
         )
     w = w / w.sum()
-    x0 = np.zeros(n_models) if theta0 is None else np.asarray(theta0, dtype=np.float64) - np.mean(theta0)
+    x0 = np.zeros(n_models) if theta0 is None else np.asarray(theta0, dtype=np.float64)
+    x0 = x0 - x0.mean()
     result = minimize(
         bt_loss_and_grad,
         x0,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -46,7 +46,7 @@ def set_scores(relevance: ArrayLike | Sequence[ArrayLike]) -> np.ndarray:
         if bad.size:
             raise ValueError(f"set_scores: relevance[{bad[0][0]}][{bad[0][1]}] is not finite")
         return arr.mean(axis=1)
-    rows = list(relevance)
+    rows = list(cast("Sequence[ArrayLike]", relevance))
     out = np.empty(len(rows), dtype=np.float64)
     for i, row in enumerate(rows):
         r = np.asarray(row, dtype=np.float64)

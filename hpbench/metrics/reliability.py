@@ -98,3 +98,19 @@ def reliability_summary(votes_by_item: Iterable[Sequence[Hashable | None]]) -> d
         "items": int(counts.shape[0]),
         "pairs": int((m * (m - 1) / 2).sum()),
     }
+
+
+def majority(choices: Iterable[str]) -> str:
+    """The verdict of one item's ``"a"``/``"b"``/``"tie"`` votes: the option with strictly the most votes;
+    ``"tie"`` when two options are level at the top or there is no vote. The one rule of the benchmark freeze
+    and of the exports' ``majority`` column. Raises ``ValueError`` for any other choice."""
+    counts = {"a": 0, "b": 0, "tie": 0}
+    for choice in choices:
+        if choice not in counts:
+            raise ValueError(f"a vote's choice is 'a', 'b' or 'tie', got {choice!r}")
+        counts[choice] += 1
+    top = max(counts.values())
+    leaders = [c for c, n in counts.items() if n == top]
+    if top == 0 or len(leaders) > 1:
+        return "tie"
+    return leaders[0]

@@ -22,7 +22,7 @@ leaves the rest unchanged, exactly like deleting it from the sorted list as the 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -333,7 +333,7 @@ def _members_array(members: ArrayLike | Sequence[Sequence[int]], n_rows: int, n_
     if isinstance(members, np.ndarray):
         arr = members
     else:
-        rows = list(members)
+        rows = list(cast("Sequence[Sequence[int]]", members))
         if len(rows) != n_rows:
             raise ValueError(f"members must have one entry per query ({n_rows}), got {len(rows)}")
         width = max((len(r) for r in rows), default=0)

@@ -185,8 +185,13 @@ def test_concurrent_annotators_keep_every_invariant_and_every_comparison_stops()
 
 @pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("sqlite"), reason="this is the SQLite run")
 def test_the_leasing_guarantees_hold_on_sqlite(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
-           "HPBENCH_TEST_DB_NAME": str(tmp_path / "test.sqlite3")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+        "HPBENCH_TEST_DB_NAME": str(tmp_path / "test.sqlite3"),  # a file, as in production
+        "HPBENCH_VAR_DIR": str(tmp_path / "var"),
+        "CELERY_BROKER_KEY_PREFIX": f"hpbench-test-sqlite-adaptive-{os.getpid()}:",
+    }
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not sqlite and not selection",

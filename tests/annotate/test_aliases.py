@@ -26,7 +26,7 @@ def test_an_opaque_image_url_serves_the_bytes_and_names_nothing(tmp_path, client
     # Bytes, length, type and the site-wide security headers: no file name, no id, no date.
     assert {name.lower() for name in response.headers} <= {
         "content-type", "content-length", "cache-control", "x-frame-options", "x-content-type-options",
-        "referrer-policy", "cross-origin-opener-policy", "vary",
+        "referrer-policy", "cross-origin-opener-policy", "vary", "content-security-policy",
     }, response.headers
     assert not any(alias.image.name in value for value in response.headers.values())
     assert client.get(f"/images/a/{'A' * 24}").status_code == 404

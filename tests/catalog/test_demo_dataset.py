@@ -19,6 +19,8 @@ from hpbench.catalog.demo import (
     build_demo_spec,
     draw_garment,
     make_demo_dataset,
+    near_target_stats,
+    near_targets,
 )
 
 CATEGORIES = ("dress", "shirt", "toptee")
@@ -115,6 +117,40 @@ def test_queries_pair_images_that_differ_in_one_to_three_attributes():
         assert 1 <= len(differing) <= 3
         assert query.requested == {a: target[a] for a in oracle.ATTRIBUTES if a in differing}
         assert reference["category"] == target["category"] == query.category
+
+
+def test_queries_have_several_near_targets_as_fashioniq_queries_do():
+    spec = build_demo_spec(seed=0, per_category=400)
+    stats = near_target_stats(spec)
+    for split in ("train", "val", "test"):
+        assert stats[split]["queries"] == sum(1 for q in spec.queries if q.split == split)
+        assert stats[split]["mean"] >= 3, stats[split]  # several per query on average
+        assert stats[split]["with_any"] >= 0.75, stats[split]
+        assert stats[split]["exact_mean"] >= 1, stats[split]
+        assert sum(stats[split]["histogram"].values()) == stats[split]["queries"]
+    assert stats["train"]["mean"] > stats["val"]["mean"]  # a larger gallery holds more of them
+
+
+def test_a_near_target_satisfies_the_query_and_is_neither_its_target_nor_its_reference():
+    spec = build_demo_spec(seed=1, per_category=60)
+    found = 0
+    for query in spec.queries:
+        reference = spec.attributes[query.candidate]
+        members = spec.splits[(query.category, query.split)]
+        near = near_targets(spec, query)
+        assert query.target not in near and query.candidate not in near
+        assert set(near) <= set(members)
+        for name in members:
+            if name not in (query.target, query.candidate):
+                assert (name in near) == oracle.satisfies(spec.attributes[name], reference, query.requested)
+        found += len(near)
+    assert found > len(spec.queries)
+
+
+def test_the_summary_reports_near_targets_per_split(demo_root):
+    manifest = read_json(demo_root / "demo_manifest.json")
+    assert set(manifest["near_targets"]) == set(SPLITS)
+    assert manifest["near_targets"]["train"]["queries"] > 0
 
 
 def test_each_split_has_about_as_many_queries_as_images():
@@ -227,6 +263,7 @@ def test_the_command_prints_its_summary_as_json(tmp_path):
 def test_the_command_prints_a_human_summary(tmp_path):
     text = run_command(str(tmp_path / "demo"), "--per-category", "10")
     assert "30 images" in text and str((tmp_path / "demo").resolve()) in text
+    assert "near-targets per query" in text
 
 
 def test_the_command_refuses_a_foreign_folder_with_a_clear_error(tmp_path):

@@ -10,7 +10,16 @@ import pytest
 
 from hpbench.catalog import oracle
 from hpbench.catalog.demo import build_demo_spec, make_demo_dataset
-from hpbench.catalog.oracle import oracle_prefers, relevance, requested_attributes, set_relevance
+from hpbench.catalog.oracle import (
+    SimulatedAnnotator,
+    annotator_draw,
+    oracle_prefers,
+    relevance,
+    requested_attributes,
+    requested_met,
+    satisfies,
+    set_relevance,
+)
 
 DRESS_KNEE = {
     "category": "dress",
@@ -30,8 +39,9 @@ def test_every_generated_query_parses_back_to_what_the_generator_intended(seed):
         reference, target = spec.attributes[query.candidate], spec.attributes[query.target]
         requested = requested_attributes(list(query.captions), reference)
         assert requested == query.requested, query
-        assert relevance(target, requested) == len(requested)
-        assert relevance(reference, requested) == 0
+        assert relevance(target, reference, requested) == 1.0
+        assert requested_met(reference, requested) == 0
+        assert relevance(reference, reference, requested) == pytest.approx(oracle.KEEP_WEIGHT)
 
 
 def test_every_caption_written_to_disk_parses_and_its_target_meets_it(tmp_path):
@@ -43,7 +53,7 @@ def test_every_caption_written_to_disk_parses_and_its_target_meets_it(tmp_path):
             requested = requested_attributes(entry["captions"], attributes[entry["candidate"]])
             assert 1 <= len(requested) <= 3
             if "target" in entry:
-                assert relevance(attributes[entry["target"]], requested) == len(requested)
+                assert satisfies(attributes[entry["target"]], attributes[entry["candidate"]], requested)
             checked += 1
     assert checked >= 40
 
@@ -119,43 +129,173 @@ def test_captions_that_disagree_are_an_error():
         requested_attributes(["is red", "is blue"])
 
 
-def test_relevance_counts_the_requested_attributes_an_image_meets():
+#: The issue's example: a blue striped short-sleeved dress, "has long sleeves".
+REFERENCE = {
+    "category": "dress",
+    "colour": "blue",
+    "pattern": "stripes",
+    "sleeves": "short",
+    "neckline": "round",
+    "length": "knee",
+}
+LONG_SLEEVES = {"sleeves": "long"}
+MET_AND_KEPT = REFERENCE | {"sleeves": "long"}
+MET_BUT_CHANGED = {
+    "category": "dress",
+    "colour": "red",
+    "pattern": "plain",
+    "sleeves": "long",
+    "neckline": "v-neck",
+    "length": "short",
+}
+NOT_MET = REFERENCE  # the reference itself: everything kept, the request ignored
+
+
+def test_met_and_kept_beats_met_but_changed_beats_not_met():
+    assert relevance(MET_AND_KEPT, REFERENCE, LONG_SLEEVES) == pytest.approx(1.0)
+    assert relevance(MET_BUT_CHANGED, REFERENCE, LONG_SLEEVES) == pytest.approx(2 / 3)
+    assert relevance(NOT_MET, REFERENCE, LONG_SLEEVES) == pytest.approx(1 / 3)
+    assert relevance(NOT_MET | {"colour": "red"}, REFERENCE, LONG_SLEEVES) == pytest.approx(1 / 3 * 3 / 4)
+
+
+def test_the_docstrings_worked_example_holds():
+    one_change = MET_AND_KEPT | {"neckline": "v-neck"}
+    assert relevance(one_change, REFERENCE, LONG_SLEEVES) == pytest.approx(2 / 3 + 1 / 3 * 3 / 4)
+    assert relevance(MET_AND_KEPT | {"category": "shirt"}, REFERENCE, LONG_SLEEVES) == 0.0
+
+
+def test_the_ordering_holds_for_every_request_size_and_weight():
+    requests = [
+        {"colour": "red"},
+        {"colour": "red", "pattern": "dots"},
+        {"colour": "red", "pattern": "dots", "length": "long"},
+    ]
+    for requested in requests:
+        kept = REFERENCE | requested
+        changed = {a: v for a, v in kept.items()} | {
+            a: next(x for x in oracle.attribute_values(a, "dress") if x != REFERENCE[a])
+            for a in oracle.ATTRIBUTES
+            if a not in requested
+        }
+        for weight in (0.0, 0.2, oracle.KEEP_WEIGHT, 0.45):
+            met_kept = relevance(kept, REFERENCE, requested, keep_weight=weight)
+            met_changed = relevance(changed, REFERENCE, requested, keep_weight=weight)
+            not_met = relevance(REFERENCE, REFERENCE, requested, keep_weight=weight)
+            assert met_kept >= met_changed > not_met, (requested, weight)
+            if weight:
+                assert met_kept > met_changed
+
+
+def test_each_requested_attribute_weighs_more_than_each_unmentioned_one():
+    requested = {"colour": "red", "pattern": "dots", "length": "long"}
+    full = REFERENCE | requested
+    miss_requested = full | {"colour": "green"}
+    miss_unmentioned = full | {"neckline": "collar"}
+    assert relevance(miss_requested, REFERENCE, requested) < relevance(miss_unmentioned, REFERENCE, requested)
+
+
+def test_relevance_rejects_a_keep_weight_that_would_outweigh_the_request():
+    with pytest.raises(ValueError, match="keep_weight must be in"):
+        relevance(REFERENCE, REFERENCE, LONG_SLEEVES, keep_weight=0.5)
+
+
+def test_requested_met_counts_the_requested_attributes_an_image_meets():
     requested = {"colour": "blue", "length": "short", "pattern": "stripes"}
-    assert relevance(DRESS_KNEE, requested) == 1
-    assert relevance(DRESS_KNEE | {"length": "short", "pattern": "stripes"}, requested) == 3
-    assert relevance({}, requested) == 0
+    assert requested_met(DRESS_KNEE, requested) == 1
+    assert requested_met(DRESS_KNEE | {"length": "short", "pattern": "stripes"}, requested) == 3
+    assert requested_met({}, requested) == 0
+
+
+def test_an_image_satisfies_a_query_with_the_request_met_and_at_most_one_other_change():
+    assert satisfies(MET_AND_KEPT, REFERENCE, LONG_SLEEVES)
+    assert satisfies(MET_AND_KEPT | {"neckline": "collar"}, REFERENCE, LONG_SLEEVES)
+    assert not satisfies(MET_AND_KEPT | {"neckline": "collar", "colour": "red"}, REFERENCE, LONG_SLEEVES)
+    assert not satisfies(MET_BUT_CHANGED, REFERENCE, LONG_SLEEVES)
+    assert not satisfies(NOT_MET, REFERENCE, LONG_SLEEVES)
+    assert not satisfies(MET_AND_KEPT | {"category": "shirt"}, REFERENCE, LONG_SLEEVES)
 
 
 def test_set_relevance_is_the_mean_over_the_set():
-    requested = {"colour": "blue", "length": "short"}
-    images = [DRESS_KNEE, DRESS_KNEE | {"length": "short"}, DRESS_KNEE | {"colour": "red"}]
-    assert set_relevance(images, requested) == pytest.approx((1 + 2 + 0) / 3)
+    images = [MET_AND_KEPT, MET_BUT_CHANGED, NOT_MET]
+    assert set_relevance(images, REFERENCE, LONG_SLEEVES) == pytest.approx((1 + 2 / 3 + 1 / 3) / 3)
     with pytest.raises(ValueError, match="empty result set"):
-        set_relevance([], requested)
+        set_relevance([], REFERENCE, LONG_SLEEVES)
 
 
-def test_the_oracle_prefers_the_set_meeting_more_requested_attributes():
-    requested = {"colour": "blue", "length": "short"}
-    better = [DRESS_KNEE | {"length": "short"}, DRESS_KNEE]
-    worse = [DRESS_KNEE, DRESS_KNEE | {"colour": "red"}]
-    assert oracle_prefers(better, worse, requested) == "a"
-    assert oracle_prefers(worse, better, requested) == "b"
-    assert oracle_prefers(better, list(reversed(better)), requested) == "tie"
+def test_the_oracle_prefers_the_set_that_meets_the_request_and_keeps_the_rest():
+    keeps = [MET_AND_KEPT, MET_AND_KEPT]
+    text_only = [MET_BUT_CHANGED, MET_BUT_CHANGED]  # what a text-only model retrieves
+    image_only = [NOT_MET, NOT_MET]  # what an image-only model retrieves
+    assert oracle_prefers(keeps, text_only, REFERENCE, LONG_SLEEVES) == "a"
+    assert oracle_prefers(text_only, keeps, REFERENCE, LONG_SLEEVES) == "b"
+    assert oracle_prefers(text_only, image_only, REFERENCE, LONG_SLEEVES) == "a"
+    assert oracle_prefers(keeps, list(reversed(keeps)), REFERENCE, LONG_SLEEVES) == "tie"
 
 
 def test_noise_gives_reproducible_random_answers():
-    requested = {"colour": "blue"}
-    better, worse = [DRESS_KNEE], [DRESS_KNEE | {"colour": "red"}]
+    better, worse = [MET_AND_KEPT], [NOT_MET]
     rng = random.Random(7)
-    noisy = [oracle_prefers(better, worse, requested, noise=1.0, rng=rng) for _ in range(300)]
+    noisy = [oracle_prefers(better, worse, REFERENCE, LONG_SLEEVES, noise=1.0, rng=rng) for _ in range(300)]
     assert set(noisy) == {"a", "b", "tie"}
     rng = random.Random(7)
-    assert [oracle_prefers(better, worse, requested, noise=1.0, rng=rng) for _ in range(300)] == noisy
+    assert [oracle_prefers(better, worse, REFERENCE, LONG_SLEEVES, noise=1.0, rng=rng) for _ in range(300)] == noisy
     rng = random.Random(7)
-    some_noise = Counter(oracle_prefers(better, worse, requested, noise=0.3, rng=rng) for _ in range(1000))
+    some_noise = Counter(
+        oracle_prefers(better, worse, REFERENCE, LONG_SLEEVES, noise=0.3, rng=rng) for _ in range(1000)
+    )
     assert 0.75 < some_noise["a"] / 1000 < 0.85  # 0.7 truthful + 0.3 / 3 random "a"
 
 
 def test_noise_outside_zero_to_one_is_rejected():
     with pytest.raises(ValueError, match="noise must be between 0 and 1"):
-        oracle_prefers([DRESS_KNEE], [DRESS_KNEE], {"colour": "red"}, noise=1.5)
+        oracle_prefers([DRESS_KNEE], [DRESS_KNEE], DRESS_KNEE, {"colour": "red"}, noise=1.5)
+    with pytest.raises(ValueError, match="noise must be between 0 and 1"):
+        annotator_draw(random.Random(0), noise=-0.1)
+
+
+def test_an_annotator_who_cares_less_about_the_rest_can_judge_differently():
+    requested = {"colour": "red", "pattern": "dots"}
+    all_met_rest_changed = [REFERENCE | requested | {"sleeves": "long", "neckline": "collar", "length": "long"}]
+    half_met_rest_kept = [REFERENCE | {"colour": "red"}]
+    strict = SimulatedAnnotator(keep_weight=0.45)
+    lenient = SimulatedAnnotator(keep_weight=0.1)
+    assert strict.prefers(all_met_rest_changed, half_met_rest_kept, REFERENCE, requested) == "b"
+    assert lenient.prefers(all_met_rest_changed, half_met_rest_kept, REFERENCE, requested) == "a"
+
+
+def test_a_side_biased_annotator_picks_the_first_set_more_often():
+    rng = random.Random(3)
+    biased = SimulatedAnnotator(side_bias=0.5)
+    answers = Counter(biased.prefers([NOT_MET], [MET_AND_KEPT], REFERENCE, LONG_SLEEVES, rng=rng) for _ in range(2000))
+    assert 0.45 < answers["a"] / 2000 < 0.55
+    assert answers["b"] + answers["a"] == 2000
+
+
+def test_a_drawn_crowd_disagrees_on_close_calls_but_not_on_clear_ones():
+    rng = random.Random(0)
+    crowd = [annotator_draw(rng, noise=0.1) for _ in range(9)]
+    assert len({person.keep_weight for person in crowd}) == 9
+    close_a = [MET_AND_KEPT | {"neckline": "collar"}] * 4 + [MET_BUT_CHANGED]
+    close_b = [MET_AND_KEPT] * 3 + [MET_BUT_CHANGED] * 2
+    clear = Counter(
+        p.prefers([MET_AND_KEPT] * 5, [NOT_MET] * 5, REFERENCE, LONG_SLEEVES, rng=rng)
+        for p in crowd
+        for _ in range(100)
+    )
+    close = Counter(p.prefers(close_a, close_b, REFERENCE, LONG_SLEEVES, rng=rng) for p in crowd for _ in range(100))
+    assert clear["a"] / 900 > 0.85
+    assert 0.1 < close["a"] / 900 < 0.9 and 0.1 < close["b"] / 900 < 0.9
+
+
+def test_annotator_settings_are_checked():
+    with pytest.raises(ValueError, match="lapse must be between 0 and 1"):
+        SimulatedAnnotator(lapse=2.0)
+    with pytest.raises(ValueError, match="perception must not be negative"):
+        SimulatedAnnotator(perception=-1.0)
+
+
+def test_a_noiseless_crowd_differs_only_in_how_much_it_cares_about_the_rest():
+    rng = random.Random(1)
+    crowd = [annotator_draw(rng, noise=0.0) for _ in range(5)]
+    assert all((p.lapse, p.perception, p.tie_margin, p.side_bias) == (0, 0, 0, 0) for p in crowd)
+    assert all(0.2 <= p.keep_weight <= 0.45 for p in crowd)

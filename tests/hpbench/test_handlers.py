@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
@@ -96,6 +97,22 @@ def test_only_next_task_and_votes_take_the_short_stack(application):
     ]
     assert [application.handler_for(path) is application.hot for path in hot] == [True] * len(hot)
     assert [application.handler_for(path) is application.pages for path in pages] == [True] * len(pages)
+
+
+def test_the_hot_routes_are_found_by_name_so_a_moved_route_still_takes_the_short_stack(application, settings):
+    settings.ROOT_URLCONF = "tests.hpbench.moved_urls"
+    moved = Application()
+    assert moved.handler_for("/v2/labelling/campaigns/spring-study/next") is moved.hot
+    assert moved.handler_for("/v2/labelling/votes") is moved.hot
+    assert moved.handler_for("/v2/pictures/abc-DEF_123") is moved.hot
+    assert moved.handler_for("/api/annotate/votes") is moved.pages
+    assert moved.handler_for("/v2/labelling/campaigns/spring-study") is moved.pages
+
+
+def test_a_hot_route_name_the_url_conf_lacks_stops_the_application_at_start_up(settings):
+    settings.HOT_ROUTES = ["annotate:next-task", "annotate:votes"]  # as if the vote route had been renamed
+    with pytest.raises(ImproperlyConfigured, match="does not have: annotate:votes"):
+        Application()
 
 
 def test_a_crowd_worker_votes_through_the_short_stack_with_the_security_headers(application):

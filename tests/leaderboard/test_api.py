@@ -32,7 +32,8 @@ def _checkpoint(name: str = "model.safetensors") -> SimpleUploadedFile:
 
 
 def _submit(client, **extra):
-    data = {"family": "demo", "file": _checkpoint(), "description": "mine", "config": '{"a": 1}', **extra}
+    data = {"family": "clip_zeroshot", "file": _checkpoint(), "description": "mine", "config": '{"pad_ratio": 1.5}',
+            **extra}
     return client.post("/api/leaderboard/submissions", data, format="multipart")
 
 
@@ -55,7 +56,7 @@ def test_a_researcher_submits_a_checkpoint_and_it_is_queued_for_every_active_ben
     response = _submit(_client(researcher))
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "queued" and body["is_public"] is False and body["config"] == {"a": 1}
+    assert body["status"] == "queued" and body["is_public"] is False and body["config"] == {"pad_ratio": 1.5}
     submission = Submission.objects.get(pk=body["id"])
     assert submission.model.owner == researcher and not submission.model.is_public
     assert ModelScore.objects.filter(model=submission.model, benchmark=benchmark, status="queued").exists()
@@ -80,20 +81,27 @@ def test_a_pickled_or_foreign_checkpoint_and_an_unknown_family_are_refused(resea
 @override_settings(HPBENCH_MAX_CHECKPOINT_BYTES=64)
 def test_a_checkpoint_over_the_size_limit_is_refused(researcher, benchmark):
     response = _submit(_client(researcher), file=SimpleUploadedFile("big.safetensors", b"\0" * 65))
-    assert response.status_code == 400 and "over the limit of 64 bytes" in response.json()["detail"]
+    assert response.status_code == 413 and "over the limit of 64 bytes" in response.json()["detail"]
 
 
-@override_settings(HPBENCH_SUBMISSIONS_PER_DAY=2)
-def test_the_daily_quota_ignores_cancelled_and_failed_submissions(researcher, benchmark):
+@override_settings(HPBENCH_SUBMISSIONS_PER_DAY=3)
+def test_the_daily_quota_counts_every_submission_cancelled_and_failed_ones_too(researcher, benchmark):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     client = _client(researcher)
     first = _submit(client).json()
     assert client.post(f"/api/leaderboard/submissions/{first['id']}/cancel").json()["status"] == "cancelled"
     second = _submit(client).json()
     Submission.objects.filter(pk=second["id"]).update(status="failed")
     assert _submit(client).status_code == 201
-    assert _submit(client).status_code == 201
     refused = _submit(client)
-    assert refused.status_code == 429 and "2 of 2" in refused.json()["detail"]
+    assert refused.status_code == 429 and "3 of 3" in refused.json()["detail"]
+    # The window rolls: a submission older than 24 hours no longer counts.
+    Submission.objects.filter(pk=first["id"]).update(created_at=timezone.now() - timedelta(hours=24, minutes=1))
+    assert _submit(client).status_code == 201
+    assert _submit(client).status_code == 429
 
 
 def test_an_outsider_cannot_see_or_fetch_a_private_submission_its_scores_or_its_file(

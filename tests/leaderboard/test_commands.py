@@ -20,10 +20,11 @@ def test_the_submit_client_uploads_a_checkpoint_with_a_progress_bar(live_server,
     save_file({"w": np.ones((64, 64), dtype=np.float32)}, str(checkpoint))
     token = Token.objects.create(user=researcher).key
     out, err = io.StringIO(), io.StringIO()
-    call_command("submit", "--url", live_server.url, "--token", token, "--family", "demo", "--file", str(checkpoint),
-                 "--config", '{"dim": 8}', "--description", "cli", stdout=out, stderr=err)
+    call_command("submit", "--url", live_server.url, "--token", token, "--family", "clip_zeroshot",
+                 "--file", str(checkpoint), "--config", '{"pad_ratio": null}', "--description", "cli",
+                 stdout=out, stderr=err)
     body = json.loads(out.getvalue())
-    assert body["owner"] == "researcher" and body["config"] == {"dim": 8} and body["description"] == "cli"
+    assert body["owner"] == "researcher" and body["config"] == {"pad_ratio": None} and body["description"] == "cli"
     assert "uploading weights.safetensors" in err.getvalue() and "100%" in err.getvalue()
     submission = Submission.objects.get(pk=body["id"])
     assert submission.model.checkpoint_file.read() == checkpoint.read_bytes()

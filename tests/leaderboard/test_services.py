@@ -13,13 +13,12 @@ from django.utils import timezone
 
 from hpbench.catalog.models import ModelEntry, Query
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
+from hpbench.leaderboard.selectors import arena_for_benchmark
 from hpbench.leaderboard.services import (
     PairSpec,
-    arena_for_benchmark,
     benchmark_freeze,
     benchmark_import_hpfiq,
     benchmark_store,
-    majority,
     model_score_store,
 )
 
@@ -104,14 +103,6 @@ def test_preference_ratio_on_the_real_file_matches_a_direct_count(fiq_with_hpfiq
     assert stored.agreement == pytest.approx(credit / n, abs=1e-12)
     assert stored.n_model_ties == 774 and stored.n_human_ties == 0
     assert stored.agreement_low < stored.agreement < stored.agreement_high
-
-
-def test_majority_is_strict_and_a_level_top_is_a_tie():
-    assert majority(["a", "a", "b"]) == "a"
-    assert majority(["b", "tie", "b"]) == "b"
-    assert majority(["a", "b"]) == "tie"
-    assert majority(["a", "tie"]) == "tie"
-    assert majority([]) == "tie"
 
 
 # --- freezing a campaign ---------------------------------------------------------------------

@@ -6,7 +6,12 @@ from itertools import permutations
 
 import pytest
 
-from hpbench.metrics.reliability import krippendorff_alpha_nominal, pairwise_agreement, reliability_summary
+from hpbench.metrics.reliability import (
+    krippendorff_alpha_nominal,
+    majority,
+    pairwise_agreement,
+    reliability_summary,
+)
 
 N = None
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers x 12 units,
@@ -84,3 +89,17 @@ def test_the_summary_counts_items_and_pairs() -> None:
 def test_a_string_in_place_of_a_list_of_votes_is_refused() -> None:
     with pytest.raises(ValueError, match="item 0: votes must be a sequence"):
         pairwise_agreement(["12"])
+
+
+def test_majority_is_strict_and_a_level_top_is_a_tie():
+    assert majority(["a", "a", "b"]) == "a"
+    assert majority(["b", "tie", "b"]) == "b"
+    assert majority(iter(["tie", "tie", "a"])) == "tie"
+    assert majority(["a", "b"]) == "tie"
+    assert majority(["a", "tie"]) == "tie"
+    assert majority([]) == "tie"
+
+
+def test_majority_names_a_choice_it_does_not_know():
+    with pytest.raises(ValueError, match="got 'left'"):
+        majority(["a", "left"])

@@ -34,5 +34,5 @@ def train_model(
         batch_size=batch_size,
         seed=seed,
         resume=None,
-        device=settings.HPBENCH_DEVICE,
+        device=settings.HPBENCH_DEVICE or "auto",
     )

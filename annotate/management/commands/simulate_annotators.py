@@ -3,7 +3,9 @@
     python manage.py simulate_annotators demo-campaign --annotators 20 --noise 0.1 --url http://127.0.0.1:8000
 
 Each simulated worker enters as a Prolific participant, then loops next-task -> vote until the server says
-it is done. Answers come from the attribute oracle on the demo dataset (with ``--noise`` random answers);
+it is done. On the demo dataset each worker is a :class:`hpbench.catalog.oracle.SimulatedAnnotator` drawn
+with their own bias and noise (``oracle.annotator_draw``; ``--noise`` is the crowd's mean rate of random
+answers), judging by the oracle's relevance (requested change met and the rest of the reference kept);
 elsewhere the set holding the query's target wins. The command reads the database only to look up what
 the oracle needs (the lease's query and the images' attributes); every write goes through HTTP.
 """
@@ -71,6 +73,7 @@ class Command(BaseCommand):
 
     def _annotate(self, base_url: str, run: int, index: int, max_votes: int) -> tuple[int, str]:
         rng = random.Random(f"{run}-{index}")
+        person = self.oracle.annotator_draw(rng, noise=self.noise) if self.oracle is not None else None
         slug = self.campaign.slug
         votes = 0
         try:
@@ -89,7 +92,7 @@ class Command(BaseCommand):
                     task = response.json()["task"]
                     if task is None:
                         break
-                    body = self._answer(task, rng)
+                    body = self._answer(task, rng, person)
                     body.update(lease=task["lease"], idempotency_key=str(uuid.uuid4()), time_ms=rng.randint(1500, 9000))
                     answer = client.post("/api/annotate/votes", json=body, headers=headers)
                     if answer.status_code not in (200, 201):
@@ -101,13 +104,14 @@ class Command(BaseCommand):
             connection.close()
         return votes, ""
 
-    def _answer(self, task: dict, rng: random.Random) -> dict:
+    def _answer(self, task: dict, rng: random.Random, person) -> dict:
         """The simulated person's vote body (choice, and ratings/irrelevant when asked)."""
         options = task["options"]
         left = _image_ids(self.campaign, task["sets"]["left"])
         right = _image_ids(self.campaign, task["sets"]["right"])
         query = Assignment.objects.select_related("comparison__query").get(lease=task["lease"]).comparison.query
         score_left = score_right = 0.0
+        nothing_met = False
         if self.oracle is not None:
             attrs = dict(
                 Image.objects.filter(pk__in=[*left, *right, query.reference_id]).values_list("pk", "attributes")
@@ -116,12 +120,12 @@ class Command(BaseCommand):
                 requested = self.oracle.requested_attributes(query.captions, attrs.get(query.reference_id))
             except ValueError:
                 requested = {}
-            verdict = self.oracle.oracle_prefers(
-                [attrs[i] for i in left], [attrs[i] for i in right], requested, noise=self.noise, rng=rng
-            )
-            if requested:
-                score_left = self.oracle.set_relevance([attrs[i] for i in left], requested) / len(requested)
-                score_right = self.oracle.set_relevance([attrs[i] for i in right], requested) / len(requested)
+            reference = attrs.get(query.reference_id) or {}
+            set_left, set_right = [attrs[i] for i in left], [attrs[i] for i in right]
+            verdict = person.prefers(set_left, set_right, reference, requested, rng=rng)
+            score_left = self.oracle.set_relevance(set_left, reference, requested, keep_weight=person.keep_weight)
+            score_right = self.oracle.set_relevance(set_right, reference, requested, keep_weight=person.keep_weight)
+            nothing_met = not any(self.oracle.requested_met(image, requested) for image in set_left + set_right)
         else:
             score_left, score_right = float(query.target_id in left), float(query.target_id in right)
             verdict = "a" if score_left > score_right else "b" if score_right > score_left else "tie"
@@ -135,5 +139,5 @@ class Command(BaseCommand):
             body["rating_left"] = max(1, min(5, 1 + round(4 * score_left)))
             body["rating_right"] = max(1, min(5, 1 + round(4 * score_right)))
         if options["irrelevant"]:
-            body["irrelevant"] = max(score_left, score_right) == 0.0 and self.oracle is not None
+            body["irrelevant"] = self.oracle is not None and bool(requested) and nothing_met
         return body

@@ -70,4 +70,11 @@ class Command(BaseCommand):
             + ", ".join(f"{split} {per_split_queries[split]}" for split in SPLITS)
             + f") in {summary.seconds:.1f}s"
         )
+        for split, near in summary.near_targets.items():
+            if near["queries"]:
+                lines.append(
+                    f"{split}: {near['mean']:.1f} near-targets per query (median {near['median']}, max {near['max']}; "
+                    f"{near['exact_mean']:.1f} identical to the target), {100 * near['with_any']:.0f}% of queries "
+                    "have at least one"
+                )
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))

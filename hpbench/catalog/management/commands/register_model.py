@@ -23,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--owner", help="Username of the owner (default: none, a platform model).")
         parser.add_argument("--baseline", action="store_true", help="Mark as a baseline on the leaderboard.")
         parser.add_argument("--description", default="")
+        parser.add_argument("--link", default="", help="The model's paper or code (an http(s) URL).")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             entry = model_entry_register(
                 name=options["name"], family=options["family"], variant=options["variant"],
                 checkpoint_path=options["checkpoint"], config=config, owner=owner,
-                is_baseline=options["baseline"], description=options["description"],
+                is_baseline=options["baseline"], description=options["description"], link=options["link"],
             )
         except RegistrationError as exc:
             raise CommandError(str(exc)) from None

@@ -28,6 +28,8 @@ DEMO_MODELS: dict[str, tuple[str, str, str, bool, str]] = {
                         "Zero-shot heuristic: the reference image alone (demo-contrastive's image encoder)."),
     "demo-text-only": ("demo", "text", "demo-contrastive", True,
                        "Zero-shot heuristic: the modification text alone (demo-contrastive's text encoder)."),
+    "demo-sum": ("demo", "sum", "demo-contrastive", True,
+                 "Untrained composition: normalise(image + text) over demo-contrastive's encoders."),
 }
 
 Log = Callable[[str], object]
@@ -159,7 +161,8 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
 
 
 def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
-    """Oracle annotators (10% noise) vote through the HTTP API until every comparison has its three votes."""
+    """Nine simulated annotators (each with their own bias and noise, 10% random answers on average) vote through
+    the HTTP API until every comparison has its three votes."""
     from django.core.management import call_command
 
     from annotate.models import Campaign, Vote

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leaderboard', '0002_score_files_and_reported_scores'),
+        ('leaderboard', '0004_clear_unsafe_links'),
     ]
 
     operations = [

@@ -23,7 +23,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from hpbench.catalog.demo_setup import demo_fill, demo_prepare
+from hpbench.ops.demo_setup import demo_fill, demo_prepare
 
 
 def _interrupt(signum, frame) -> None:
@@ -101,7 +101,7 @@ class Command(BaseCommand):
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(exist_ok=True)
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hpbench", "worker", "-Q", "default,gpu", "-c", "2",
+            [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-c", "2",
              "-n", "local@%h", "-l", "INFO"],
             stdout=(logs / "worker.log").open("a"), stderr=subprocess.STDOUT,
         )
