@@ -116,12 +116,11 @@ def ranking(values: np.ndarray) -> np.ndarray:
     return np.argsort(np.argsort(-values, kind="stable"), kind="stable")
 
 
-def _bt_gap(world: World, done: list[int], counts: dict[int, int]) -> np.ndarray:
+def _bt_gap(world: World, done: list[int], done_wins: list[int], counts: dict[int, int]) -> np.ndarray:
     """Natural-log Bradley-Terry strengths of the set makers from the votes of finished comparisons."""
     d = np.asarray(done, dtype=np.int64)
     k = np.asarray([counts[c] for c in done], dtype=np.float64)
-    wins = np.asarray([world.votes_a[c, : counts[c]].sum() for c in done], dtype=np.float64)
-    return bt_strengths(world.maker_i[d], world.maker_j[d], wins, k, world.n_models)
+    return bt_strengths(world.maker_i[d], world.maker_j[d], done_wins, k, world.n_models)
 
 
 def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argparse.Namespace, seed: int) -> dict:
@@ -137,6 +136,7 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
     active: list[int] = []
     weights: dict[int, float] = {}
     done: list[int] = []
+    done_wins: list[int] = []  # votes for a of each finished comparison, in ``done`` order
     verdict: dict[int, bool] = {}
     stop_cache: dict[tuple[int, int], str | None] = {}
     rating = np.zeros(world.n_models)
@@ -158,7 +158,7 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
         d = np.asarray(done, dtype=np.int64)
         gap, _ = score_evidence(world.score_diff[:, np.concatenate([idx, d])])
         if done:
-            rating = _bt_gap(world, done, counts)
+            rating = _bt_gap(world, done, done_wins, counts)
             fit = dict(fit_gap=gap[idx.size:], fit_rating=rating[world.maker_i[d]] - rating[world.maker_j[d]],
                        fit_outcome=np.asarray([verdict[c] for c in done], dtype=np.float64))
         else:
@@ -204,6 +204,7 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
             spent_on_done += k
             if 2 * a != k:  # an even split at the maximum is a human tie: left out of agreement
                 done.append(c)
+                done_wins.append(a)
                 verdict[c] = 2 * a > k
         if votes % args.every == 0 and len(done) >= 20:
             d = np.asarray(done)

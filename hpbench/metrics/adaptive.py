@@ -142,12 +142,18 @@ def bt_strengths(
     a = np.asarray(maker_a, dtype=np.int64)
     if a.size == 0:
         return np.zeros(n_models)
-    k = np.asarray(votes, dtype=np.float64)
+    b = np.asarray(maker_b, dtype=np.int64)
     wins = np.asarray(wins_a, dtype=np.float64)
-    pairs = np.column_stack([a, np.asarray(maker_b, dtype=np.int64)])
+    # Votes summed per ordered (maker a, maker b): bt_fit takes unique rows, and a few dozen rows fit in no time.
+    won = np.zeros((n_models, n_models))
+    lost = np.zeros((n_models, n_models))
+    np.add.at(won, (a, b), wins)
+    np.add.at(lost, (a, b), np.asarray(votes, dtype=np.float64) - wins)
+    ii, jj = np.nonzero((won + lost) > 0)
+    pairs = np.column_stack([ii, jj])
     matchups = np.vstack([pairs, pairs])
-    outcomes = np.concatenate([np.ones(a.size), np.zeros(a.size)])
-    weights = np.concatenate([wins, k - wins]) + 1e-9
+    outcomes = np.concatenate([np.ones(ii.size), np.zeros(ii.size)])
+    weights = np.concatenate([won[ii, jj], lost[ii, jj]]) + 1e-9
     return bt_fit(matchups, outcomes, weights, n_models, l2=1e-3) * np.log(10)
 
 
