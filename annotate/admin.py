@@ -99,8 +99,11 @@ class _ReadOnly(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(_ReadOnly):
-    list_display = ("id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "open_slots")
-    list_filter = ("campaign", "is_gold")
+    list_display = (
+        "id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "target_votes", "open_slots",
+        "stop_reason", "selection_weight",
+    )
+    list_filter = ("campaign", "is_gold", "stop_reason")
     list_select_related = ("campaign", "query", "set_a_model", "set_b_model")
     raw_id_fields = ("query", "reference_image")
 
