@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hpbench.metrics.adaptive import (
+    bt_strengths,
     informative_draw,
     overlap_stop,
     score_evidence,
@@ -51,3 +52,12 @@ def test_score_evidence_standardises_each_scorer_and_reads_its_preferences():
     gap, prefers = score_evidence([[1.0, -1.0], [2.0, 2.0]])
     assert gap == pytest.approx([1.5, 0.5])  # (1 + 2) / 2, (-1 + 2) / 2; a constant scorer's std counts as 1
     assert prefers.tolist() == [[True, True], [False, True]]
+
+
+def test_bradley_terry_strengths_from_votes_match_the_odds_and_ignore_how_rows_are_split():
+    # Model 0 beat model 1 in 3 of 4 votes: strengths differ by about ln 3 (a light ridge shrinks it a little).
+    one = bt_strengths([0], [1], [3], [4], 2)
+    split = bt_strengths([0, 0, 1], [1, 1, 0], [2, 1, 0], [2, 2, 0], 2)
+    assert one[0] - one[1] == pytest.approx(np.log(3), abs=0.05)
+    assert split == pytest.approx(one)
+    assert bt_strengths([], [], [], [], 3).tolist() == [0.0, 0.0, 0.0]
