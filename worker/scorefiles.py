@@ -13,14 +13,14 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from hpbench import media
 from hpbench.catalog.models import Image, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
-from hpbench.catalog.results import write_topk
+from hpbench.catalog.results import topk_bytes
 from hpbench.leaderboard.models import ModelScore, ScoreFile, Submission
 from hpbench.leaderboard.scorefiles import (
     Rankings,
@@ -31,19 +31,21 @@ from hpbench.leaderboard.scorefiles import (
     relevance_set_scores,
 )
 from hpbench.leaderboard.services import (
-    model_score_claim,
     model_score_fail,
     model_score_store,
     submission_refresh,
 )
+from worker import claims
 
 
 def score_from_file_execute(*, score_id: int) -> str:
     """Claim the score row (queued -> running) and compute it from the model's relevance file; returns the
     final status. A row already claimed, finished or cancelled is left alone."""
-    if not model_score_claim(score_id=score_id):
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=ModelScore, pk=score_id, owner=owner, reset={"progress": 0.0}):
         return ModelScore.objects.filter(pk=score_id).values_list("status", flat=True).first() or "missing"
     status = "finished"
+    beat = claims.Heartbeat(model=ModelScore, pk=score_id, owner=owner).start()
     try:
         started = time.perf_counter()
         score = ModelScore.objects.select_related("model", "benchmark").get(pk=score_id)
@@ -64,6 +66,7 @@ def score_from_file_execute(*, score_id: int) -> str:
         model_score_fail(score_id=score_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         status = "failed"
     finally:
+        beat.stop()
         _refresh_submission(model_id=ModelScore.objects.filter(pk=score_id).values_list("model_id", flat=True).first())
     return status
 
@@ -72,10 +75,11 @@ def rankings_execute(*, run_id: int) -> str:
     """Claim the retrieval run (queued -> running), compute Recall@K from the model's ranking files of its split
     and store the rankings as the run's top-K results; returns the final status."""
     Status = RetrievalRun.Status
-    now = timezone.now()
-    if not RetrievalRun.objects.filter(pk=run_id, status=Status.QUEUED).update(status=Status.RUNNING, started_at=now):
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=RetrievalRun, pk=run_id, owner=owner):
         return RetrievalRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
     run = RetrievalRun.objects.select_related("model", "dataset").get(pk=run_id)
+    beat = claims.Heartbeat(model=RetrievalRun, pk=run_id, owner=owner).start()
     try:
         started = time.perf_counter()
         parsed: dict[str, Rankings] = {}
@@ -102,11 +106,13 @@ def rankings_execute(*, run_id: int) -> str:
             log=Concat(F("log"), Value(f"ERROR {exc}\n{traceback.format_exc()}")),
         )
         status = Status.FAILED
+    finally:
+        beat.stop()
     _refresh_submission(model_id=run.model_id)
     return status
 
 
-def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> Path:
+def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> str:
     """The submitted lists as the run's top-K file (image ids; no scores, so NaN), as a model run writes it."""
     ids = dict(Image.objects.filter(dataset=proto.dataset).values_list("name", "id"))
     keys = list(rankings.rankings)
@@ -114,12 +120,11 @@ def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> Path:
     for row, key in enumerate(keys):
         names = rankings.rankings[key]
         image_ids[row, : len(names)] = [ids[n] for n in names]
-    return write_topk(
-        Path(settings.MEDIA_ROOT) / "runs" / f"run-{run.pk}.npz",
+    return media.save_bytes(f"runs/run-{run.pk}.npz", topk_bytes(
         query_ids=[proto.queries[k].pk for k in keys],
         image_ids=image_ids,
         scores=np.full(image_ids.shape, np.nan, dtype=np.float32),
-    )
+    ))
 
 
 def _refresh_submission(*, model_id: int | None) -> None:

@@ -21,7 +21,7 @@ COLUMNS = [  # (sort key, heading, higher is better)
     ("agreement", "Agreement", True),
     ("preference_ratio", "Preference ratio", True),
     ("recall", "Recall", True),
-    ("votes", "Arena votes", False),
+    ("votes", "Arena votes (rating)", False),
     ("submitted", "Submitted", False),
 ]
 
@@ -51,7 +51,11 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         headers.append({"key": key, "label": label, "better": better, "next": next_sort,
                         "aria": ("descending" if descending else "ascending") if active else "none"})
     ceiling = board["human_ceiling"]["pairwise_agreement"]
+    for row in board["rows"]:  # one cell per category column, in the columns' order
+        row["category_cells"] = [(c, row["by_category"].get(c, {})) for c in board["categories"]]
     return render(request, "frontend/leaderboard/board.html", {
+        "svg_compact": mark_safe(agreement_svg(board["rows"], ceiling=ceiling, width=360, compact=True)),
+        "n_columns": len(headers) + len(board["categories"]),
         "benchmark": benchmark,
         "board": board,
         "headers": headers,

@@ -85,6 +85,7 @@ class ModelEntry(models.Model):
     checkpoint_path = models.CharField(
         max_length=1000, blank=True, default="", help_text="A server-side file or folder."
     )
+    # In the media storage (hpbench.media); a worker reads it through its local cache (worker.embeddings).
     checkpoint_file = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True, default="")
     config = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
@@ -98,6 +99,11 @@ class ModelEntry(models.Model):
     description = models.TextField(blank=True, default="")
     link = models.URLField(blank=True, default="", validators=[validate_http_url])
     created_at = models.DateTimeField(auto_now_add=True)
+    # Shown on the leaderboard beside the model; set by staff in the admin. http(s) only.
+    paper_url = models.URLField(blank=True, default="", validators=[validate_http_url],
+                                help_text="The paper describing the model (http or https).")
+    code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
+                               help_text="The model's code repository (http or https).")
 
     class Meta:
         verbose_name = "model"
@@ -105,13 +111,6 @@ class ModelEntry(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def checkpoint_location(self) -> str:
-        """Absolute path of the checkpoint (uploaded file or server-side path); '' when none."""
-        if self.checkpoint_file:
-            return self.checkpoint_file.path
-        return self.checkpoint_path
 
 
 class JobStatus(models.TextChoices):
@@ -141,6 +140,10 @@ class RetrievalRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker's claim (worker/claims.py): who runs it, when it last said so, how often a lost worker was replaced.
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
 
     class Meta:
         indexes = [models.Index(fields=["model", "dataset", "split", "status"], name="run_lookup_idx")]

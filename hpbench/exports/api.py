@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hpbench import media
 from hpbench.exports import selectors, services
 from hpbench.exports.models import ExportJob
 
@@ -88,4 +89,8 @@ def download(request: HttpRequest, token: str) -> FileResponse:
         job = selectors.export_job_for_download(request.user, token)
     except selectors.JobNotFound:
         raise Http404("No such export.") from None
-    return FileResponse(open(job.file_path, "rb"), as_attachment=True, filename=services.download_name(job))
+    try:
+        handle = media.open_stored(job.file_path)
+    except media.MediaError:
+        raise Http404("No such export.") from None
+    return FileResponse(handle, as_attachment=True, filename=services.download_name(job))

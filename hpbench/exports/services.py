@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from hpbench import dispatch
+from hpbench import dispatch, media
 from hpbench.exports import selectors, writers
 from hpbench.exports.models import ExportJob
 from hpbench.exports.selectors import ExportError, ExportParams
@@ -69,7 +69,9 @@ def export_write(
     started = time.perf_counter()
     out = Path(out)
     total = selectors.rows_total(params)
-    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level])
+    # The Hugging Face folder adds Image columns beside the names: the files' bytes, for the viewer's thumbnails.
+    options = {"images": selectors.image_files} if fmt == "hf" else {}
+    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level], **options)
     done = 0
     try:
         for rows in selectors.rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):
@@ -100,8 +102,12 @@ def export_write(
 
 
 def exports_dir() -> Path:
-    """Where job files are written: under the var folder, never under a served path."""
+    """Where a worker writes a job's file before storing it: a local folder under the var folder."""
     return Path(settings.VAR_DIR) / "exports"
+
+
+#: The media storage folder of finished jobs' files (private: downloaded through ``api.download`` only).
+EXPORTS_PREFIX = "exports"
 
 
 def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> ExportJob:
@@ -130,7 +136,9 @@ def export_job_claim(*, job_id: int) -> bool:
 def export_job_run(*, job_id: int) -> ExportJob:
     """Run a claimed (running) job: write its file, then mark it finished, or failed with the error.
 
-    A Hugging Face folder is zipped for download. Unexpected errors are recorded and re-raised.
+    The file is written locally, then stored in the media storage (``exports/``), where the web process reads
+    it for the download. A Hugging Face folder is zipped for download. Unexpected errors are recorded and
+    re-raised.
     """
     job = ExportJob.objects.get(pk=job_id)
     last = [0.0]
@@ -150,6 +158,10 @@ def export_job_run(*, job_id: int) -> ExportJob:
         if job.format == "hf":
             file_path = Path(shutil.make_archive(str(base), "zip", root_dir=target))
             shutil.rmtree(target, ignore_errors=True)
+        try:
+            stored = media.save_file(f"{EXPORTS_PREFIX}/{file_path.name}", file_path)
+        finally:
+            file_path.unlink(missing_ok=True)
     except ExportError as exc:
         _fail(job_id, str(exc))
         return ExportJob.objects.get(pk=job_id)
@@ -160,7 +172,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
         status=ExportJob.Status.FINISHED,
         progress=1.0,
         rows=summary.rows,
-        file_path=str(file_path),
+        file_path=stored,
         summary=summary.as_dict() | {"path": file_path.name},
         finished_at=timezone.now(),
     )

@@ -130,11 +130,14 @@ class LeaderboardCsvApi(APIView):
         board = selectors.leaderboard(benchmark=benchmark, user=request.user,
                                       sort=request.query_params.get("sort", selectors.DEFAULT_SORT))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        per_category = [f"agreement_{c}" for c in board["categories"]]  # FashionIQ: dress, shirt, toptee
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + per_category, extrasaction="ignore")
         writer.writeheader()
         for row in board["rows"]:
             writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else "",
-                             "reported_preference_ratio": (row["reported"] or {}).get("preference_ratio", "")})
+                             "reported_preference_ratio": (row["reported"] or {}).get("preference_ratio", ""),
+                             **{f"agreement_{c}": figures.get("agreement", "")
+                                for c, figures in row["by_category"].items()}})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{benchmark.label}.csv"'
         return response

@@ -121,9 +121,18 @@ class ModelScore(models.Model):
     n_human_ties = models.PositiveIntegerField(default=0)
     n_model_ties = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
+    by_category = models.JSONField(
+        default=dict, blank=True,
+        help_text='Per category of the pairs\' reference images (FashionIQ: dress, shirt, toptee): {"dress": '
+                  '{"agreement", "agreement_low", "agreement_high", "preference_ratio", "n_pairs"}}.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     computed_at = models.DateTimeField(null=True, blank=True)
+    # The worker's claim (worker/claims.py): who runs it, when it last said so, how often a lost worker was replaced.
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
 
     class Meta:
         constraints = [

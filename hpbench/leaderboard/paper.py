@@ -69,7 +69,8 @@ def paper_table_register(*, manifest: dict[str, Any], base: Path, benchmark: Pre
     finished score is kept unless the model's checkpoint, settings or score file changed, or ``rescore``).
 
     ``manifest["models"]`` maps a paper label to ``{"checkpoint": path, "family": f, "variant": v, "config": {}}``
-    or ``{"scores": path}`` (paths relative to ``base``), with an optional ``"name"``. Raises
+    or ``{"scores": path}`` (paths relative to ``base``), with an optional ``"name"`` and optional ``"paper"`` and
+    ``"code"`` http(s) links the leaderboard shows beside the model. Raises
     :class:`ManifestError` (or ``ScoreFileError`` / ``RegistrationError`` naming the file) and writes nothing then.
     """
     from hpbench.catalog.services import model_entry_register
@@ -89,6 +90,7 @@ def paper_table_register(*, manifest: dict[str, Any], base: Path, benchmark: Pre
         if not isinstance(spec, dict) or ("checkpoint" in spec) == ("scores" in spec):
             raise ManifestError(f"{where}: give either 'checkpoint' (with 'family') or 'scores'")
         name = spec.get("name") or default_model_name(label)
+        links = _links(spec, where=where)
         description = f"{label}, as in the table of {source}"
         if "scores" in spec:
             path = (base / spec["scores"]).resolve()
@@ -109,9 +111,26 @@ def paper_table_register(*, manifest: dict[str, Any], base: Path, benchmark: Pre
             changed = before != ModelEntry.objects.filter(pk=entry.pk).values(*settings).first()
             model_scores_request(model=entry, benchmarks=[benchmark], force=changed or rescore)
             how = "checkpoint"
+        if links:
+            ModelEntry.objects.filter(pk=entry.pk).update(**links)
         ReportedScore.objects.filter(pk=reported[label].pk).update(model=entry)
         out.append(PaperModel(label=label, name=name, how=how, model=entry))
     return out
+
+
+def _links(spec: dict[str, Any], *, where: str) -> dict[str, str]:
+    """The entry's optional ``paper`` / ``code`` links as ``ModelEntry`` fields; raises ManifestError for a link
+    that is not an http(s) URL."""
+    from hpbench.catalog.links import link_problem
+
+    links = {}
+    for key, field in (("paper", "paper_url"), ("code", "code_url")):
+        if key in spec:
+            problem = "not text" if not isinstance(spec[key], str) else link_problem(spec[key])
+            if problem:
+                raise ManifestError(f"{where}.{key}: expected an http(s) URL: {problem}")
+            links[field] = spec[key]
+    return links
 
 
 def paper_table(*, benchmark: PreferenceBenchmark, source: str = QURE_SOURCE) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from html import escape
 
 
-def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720) -> str:
+def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720, compact: bool = False) -> str:
     """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
 
     The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); the dotted line at 0.5, labelled
@@ -20,17 +20,22 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         values.append(ceiling)
     lo = min(0.4, min(values) - 0.02)
     hi = 1.0
+    if compact:  # a phone: the model's name above its interval, so the axis takes the whole width
+        height += (40 - row_h) * max(len(rows), 1)
+        row_h, left, right = 40, 14, 18
 
     def x(v: float) -> float:
         return left + (width - left - right) * (v - lo) / (hi - lo)
 
+    title_id = "agreement-plot-compact-title" if compact else "agreement-plot-title"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
-        f'aria-labelledby="agreement-plot-title" class="agreement-plot">',
-        '<title id="agreement-plot-title">Agreement with human preferences per model, with 95% intervals'
+        f'aria-labelledby="{title_id}" class="agreement-plot{" agreement-plot-compact" if compact else ""}">',
+        f'<title id="{title_id}">Agreement with human preferences per model, with 95% intervals'
         + (f"; human ceiling {ceiling:.3f}" if ceiling is not None else "") + "</title>",
         f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement (higher is better); bars: 95% '
-        "bootstrap interval</text>",
+        "bootstrap interval</text>" if not compact else
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement ↑; bars: 95% interval</text>',
     ]
     axis_y = top + row_h * max(len(rows), 1) + 4
     tick = lo - (lo % 0.1) + (0.1 if lo % 0.1 > 1e-9 else 0)
@@ -53,8 +58,15 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         high = row["agreement_high"] if row["agreement_high"] is not None else row["agreement"]
         color = "#8a5a00" if row.get("is_baseline") else "#1f4fd1"
         label = escape(row["model"]) + (" (baseline)" if row.get("is_baseline") else "")
+        room = 46 if compact else 27  # characters that fit the label's space at 12 px
+        shown = escape(_shorten(row["model"], room - (11 if row.get("is_baseline") else 0))) + (
+            " (baseline)" if row.get("is_baseline") else "")
+        name = (f'<text x="{left}" y="{cy - 9:.1f}" font-size="12">{shown}</text>' if compact else
+                f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{shown}</text>')
+        if compact:
+            cy += 6
         parts.append(
-            f'<text x="{left - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end">{label}</text>'
+            name +
             f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{cy:.1f}" y2="{cy:.1f}" stroke="{color}" '
             'stroke-width="3"/>'
             f'<circle cx="{x(row["agreement"]):.1f}" cy="{cy:.1f}" r="5" fill="{color}">'
@@ -71,3 +83,8 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         parts.append(f'<text x="{left}" y="{top + 16}" font-size="13" fill="#5a5a66">No scores yet.</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _shorten(name: str, room: int) -> str:
+    """``name`` cut to ``room`` characters with an ellipsis (the full name stays in the point's tooltip)."""
+    return name if len(name) <= room else name[: max(room - 1, 1)] + "…"

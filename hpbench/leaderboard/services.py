@@ -377,7 +377,8 @@ def model_scores_request(
                 if score.status == ModelScore.Status.FINISHED and not force:
                     continue
                 ModelScore.objects.filter(pk=score.pk).update(
-                    status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None
+                    status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None,
+                    claimed_by="", heartbeat_at=None, restarts=0,
                 )
                 score.refresh_from_db()
             queued.append(score)
@@ -408,6 +409,30 @@ def preference_figures(
     }
 
 
+def category_figures(
+    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], categories: Sequence[str],
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+) -> dict[str, dict[str, Any]]:
+    """:func:`preference_figures` on each category's pairs (the category of a pair's reference image:
+    FashionIQ's dress, shirt, toptee): ``{category: {"agreement", "agreement_low", "agreement_high",
+    "preference_ratio", "n_pairs"}}``. Pairs without a category are left out; ``{}`` when fewer than two
+    categories have pairs (one category's figures are the overall ones)."""
+    groups: dict[str, list[int]] = {}
+    for position, category in enumerate(categories):
+        if category:
+            groups.setdefault(category, []).append(position)
+    if len(groups) < 2:
+        return {}
+    s1, s2, h = np.asarray(set1, dtype=float), np.asarray(set2, dtype=float), np.asarray(human)
+    out: dict[str, dict[str, Any]] = {}
+    for category, positions in sorted(groups.items()):
+        figures = preference_figures(set1=s1[positions], set2=s2[positions], human=h[positions], rounds=rounds,
+                                     seed=seed)
+        out[category] = {key: figures[key] for key in
+                         ("agreement", "agreement_low", "agreement_high", "preference_ratio", "n_pairs")}
+    return out
+
+
 def weighted_agreement_figures(
     *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], weights: Sequence[float],
     rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
@@ -433,21 +458,26 @@ def weighted_agreement_figures(
 def model_score_store(
     *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
 ) -> ModelScore:
-    """Compute and store a model's figures from its per-pair set scores (benchmark order); marks it finished.
+    """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
+    set scores (benchmark order); marks it finished.
 
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
     score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
-    rows = list(score.benchmark.pairs.order_by("position").values_list("preference", "selection_weight"))
-    human = [h for h, _ in rows]
+    rows = list(
+        score.benchmark.pairs.order_by("position").values_list("preference", "reference__category", "selection_weight")
+    )
+    human = [preference for preference, _, _ in rows]
     if len(human) != len(set1):
         raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
     figures = preference_figures(set1=set1, set2=set2, human=human)
-    weights = [w for _, w in rows]
+    weights = [w for _, _, w in rows]
     if any(w != 1.0 for w in weights):
         figures.update(weighted_agreement_figures(set1=set1, set2=set2, human=human, weights=weights))
+    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows])
     ModelScore.objects.filter(pk=score_id).update(
         **figures,
+        by_category=by_category,
         status=ModelScore.Status.FINISHED,
         progress=1.0,
         error="",

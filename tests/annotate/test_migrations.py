@@ -1,4 +1,4 @@
-"""Data migrations of annotate: 0005 (tokens and ``shown`` for old comparisons), 0008 (their vote targets)."""
+"""Data migrations of annotate: 0005 (tokens and ``shown`` for old comparisons), 0010 (their vote targets)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def test_comparisons_built_before_tokens_get_them_from_the_migration():
 @pytest.mark.django_db(transaction=True)
 def test_comparisons_built_before_adaptive_overlap_target_their_campaigns_votes_per_pair():
     executor = MigrationExecutor(connection)
-    before, after = [("annotate", "0006_crowd_entry_guards")], [("annotate", "0008_fill_comparison_targets")]
+    before, after = [("annotate", "0008_annotator_review")], [("annotate", "0010_fill_comparison_targets")]
     executor.migrate(before)
     try:
         apps = executor.loader.project_state(before).apps

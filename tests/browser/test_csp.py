@@ -91,7 +91,7 @@ def open_as(browser, live_server) -> Iterator:
                                   "url": live_server.url}])
         contexts.append(context)
 
-        def visit(path: str, *, settle: str = "") -> Visit:
+        def visit(path: str, *, settle: str = "", click: str = "") -> Visit:
             page = context.new_page()
             console: list[str] = []
             errors: list[str] = []
@@ -99,6 +99,8 @@ def open_as(browser, live_server) -> Iterator:
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             response = page.goto(path)
             page.wait_for_load_state("networkidle")
+            if click:
+                page.click(click)
             if settle:
                 page.wait_for_selector(settle)
             violations = page.evaluate("window.__csp") + [
@@ -133,13 +135,17 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         anonymous(f"/leaderboard/{site.benchmark}/"),
         anonymous("/queries/"),
         anonymous(f"/queries/{site.query_id}/"),
-        anonymous(f"/annotate/{site.campaign}/{PROLIFIC}", settle="#ann-task:not([hidden]) img"),
+        # Past the campaign's first screen (its Start button), to the first task.
+        anonymous(f"/annotate/{site.campaign}/{PROLIFIC}", click="#ann-start", settle="#ann-task:not([hidden]) img"),
         anonymous("/accounts/login/"),
         anonymous("/admin/login/"),
         anonymous("/api/docs/", settle=".swagger-ui .info"),
+        anonymous("/submit/"),
+        anonymous("/accounts/signup/"),
     ]
     as_researcher = open_as(researcher)
-    visits += [as_researcher("/submissions/"), as_researcher(f"/submissions/{site.submission_id}/")]
+    visits += [as_researcher("/submissions/"), as_researcher(f"/submissions/{site.submission_id}/"),
+               as_researcher(f"/submissions/{site.submission_id}/log/"), as_researcher("/account/token/")]
     as_staff = open_as(staff_user)
     visits += [
         as_staff("/exports/"),
@@ -148,6 +154,10 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         as_staff("/admin/catalog/image/"),
         as_staff("/admin/catalog/basemodel/add/"),
         as_staff("/admin/leaderboard/submission/"),
+        as_staff("/admin/auth/user/"),
+        as_staff("/admin/annotate/campaign/"),
+        as_staff(f"/campaigns/{site.campaign}/monitor/"),
+        as_staff(f"/campaigns/{site.campaign}/preview/"),
     ]
     _check(visits)
 

@@ -73,6 +73,25 @@ def test_a_finished_job_serves_its_file_to_staff_with_the_token(staff_user, fini
     assert client.get(url[:-1] + ("A" if url[-1] != "A" else "B")).status_code == 404
 
 
+def test_a_job_file_is_stored_in_the_bucket_and_downloaded_from_it(s3_media, staff_user, export_world, tmp_path,
+                                                                    settings):
+    settings.VAR_DIR = tmp_path
+    job = ExportJob.objects.create(
+        requested_by=staff_user, format="jsonl", params={"campaigns": [export_world.campaign.slug]}
+    )
+    assert services.export_job_claim(job_id=job.pk)
+    job = services.export_job_run(job_id=job.pk)
+    assert job.file_path == f"exports/job-{job.pk}-{job.token[:12]}.jsonl"
+    assert not list((tmp_path / "exports").iterdir())  # the local copy is gone once stored
+    response = client_for(staff_user).get(f"/api/exports/download/{job.token}")
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content).decode().splitlines()) == 7
+    from hpbench import media
+
+    media.storage().delete(job.file_path)
+    assert client_for(staff_user).get(f"/api/exports/download/{job.token}").status_code == 404
+
+
 @pytest.mark.parametrize("who", ["anonymous", "researcher", "annotator"])
 def test_everyone_but_staff_is_refused_every_endpoint_and_file(who, request, finished_job, export_world):
     user = (

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leaderboard', '0004_clear_unsafe_links'),
+        ('leaderboard', '0006_job_claims_heartbeat'),
     ]
 
     operations = [

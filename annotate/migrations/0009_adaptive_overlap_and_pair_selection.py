@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0006_crowd_entry_guards'),
+        ('annotate', '0008_annotator_review'),
         ('catalog', '0002_modelentry_family_scores'),
     ]
 

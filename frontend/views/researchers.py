@@ -1,0 +1,129 @@
+"""Pages for researchers: how to submit (public), sign-up, the API token, and a submission's log."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from hpbench.accounts import services as accounts
+from hpbench.leaderboard import joblog, selectors, services
+from hpbench.redact import researcher_text
+
+
+def _config_keys(family: str) -> list[dict[str, str]]:
+    """The config keys a researcher may give for ``family`` (``hpbench.catalog.family_config``), in words."""
+    from hpbench.catalog import family_config
+    from hpbench.catalog.models import BaseModel
+
+    rows = []
+    for key in family_config.researcher_keys(family):
+        if key == family_config.BASE_MODEL_KEY:
+            names = list(BaseModel.objects.filter(family=family).values_list("name", flat=True))
+            files = ", ".join(family_config.BASE_MODEL_PATH_KEYS[family])
+            rows.append({"key": key, "accepts": "one of: " + ", ".join(names) if names else "none registered yet",
+                         "help": f"server-side files registered by staff ({files})"})
+            continue
+        option = family_config.RESEARCHER_OPTIONS[family][key]
+        kind = "whole number" if option.integer else "number"
+        accepts = f"{kind} {option.minimum:g}–{option.maximum:g}" + (", or null" if option.nullable else "")
+        rows.append({"key": key, "accepts": accepts, "help": option.help})
+    return rows
+
+
+def submit_guide(request: HttpRequest) -> HttpResponse:
+    """What is scored and how, checkpoint formats and variants per family, score files, limits, accounts."""
+    from models_zoo.registry import FAMILY_INFO
+
+    return render(request, "frontend/researchers/submit.html", {
+        "families": [(info, _config_keys(info.name)) for info in FAMILY_INFO.values()],
+        "benchmarks": selectors.benchmarks_active(),
+        "request_splits": selectors.request_splits(),
+        "max_checkpoint_bytes": settings.HPBENCH_MAX_CHECKPOINT_BYTES,
+        "max_score_bytes": settings.HPBENCH_MAX_SCORE_FILE_BYTES,
+        "quota": services.submissions_per_day(),
+        "signup": accounts.signup_mode(),
+        "site": request.build_absolute_uri("/").rstrip("/"),
+    })
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=True, help_text="For staff to reach you about your account.")
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    """``HPBENCH_SIGNUP``: off = 404; approval = the account waits for staff; open = logged in at once."""
+    mode = accounts.signup_mode()
+    if mode == "off":
+        raise Http404("Sign-up is closed on this server.")
+    if request.user.is_authenticated:
+        return redirect("account-token")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = accounts.account_signup(username=form.cleaned_data["username"], email=form.cleaned_data["email"],
+                                           password=form.cleaned_data["password1"])
+        except accounts.SignupError as exc:
+            field, _, message = str(exc).partition(": ")
+            form.add_error(field if field in form.fields else None, message if field in form.fields else str(exc))
+        else:
+            if user.is_active:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, "Welcome: your account is ready. Create an API token below.")
+                return redirect("account-token")
+            return render(request, "frontend/researchers/signup_done.html", {"username": user.username})
+    return render(request, "frontend/researchers/signup.html", {"form": form, "mode": mode},
+                  status=400 if request.method == "POST" else 200)
+
+
+@never_cache  # the page shows a secret
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_page(request: HttpRequest) -> HttpResponse:
+    """The logged-in user's own API token: shown, created, or rotated (the old key stops working)."""
+    if request.method == "POST":
+        accounts.token_rotate(user=request.user)
+        messages.success(request, "A new token was created; any previous token no longer works.")
+        return redirect("account-token")
+    return render(request, "frontend/researchers/token.html", {
+        "token": accounts.token_for_user(user=request.user),
+        "site": request.build_absolute_uri("/").rstrip("/"),
+    })
+
+
+@login_required
+def submission_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """A submission's jobs (status, timestamps, progress, error), files and log: its owner and staff only."""
+    try:
+        submission = selectors.submission_get_for_user(request.user, pk, write=True)
+    except selectors.NotFound:
+        raise Http404("No such submission.") from None
+    submission = services.submission_refresh(submission=submission)
+    staff = request.user.is_staff
+    return render(request, "frontend/researchers/submission_log.html", {
+        "submission": submission,
+        "jobs": joblog.submission_jobs(submission=submission, for_staff=staff),
+        "files": joblog.submission_files(submission=submission),
+        "log": submission.log if staff else researcher_text(submission.log),
+        "done": submission.status in ("finished", "failed", "cancelled"),
+    })
+
+
+urlpatterns = [
+    path("submit/", submit_guide, name="submit-guide"),
+    path("accounts/signup/", signup, name="signup"),
+    path("account/token/", token_page, name="account-token"),
+    path("submissions/<int:pk>/log/", submission_log, name="submission-log"),
+]

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "hpbench.accounts"
+    label = "hpbench_accounts"
+    verbose_name = "Accounts"
