@@ -335,6 +335,11 @@ def _campaign_summary(campaign: Campaign) -> dict:
         "build_status": campaign.build_status,
         "build_progress": campaign.build_progress,
         "votes_per_pair": campaign.votes_per_pair,
+        "adaptive_overlap": campaign.adaptive_overlap,
+        "min_votes_per_pair": campaign.min_votes_per_pair,
+        "overlap_confidence": campaign.overlap_confidence,
+        "pair_selection": campaign.pair_selection,
+        "random_share": campaign.random_share,
         "per_person_quota": campaign.per_person_quota,
     }
 

@@ -300,3 +300,22 @@ def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, in
             for vote in votes:
                 games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
     return games
+
+
+def benchmark_collection_note(benchmark: PreferenceBenchmark) -> str:
+    """One sentence saying how a campaign benchmark's votes were collected when it was built adaptively, else ""."""
+    settings = (benchmark.report or {}).get("collection") or {}
+    parts = []
+    if settings.get("adaptive_overlap"):
+        parts.append(
+            f"adaptive overlap ({settings['min_votes_per_pair']} to {settings['votes_per_pair']} votes per pair, "
+            f"stopping once the majority is decided with confidence {settings['overlap_confidence']:g})"
+        )
+    if settings.get("pair_selection") == "informative":
+        parts.append(
+            f"informative pair selection ({settings['random_share']:.0%} of pairs drawn uniformly at random), "
+            "agreement weighted by each pair's inverse selection probability"
+        )
+    if not parts:
+        return ""
+    return "Votes were collected with " + " and ".join(parts) + "."
