@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0008_annotator_review'),
+        ('annotate', '0009_campaign_build_claims_heartbeat'),
         ('catalog', '0002_modelentry_family_scores'),
     ]
 

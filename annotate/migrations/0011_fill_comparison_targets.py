@@ -12,6 +12,6 @@ def fill_targets(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("annotate", "0009_adaptive_overlap_and_pair_selection")]
+    dependencies = [("annotate", "0010_adaptive_overlap_and_pair_selection")]
 
     operations = [migrations.RunPython(fill_targets, migrations.RunPython.noop)]
