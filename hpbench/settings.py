@@ -311,8 +311,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_INCLUDE_SCHEMA": False,  # the schema describes the API, not itself  # request bodies as sent: an upload's file is binary, not a URL
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies as sent: an upload's file is binary, not a URL
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema describes the API, not itself
     # The error answers every operation may get, documented once (hpbench/openapi.py).
     "ENUM_NAME_OVERRIDES": {
         "SubmissionStatusEnum": "hpbench.leaderboard.models.Submission.Status",

@@ -50,7 +50,8 @@ def test_comparisons_built_before_tokens_get_them_from_the_migration():
 @pytest.mark.django_db(transaction=True)
 def test_comparisons_built_before_adaptive_overlap_target_their_campaigns_votes_per_pair():
     executor = MigrationExecutor(connection)
-    before, after = [("annotate", "0009_campaign_build_claims_heartbeat")], [("annotate", "0011_fill_comparison_targets")]
+    before = [("annotate", "0009_campaign_build_claims_heartbeat")]
+    after = [("annotate", "0011_fill_comparison_targets")]
     executor.migrate(before)
     try:
         apps = executor.loader.project_state(before).apps
