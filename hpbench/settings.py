@@ -304,11 +304,21 @@ if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 SPECTACULAR_SETTINGS = {
     "TITLE": "hpbench API",
-    "DESCRIPTION": "Human-preference benchmark for composed image retrieval.",
+    "DESCRIPTION": "Human-preference benchmark for composed image retrieval. Errors are JSON: `{\"detail\": ...}`, "
+    "or a refused form's fields with their messages. Text anywhere (parameters, bodies) may not hold a NUL "
+    "character (U+0000) or a lone surrogate: 400.",
     "VERSION": "0.1.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies as sent: an upload's file is binary, not a URL
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema describes the API, not itself
+    # The error answers every operation may get, documented once (hpbench/openapi.py).
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionStatusEnum": "hpbench.leaderboard.models.Submission.Status",
+        "JobStatusEnum": "hpbench.catalog.models.JobStatus",  # retrieval runs' and scores' status
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hpbench.openapi.add_common_errors"],
 }
 
 # --- Content-Security-Policy (django-csp) ----------------------------------------------------------
