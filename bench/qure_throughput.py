@@ -53,7 +53,7 @@ def _platform_without_django() -> None:
         "django.conf": {"settings": types.SimpleNamespace(HPBENCH_DEVICE="auto")},
         "hpbench.catalog.models": {"Image": None, "ModelEntry": None},
         "hpbench.leaderboard.models": {"ModelScore": None},
-        "hpbench.leaderboard.services": dict.fromkeys(
+        "hpbench.leaderboard.services.scores": dict.fromkeys(
             ("model_score_claim", "model_score_fail", "model_score_progress", "model_score_store")
         ),
     }

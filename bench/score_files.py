@@ -43,7 +43,8 @@ from hpbench.leaderboard.scorefiles import (  # noqa: E402
     relevance_set_scores,
     validate_score_file,
 )
-from hpbench.leaderboard.services import benchmark_import_hpfiq, preference_figures  # noqa: E402
+from hpbench.leaderboard.services.benchmarks import benchmark_import_hpfiq  # noqa: E402
+from hpbench.leaderboard.services.figures import preference_figures  # noqa: E402
 
 
 def main() -> None:

@@ -30,11 +30,8 @@ from hpbench.leaderboard.scorefiles import (
     read_relevance,
     relevance_set_scores,
 )
-from hpbench.leaderboard.services import (
-    model_score_fail,
-    model_score_store,
-    submission_refresh,
-)
+from hpbench.leaderboard.services.scores import model_score_fail, model_score_store
+from hpbench.leaderboard.services.submissions import submission_refresh
 from worker import claims
 
 

@@ -3,7 +3,7 @@
 Every distinct image and query of the benchmark is encoded once per model (``worker.embeddings`` keeps
 them on disk, so a second benchmark or a retrieval run reuses them); a set's score is the mean of the
 model's relevance scores of its images to the query (QuRe Eq. 8). The figures (Eq. 9 preference ratio,
-agreement, bootstrap intervals) are computed by :func:`hpbench.leaderboard.services.model_score_store`.
+agreement, bootstrap intervals) are computed by :func:`hpbench.leaderboard.services.scores.model_score_store`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ import numpy as np
 import torch
 
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import (
-    model_score_fail,
-    model_score_progress,
-    model_score_store,
-)
+from hpbench.leaderboard.services.scores import model_score_fail, model_score_progress, model_score_store
 from hpbench.metrics import preference
 from worker import claims
 from worker.embeddings import QuerySpec, image_embeddings, model_for_entry, query_embeddings
@@ -146,7 +142,7 @@ def score_model_execute(*, score_id: int) -> str:
 
 def _refresh_submission(score_id: int) -> None:
     from hpbench.leaderboard.models import Submission
-    from hpbench.leaderboard.services import submission_refresh
+    from hpbench.leaderboard.services.submissions import submission_refresh
 
     submission = Submission.objects.filter(model__preference_scores__pk=score_id).first()
     if submission is not None:

@@ -11,9 +11,18 @@ from django.urls import path
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard import selectors
 from hpbench.leaderboard.demo_caption import demo_caption
 from hpbench.leaderboard.plots import agreement_svg
+from hpbench.leaderboard.services.submissions import (
+    SubmissionError,
+    submission_cancel,
+    submission_create,
+    submission_publish,
+    submission_refresh,
+    submissions_counted_today,
+    submissions_per_day,
+)
 
 COLUMNS = [  # (sort key, heading, higher is better)
     ("rank", "Rank", False),
@@ -91,7 +100,7 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
             try:
                 submission = score_submission_create(owner=request.user, files=score_files,
                                                      description=form["description"], link=form["link"])
-            except services.SubmissionError as exc:
+            except SubmissionError as exc:
                 error = str(exc)
             else:
                 messages.success(request, f"Submission {submission.pk} queued: its score files are valid.")
@@ -100,11 +109,11 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
             error = "file: choose a checkpoint to upload"
         if error is None:
             try:
-                submission = services.submission_create(
+                submission = submission_create(
                     owner=request.user, family=form["family"], variant=form["variant"], config=config,
                     file=upload, description=form["description"], link=form["link"],
                 )
-            except services.SubmissionError as exc:
+            except SubmissionError as exc:
                 error = str(exc)
             else:
                 messages.success(request, f"Submission {submission.pk} queued.")
@@ -113,15 +122,15 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
     from hpbench.catalog.family_config import researcher_keys
     from hpbench.catalog.models import BaseModel
 
-    submissions = [services.submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
+    submissions = [submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
     return render(request, "frontend/leaderboard/submissions.html", {
         "submissions": submissions,
         "families": [(f, VARIANTS[f]) for f in sorted(FAMILIES)],
         "config_keys": [(f, researcher_keys(f)) for f in sorted(FAMILIES) if researcher_keys(f)],
         "base_models": BaseModel.objects.order_by("family", "name").values_list("name", "family"),
         "form": form,
-        "quota_used": services.submissions_counted_today(owner=request.user),
-        "quota": services.submissions_per_day(),
+        "quota_used": submissions_counted_today(owner=request.user),
+        "quota": submissions_per_day(),
         "request_benchmarks": selectors.benchmarks_active(),
         "request_splits": selectors.request_splits(),
         "max_score_bytes": settings.HPBENCH_MAX_SCORE_FILE_BYTES,
@@ -134,7 +143,7 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
         submission = selectors.submission_get_for_user(request.user, pk)
     except selectors.NotFound:
         raise Http404("No such submission.") from None
-    submission = services.submission_refresh(submission=submission)
+    submission = submission_refresh(submission=submission)
     from hpbench.redact import researcher_text
 
     can_write = request.user.is_staff or submission.owner_id == request.user.pk
@@ -157,14 +166,14 @@ def submission_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
         raise Http404("No such submission.") from None
     try:
         if action == "cancel":
-            services.submission_cancel(submission=submission)
+            submission_cancel(submission=submission)
             messages.success(request, "Submission cancelled.")
         elif action == "publish":
-            services.submission_publish(submission=submission)
+            submission_publish(submission=submission)
             messages.success(request, "Submission published: its scores are now public.")
         else:
             raise Http404("No such action.")
-    except services.SubmissionError as exc:
+    except SubmissionError as exc:
         messages.error(request, str(exc))
     return redirect("submission-detail", pk=pk)
 

@@ -15,7 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from hpbench.accounts import services as accounts
-from hpbench.leaderboard import joblog, selectors, services
+from hpbench.leaderboard import joblog, selectors
+from hpbench.leaderboard.services.submissions import submission_refresh, submissions_per_day
 from hpbench.redact import researcher_text
 
 
@@ -49,7 +50,7 @@ def submit_guide(request: HttpRequest) -> HttpResponse:
         "request_splits": selectors.request_splits(),
         "max_checkpoint_bytes": settings.HPBENCH_MAX_CHECKPOINT_BYTES,
         "max_score_bytes": settings.HPBENCH_MAX_SCORE_FILE_BYTES,
-        "quota": services.submissions_per_day(),
+        "quota": submissions_per_day(),
         "signup": accounts.signup_mode(),
         "site": request.build_absolute_uri("/").rstrip("/"),
     })
@@ -110,7 +111,7 @@ def submission_log(request: HttpRequest, pk: int) -> HttpResponse:
         submission = selectors.submission_get_for_user(request.user, pk, write=True)
     except selectors.NotFound:
         raise Http404("No such submission.") from None
-    submission = services.submission_refresh(submission=submission)
+    submission = submission_refresh(submission=submission)
     staff = request.user.is_staff
     return render(request, "frontend/researchers/submission_log.html", {
         "submission": submission,

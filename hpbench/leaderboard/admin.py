@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from hpbench.catalog.models import ModelEntry
-from hpbench.leaderboard import services
 from hpbench.leaderboard.models import (
     BenchmarkPair,
     ModelScore,
@@ -14,6 +13,8 @@ from hpbench.leaderboard.models import (
     ScoreFile,
     Submission,
 )
+from hpbench.leaderboard.services.scores import model_scores_request
+from hpbench.leaderboard.services.submissions import submission_rerun
 
 
 @admin.register(PreferenceBenchmark)
@@ -29,7 +30,7 @@ class PreferenceBenchmarkAdmin(admin.ModelAdmin):
     def score_all_models(self, request, queryset) -> None:
         queued = 0
         for model in ModelEntry.objects.filter(is_hidden=False):
-            queued += len(services.model_scores_request(model=model, benchmarks=list(queryset)))
+            queued += len(model_scores_request(model=model, benchmarks=list(queryset)))
         self.message_user(request, f"{queued} score(s) queued.", messages.SUCCESS)
 
 
@@ -53,7 +54,7 @@ class ModelScoreAdmin(admin.ModelAdmin):
     def rescore(self, request, queryset) -> None:
         n = 0
         for score in queryset.select_related("model", "benchmark"):
-            n += len(services.model_scores_request(model=score.model, benchmarks=[score.benchmark], force=True))
+            n += len(model_scores_request(model=score.model, benchmarks=[score.benchmark], force=True))
         self.message_user(request, f"{n} score(s) queued.", messages.SUCCESS)
 
 
@@ -67,7 +68,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     @admin.action(description="Re-run the selected submissions")
     def rerun(self, request, queryset) -> None:
         for submission in queryset:
-            services.submission_rerun(submission=submission)
+            submission_rerun(submission=submission)
         self.message_user(request, f"{queryset.count()} submission(s) re-queued.", messages.SUCCESS)
 
     @admin.action(description="Mark their models as baselines")

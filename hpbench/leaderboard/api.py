@@ -15,9 +15,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard import selectors
 from hpbench.leaderboard.api_params import LeaderboardParams, benchmark_params
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.leaderboard.services.submissions import (
+    QuotaExceeded,
+    SubmissionError,
+    submission_cancel,
+    submission_create,
+    submission_publish,
+    submission_refresh,
+)
 from hpbench.openapi import error
 from hpbench.redact import researcher_text
 
@@ -33,7 +41,7 @@ def _get_submission(request: Request, pk: int, *, write: bool = False) -> Submis
         submission = selectors.submission_get_for_user(request.user, pk, write=write)
     except selectors.NotFound:
         raise Http404("No such submission.") from None
-    return services.submission_refresh(submission=submission)
+    return submission_refresh(submission=submission)
 
 
 def _get_benchmark(name: str, version: int | None) -> PreferenceBenchmark:
@@ -227,10 +235,10 @@ class SubmissionListApi(APIView):
         form = SubmissionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:
-            submission = services.submission_create(owner=request.user, **form.validated_data)
-        except services.QuotaExceeded as exc:
+            submission = submission_create(owner=request.user, **form.validated_data)
+        except QuotaExceeded as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-        except services.SubmissionError as exc:
+        except SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(SubmissionSerializer(submission, context={"request": request}).data,
                         status=status.HTTP_201_CREATED)
@@ -290,8 +298,8 @@ class SubmissionCancelApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
         try:
-            submission = services.submission_cancel(submission=submission)
-        except services.SubmissionError as exc:
+            submission = submission_cancel(submission=submission)
+        except SubmissionError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
@@ -303,5 +311,5 @@ class SubmissionPublishApi(APIView):
                    responses={200: SubmissionSerializer, 404: _SUBMISSION_404})
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
-        return Response(SubmissionSerializer(services.submission_publish(submission=submission),
+        return Response(SubmissionSerializer(submission_publish(submission=submission),
                                              context={"request": request}).data)

@@ -75,7 +75,7 @@ def paper_table_register(*, manifest: dict[str, Any], base: Path, benchmark: Pre
     """
     from hpbench.catalog.services import model_entry_register
     from hpbench.leaderboard.score_submissions import score_model_register
-    from hpbench.leaderboard.services import model_scores_request
+    from hpbench.leaderboard.services.scores import model_scores_request
 
     models = manifest.get("models") if isinstance(manifest, dict) else None
     if not isinstance(models, dict) or not models:

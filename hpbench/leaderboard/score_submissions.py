@@ -22,9 +22,15 @@ from django.db import transaction
 from hpbench import dispatch
 from hpbench.catalog.models import ModelEntry, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
-from hpbench.leaderboard import services
 from hpbench.leaderboard.models import PreferenceBenchmark, ScoreFile, Submission
 from hpbench.leaderboard.scorefiles import SCORES_FAMILY, ScoreFileError, ValidatedFile, validate_score_file
+from hpbench.leaderboard.services.scores import model_scores_request
+from hpbench.leaderboard.services.submissions import (
+    QuotaExceeded,
+    submission_enqueue,
+    submissions_counted_today,
+    submissions_per_day,
+)
 
 
 def score_files_validate(files: Sequence[IO[bytes]]) -> list[ValidatedFile]:
@@ -89,7 +95,7 @@ def score_files_enqueue(*, model: ModelEntry, force: bool = False) -> list[str]:
     Returns log lines. Dispatched after commit to the ``default`` queue (nothing here needs a GPU).
     """
     benchmarks = list(PreferenceBenchmark.objects.filter(score_files__model=model).distinct())
-    scores = services.model_scores_request(model=model, benchmarks=benchmarks, force=force)
+    scores = model_scores_request(model=model, benchmarks=benchmarks, force=force)
     lines = [f"queued scoring from the score file on {', '.join(s.benchmark.label for s in scores)}"] if scores else []
     splits = model.score_files.filter(kind=ScoreFile.Kind.RANKING).values_list("dataset_id", "split").distinct()
     for dataset_id, split in splits.order_by("dataset_id", "split"):
@@ -106,7 +112,7 @@ def score_submission_create(
     """A researcher's score files as a private model with its evaluation queued.
 
     Every file is parsed and validated before anything is written. Raises :class:`ScoreFileError` for a bad
-    file and ``services.QuotaExceeded`` past the daily quota (shared with checkpoint submissions).
+    file and ``QuotaExceeded`` past the daily quota (shared with checkpoint submissions).
     """
     if link:
         try:
@@ -115,9 +121,9 @@ def score_submission_create(
             raise ScoreFileError(f"link {link[:200]!r}: expected an http(s) URL") from None
     validated = score_files_validate(files)
     get_user_model().objects.select_for_update().get(pk=owner.pk)  # one quota check at a time per owner
-    used, limit = services.submissions_counted_today(owner=owner), services.submissions_per_day()
+    used, limit = submissions_counted_today(owner=owner), submissions_per_day()
     if used >= limit:
-        raise services.QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
+        raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
     entry = ModelEntry.objects.create(
         name=f"sub-{uuid.uuid4().hex[:12]}", family=SCORES_FAMILY, owner=owner, is_public=False,
         description=description, link=link,
@@ -125,7 +131,7 @@ def score_submission_create(
     score_files_store(model=entry, files=files, validated=validated)
     submission = Submission.objects.create(owner=owner, model=entry, family=SCORES_FAMILY, description=description,
                                            link=link)
-    return services.submission_enqueue(submission=submission)
+    return submission_enqueue(submission=submission)
 
 
 @transaction.atomic

@@ -15,10 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench.catalog.models import Dataset
-from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard import selectors
 from hpbench.leaderboard.api_params import BenchmarkParams, benchmark_params
 from hpbench.leaderboard.score_submissions import score_submission_create
 from hpbench.leaderboard.scorefiles import benchmark_request, retrieval_request
+from hpbench.leaderboard.services.submissions import QuotaExceeded, SubmissionError
 from hpbench.openapi import error
 
 
@@ -41,9 +42,9 @@ def score_submission_post(request: Request) -> Response:
         submission = score_submission_create(owner=request.user, files=form.validated_data["scores"],
                                              description=form.validated_data["description"],
                                              link=form.validated_data["link"])
-    except services.QuotaExceeded as exc:
+    except QuotaExceeded as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
-    except services.SubmissionError as exc:
+    except SubmissionError as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
     return Response(SubmissionSerializer(submission).data, status=status.HTTP_201_CREATED)
 

@@ -35,7 +35,7 @@ from hpbench.catalog.models import Dataset, Image, ModelEntry, Query
 from hpbench.catalog.protocol import RANKING_DEPTH, SUBSET_DEPTH, query_public_id, retrieval_groups
 from hpbench.catalog.query_text import query_text
 from hpbench.leaderboard.models import PreferenceBenchmark
-from hpbench.leaderboard.services import SubmissionError
+from hpbench.leaderboard.services.submissions import SubmissionError
 
 SCORES_FAMILY = ModelEntry.Family.SCORES.value
 RELEVANCE_SUFFIXES = (".jsonl", ".parquet")

@@ -184,7 +184,8 @@ def step_benchmark_and_scores(*, dataset: Dataset, base_url: str, log: Log) -> N
     """Freeze the campaign into a benchmark and score every demo model on it (on the worker)."""
     from annotate.models import Campaign
     from hpbench.leaderboard.models import ModelScore
-    from hpbench.leaderboard.services import benchmark_freeze, model_scores_request
+    from hpbench.leaderboard.services.benchmarks import benchmark_freeze
+    from hpbench.leaderboard.services.scores import model_scores_request
 
     campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
     result = benchmark_freeze(campaign=campaign, name="demo-human-preferences")

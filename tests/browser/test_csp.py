@@ -19,7 +19,9 @@ from safetensors.numpy import save as save_safetensors
 
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store, submission_create
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
+from hpbench.leaderboard.services.submissions import submission_create
 from tests.browser.factory import build_page_campaign
 
 pytestmark = [

@@ -14,7 +14,8 @@ from django.core.files.base import ContentFile
 
 from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore, Submission
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
 from tests.leaderboard.conftest import make_images
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -251,7 +251,7 @@ def test_the_hpfiq_layout_of_votes_groups_questions_by_pseudonymous_user_and_ski
 
 
 def test_a_frozen_campaign_benchmark_exports_one_row_per_pair_with_pseudonyms(export_world, tmp_path):
-    from hpbench.leaderboard.services import benchmark_freeze
+    from hpbench.leaderboard.services.benchmarks import benchmark_freeze
 
     result = benchmark_freeze(campaign=export_world.campaign, name="exp-bench")
     summary, out = export(tmp_path, "jsonl", "p.jsonl", benchmark=f"exp-bench:{result.benchmark.version}")
@@ -295,7 +295,7 @@ def test_the_real_hpfiq_file_comes_back_unchanged_after_import_and_export(db, hp
     categories, and a pair links one query, so only that pair's questions may differ, and only in folders."""
     from hpbench.catalog.models import Dataset, Image, Query
     from hpbench.leaderboard.hpfiq import image_names, load_questions
-    from hpbench.leaderboard.services import benchmark_import_hpfiq
+    from hpbench.leaderboard.services.benchmarks import benchmark_import_hpfiq
 
     original = json.loads(hpfiq_path.read_text())
     questions = load_questions(hpfiq_path)

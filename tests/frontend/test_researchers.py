@@ -39,7 +39,7 @@ def test_the_submit_page_is_public_and_lists_every_familys_variants(client):
 
 
 def test_the_home_page_the_nav_and_the_leaderboard_link_the_submit_page(client):
-    from hpbench.leaderboard.services import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
     from tests.leaderboard.conftest import make_images
 
     dataset = Dataset.objects.create(name="fiq", kind=Dataset.Kind.FASHIONIQ, image_root="/tmp")

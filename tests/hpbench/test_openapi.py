@@ -28,8 +28,8 @@ MAX_EXAMPLES = int(os.environ.get("HPBENCH_FUZZ_EXAMPLES", "8"))
 @pytest.fixture
 def api_world(researcher, outsider):
     """Rows for every kind of answer: datasets, queries with runs, an open campaign, a benchmark, submissions."""
-    from hpbench.leaderboard import services
-    from hpbench.leaderboard.services import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.submissions import submission_create
 
     world = make_world(n_queries=3, n_images=12)
     make_campaign(world)
@@ -38,7 +38,7 @@ def api_world(researcher, outsider):
                       preference=1 + n % 2) for n in range(4)]
     benchmark_store(name="bench", source="imported", dataset=world.dataset, pairs=pairs)
     for owner in (researcher, outsider):
-        services.submission_create(
+        submission_create(
             owner=owner, family="clip_zeroshot",
             file=SimpleUploadedFile("m.safetensors", save_safetensors({"w": np.zeros((2, 2), dtype=np.float32)})),
         )

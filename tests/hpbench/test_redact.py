@@ -11,7 +11,9 @@ from safetensors.numpy import save as save_safetensors
 
 from hpbench.catalog.models import Dataset, RetrievalRun
 from hpbench.leaderboard.models import ModelScore, Submission
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_fail, submission_refresh
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_fail
+from hpbench.leaderboard.services.submissions import submission_refresh
 from hpbench.redact import researcher_text
 
 ERROR = (

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from hpbench.catalog.models import Dataset, Image, Query
-from hpbench.leaderboard.services import PairSpec, benchmark_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
 
 
 def tiny_benchmark(dataset: Dataset):

@@ -8,7 +8,8 @@ from django.urls import reverse
 from annotate.models import Comparison
 from hpbench.leaderboard import selectors
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import benchmark_freeze, model_score_store
+from hpbench.leaderboard.services.benchmarks import benchmark_freeze
+from hpbench.leaderboard.services.scores import model_score_store
 from tests.annotate.conftest import make_campaign, make_world
 from tests.annotate.test_adaptive import ADAPTIVE, crowd, task_of, vote_for
 

@@ -16,7 +16,8 @@ from safetensors.numpy import save as save_safetensors
 
 from hpbench.catalog.models import ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore, Submission
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +149,7 @@ def test_an_anonymous_caller_cannot_submit(benchmark):
 
 
 def test_the_submission_finishes_when_its_scores_do_and_fails_with_the_error_first(researcher, benchmark):
-    from hpbench.leaderboard.services import submission_refresh
+    from hpbench.leaderboard.services.submissions import submission_refresh
 
     body = _submit(_client(researcher)).json()
     submission = Submission.objects.get(pk=body["id"])

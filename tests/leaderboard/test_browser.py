@@ -9,7 +9,8 @@ import pytest
 
 from hpbench.catalog.models import ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
 
 pytestmark = [
     pytest.mark.browser,

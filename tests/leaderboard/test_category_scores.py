@@ -9,7 +9,9 @@ import pytest
 
 from hpbench.catalog.models import Dataset, ModelEntry
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store, category_figures, model_score_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.figures import category_figures
+from hpbench.leaderboard.services.scores import model_score_store
 from tests.leaderboard.conftest import make_images
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +97,7 @@ def test_a_model_link_that_is_not_http_is_refused():
 
 def test_the_papers_manifest_sets_each_models_paper_and_code_links(tmp_path):
     from hpbench.leaderboard.paper import ManifestError, paper_table_register
-    from hpbench.leaderboard.services import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
 
     dataset = Dataset.objects.create(name="fiq", kind=Dataset.Kind.FASHIONIQ, image_root=str(tmp_path))
     ids = make_images(dataset, {"a": "dress", "b": "dress", "c": "dress"})

@@ -36,7 +36,7 @@ def test_the_submit_client_uploads_a_checkpoint_with_a_progress_bar(live_server,
 @pytest.mark.django_db
 def test_score_model_queues_each_active_benchmark_once(fiq_dataset):
     from hpbench.catalog.models import ModelEntry
-    from hpbench.leaderboard.services import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
     from tests.leaderboard.conftest import make_images
 
     ids = list(make_images(fiq_dataset, {"a": "shirt", "b": "shirt", "c": "shirt"}).values())

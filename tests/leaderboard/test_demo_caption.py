@@ -8,7 +8,8 @@ from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalR
 from hpbench.leaderboard.demo_caption import qure_sentence, recall_interval, text_only_sentence
 from hpbench.leaderboard.models import ModelScore
 from hpbench.leaderboard.plots import agreement_svg
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_score_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
 
 
 def row(model, agreement, low, high):

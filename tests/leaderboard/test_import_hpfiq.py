@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from hpbench.catalog.models import Image, Query
 from hpbench.leaderboard.models import BenchmarkPair, PreferenceBenchmark
-from hpbench.leaderboard.services import benchmark_import_hpfiq
+from hpbench.leaderboard.services.benchmarks import benchmark_import_hpfiq
 
 pytestmark = pytest.mark.django_db
 

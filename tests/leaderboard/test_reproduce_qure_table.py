@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from hpbench.catalog.models import Dataset, Image
 from hpbench.leaderboard.models import ReportedScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
 
 HUMAN = [1, 2, 2, 0]
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from safetensors.numpy import save as save_safetensors
 
 from hpbench.leaderboard.models import Submission
-from hpbench.leaderboard.services import submission_create, submissions_counted_today
+from hpbench.leaderboard.services.submissions import submission_create, submissions_counted_today
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from safetensors.numpy import save as save_safetensors
 
 from hpbench.catalog.models import ModelEntry, Query, RetrievalRun
 from hpbench.leaderboard.models import ModelScore, Submission
-from hpbench.leaderboard.services import model_score_store
+from hpbench.leaderboard.services.scores import model_score_store
 from tests.leaderboard.scorefile_fixtures import cirr_split, json_file, jsonl_file, relevance_rows, tiny_benchmark
 
 VALUES = {"a": 0.5, "b": 0.9, "c": 0.7, "d": 0.2, "e": 0.4, "f": 0.1}
@@ -135,7 +135,7 @@ def test_a_score_file_submission_is_queued_only_where_it_has_files_on_the_defaul
     score = ModelScore.objects.get(model=submission.model, benchmark=benchmark)
     assert sent == [("default.scorefiles.score", [score.pk])]
     # An admin's "score every model" on another benchmark leaves a score-file model alone.
-    from hpbench.leaderboard.services import model_scores_request
+    from hpbench.leaderboard.services.scores import model_scores_request
 
     assert model_scores_request(model=submission.model, benchmarks=[]) == []
     assert "queued scoring from the score file on tiny-v1" in submission.log

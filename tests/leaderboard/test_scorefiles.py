@@ -17,7 +17,7 @@ from hpbench.leaderboard.scorefiles import (
     read_relevance,
     relevance_set_scores,
 )
-from hpbench.leaderboard.services import preference_figures
+from hpbench.leaderboard.services.figures import preference_figures
 from tests.leaderboard.scorefile_fixtures import (
     cirr_split,
     fashioniq_split,

@@ -11,7 +11,9 @@ from PIL import Image as PILImage
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_scores_request, preference_figures
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.figures import preference_figures
+from hpbench.leaderboard.services.scores import model_scores_request
 from worker.scoring import PairInput, pair_set_scores
 
 

@@ -14,13 +14,8 @@ from django.utils import timezone
 from hpbench.catalog.models import ModelEntry, Query
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
 from hpbench.leaderboard.selectors import arena_for_benchmark
-from hpbench.leaderboard.services import (
-    PairSpec,
-    benchmark_freeze,
-    benchmark_import_hpfiq,
-    benchmark_store,
-    model_score_store,
-)
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_freeze, benchmark_import_hpfiq, benchmark_store
+from hpbench.leaderboard.services.scores import model_score_store
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ import pytest
 
 from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services import BenchmarkResult
+from hpbench.leaderboard.services.benchmarks import BenchmarkResult
 from hpbench.ops.demo_setup import benchmark_line, campaign_line, run_line, score_line
 from hpbench.ops.management.commands.up import LIBRARY_LOGGERS, route_library_logs
 

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from hpbench.catalog.models import Image, ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services import preference_figures
+from hpbench.leaderboard.services.figures import preference_figures
 from models_zoo.clip4cir.bpe import BPE_FILE_NAME
 from models_zoo.preprocess import ImagePreprocessor
 from models_zoo.tiny import make_tiny_clip4cir_openai

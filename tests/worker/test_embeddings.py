@@ -9,7 +9,7 @@ from safetensors.numpy import save as save_safetensors
 
 from hpbench.catalog.family_config import ConfigError, base_model_register
 from hpbench.catalog.models import ModelEntry
-from hpbench.leaderboard.services import submission_create
+from hpbench.leaderboard.services.submissions import submission_create
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ from PIL import Image as PILImage
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, RetrievalRun
 from hpbench.leaderboard.models import ModelScore
-from hpbench.leaderboard.services import PairSpec, benchmark_store
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
 from models_zoo.tiny import make_tiny_clip
 from tests.catalog.conftest import build_fashioniq
 

@@ -14,7 +14,9 @@ from django.core.management import call_command
 from PIL import Image as PILImage
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry
-from hpbench.leaderboard.services import PairSpec, benchmark_store, model_scores_request, preference_figures
+from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+from hpbench.leaderboard.services.figures import preference_figures
+from hpbench.leaderboard.services.scores import model_scores_request
 from models_zoo.blip2_cir.synthetic import make_tiny_qure_clip_l
 from tests.catalog.conftest import build_fashioniq
 

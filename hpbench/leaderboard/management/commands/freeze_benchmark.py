@@ -7,7 +7,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from hpbench.leaderboard.models import PreferenceBenchmark
-from hpbench.leaderboard.services import benchmark_freeze
+from hpbench.leaderboard.services.benchmarks import benchmark_freeze
 
 
 class Command(BaseCommand):

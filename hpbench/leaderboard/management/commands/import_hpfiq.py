@@ -11,7 +11,7 @@ from tqdm import tqdm
 from hpbench.catalog.models import Dataset
 from hpbench.leaderboard.hpfiq import HpfiqFormatError
 from hpbench.leaderboard.hpfiq_download import HPFIQ_SHA256, HPFIQ_URL, HpfiqDownloadError, hpfiq_download
-from hpbench.leaderboard.services import benchmark_import_hpfiq
+from hpbench.leaderboard.services.benchmarks import benchmark_import_hpfiq
 
 
 class Command(BaseCommand):

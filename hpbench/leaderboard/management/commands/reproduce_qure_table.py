@@ -45,7 +45,7 @@ class Command(BaseCommand):
                             help="score again even when a model's files are unchanged since the last run")
 
     def handle(self, *args, **options) -> None:
-        from hpbench.leaderboard.services import SubmissionError
+        from hpbench.leaderboard.services.submissions import SubmissionError
 
         path = Path(options["manifest"])
         try:

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services import model_scores_request
+from hpbench.leaderboard.services.scores import model_scores_request
 
 
 class Command(BaseCommand):

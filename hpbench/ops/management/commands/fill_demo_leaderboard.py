@@ -13,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from hpbench.catalog.models import Dataset, ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services import benchmark_freeze, benchmark_import_hpfiq, model_scores_request
+from hpbench.leaderboard.services.benchmarks import benchmark_freeze, benchmark_import_hpfiq
+from hpbench.leaderboard.services.scores import model_scores_request
 
 
 class Command(BaseCommand):

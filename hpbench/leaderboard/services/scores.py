@@ -1,0 +1,105 @@
+"""Model scores on benchmarks: queued on request, claimed and advanced by a worker, stored or failed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from hpbench import dispatch
+from hpbench.catalog.models import ModelEntry
+from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
+from hpbench.leaderboard.services.figures import category_figures, preference_figures, weighted_agreement_figures
+
+
+def model_scores_request(
+    *, model: ModelEntry, benchmarks: Iterable[PreferenceBenchmark] | None = None, force: bool = False
+) -> list[ModelScore]:
+    """Queue scoring of ``model`` on ``benchmarks`` (default: every active benchmark); dispatched on commit.
+
+    A finished score is left alone unless ``force``; a queued or running one is not queued twice.
+    """
+    if benchmarks is None:
+        benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
+    task = dispatch.SCORE_MODEL
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: read from their files, nothing to run
+        from hpbench.leaderboard.score_submissions import benchmarks_with_files
+
+        benchmarks, task = benchmarks_with_files(model=model, benchmarks=benchmarks), dispatch.SCOREFILE_SCORE
+    queued: list[ModelScore] = []
+    with transaction.atomic():
+        for benchmark in benchmarks:
+            score, created = ModelScore.objects.get_or_create(model=model, benchmark=benchmark)
+            if not created:
+                if score.status in (ModelScore.Status.QUEUED, ModelScore.Status.RUNNING):
+                    continue
+                if score.status == ModelScore.Status.FINISHED and not force:
+                    continue
+                ModelScore.objects.filter(pk=score.pk).update(
+                    status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None,
+                    claimed_by="", heartbeat_at=None, restarts=0,
+                )
+                score.refresh_from_db()
+            queued.append(score)
+            dispatch.task_send_on_commit(task, score.pk)
+    return queued
+
+
+def model_score_store(
+    *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
+) -> ModelScore:
+    """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
+    set scores (benchmark order); marks it finished.
+
+    Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
+    """
+    score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
+    rows = list(
+        score.benchmark.pairs.order_by("position").values_list("preference", "reference__category", "selection_weight")
+    )
+    human = [preference for preference, _, _ in rows]
+    if len(human) != len(set1):
+        raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
+    figures = preference_figures(set1=set1, set2=set2, human=human)
+    weights = [w for _, _, w in rows]
+    if any(w != 1.0 for w in weights):
+        figures.update(weighted_agreement_figures(set1=set1, set2=set2, human=human, weights=weights))
+    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows])
+    ModelScore.objects.filter(pk=score_id).update(
+        **figures,
+        by_category=by_category,
+        status=ModelScore.Status.FINISHED,
+        progress=1.0,
+        error="",
+        timings=timings or {},
+        computed_at=timezone.now(),
+    )
+    score.refresh_from_db()
+    return score
+
+
+def model_score_claim(*, score_id: int) -> bool:
+    """Move a queued score to running; ``False`` when another worker has it or it was cancelled."""
+    return (
+        ModelScore.objects.filter(pk=score_id, status=ModelScore.Status.QUEUED).update(
+            status=ModelScore.Status.RUNNING, progress=0.0, started_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def model_score_fail(*, score_id: int, error: str) -> None:
+    ModelScore.objects.filter(pk=score_id).exclude(status=ModelScore.Status.CANCELLED).update(
+        status=ModelScore.Status.FAILED, error=error[:20000], computed_at=timezone.now()
+    )
+
+
+def model_score_progress(*, score_id: int, progress: float) -> bool:
+    """Record progress; ``False`` when the score is no longer running (cancelled): the worker should stop."""
+    return (
+        ModelScore.objects.filter(pk=score_id, status=ModelScore.Status.RUNNING).update(
+            progress=max(0.0, min(1.0, progress))
+        )
+        == 1
+    )

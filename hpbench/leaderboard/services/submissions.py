@@ -1,0 +1,250 @@
+"""Researchers' submissions: created (daily quota, upload checks), enqueued, refreshed from their runs,
+cancelled, published, re-run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
+from hpbench.inputs import json_problem, text_problem
+from hpbench.leaderboard.models import ModelScore, Submission
+from hpbench.leaderboard.services.scores import model_scores_request
+
+
+class SubmissionError(ValueError):
+    """A submission is refused; the message says why (and which field)."""
+
+
+class QuotaExceeded(SubmissionError):
+    pass
+
+
+def submissions_per_day() -> int:
+    return int(getattr(settings, "HPBENCH_SUBMISSIONS_PER_DAY", 5))
+
+
+def _check_upload(file: UploadedFile) -> None:
+    from hpbench.leaderboard.uploads import UploadError, check_checkpoint_upload
+
+    try:
+        check_checkpoint_upload(file)
+    except UploadError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
+@transaction.atomic
+def submission_create(
+    *,
+    owner,
+    family: str,
+    file: UploadedFile,
+    variant: str = "",
+    config: dict | None = None,
+    description: str = "",
+    link: str = "",
+) -> Submission:
+    """Register a researcher's checkpoint as a private model and queue its evaluation.
+
+    ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
+    server paths, no limits. ``link`` must be an http(s) URL.
+    Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
+    ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
+    24 hours (every submission counts, failed and cancelled ones too).
+    """
+    from hpbench.catalog.family_config import ConfigError, researcher_config_clean
+    from hpbench.catalog.links import link_problem
+    from models_zoo import FAMILIES, VARIANTS  # cheap: no torch at import
+
+    if family not in FAMILIES:
+        raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
+    if variant and variant not in VARIANTS[family]:
+        raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
+    # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
+    for name, value in (("description", description), ("link", link)):
+        if isinstance(value, str) and (problem := text_problem(value)):
+            raise SubmissionError(f"{name}: {problem}")
+    if config and isinstance(config, dict) and (problem := json_problem(config)):
+        raise SubmissionError(f"config: {problem}")
+    try:
+        config = researcher_config_clean(family=family, config=config)
+    except ConfigError as exc:
+        raise SubmissionError(str(exc)) from None
+    if link_problem(link):
+        raise SubmissionError(f"link: {link_problem(link)}")
+    _check_upload(file)
+    # Lock the owner's row so two concurrent uploads cannot both pass the quota.
+    get_user_model().objects.select_for_update().get(pk=owner.pk)
+    used = submissions_counted_today(owner=owner)
+    limit = submissions_per_day()
+    if used >= limit:
+        raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
+    entry = ModelEntry(
+        name=f"sub-{uuid.uuid4().hex[:12]}",
+        family=family,
+        variant=variant,
+        config=config or {},
+        owner=owner,
+        is_public=False,
+        description=description,
+        link=link,
+    )
+    # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
+    # clip4cir.json), which must never be another researcher's upload.
+    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name).name}", file, save=False)
+    entry.save()
+    submission = Submission.objects.create(
+        owner=owner, model=entry, family=family, variant=variant, config=config or {},
+        description=description, link=link,
+    )
+    return submission_enqueue(submission=submission)
+
+
+def submissions_counted_today(*, owner) -> int:
+    """The owner's submissions in the last 24 hours, whatever became of them (failed and cancelled count)."""
+    since = timezone.now() - timedelta(days=1)
+    return Submission.objects.filter(owner=owner, created_at__gte=since).count()
+
+
+def submission_datasets() -> list[tuple[Dataset, str]]:
+    """Where submissions run retrieval: ``HPBENCH_SUBMISSION_DATASETS`` ("name" or "name:split" items),
+    else the datasets of the active benchmarks, on split "val" where it has queries (else the first split)."""
+    configured = getattr(settings, "HPBENCH_SUBMISSION_DATASETS", None)
+    out: list[tuple[Dataset, str]] = []
+    if configured:
+        for item in configured:
+            name, _, split = str(item).partition(":")
+            out.append((Dataset.objects.get(name=name), split or "val"))
+        return out
+    for dataset in Dataset.objects.filter(preference_benchmarks__is_active=True).distinct().order_by("id"):
+        splits = list(dataset.queries.values_list("split", flat=True).distinct())
+        if splits:
+            out.append((dataset, "val" if "val" in splits else sorted(splits)[0]))
+    return out
+
+
+def _log(submission: Submission, line: str) -> str:
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    return (submission.log + "\n" if submission.log else "") + f"[{stamp}] {line}"
+
+
+@transaction.atomic
+def submission_enqueue(*, submission: Submission, force: bool = False) -> Submission:
+    """Queue retrieval on the configured datasets and scoring on every active benchmark."""
+    from hpbench.catalog.services import retrieval_run_create
+
+    model = submission.model
+    if model is None:
+        raise SubmissionError(f"submission {submission.pk}: has no model")
+    lines = []
+    if model.family == ModelEntry.Family.SCORES:  # the authors' scores: their files are scored, nothing runs
+        from hpbench.leaderboard.score_submissions import score_files_enqueue
+
+        lines = score_files_enqueue(model=model, force=force)
+    else:
+        for dataset, split in submission_datasets():
+            try:
+                run = retrieval_run_create(model=model, dataset=dataset, split=split)
+                lines.append(f"queued retrieval run {run.pk} on {dataset.name}/{split}")
+            except ValueError as exc:
+                lines.append(f"retrieval on {dataset.name}/{split} skipped: {exc}")
+        scores = model_scores_request(model=model, force=force)
+        lines.append(f"queued scoring on {len(scores)} benchmark(s)")
+    submission.log = _log(submission, "; ".join(lines))
+    submission.status = Submission.Status.QUEUED
+    submission.progress = 0.0
+    submission.finished_at = None
+    submission.save(update_fields=["log", "status", "progress", "finished_at"])
+    return submission
+
+
+def _stuck_limit() -> timedelta:
+    return timedelta(seconds=int(getattr(settings, "CELERY_TASK_HARD_TIME_LIMIT", 6 * 3600)) + 60)
+
+
+def submission_refresh(*, submission: Submission) -> Submission:
+    """Bring the submission's status and progress up to date with its retrieval runs and scores.
+
+    Jobs running longer than the hard time limit are failed as stuck. Errors go first in the log.
+    """
+    if submission.model_id is None or submission.status in Submission.DONE:
+        return submission
+    cutoff = timezone.now() - _stuck_limit()
+    message = "timed out: no result within the task time limit"
+    ModelScore.objects.filter(model_id=submission.model_id, status=ModelScore.Status.RUNNING,
+                              started_at__lt=cutoff).update(status=ModelScore.Status.FAILED, error=message)
+    RetrievalRun.objects.filter(model_id=submission.model_id, status=RetrievalRun.Status.RUNNING,
+                                started_at__lt=cutoff).update(status=RetrievalRun.Status.FAILED, error=message)
+    children = [
+        (f"retrieval run {r.pk} ({r.dataset.name}/{r.split})", r.status, r.progress, r.error)
+        for r in RetrievalRun.objects.filter(model_id=submission.model_id, created_at__gte=submission.created_at)
+        .select_related("dataset")
+    ] + [
+        (f"score on {s.benchmark.label}", s.status, s.progress, s.error)
+        for s in ModelScore.objects.filter(model_id=submission.model_id).select_related("benchmark")
+    ]
+    if not children:
+        return submission
+    statuses = [c[1] for c in children]
+    progress = float(np.mean([1.0 if s == "finished" else p for _, s, p, _ in children]))
+    update: dict[str, Any] = {"progress": progress}
+    failed = [c for c in children if c[1] in ("failed", "cancelled")]
+    if failed and all(s in ("finished", "failed", "cancelled") for s in statuses):
+        errors = "\n".join(f"ERROR {what}: {err or status}" for what, status, _, err in failed)
+        update.update(status=Submission.Status.FAILED, finished_at=timezone.now(),
+                      log=errors + "\n" + submission.log)
+    elif all(s == "finished" for s in statuses):
+        update.update(status=Submission.Status.FINISHED, finished_at=timezone.now(), progress=1.0,
+                      log=_log(submission, "all runs finished"))
+    elif any(s != "queued" for s in statuses):
+        update["status"] = Submission.Status.RUNNING
+    # Conditional: a concurrent cancel wins.
+    Submission.objects.filter(pk=submission.pk).exclude(status__in=Submission.DONE).update(**update)
+    submission.refresh_from_db()
+    return submission
+
+
+@transaction.atomic
+def submission_cancel(*, submission: Submission) -> Submission:
+    """Cancel a submission that has not ended, with its queued or running jobs. Raises ``SubmissionError``."""
+    changed = Submission.objects.filter(pk=submission.pk).exclude(status__in=Submission.DONE).update(
+        status=Submission.Status.CANCELLED, finished_at=timezone.now(), log=_log(submission, "cancelled by owner")
+    )
+    if not changed:
+        raise SubmissionError(f"submission {submission.pk}: already {submission.status}, cannot cancel")
+    active = ("queued", "running")
+    ModelScore.objects.filter(model_id=submission.model_id, status__in=active).update(
+        status=ModelScore.Status.CANCELLED
+    )
+    RetrievalRun.objects.filter(model_id=submission.model_id, status__in=active).update(
+        status=RetrievalRun.Status.CANCELLED, finished_at=timezone.now()
+    )
+    submission.refresh_from_db()
+    return submission
+
+
+@transaction.atomic
+def submission_publish(*, submission: Submission) -> Submission:
+    """Make the submission and its model's scores visible to everyone."""
+    Submission.objects.filter(pk=submission.pk).update(is_public=True)
+    if submission.model_id:
+        ModelEntry.objects.filter(pk=submission.model_id).update(is_public=True)
+    submission.refresh_from_db()
+    return submission
+
+
+def submission_rerun(*, submission: Submission) -> Submission:
+    """Admin: evaluate again from scratch (scores recomputed even when finished)."""
+    Submission.objects.filter(pk=submission.pk).update(status=Submission.Status.SUBMITTED)
+    submission.refresh_from_db()
+    submission.log = _log(submission, "re-run requested by staff")
+    return submission_enqueue(submission=submission, force=True)
