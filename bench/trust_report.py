@@ -110,7 +110,7 @@ async def _faulty_load(port: int, slug: str, annotators: int, duration: float) -
         for attempt in range(6):
             try:
                 status, answer = await asyncio.wait_for(http.request(method, path, body), timeout=15)
-            except (ConnectionError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, IndexError) as exc:
+            except (TimeoutError, ConnectionError, OSError, asyncio.IncompleteReadError, IndexError) as exc:
                 error(f"{path.rsplit('/', 1)[-1]}: {type(exc).__name__}")
                 await http.close()
                 await asyncio.sleep(0.2 * (attempt + 1))
@@ -126,7 +126,9 @@ async def _faulty_load(port: int, slug: str, annotators: int, duration: float) -
         http = load._Connection("127.0.0.1", port)
         try:
             status, _ = await call(
-                http, "GET", f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={run}-{i}&STUDY_ID=bench&SESSION_ID=s{run}{i}"
+                http,
+                "GET",
+                f"/api/annotate/campaigns/{slug}/enter?PROLIFIC_PID={run}-{i}&STUDY_ID=bench&SESSION_ID=s{run}{i}",
             )
             if status != 200:
                 error(f"enter {status}")
@@ -203,7 +205,9 @@ def _vote_row(fault: str, stats: dict, slug: str, strikes: int) -> dict:
     keys = list(stats["sent"])
     stored_keys = set()
     for i in range(0, len(keys), 5000):
-        stored_keys |= set(Vote.objects.filter(idempotency_key__in=keys[i : i + 5000]).values_list("idempotency_key", flat=True))
+        stored_keys |= set(
+            Vote.objects.filter(idempotency_key__in=keys[i : i + 5000]).values_list("idempotency_key", flat=True)
+        )
     comparisons = Comparison.objects.filter(campaign__slug=slug)
     duplicates = (
         Vote.objects.filter(comparison__campaign__slug=slug)
@@ -241,7 +245,10 @@ def _vote_row(fault: str, stats: dict, slug: str, strikes: int) -> dict:
 
 def _print_votes(rows: list[dict]) -> None:
     print("\n== 1. Votes under faults (acked = distinct keys answered 201/200; stored = rows with a key sent) ==")
-    head = f"{'fault':<22}{'strikes':>8}{'sent':>7}{'acked':>7}{'stored':>7}{'acked lost':>11}{'dup':>5}{'over':>6}{'slot breaks':>12}"
+    head = (
+        f"{'fault':<22}{'strikes':>8}{'sent':>7}{'acked':>7}{'stored':>7}{'acked lost':>11}{'dup':>5}{'over':>6}"
+        f"{'slot breaks':>12}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -256,8 +263,7 @@ def _print_votes(rows: list[dict]) -> None:
 
 def _votes_postgres(args, env: dict, slug: str, redis: list) -> list[dict]:
     rows = []
-    faults = ["none", "worker SIGKILL", "PG backend kill", "Redis restart"]
-    for fault in faults:
+    for fault in args.faults.split(","):
         server = load._start_gunicorn(env, port=args.port, workers=3, threads=2)
         stop = threading.Event()
         strikes = {"n": 0}
@@ -441,23 +447,43 @@ def _bad_inputs(world: World, port: int, quick: bool) -> list[tuple[str, str, in
     def add(kind: str, what: str, response) -> None:
         rows.append((kind, what, response.status_code, response.text[:70].replace("\n", " ")))
 
+    def tiny() -> dict:
+        return {"file": ("m.safetensors", _safetensors_header(64))}
+
     def vote(raw: bytes):
         return crowd.post("/api/annotate/votes", content=raw, headers={"Content-Type": "application/json"})
 
     lease = world.lease
-    add("idempotency key", "NUL in key", vote(json.dumps({"lease": lease, "choice": "left", "idempotency_key": "a\x00b"}).encode()))
-    add("idempotency key", "lone surrogate", vote(b'{"lease": "%s", "choice": "left", "idempotency_key": "a\\ud800"}' % lease.encode()))
+    add(
+        "idempotency key",
+        "NUL in key",
+        vote(json.dumps({"lease": lease, "choice": "left", "idempotency_key": "a\x00b"}).encode()),
+    )
+    add(
+        "idempotency key",
+        "lone surrogate",
+        vote(b'{"lease": "%s", "choice": "left", "idempotency_key": "a\\ud800"}' % lease.encode()),
+    )
     add("JSON body", "nested 5,000 deep", vote(b"[" * 5000 + b"]" * 5000))
     add("JSON body", "not JSON", vote(b"{nope"))
-    add("JSON body", "choice 'maybe'", vote(json.dumps({"lease": lease, "choice": "maybe", "idempotency_key": "k1"}).encode()))
-    add("JSON body", "3 MB string", vote(json.dumps({"lease": lease, "choice": "left", "idempotency_key": "x" * 3_000_000}).encode()))
+    add(
+        "JSON body",
+        "choice 'maybe'",
+        vote(json.dumps({"lease": lease, "choice": "maybe", "idempotency_key": "k1"}).encode()),
+    )
+    add(
+        "JSON body",
+        "3 MB string",
+        vote(json.dumps({"lease": lease, "choice": "left", "idempotency_key": "x" * 3_000_000}).encode()),
+    )
     add("JSON body", "11 MB (over upload limit)", vote(b'{"a": "' + b"x" * (11 * 1024 * 1024) + b'"}'))
     add("query param", "results ?k=abc", crowd.get(f"/api/queries/{world.query.pk}/results", params={"k": "abc"}))
     add("query param", "results ?k=-1", crowd.get(f"/api/queries/{world.query.pk}/results", params={"k": "-1"}))
     add("query param", "healthz ?timeout=abc", crowd.get("/healthz", params={"timeout": "abc"}))
     add("URL", "NUL in slug path", crowd.get("/api/annotate/campaigns/a%00b/enter"))
     head = (
-        f"POST /api/leaderboard/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {world.tokens['res']}\r\n"
+        "POST /api/leaderboard/submissions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Token {world.tokens['res']}\r\n"
         "Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: 4294967296\r\n\r\n"
     ).encode()
     rows.append(("upload", "Content-Length 4 GiB (64 KiB sent)", _raw(port, head, b"x" * 65536), ""))
@@ -472,11 +498,11 @@ def _bad_inputs(world: World, port: int, quick: bool) -> list[tuple[str, str, in
     for config in ('{"clip_folder": "/etc"}', '{"clip_checkpoint": "/var/lib/x.safetensors"}', '{"max_bytes": 1e12}',
                    "[" * 5000 + "]" * 5000):  # fmt: skip
         add("config", config[:34], res.post("/api/leaderboard/submissions", headers=token,
-            data={"family": "demo", "config": config}, files={"file": ("m.safetensors", _safetensors_header(64))}))  # fmt: skip
+            data={"family": "demo", "config": config}, files=tiny()))  # fmt: skip
     add("link", "javascript: (API)", res.post("/api/leaderboard/submissions", headers=token,
-        data={"family": "demo", "link": "javascript:alert(1)"}, files={"file": ("m.safetensors", _safetensors_header(64))}))  # fmt: skip
+        data={"family": "demo", "link": "javascript:alert(1)"}, files=tiny()))  # fmt: skip
     add("link", "javascript: (HTML form)", res.post("/submissions/",
-        data={"family": "demo", "link": "javascript:alert(1)"}, files={"file": ("m.safetensors", _safetensors_header(64))}))  # fmt: skip
+        data={"family": "demo", "link": "javascript:alert(1)"}, files=tiny()))  # fmt: skip
     import httpx
 
     with httpx.Client(base_url=world.base, timeout=30) as anon:
@@ -490,7 +516,8 @@ def _bad_inputs(world: World, port: int, quick: bool) -> list[tuple[str, str, in
     for i in range(5):
         with httpx.Client(base_url=world.base, timeout=30) as fresh:
             statuses.append(fresh.get(f"/api/annotate/campaigns/{world.guarded}/enter",
-                params={"PROLIFIC_PID": f"rate{i}", "STUDY_ID": "bench", "SESSION_ID": f"rs{i}"}).status_code)  # fmt: skip
+                params={"PROLIFIC_PID": f"rate{i}", "STUDY_ID": "bench", "SESSION_ID": f"rs{i}"}
+            ).status_code)  # fmt: skip
     rows.append(("crowd entry", "5 new identities, campaign limit 3/h", statuses[-1], f"all: {statuses}"))
     return rows
 
@@ -605,7 +632,7 @@ def _matrix(world: World) -> list[tuple[str, dict, str]]:
         if "api/docs" in route or "schema" in route:
             methods = []
         writes.append((route, path, methods, cells))
-    for route, path, methods, cells in writes:  # writes after every read (a cancel changes what later reads see)
+    for _route, path, methods, cells in writes:  # writes after every read (a cancel changes what later reads see)
         for method in methods:
             for role in ROLES:
                 client = world.clients[role]
@@ -665,6 +692,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--redis-port", type=int, default=8290)
     parser.add_argument("--sections", default="votes,sqlite,inputs,matrix")
+    parser.add_argument("--faults", default="none,worker SIGKILL,PG backend kill,Redis restart")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds of load per fault")
     parser.add_argument("--annotators", type=int, default=0)
     parser.add_argument("--sqlite-annotators", type=int, default=0)
@@ -725,7 +753,10 @@ def main() -> int:
         redis[0].kill()
         redis[0].wait()
         shutil.rmtree(var_dir, ignore_errors=True)
-    print(f"\nfailures (acknowledged votes lost, duplicates, over-filled, slot breaks, 5xx, access contradictions): {failures}")
+    print(
+        "\nfailures (acknowledged votes lost, duplicates, over-filled, slot breaks, 5xx, access contradictions):"
+        f" {failures}"
+    )
     return 1 if failures else 0
 
 
