@@ -261,10 +261,10 @@ def _print_votes(rows: list[dict]) -> None:
             print(f"  {r['fault']}: client-side errors/retries {dict(sorted(r['errors'].items()))}")
 
 
-def _votes_postgres(args, env: dict, slug: str, redis: list) -> list[dict]:
+def _votes_postgres(args, server: subprocess.Popen, slug: str, redis: list) -> list[dict]:
+    """One load per fault against the running gunicorn (its master restarts the workers a fault kills)."""
     rows = []
     for fault in args.faults.split(","):
-        server = load._start_gunicorn(env, port=args.port, workers=3, threads=2)
         stop = threading.Event()
         strikes = {"n": 0}
         try:
@@ -277,7 +277,6 @@ def _votes_postgres(args, env: dict, slug: str, redis: list) -> list[dict]:
             stop.set()
             if "thread" in strikes:
                 strikes["thread"].join(timeout=10)
-            _stop(server)
         rows.append(_vote_row(fault, stats, slug, strikes["n"]))
     return rows
 
@@ -314,7 +313,8 @@ def _votes_sqlite_child(args) -> int:
 
 
 def _votes_sqlite(args) -> dict:
-    cmd = [sys.executable, __file__, "--sqlite-child", "--port", str(args.port), "--redis-port", str(args.redis_port),
+    cmd = [sys.executable, __file__, "--sqlite-child", "--port", str(args.port + 1),
+           "--redis-port", str(args.redis_port),
            "--duration", str(args.duration), "--queries", str(args.queries),
            "--sqlite-annotators", str(args.sqlite_annotators)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -724,17 +724,17 @@ def main() -> int:
         call_command("migrate", verbosity=0)
         slugs = load._build(args.queries, sizes=(args.queries,))
         slug = next(iter(slugs.values()))
-        vote_rows = []
-        if "votes" in sections:
-            vote_rows += _votes_postgres(args, env, slug, redis)
-        if "sqlite" in sections:
-            vote_rows.append(_votes_sqlite(args))
-        if vote_rows:
-            _print_votes(vote_rows)
-            failures += sum(r["acked_lost"] + r["dup"] + r["over"] + r["slot_breaks"] for r in vote_rows)
-        if sections & {"inputs", "matrix"}:
-            server = load._start_gunicorn(env, port=args.port, workers=2, threads=2)
-            try:
+        server = load._start_gunicorn(env, port=args.port, workers=3, threads=2)
+        try:
+            vote_rows = []
+            if "votes" in sections:
+                vote_rows += _votes_postgres(args, server, slug, redis)
+            if "sqlite" in sections:
+                vote_rows.append(_votes_sqlite(args))
+            if vote_rows:
+                _print_votes(vote_rows)
+                failures += sum(r["acked_lost"] + r["dup"] + r["over"] + r["slot_breaks"] for r in vote_rows)
+            if sections & {"inputs", "matrix"}:
                 world = World(f"http://127.0.0.1:{args.port}", slug)
                 if "inputs" in sections:
                     rows = _bad_inputs(world, args.port, args.quick)
@@ -743,8 +743,8 @@ def main() -> int:
                 if "matrix" in sections:
                     failures += _print_matrix(_matrix(world))
                 world.close()
-            finally:
-                _stop(server)
+        finally:
+            _stop(server)
     finally:
         from django.db import connections
 
