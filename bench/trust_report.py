@@ -13,8 +13,10 @@ Tables printed:
    overlap and slot-invariant breaks (``open_slots + live leases + votes_count == votes_per_pair``). A client
    retries a vote whose answer was lost with the same idempotency key (as the annotation page does), so
    "acknowledged" counts distinct keys answered 201/200 and "stored" the rows holding the keys sent;
-2. bad inputs sent over HTTP, with the status each got (400/413/429 expected, never 5xx);
-3. endpoint x role: every URL route (walked from the URL conf, ids filled with real objects) requested by each
+2. jobs (retrieval, scoring, training) whose pool child or whole worker was SIGKILLed mid-job, and how each
+   ended (tests/worker/test_lost_workers.py's real workers, run and tabulated);
+3. bad inputs sent over HTTP, with the status each got (400/413/429 expected, never 5xx);
+4. endpoint x role: every URL route (walked from the URL conf, ids filled with real objects) requested by each
    role, GET and, for views with write methods, POST/DELETE; a cell that contradicts the intended rights is
    marked ``!``.
 ``--quick`` shrinks everything to seconds (tests/bench/test_trust_report.py runs it).
@@ -46,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import annotate_load as load  # noqa: E402  (bench/ is not a package)
 
 ROOT = load.ROOT
+_ENV_AT_START = dict(os.environ)  # before annotate_load's set-up: the jobs section's pytest run gets this one
 DB_NAME = "hpbench_bench_trust"
 ROLES = ("anon", "crowd", "annot", "res", "other", "staff")
 
@@ -325,6 +328,45 @@ def _votes_sqlite(args) -> dict:
     raise RuntimeError(f"the SQLite run printed no row:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
 
 
+# ---------------------------------------------------------------------------------------------------- jobs
+
+_JOB_LINE = re.compile(r"^(RetrievalRun|ModelScore|training) x (.+?): (\w+)[, ]*(.*)$")
+_JOB_KIND = {"RetrievalRun": "retrieval", "ModelScore": "scoring", "training": "training"}
+
+
+def _jobs() -> tuple[list[tuple[str, str, str, str]], str]:
+    """Real Celery workers (prefork gpu worker, beat and the reaper on a solo worker) with jobs held mid-run, then
+    a pool child or the whole worker SIGKILLed: tests/worker/test_lost_workers.py does exactly that on its own test
+    database and prints how each job ended; this runs it and tabulates those lines. Returns (rows, summary)."""
+    test = ROOT / "tests" / "worker" / "test_lost_workers.py"
+    if not test.exists():
+        return [], "tests/worker/test_lost_workers.py is missing (branch jobs not merged)"
+    env = {**_ENV_AT_START, "HPBENCH_TEST_DB_NAME": "test_bench_trust_jobs", "PYTHONUNBUFFERED": "1"}
+    for name in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "CACHE_URL", "HPBENCH_VAR_DIR"):
+        env.pop(name, None)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", str(test), "-s", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    rows = []
+    for line in out.stdout.splitlines():
+        match = _JOB_LINE.match(line.strip().lstrip(".").strip())
+        if match:
+            kind, kill, ended, detail = match.groups()
+            rows.append((_JOB_KIND[kind], kill, ended, detail))
+    summary = next((line for line in reversed(out.stdout.splitlines()) if " in " in line and "=" not in line), "")
+    return rows, summary or out.stdout[-300:]
+
+
+def _print_jobs(rows, summary: str) -> None:
+    print("\n== 2. Jobs whose worker was SIGKILLed mid-job (heartbeat 1 s, stale after 6 s, reaper every 1 s) ==")
+    print(f"{'job':<11}{'kill':<34}{'ended':<10}how")
+    print("-" * 110)
+    for kind, kill, ended, detail in rows:
+        print(f"{kind:<11}{kill:<34}{ended:<10}{detail}")
+    print(f"(tests/worker/test_lost_workers.py: {summary.strip()})")
+
+
 # ---------------------------------------------------------------------------------------------------- fixtures
 
 
@@ -534,7 +576,7 @@ def _votes_of_lease(lease: str) -> int:
 
 
 def _print_inputs(rows, stored_bad: int) -> None:
-    print("\n== 2. Bad inputs over HTTP (status returned; any 5xx or 0 = no answer is a failure) ==")
+    print("\n== 3. Bad inputs over HTTP (status returned; any 5xx or 0 = no answer is a failure) ==")
     head = f"{'kind':<16}{'input':<40}{'status':>7}  answer"
     print(head)
     print("-" * 110)
@@ -652,7 +694,7 @@ def _allowed(route: str) -> tuple[set, set]:
 
 
 def _print_matrix(rows) -> int:
-    print("\n== 3. Endpoint x role (GET status; P: POST, D: DELETE; ! = contradicts the intended rights) ==")
+    print("\n== 4. Endpoint x role (GET status; P: POST, D: DELETE; ! = contradicts the intended rights) ==")
     print(
         "roles: anon = no cookie; crowd = entered a campaign (signed cookie); annot = logged-in account without "
         "submissions; res = researcher owning the submission; other = another researcher; staff = is_staff"
@@ -691,7 +733,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="seconds, not minutes (the test's mode)")
     parser.add_argument("--port", type=int, default=8200)
     parser.add_argument("--redis-port", type=int, default=8290)
-    parser.add_argument("--sections", default="votes,sqlite,inputs,matrix")
+    parser.add_argument("--sections", default="votes,sqlite,inputs,matrix,jobs")
     parser.add_argument("--faults", default="none,worker SIGKILL,PG backend kill,Redis restart")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds of load per fault")
     parser.add_argument("--annotators", type=int, default=0)
@@ -709,12 +751,17 @@ def main() -> int:
         return _votes_sqlite_child(args)
     sections = set(args.sections.split(","))
 
+    if "jobs" in sections:  # first, before this process's own set-up (it runs on a test database of its own)
+        job_rows, summary = _jobs()
+        failures_jobs = sum(1 for row in job_rows if row[2] != "finished" and "third loss" not in row[1])
+    else:
+        failures_jobs = 0
     redis = [_redis_start(args.redis_port)]
     var_dir = Path(tempfile.mkdtemp(prefix="hpbench-bench-trust-"))
     env = load._setup_env(var_dir, db_name=DB_NAME, cache_url=f"redis://127.0.0.1:{args.redis_port}/1")
     env["LOG_LEVEL"] = os.environ["LOG_LEVEL"] = "ERROR"  # not a line per refused request
     load._recreate_database(db_name=DB_NAME)
-    failures = 0
+    failures = failures_jobs
     try:
         import django
 
@@ -734,6 +781,8 @@ def main() -> int:
             if vote_rows:
                 _print_votes(vote_rows)
                 failures += sum(r["acked_lost"] + r["dup"] + r["over"] + r["slot_breaks"] for r in vote_rows)
+            if "jobs" in sections:
+                _print_jobs(job_rows, summary)
             if sections & {"inputs", "matrix"}:
                 world = World(f"http://127.0.0.1:{args.port}", slug)
                 if "inputs" in sections:

@@ -20,7 +20,7 @@ def test_the_trust_report_prints_its_tables_with_no_failure_in_quick_mode():
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "== 1. Votes under faults" in out.stdout
     assert "worker SIGKILL" in out.stdout
-    assert "== 2. Bad inputs over HTTP" in out.stdout
-    assert "== 3. Endpoint x role" in out.stdout
+    assert "== 3. Bad inputs over HTTP" in out.stdout
+    assert "== 4. Endpoint x role" in out.stdout
     assert "cells contradicting the intended rights: 0" in out.stdout
     assert "/api/exports/jobs" in out.stdout
