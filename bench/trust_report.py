@@ -243,14 +243,18 @@ def _vote_row(fault: str, stats: dict, slug: str, strikes: int) -> dict:
         "over": overfilled,
         "slot_breaks": broken,
         "errors": stats["errors"],
+        "5xx": sum(n for key, n in stats["errors"].items() if re.search(r" 5\d\d$", key)),
     }
 
 
 def _print_votes(rows: list[dict]) -> None:
-    print("\n== 1. Votes under faults (acked = distinct keys answered 201/200; stored = rows with a key sent) ==")
+    print(
+        "\n== 1. Votes under faults (acked = distinct keys answered 201/200; stored = rows with a key sent;"
+        " 5xx = answers retried by the client) =="
+    )
     head = (
         f"{'fault':<22}{'strikes':>8}{'sent':>7}{'acked':>7}{'stored':>7}{'acked lost':>11}{'dup':>5}{'over':>6}"
-        f"{'slot breaks':>12}"
+        f"{'slot breaks':>12}{'5xx':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -258,6 +262,7 @@ def _print_votes(rows: list[dict]) -> None:
         print(
             f"{r['fault']:<22}{r['strikes']:>8}{r['sent']:>7}{r['acked']:>7}{r['stored']:>7}{r['acked_lost']:>11}"
             f"{r['dup']:>5}{r['over']:>6}{r['slot_breaks']:>12}"
+            f"{r['5xx']:>6}"
         )
     for r in rows:
         if r["errors"]:
@@ -380,7 +385,7 @@ class World:
 
         from annotate import services
         from annotate.models import Campaign
-        from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun
+        from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
         from hpbench.exports.models import ExportJob
         from hpbench.leaderboard.models import Submission
 
@@ -407,6 +412,11 @@ class World:
         model = ModelEntry.objects.create(name=f"sub-{tag}", family=ModelEntry.Family.DEMO)
         self.submission = Submission.objects.create(owner=self.users["res"], family="demo", model=model)
         self.export = ExportJob.objects.create(requested_by=self.users["staff"], format="jsonl")
+        from hpbench.leaderboard.services import PairSpec, benchmark_store
+
+        ids = list(Image.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True)[:4])
+        pair = PairSpec(reference_id=ids[0], text="is red", set1=(ids[1],), set2=(ids[2], ids[3]), preference=1)
+        self.benchmark = benchmark_store(name=f"bm-{tag}", source="imported", dataset=dataset, pairs=[pair]).benchmark
         self.run = RetrievalRun.objects.first()
         self.query = Query.objects.first()
         self.dataset = dataset
@@ -634,9 +644,10 @@ def _fill(route: str, world: World) -> str:
         "image_id": world.query.reference_id,
         "token": world.image_token,
         "job_id": world.export.pk,
-        "name": "none",
+        "name": world.benchmark.name,
         "split": "val",
         "uidb64": "x",
+        "action": "cancel",
     }
 
     def value(match) -> str:
@@ -654,8 +665,8 @@ def _fill(route: str, world: World) -> str:
 
 def _methods(callback) -> list[str]:
     cls = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
-    if cls is None:
-        return []
+    if cls is None:  # a function view: the page actions (POST only) are its write routes
+        return ["POST"] if getattr(callback, "__name__", "").endswith("action") else []
     return [m.upper() for m in ("post", "delete") if hasattr(cls, m)]
 
 
