@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db import transaction
+from django.utils.html import format_html
 
 from annotate import crowd, quality, services
 from annotate.models import Annotator, Campaign, Comparison, Vote
@@ -21,6 +22,7 @@ class CampaignAdmin(admin.ModelAdmin):
         "build_percent",
         "votes",
         "created_at",
+        "monitor",
     )
     list_filter = ("status", "build_status", "dataset")
     search_fields = ("slug", "name")
@@ -37,12 +39,24 @@ class CampaignAdmin(admin.ModelAdmin):
     def votes(self, obj: Campaign) -> int:
         return sum(Comparison.objects.filter(campaign=obj).values_list("votes_count", flat=True))
 
+    @admin.display(description="monitor")
+    def monitor(self, obj: Campaign) -> str:
+        return format_html('<a href="/campaigns/{}/monitor/">Monitor</a>', obj.slug)
+
     @admin.display(description="progress and quality")
     def figures(self, obj: Campaign) -> str:
         if obj.pk is None:
             return "-"
-        figures = quality.campaign_figures(campaign=obj)
-        return "; ".join(f"{k}: {v}" for k, v in figures.items())
+        f = quality.campaign_figures(campaign=obj)
+        agreement = "n/a" if f["pairwise_agreement"] is None else f"{f['pairwise_agreement']:.3f}"
+        alpha = "n/a" if f["krippendorff_alpha"] is None else f"{f['krippendorff_alpha']:.3f}"
+        return format_html(
+            '{} of {} votes ({}), {} annotators ({} flagged), agreement {}, α {}. '
+            '<a href="/campaigns/{}/monitor/">Open the monitoring page</a> for progress over time, intervals '
+            "and the annotators.",
+            f["votes"], f["votes_wanted"], f"{f['progress']:.0%}", f["annotators"], f["flagged_annotators"],
+            agreement, alpha, obj.slug,
+        )
 
     def save_model(self, request, obj: Campaign, form, change: bool) -> None:
         if not change and obj.created_by_id is None:
@@ -90,7 +104,7 @@ class _ReadOnly(admin.ModelAdmin):
 @admin.register(Comparison)
 class ComparisonAdmin(_ReadOnly):
     list_display = ("id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "open_slots")
-    list_filter = ("campaign", "is_gold")
+    list_filter = ("campaign", "is_gold", "shows_reference")
     list_select_related = ("campaign", "query", "set_a_model", "set_b_model")
     raw_id_fields = ("query", "reference_image")
 
@@ -147,9 +161,10 @@ class VoteAdmin(_ReadOnly):
         "rating_b",
         "irrelevant",
         "time_ms",
+        "too_fast",
         "excluded",
         "created_at",
     )
-    list_filter = ("comparison__campaign", "choice", "irrelevant", "excluded")
+    list_filter = ("comparison__campaign", "choice", "irrelevant", "too_fast", "excluded")
     list_select_related = ("comparison", "annotator")
     raw_id_fields = ("assignment", "comparison", "annotator")

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import crowd, identity, quality, selectors, services
+from annotate import crowd, identity, onboarding, quality, selectors, services, undo
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset
@@ -268,7 +268,7 @@ class VoteView(_AnnotatorAPIView):
         )
         if not caller.annotator_ids and caller.user_id is None:
             raise NoAnnotator("no annotator in this browser: open the campaign's page (or its crowd link) first")
-        result = services.vote_record(
+        result = self.record(
             lease=data["lease"],
             caller=caller,
             choice=data["choice"],
@@ -278,7 +278,48 @@ class VoteView(_AnnotatorAPIView):
             irrelevant=data.get("irrelevant", False),
             time_ms=data.get("time_ms"),
         )
-        return _json({"ok": True}, status=201 if result.created else 200)
+        body: dict = {"ok": True}
+        if result.correct is not None:  # the campaign gives feedback on its practice (gold) tasks
+            body["feedback"] = {"correct": result.correct}
+        return _json(body, status=201 if result.created else 200)
+
+    record = staticmethod(services.vote_record)
+
+
+class VoteReplaceView(VoteView):
+    """Change one's last answer while its task's lease is live: the stored vote is replaced, not added."""
+
+    @extend_schema(
+        summary="Replace the answer to the caller's last answered task (while its lease is live)",
+        request=VoteInput,
+        responses={
+            201: inline_serializer("AnnotateReplaceOk", {"ok": serializers.BooleanField()}),
+            200: inline_serializer("AnnotateReplaceReplay", {"ok": serializers.BooleanField()}),
+            400: _DETAIL,
+            403: _DETAIL,
+            404: _DETAIL,
+            409: _DETAIL,
+            410: _DETAIL,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    record = staticmethod(undo.vote_replace)
+
+
+class OnboardedView(_AnnotatorAPIView):
+    @extend_schema(
+        summary="Record that the caller read the campaign's first screen (and accepted its consent, if any)",
+        request=inline_serializer("AnnotateOnboard", {"consent": serializers.BooleanField(required=False)}),
+        responses={200: inline_serializer("AnnotateOnboarded", {"ok": serializers.BooleanField()}), 403: _DETAIL},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        campaign = selectors.campaign_get(slug=slug)
+        annotator = services.annotator_for_request(request, campaign)
+        data = request.data if isinstance(request.data, dict) else {}
+        onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent=data.get("consent") is True)
+        return _json({"ok": True})
 
 
 # --- Staff --------------------------------------------------------------------------------------

@@ -25,6 +25,12 @@ class NoAnnotator(AnnotateError):
     status = 403
 
 
+class ConsentRequired(AnnotateError):
+    """The campaign asks for consent and the annotator has not accepted it on the first screen."""
+
+    status = 403
+
+
 class LeaseNotFound(AnnotateError):
     status = 404
 
@@ -38,6 +44,12 @@ class AlreadyAnswered(AnnotateError):
 
 
 class CampaignNotOpen(AnnotateError):
+    status = 409
+
+
+class NotLastAnswer(AnnotateError):
+    """Only the annotator's latest answer can be changed, and only while its lease is live."""
+
     status = 409
 
 

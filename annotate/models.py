@@ -48,7 +48,18 @@ class Campaign(models.Model):
     allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
     ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
     ask_irrelevant = models.BooleanField(default=False, help_text="Offer 'both sets are irrelevant'.")
-    instructions = models.TextField(blank=True, default="")
+    instructions = models.TextField(
+        blank=True, default="", help_text="Markdown shown on the first screen (HTML in it is shown as text)."
+    )
+    consent_text = models.TextField(
+        blank=True, default="", help_text="Markdown consent annotators must accept before starting; empty: none."
+    )
+    gold_feedback = models.BooleanField(
+        default=False, help_text="Tell annotators whether their answer to a gold (practice) task was correct."
+    )
+    min_vote_ms = models.PositiveIntegerField(
+        default=1500, help_text="Votes given faster than this (milliseconds on screen) are flagged too_fast; 0 = none."
+    )
     gold_share = models.FloatField(
         default=0.1,
         validators=[MinValueValidator(0.0), MaxValueValidator(0.9)],
@@ -127,6 +138,9 @@ class Comparison(models.Model):
     # opaque tokens (annotate/aliases.py), filled at build; the next-task statements read it with the row.
     shown = models.JSONField(default=dict, blank=True)
     is_gold = models.BooleanField(default=False)
+    shows_reference = models.BooleanField(
+        default=False, help_text="A set contains the unchanged reference image (flagged at build; never shown)."
+    )
     gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
     seed = models.BigIntegerField(default=0)
     votes_count = models.PositiveIntegerField(default=0)
@@ -171,6 +185,11 @@ class Annotator(models.Model):
         PROLIFIC = "prolific"
         MTURK = "mturk"
 
+    class Review(models.TextChoices):
+        NONE = "", "not reviewed"
+        APPROVED = "approved"
+        EXCLUDED = "excluded"
+
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="annotators")
     pseudonym = models.CharField(max_length=32, unique=True, default=new_pseudonym)
     user = models.ForeignKey(
@@ -187,7 +206,22 @@ class Annotator(models.Model):
     submit_to = models.CharField(max_length=300, blank=True, default="")
     votes_count = models.PositiveIntegerField(default=0)
     flagged = models.BooleanField(default=False, help_text="Under the gold accuracy bar: votes excluded.")
+    onboarded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the annotator read the first screen (and accepted the consent)."
+    )
+    start_position = models.BigIntegerField(
+        default=0, help_text="Where this annotator's scan of the task pool starts (serving order wraps around)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Staff's decision on the monitoring page (annotate.services.annotator_review); quality_refresh keeps it.
+    review = models.CharField(
+        max_length=8,
+        choices=Review.choices,
+        blank=True,
+        default=Review.NONE,
+        help_text="Staff's decision: approved (never flagged) or excluded (always flagged); empty: the gold check.",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -265,6 +299,7 @@ class Vote(models.Model):
     rating_b = models.PositiveSmallIntegerField(null=True, blank=True)
     irrelevant = models.BooleanField(default=False)
     time_ms = models.PositiveIntegerField(null=True, blank=True)
+    too_fast = models.BooleanField(default=False, help_text="Given faster than the campaign's min_vote_ms.")
     idempotency_key = models.CharField(max_length=100, unique=True)
     excluded = models.BooleanField(default=False, help_text="Set by quality control; kept but not counted.")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -41,6 +41,7 @@ class AnnotatorFigures:
     agreement_with_majority: float | None
     median_time_ms: float | None
     flagged: bool
+    too_fast_votes: int = 0  # given faster than the campaign's min_vote_ms
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +54,7 @@ def _votes(campaign: Campaign) -> list[dict]:
             "comparison_id",
             "choice",
             "time_ms",
+            "too_fast",
             "irrelevant",
             "excluded",
             "comparison__is_gold",
@@ -62,7 +64,8 @@ def _votes(campaign: Campaign) -> list[dict]:
 
 
 def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) -> list[AnnotatorFigures]:
-    """Per annotator: votes, gold accuracy, agreement with the majority of the others, median time.
+    """Per annotator: votes, gold accuracy, agreement with the majority of the others, median time, and how many
+    votes were flagged too fast.
 
     Agreement counts the annotator's non-gold votes on comparisons where the other annotators' votes
     have a strict majority choice (ties among the others are left out).
@@ -72,11 +75,12 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
     for vote in votes:
         by_comparison[vote["comparison_id"]].append(vote)
     per: dict[int, dict] = defaultdict(
-        lambda: {"votes": 0, "gold": 0, "correct": 0, "agree": 0, "agree_n": 0, "times": []}
+        lambda: {"votes": 0, "gold": 0, "correct": 0, "agree": 0, "agree_n": 0, "times": [], "fast": 0}
     )
     for vote in votes:
         row = per[vote["annotator_id"]]
         row["votes"] += 1
+        row["fast"] += bool(vote.get("too_fast"))
         if vote["time_ms"] is not None:
             row["times"].append(vote["time_ms"])
         if vote["comparison__is_gold"]:
@@ -109,6 +113,7 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
                 agreement_with_majority=row["agree"] / row["agree_n"] if row["agree_n"] else None,
                 median_time_ms=statistics.median(row["times"]) if row["times"] else None,
                 flagged=flagged,
+                too_fast_votes=row["fast"],
             )
         )
     return out
@@ -116,16 +121,22 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
 
 def quality_refresh(*, campaign: Campaign) -> list[int]:
     """Flag annotators whose gold accuracy is under ``campaign.gold_min_accuracy`` (once they have at
-    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Returns the
+    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Staff's review
+    (``Annotator.review``) wins: approved annotators are never flagged, excluded ones always. Returns the
     flagged annotator ids. Votes are kept either way.
     """
     figures = annotator_figures(campaign=campaign)
+    reviews = dict(Annotator.objects.filter(campaign=campaign).exclude(review="").values_list("pk", "review"))
     flagged = [
         f.annotator_id
         for f in figures
-        if f.gold_votes >= max(1, campaign.gold_min_votes)
-        and f.gold_accuracy is not None
-        and f.gold_accuracy < campaign.gold_min_accuracy
+        if reviews.get(f.annotator_id) == Annotator.Review.EXCLUDED
+        or (
+            f.annotator_id not in reviews
+            and f.gold_votes >= max(1, campaign.gold_min_votes)
+            and f.gold_accuracy is not None
+            and f.gold_accuracy < campaign.gold_min_accuracy
+        )
     ]
     with transaction.atomic():
         Annotator.objects.filter(campaign=campaign).exclude(pk__in=flagged).update(flagged=False)
@@ -163,6 +174,8 @@ def campaign_figures(*, campaign: Campaign) -> dict:
         else 0.0,
         "votes_per_comparison": {str(k): c for k, c in sorted(per_comparison.items())},
         "excluded_votes": n - len(counted),
+        "too_fast_votes": sum(bool(v["too_fast"]) for v in votes),
+        "comparisons_showing_reference": comparisons.filter(shows_reference=True).count(),
         "annotators": Annotator.objects.filter(campaign=campaign).count(),
         "flagged_annotators": Annotator.objects.filter(campaign=campaign, flagged=True).count(),
         "tie_share": sum(v["choice"] == "tie" for v in votes) / n if n else None,

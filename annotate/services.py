@@ -30,13 +30,14 @@ from annotate.errors import (
     AlreadyAnswered,
     BuildError,
     CampaignNotOpen,
+    ConsentRequired,
     InvalidVote,
     LeaseExpired,
     LeaseNotFound,
     NoAnnotator,
     NotYourLease,
 )
-from annotate.models import Annotator, Assignment, Campaign, Comparison
+from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
 from hpbench import dispatch, sql
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.query_text import query_text
@@ -192,6 +193,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
                 set_b_model=model_b,
                 seed=seed,
                 open_slots=campaign.votes_per_pair,
+                shows_reference=query.reference_id in set_a or query.reference_id in set_b,
             )
         )
     report(0.3)
@@ -384,7 +386,11 @@ def annotator_enter(
         try:
             with transaction.atomic():
                 annotator = Annotator.objects.create(
-                    campaign=campaign, source=source, external_id_hash=digest, **fields
+                    campaign=campaign,
+                    source=source,
+                    external_id_hash=digest,
+                    start_position=_start_position(campaign),
+                    **fields,
                 )
         except IntegrityError:  # a second tab of the same worker created it meanwhile
             annotator = Annotator.objects.get(campaign=campaign, source=source, external_id_hash=digest)
@@ -397,13 +403,30 @@ def annotator_enter(
     return annotator
 
 
+#: Per-annotator start of the pool scan: its own generator, seeded from the OS.
+_START = random.Random()
+
+
+def _start_position(campaign: Campaign) -> int:
+    """A random serving position between the campaign's first and last, so new annotators do not all get the
+    same first comparison (the pick scans the pool in serving order from here, then wraps around)."""
+    from django.db.models import Max, Min
+
+    bounds = Comparison.objects.filter(campaign=campaign).aggregate(low=Min("position"), high=Max("position"))
+    if bounds["low"] is None:
+        return 0
+    return _START.randint(bounds["low"], bounds["high"])
+
+
 def _annotator_for_user(campaign: Campaign, user) -> Annotator:
     annotator = Annotator.objects.filter(campaign=campaign, user=user).first()
     if annotator is not None:
         return annotator
     try:
         with transaction.atomic():
-            return Annotator.objects.create(campaign=campaign, user=user, source=Annotator.Source.ACCOUNT)
+            return Annotator.objects.create(
+                campaign=campaign, user=user, source=Annotator.Source.ACCOUNT, start_position=_start_position(campaign)
+            )
     except IntegrityError:
         return Annotator.objects.get(campaign=campaign, user=user)
 
@@ -498,7 +521,8 @@ _NEXT_STATE = Statement(
     "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
     " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
     " c.completion_code_per_annotator,"
-    " s.lease, s.left_is_a, s.expires_at, x.text, x.shown"
+    " s.lease, s.left_is_a, s.expires_at, x.text, x.shown,"
+    " a.start_position, a.onboarded_at IS NULL AND c.consent_text <> ''"
     " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
     " JOIN catalog_dataset d ON d.id = c.dataset_id"
     " LEFT JOIN annotate_assignment s ON s.annotator_id = a.id AND s.state = 'leased' AND s.expires_at > %s"
@@ -510,13 +534,20 @@ _NEXT_STATE_LOCKED = Statement(
     # The row lock serialises one annotator's concurrent requests (two tabs, retries).
     _NEXT_STATE.sql + " FOR UPDATE OF a",
 )
-_PICK = (
-    "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = ("
-    " SELECT c.id FROM annotate_comparison c"
-    " WHERE c.campaign_id = %s AND c.open_slots > 0 AND NOT EXISTS ("
+# The first comparison with room in serving order from the annotator's start position, else from the start:
+# two index-ordered scans, the second evaluated only when the first finds nothing.
+_PICK_FROM = (
+    "SELECT c.id FROM annotate_comparison c"
+    " WHERE c.campaign_id = %s AND c.open_slots > 0 AND c.position {bound} %s AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
-    " ORDER BY c.position LIMIT 1{lock})"
-    " RETURNING id, text, shown"
+    " ORDER BY c.position LIMIT 1{{lock}}"
+)
+_PICK = (
+    "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = COALESCE(("
+    + _PICK_FROM.format(bound=">=")
+    + "), ("
+    + _PICK_FROM.format(bound="<")
+    + ")) RETURNING id, text, shown"
 )
 _PICK_SKIP_LOCKED = Statement("annotate_pick", _PICK.format(lock=" FOR UPDATE SKIP LOCKED"))
 _PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
@@ -585,12 +616,13 @@ def _campaign_view(row) -> CampaignView:
 
 
 def _lease_one(
-    batch: sql.Batch, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime
+    batch: sql.Batch, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime, start: int = 0
 ) -> TaskView | None:
     """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired.
 
     The lease's row is written with the batch's next statement (or its commit)."""
-    batch.run((_PICK_SKIP_LOCKED if _skip_locked() else _PICK_PLAIN, [campaign_id, annotator_id]))
+    pick = _PICK_SKIP_LOCKED if _skip_locked() else _PICK_PLAIN
+    batch.run((pick, [campaign_id, start, annotator_id, campaign_id, start, annotator_id]))
     row = batch.cursor.fetchone()
     if row is None:
         # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
@@ -626,10 +658,12 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
 
     An annotator holding a live lease gets the same task back (resume); the task after it is leased
     too so the page can preload its images. New leases go to comparisons the annotator has neither
-    answered nor leased that still have room (``votes + live leases < votes_per_pair``); leases whose
-    time ran out are taken over once no fresh room is left. Nothing is leased beyond the per-person
-    quota. Runs a bounded number of statements whatever the campaign size.
-    Raises :class:`NoAnnotator` (unknown annotator for this campaign) or :class:`CampaignNotOpen`.
+    answered nor leased that still have room (``votes + live leases < votes_per_pair``), first in serving
+    order from the annotator's ``start_position`` (random per annotator, so first tasks vary), wrapping
+    around; leases whose time ran out are taken over once no fresh room is left. Nothing is leased beyond
+    the per-person quota. Runs a bounded number of statements whatever the campaign size.
+    Raises :class:`NoAnnotator` (unknown annotator for this campaign), :class:`CampaignNotOpen`, or
+    :class:`ConsentRequired` (the campaign has a consent statement the annotator has not accepted).
     """
     now = timezone.now()
     with sql.hot_transaction() as batch:
@@ -642,17 +676,20 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
         votes_count = rows[0][0]
         if campaign.status != Campaign.Status.OPEN:
             raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
+        start, needs_consent = rows[0][19], bool(rows[0][20])
+        if needs_consent:
+            raise ConsentRequired("accept the study's consent statement on its first screen before starting")
         quota = campaign.per_person_quota or None
         live = [
             _task_view(_uuid(lease), bool(left_is_a), _aware(expires), text, shown)
-            for lease, left_is_a, expires, text, shown in (row[14:] for row in rows)
+            for lease, left_is_a, expires, text, shown in (row[14:19] for row in rows)
             if lease is not None
         ]
         room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
         # A preloaded task waits while the current one is worked on: give it two lease periods.
         expires_at = now + timedelta(seconds=campaign.lease_seconds * (1 if not live else 2))
         while len(live) < LEASES_AHEAD and room > 0:
-            task = _lease_one(batch, annotator_id, campaign.id, now, expires_at)
+            task = _lease_one(batch, annotator_id, campaign.id, now, expires_at, start)
             if task is None:
                 break
             live.append(task)
@@ -685,6 +722,71 @@ class Caller:
 @dataclass(frozen=True)
 class VoteResult:
     created: bool  # False: a replay of the vote already recorded under the same idempotency key
+    # Gold tasks of campaigns that give feedback: whether the answer was the gold one (None: no feedback).
+    correct: bool | None = None
+
+
+def vote_too_fast(*, min_ms: int, time_ms: int | None, leased_at: datetime, now: datetime) -> bool:
+    """Whether a vote came faster than the campaign's ``min_ms`` (0: never): by the page's own clock
+    (``time_ms``) or by the server's, since the task was leased (an upper bound of its time on screen)."""
+    if not min_ms:
+        return False
+    return (now - leased_at).total_seconds() * 1000 < min_ms or (time_ms is not None and time_ms < min_ms)
+
+
+def gold_correct(*, feedback: bool, is_gold: bool, gold_answer: str, stored_choice: str) -> bool | None:
+    """The feedback shown after a gold vote where the campaign gives it: right or wrong (a tie is wrong)."""
+    if not (feedback and is_gold and gold_answer):
+        return None
+    return stored_choice == gold_answer
+
+
+@dataclass(frozen=True)
+class VoteValues:
+    """A vote's answer checked against the campaign's options and mapped to the stored sets."""
+
+    choice: str  # "a", "b" or "tie"
+    rating_a: int | None
+    rating_b: int | None
+    irrelevant: bool
+    time_ms: int | None
+
+
+def vote_values(
+    *,
+    choice,
+    rating_left,
+    rating_right,
+    irrelevant,
+    time_ms,
+    left_is_a: bool,
+    allow_tie: bool,
+    ask_ratings: bool,
+    ask_irrelevant: bool,
+) -> VoteValues:
+    """Check an answer as the annotator gave it (sides on screen) and map it through the lease's placement.
+    Raises :class:`InvalidVote` naming the field at fault."""
+    allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
+    if choice not in allowed:
+        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
+    rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
+    rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
+    if not isinstance(irrelevant, bool):
+        raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
+    if irrelevant and not ask_irrelevant:
+        raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
+    if time_ms is not None and (
+        isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
+    ):
+        raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
+    left_is_a = bool(left_is_a)
+    return VoteValues(
+        choice="tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b"),
+        rating_a=rating_left if left_is_a else rating_right,
+        rating_b=rating_right if left_is_a else rating_left,
+        irrelevant=irrelevant,
+        time_ms=time_ms,
+    )
 
 
 def _rating(value, name: str, asked: bool) -> int | None:
@@ -755,13 +857,20 @@ class _VoteState(NamedTuple):
     allow_tie: bool
     ask_ratings: bool
     ask_irrelevant: bool
+    leased_at: datetime | str
+    min_vote_ms: int
+    gold_feedback: bool
+    is_gold: bool
+    gold_answer: str
 
 
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
-    " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant"
+    " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
+    " s.created_at, c.min_vote_ms, c.gold_feedback, x.is_gold, x.gold_answer"
     " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
-    " JOIN annotate_campaign c ON c.id = s.campaign_id WHERE s.lease = %s"
+    " JOIN annotate_campaign c ON c.id = s.campaign_id JOIN annotate_comparison x ON x.id = s.comparison_id"
+    " WHERE s.lease = %s"
 )
 _VOTE_STATE_LOCKED = Statement("annotate_vote_state_locked", _VOTE_STATE + " FOR UPDATE OF s")
 _VOTE_STATE_PLAIN = Statement("annotate_vote_state", _VOTE_STATE)
@@ -779,7 +888,8 @@ _COUNT_ON_ANNOTATOR = Statement(
 _INSERT_VOTE = Statement(
     "annotate_insert_vote",
     "INSERT INTO annotate_vote (assignment_id, comparison_id, annotator_id, choice, rating_a, rating_b, irrelevant,"
-    " time_ms, idempotency_key, excluded, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+    " time_ms, idempotency_key, excluded, created_at, too_fast)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
 )
 
 
@@ -806,21 +916,18 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
     expires_at = _aware(row.expires_at)
     if row.state == Assignment.State.EXPIRED or expires_at <= now:
         raise LeaseExpired(f"this task's lease expired at {expires_at.isoformat()}; ask for the next task")
-    allowed = ("left", "right", "tie") if row.allow_tie else ("left", "right")
-    if choice not in allowed:
-        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
-    rating_left = _rating(rating_left, "rating_left", bool(row.ask_ratings))
-    rating_right = _rating(rating_right, "rating_right", bool(row.ask_ratings))
-    if not isinstance(irrelevant, bool):
-        raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
-    if irrelevant and not row.ask_irrelevant:
-        raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
-    if time_ms is not None and (
-        isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
-    ):
-        raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
-    left_is_a = bool(row.left_is_a)
-    stored = "tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b")
+    values = vote_values(
+        choice=choice,
+        rating_left=rating_left,
+        rating_right=rating_right,
+        irrelevant=irrelevant,
+        time_ms=time_ms,
+        left_is_a=bool(row.left_is_a),
+        allow_tie=bool(row.allow_tie),
+        ask_ratings=bool(row.ask_ratings),
+        ask_irrelevant=bool(row.ask_irrelevant),
+    )
+    too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, leased_at=_aware(row.leased_at), now=now)
     batch.defer(
         (_SUBMIT, [row.assignment_id]),
         (_COUNT_ON_COMPARISON, [row.comparison_id]),
@@ -831,15 +938,51 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
                 row.assignment_id,
                 row.comparison_id,
                 row.annotator_id,
-                stored,
-                rating_left if left_is_a else rating_right,
-                rating_right if left_is_a else rating_left,
-                irrelevant,
-                time_ms,
+                values.choice,
+                values.rating_a,
+                values.rating_b,
+                values.irrelevant,
+                values.time_ms,
                 key,
                 bool(row.flagged),
                 _db_datetime(now),
+                too_fast,
             ],
         ),
     )
-    return VoteResult(created=True)
+    correct = gold_correct(
+        feedback=bool(row.gold_feedback),
+        is_gold=bool(row.is_gold),
+        gold_answer=row.gold_answer,
+        stored_choice=values.choice,
+    )
+    return VoteResult(created=True, correct=correct)
+
+
+# --- Staff review of an annotator ---------------------------------------------------------------
+
+
+def annotator_review(*, annotator: Annotator, decision: str) -> Annotator:
+    """Record staff's decision on ``annotator`` and apply it at once: ``"excluded"`` flags the annotator and
+    marks all their votes excluded (later votes too, as for any flagged annotator); ``"approved"`` unflags
+    them and counts their votes again; ``""`` hands the decision back to the gold check
+    (:func:`annotate.quality.quality_refresh`). Raises ``ValueError`` for any other decision.
+    """
+    if decision not in Annotator.Review.values:
+        raise ValueError(f"decision must be one of 'approved', 'excluded' or '', got {decision!r}")
+    with transaction.atomic():
+        annotator = Annotator.objects.select_for_update().get(pk=annotator.pk)
+        annotator.review = decision
+        annotator.reviewed_at = timezone.now() if decision else None
+        fields = ["review", "reviewed_at"]
+        if decision:
+            annotator.flagged = decision == Annotator.Review.EXCLUDED
+            fields.append("flagged")
+            Vote.objects.filter(annotator=annotator).update(excluded=annotator.flagged)
+        annotator.save(update_fields=fields)
+    if not decision:
+        from annotate.quality import quality_refresh
+
+        quality_refresh(campaign=annotator.campaign)
+        annotator.refresh_from_db()
+    return annotator

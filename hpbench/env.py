@@ -65,3 +65,20 @@ def env_path(name: str, default: Path) -> Path:
     if not value.strip():
         raise ImproperlyConfigured(f"{name} is set but empty; unset it or give a folder")
     return Path(value).expanduser().resolve()
+
+
+def env_header(name: str, default: tuple[str, str] | None) -> tuple[str, str] | None:
+    """Parse ``HEADER,value`` (a request.META key such as ``HTTP_X_FORWARDED_PROTO``, then the value that means
+    HTTPS) into a pair; an empty value means none."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if not value.strip():
+        return None
+    header, comma, expected = (part.strip() for part in value.partition(","))
+    if not comma or not expected or not header.startswith("HTTP_") or not header.replace("_", "").isalnum():
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not HEADER,value with HEADER a request.META name "
+            "(e.g. HTTP_X_FORWARDED_PROTO,https), nor empty"
+        )
+    return header.upper(), expected

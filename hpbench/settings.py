@@ -7,12 +7,13 @@ kombu's filesystem broker (no servers to install). Production and the test suite
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hpbench.env import env_bool, env_int, env_list, env_path, env_str
+from hpbench.env import env_bool, env_header, env_int, env_list, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("HPBENCH_VAR_DIR", BASE_DIR / "var")
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",  # login attempts: locks out a username from an address after repeated failures
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our own static files (no CDN)
     "hpbench.catalog",
@@ -62,6 +64,7 @@ MIDDLEWARE = [
     "annotate.identity.middleware",  # the signed cookie of the annotators a browser entered as
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
 ]
 # The annotators' next-task and vote requests, and their images, run through a shorter stack: see
 # hpbench/handlers.py, which finds these routes by name in the URL conf at start-up (an unknown name stops it).
@@ -98,7 +101,11 @@ TEMPLATES = [
 _DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'hpbench.sqlite3'}"
 DATABASE_URL = env_str("DATABASE_URL", _DEFAULT_DATABASE_URL) or _DEFAULT_DATABASE_URL
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    # Health checks: a kept connection the database dropped while idle (restart, pg_terminate_backend, a
+    # proxy's timeout) is replaced at the start of the next request instead of failing it.
+    DATABASES = {"default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0), conn_health_checks=True,
+    )}
 except (ValueError, dj_database_url.UnknownSchemeError) as exc:
     raise ImproperlyConfigured(f"DATABASE_URL={DATABASE_URL!r} cannot be parsed: {exc}") from None
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -127,6 +134,27 @@ elif CACHE_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 SESSION_ENGINE = f"django.contrib.sessions.backends.{'cached_db' if CACHE_URL else 'db'}"
+
+# --- HTTPS (on by default when DEBUG is off: production runs behind HTTPS) -----------------------
+_HTTPS = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", _HTTPS)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _HTTPS)  # also the annotators' cookie (annotate/identity.py)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+# The header the TLS-terminating proxy sets (and overwrites) to say the request came over HTTPS; empty = none.
+SECURE_PROXY_SSL_HEADER = env_header("SECURE_PROXY_SSL_HEADER", ("HTTP_X_FORWARDED_PROTO", "https") if _HTTPS else None)
+
+# --- Login attempts (django-axes: admin and /accounts/login/) ----------------------------------------
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("HPBENCH_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HPBENCH_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]  # one address cannot lock a user out everywhere
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "annotate.crowd.client_ip"  # REMOTE_ADDR, or HPBENCH_CLIENT_IP_HEADER behind a proxy
+AXES_VERBOSE = False  # no start-up banner on every command
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -176,8 +204,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task so an unacknowledged GPU job is not redelivered mid-run.
-        "visibility_timeout": CELERY_TASK_HARD_TIME_LIMIT + 600,
+        # How long an unacknowledged message (a job whose worker was SIGKILLed) waits before Redis hands it out
+        # again. Jobs need not wait for it: the reaper requeues a job once its heartbeat stops. A copy delivered
+        # while the job still runs finds the claim held and does nothing, so this can be shorter than a job.
+        "visibility_timeout": env_int("CELERY_BROKER_VISIBILITY_TIMEOUT", 3600, minimum=60),
         # Each test run (or deployment) can isolate its keys on a shared Redis.
         "global_keyprefix": env_str("CELERY_BROKER_KEY_PREFIX", "") or "",
     }
@@ -204,10 +234,34 @@ CELERY_TASK_ROUTES = {"gpu.*": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Job claims and the reaper (worker/claims.py) -------------------------------------------------
+# A running job refreshes its row's heartbeat every HPBENCH_HEARTBEAT_SECONDS; one silent for
+# HPBENCH_HEARTBEAT_TIMEOUT belongs to a lost worker. `celery beat` runs the reaper every HPBENCH_REAP_SECONDS:
+# it queues such jobs again (at most HPBENCH_JOB_RESTARTS times, then fails them) and fails jobs past the hard limit.
+HPBENCH_HEARTBEAT_SECONDS = env_int("HPBENCH_HEARTBEAT_SECONDS", 30, minimum=1)
+HPBENCH_HEARTBEAT_TIMEOUT = env_int("HPBENCH_HEARTBEAT_TIMEOUT", 180, minimum=2)
+if HPBENCH_HEARTBEAT_TIMEOUT < 2 * HPBENCH_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"HPBENCH_HEARTBEAT_TIMEOUT={HPBENCH_HEARTBEAT_TIMEOUT} must be at least twice "
+        f"HPBENCH_HEARTBEAT_SECONDS={HPBENCH_HEARTBEAT_SECONDS}"
+    )
+HPBENCH_REAP_SECONDS = env_int("HPBENCH_REAP_SECONDS", 60, minimum=1)
+HPBENCH_JOB_RESTARTS = env_int("HPBENCH_JOB_RESTARTS", 2, minimum=0)
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-jobs": {
+        "task": "default.jobs.reap",
+        "schedule": float(HPBENCH_REAP_SECONDS),
+        "options": {"expires": float(HPBENCH_REAP_SECONDS)},  # a backlog of reaps is one reap too many
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
 # --- Workers and models ---------------------------------------------------------------------
 HPBENCH_DEVICE = env_str("HPBENCH_DEVICE", "auto")  # auto | cpu | cuda | cuda:N
 HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
+# The open campaign the home page invites visitors to try (``make up`` creates it); nothing shown otherwise.
+HPBENCH_TRY_CAMPAIGN = env_str("HPBENCH_TRY_CAMPAIGN", "demo-try-it")
 
 # --- Submissions ----------------------------------------------------------------------------
 HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts

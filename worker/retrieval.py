@@ -20,6 +20,7 @@ from hpbench.catalog.protocol import retrieval_groups
 from hpbench.catalog.query_text import query_text
 from hpbench.catalog.results import write_topk
 from hpbench.metrics import retrieval as metrics
+from worker import claims
 from worker.embeddings import QuerySpec, image_embeddings, query_embeddings
 
 logger = logging.getLogger(__name__)
@@ -36,21 +37,12 @@ def query_spec(query: Query, dataset: Dataset) -> QuerySpec:
     return QuerySpec(key=f"query-{query.pk}", reference_id=query.reference_id, text=text)
 
 
-def _claim(run_id: int) -> bool:
-    """QUEUED → RUNNING, or a RUNNING run whose worker died (started longer ago than the hard time limit)."""
-    now = timezone.now()
-    stale = now - timezone.timedelta(seconds=settings.CELERY_TASK_HARD_TIME_LIMIT)
-    fields = {"status": Status.RUNNING, "started_at": now, "progress": 0.0, "error": "", "log": ""}
-    if RetrievalRun.objects.filter(pk=run_id, status=Status.QUEUED).update(**fields):
-        return True
-    return bool(RetrievalRun.objects.filter(pk=run_id, status=Status.RUNNING, started_at__lt=stale).update(**fields))
-
-
 class _Reporter:
     """Writes progress and log lines to the run row, and notices cancellation."""
 
-    def __init__(self, run_id: int) -> None:
+    def __init__(self, run_id: int, owner: str) -> None:
         self.run_id = run_id
+        self.owner = owner
         self.last = 0.0
 
     def log(self, message: str) -> None:
@@ -63,37 +55,46 @@ class _Reporter:
         if not force and now - self.last < 1.0:
             return
         self.last = now
-        status = RetrievalRun.objects.filter(pk=self.run_id).values_list("status", flat=True).first()
-        if status != Status.RUNNING:
+        # Stops when cancelled, failed by the reaper, or taken over by another worker.
+        if not RetrievalRun.objects.filter(pk=self.run_id, status=Status.RUNNING, claimed_by=self.owner).update(
+            progress=round(fraction, 4)
+        ):
             raise RunCancelled()
-        RetrievalRun.objects.filter(pk=self.run_id, status=Status.RUNNING).update(progress=round(fraction, 4))
 
     def phase(self, start: float, end: float):
         return lambda done, total: self.progress(start + (end - start) * done / max(total, 1))
 
 
-def retrieval_run_execute(*, run_id: int) -> str:
-    """Run one retrieval job end to end; idempotent (a finished, failed or cancelled run is left alone)."""
-    if not _claim(run_id):
+def retrieval_run_execute(*, run_id: int, owner: str | None = None) -> str:
+    """Run one retrieval job end to end; idempotent (a finished, failed or cancelled run is left alone).
+
+    ``owner`` (default: this process and task, :func:`worker.claims.worker_identity`) claims the run, queued or
+    left running by a lost worker, and keeps its heartbeat while it runs; returns the run's final status.
+    """
+    owner = owner or claims.worker_identity()
+    if not claims.job_claim(model=RetrievalRun, pk=run_id, owner=owner,
+                            reset={"progress": 0.0, "error": "", "log": ""}):
         status = RetrievalRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
         logger.info("run %s not claimed (status %s)", run_id, status)
         return status or "missing"
-    reporter = _Reporter(run_id)
+    reporter = _Reporter(run_id, owner)
     started = time.perf_counter()
-    try:
-        run = RetrievalRun.objects.select_related("model", "dataset").get(pk=run_id)
-        metrics_out, timings, results_path = _execute(run, reporter)
-    except RunCancelled:
-        reporter.log("cancelled")
-        return Status.CANCELLED
-    except SoftTimeLimitExceeded:
-        _fail(run_id, "time limit exceeded", "")
-        return Status.FAILED
-    except Exception as exc:  # a readable error on the row, the traceback in the log
-        _fail(run_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        return Status.FAILED
+    with claims.heartbeat(model=RetrievalRun, pk=run_id, owner=owner):
+        try:
+            run = RetrievalRun.objects.select_related("model", "dataset").get(pk=run_id)
+            metrics_out, timings, results_path = _execute(run, reporter)
+        except RunCancelled:
+            status = RetrievalRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+            reporter.log(f"stopped by {owner}: the run is {status} or taken over")
+            return status or "missing"
+        except SoftTimeLimitExceeded:
+            _fail(run_id, owner, "time limit exceeded", "")
+            return Status.FAILED
+        except Exception as exc:  # a readable error on the row, the traceback in the log
+            _fail(run_id, owner, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            return Status.FAILED
     timings["total_s"] = round(time.perf_counter() - started, 3)
-    done = RetrievalRun.objects.filter(pk=run_id, status=Status.RUNNING).update(
+    done = RetrievalRun.objects.filter(pk=run_id, status=Status.RUNNING, claimed_by=owner).update(
         status=Status.FINISHED, progress=1.0, metrics=metrics_out, timings=timings,
         results_path=str(results_path), finished_at=timezone.now(),
     )
@@ -102,9 +103,9 @@ def retrieval_run_execute(*, run_id: int) -> str:
     return Status.FINISHED if done else Status.CANCELLED
 
 
-def _fail(run_id: int, error: str, trace: str) -> None:
+def _fail(run_id: int, owner: str, error: str, trace: str) -> None:
     logger.error("run %s failed: %s", run_id, error)
-    RetrievalRun.objects.filter(pk=run_id).update(
+    RetrievalRun.objects.filter(pk=run_id, status=Status.RUNNING, claimed_by=owner).update(
         status=Status.FAILED, error=error, finished_at=timezone.now(),
         log=Concat(F("log"), Value(f"ERROR {error}\n{trace}")),
     )

@@ -31,19 +31,21 @@ from hpbench.leaderboard.scorefiles import (
     relevance_set_scores,
 )
 from hpbench.leaderboard.services import (
-    model_score_claim,
     model_score_fail,
     model_score_store,
     submission_refresh,
 )
+from worker import claims
 
 
 def score_from_file_execute(*, score_id: int) -> str:
     """Claim the score row (queued -> running) and compute it from the model's relevance file; returns the
     final status. A row already claimed, finished or cancelled is left alone."""
-    if not model_score_claim(score_id=score_id):
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=ModelScore, pk=score_id, owner=owner, reset={"progress": 0.0}):
         return ModelScore.objects.filter(pk=score_id).values_list("status", flat=True).first() or "missing"
     status = "finished"
+    beat = claims.Heartbeat(model=ModelScore, pk=score_id, owner=owner).start()
     try:
         started = time.perf_counter()
         score = ModelScore.objects.select_related("model", "benchmark").get(pk=score_id)
@@ -64,6 +66,7 @@ def score_from_file_execute(*, score_id: int) -> str:
         model_score_fail(score_id=score_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         status = "failed"
     finally:
+        beat.stop()
         _refresh_submission(model_id=ModelScore.objects.filter(pk=score_id).values_list("model_id", flat=True).first())
     return status
 
@@ -72,10 +75,11 @@ def rankings_execute(*, run_id: int) -> str:
     """Claim the retrieval run (queued -> running), compute Recall@K from the model's ranking files of its split
     and store the rankings as the run's top-K results; returns the final status."""
     Status = RetrievalRun.Status
-    now = timezone.now()
-    if not RetrievalRun.objects.filter(pk=run_id, status=Status.QUEUED).update(status=Status.RUNNING, started_at=now):
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=RetrievalRun, pk=run_id, owner=owner):
         return RetrievalRun.objects.filter(pk=run_id).values_list("status", flat=True).first() or "missing"
     run = RetrievalRun.objects.select_related("model", "dataset").get(pk=run_id)
+    beat = claims.Heartbeat(model=RetrievalRun, pk=run_id, owner=owner).start()
     try:
         started = time.perf_counter()
         parsed: dict[str, Rankings] = {}
@@ -102,6 +106,8 @@ def rankings_execute(*, run_id: int) -> str:
             log=Concat(F("log"), Value(f"ERROR {exc}\n{traceback.format_exc()}")),
         )
         status = Status.FAILED
+    finally:
+        beat.stop()
     _refresh_submission(model_id=run.model_id)
     return status
 

@@ -18,12 +18,12 @@ import torch
 
 from hpbench.leaderboard.models import ModelScore
 from hpbench.leaderboard.services import (
-    model_score_claim,
     model_score_fail,
     model_score_progress,
     model_score_store,
 )
 from hpbench.metrics import preference
+from worker import claims
 from worker.embeddings import QuerySpec, image_embeddings, model_for_entry, query_embeddings
 
 Progress = Callable[[int, int], None]
@@ -92,8 +92,10 @@ def score_model_execute(*, score_id: int) -> str:
 
     A row already claimed, finished or cancelled is left alone (the task is idempotent).
     """
-    if not model_score_claim(score_id=score_id):
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=ModelScore, pk=score_id, owner=owner, reset={"progress": 0.0}):
         return ModelScore.objects.filter(pk=score_id).values_list("status", flat=True).first() or "missing"
+    beat = claims.Heartbeat(model=ModelScore, pk=score_id, owner=owner).start()
     try:
         score = ModelScore.objects.select_related("model", "benchmark").get(pk=score_id)
         entry = score.model
@@ -109,6 +111,8 @@ def score_model_execute(*, score_id: int) -> str:
         def phase(lo: float, hi: float) -> Progress:
             def report(done: int, total: int) -> None:
                 if not model_score_progress(score_id=score_id, progress=lo + (hi - lo) * done / max(total, 1)):
+                    raise ScoringCancelled
+                if not beat.alive:  # failed by the reaper, or taken over by another worker
                     raise ScoringCancelled
             return report
 
@@ -126,7 +130,7 @@ def score_model_execute(*, score_id: int) -> str:
             "images_encoded": stats.get("images_encoded", 0),
             "queries_encoded": stats.get("queries_encoded", 0),
         }
-        if not ModelScore.objects.filter(pk=score_id, status=ModelScore.Status.RUNNING).exists():
+        if not claims.job_is_mine(model=ModelScore, pk=score_id, owner=owner):
             raise ScoringCancelled
         model_score_store(score_id=score_id, set1=set1, set2=set2, timings=timings)
     except ScoringCancelled:
@@ -135,6 +139,7 @@ def score_model_execute(*, score_id: int) -> str:
         model_score_fail(score_id=score_id, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         return "failed"
     finally:
+        beat.stop()
         _refresh_submission(score_id)
     return "finished"
 

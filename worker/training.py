@@ -80,6 +80,31 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
     return train, val
 
 
+def _lock_take(lock: Path) -> int:
+    """Create ``lock`` exclusively and return its handle. A lock left by a training process of this machine that
+    died (a SIGKILLed worker: its task is redelivered and resumes) is taken over; any other raises ValueError."""
+    from worker.claims import owner_is_gone
+
+    try:
+        return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            owner = lock.read_text().strip()
+        except FileNotFoundError:
+            owner = ""
+        if owner and owner_is_gone(owner):
+            try:  # only one of several redelivered tasks moves it away
+                lock.rename(lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}"))
+                lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}").unlink()
+                return os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except (FileNotFoundError, FileExistsError):
+                pass
+        raise ValueError(
+            f"another training ({owner or 'unknown'}) is writing to {lock.parent} "
+            f"(remove {lock} if no training job is running)"
+        ) from None
+
+
 def model_train(
     *,
     family: str,
@@ -103,25 +128,22 @@ def model_train(
     accepted by ``register_model NAME --family F --checkpoint DIR``), ``trainer_state.pt`` and
     ``train_log.jsonl``. ``resume=True`` continues from the last finished epoch (ValueError without one);
     ``resume=None`` resumes when a state is there and starts fresh otherwise (what a redelivered task wants).
-    A lock file in ``out_dir`` stops two trainings writing the same folder (ValueError for the second).
+    A lock file in ``out_dir`` (holding ``host:pid:task``) stops two trainings writing the same folder (ValueError
+    for the second); one left by a process of this machine that died is taken over.
     """
     import torch
 
     from models_zoo.qure.families import checkpoint_writer, model_for_training
     from models_zoo.qure.trainer import STATE_FILE, TrainConfig, fashioniq_validation, train
+    from worker.claims import worker_identity
 
     config = TrainConfig(objective=objective, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, device=device)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
+    handle = _lock_take(lock)
     try:
-        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        raise ValueError(
-            f"another training is writing to {out} (remove {lock} if no training job is running)"
-        ) from None
-    try:
-        os.write(handle, str(os.getpid()).encode())
+        os.write(handle, worker_identity().encode())
         os.close(handle)
         if resume is None:
             resume = (out / STATE_FILE).is_file()

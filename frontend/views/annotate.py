@@ -10,11 +10,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from annotate import onboarding
 from annotate.errors import TooManyEntries
 from annotate.models import Campaign
 from annotate.services import annotator_for_request
@@ -52,11 +53,20 @@ def _unavailable(request: HttpRequest, *, heading: str, message: str, status: in
 def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
     """The voting page of campaign ``slug``.
 
-    404 for an unknown campaign; a notice page (403 draft, 410 closed) when it is not open; a notice
-    (403) when the request identifies no annotator (no crowd parameters, not logged in). Otherwise enters
-    the annotator (created or resumed, remembered in a signed cookie) and renders the page.
+    A notice page for an unknown campaign (404, never Django's debug page), when it is not open (403 draft,
+    410 closed) or when the request identifies no annotator (403: no crowd parameters, not logged in).
+    Otherwise enters the annotator (created or resumed, remembered in a signed cookie) and renders the page,
+    opening on the campaign's first screen (instructions, worked examples, consent) until the annotator has
+    read it once.
     """
-    campaign = get_object_or_404(Campaign, slug=slug)
+    campaign = Campaign.objects.filter(slug=slug).first()
+    if campaign is None:
+        return _unavailable(
+            request,
+            heading="We could not find this study",
+            message="The link may be mistyped or out of date. Please open the link your study platform gives you.",
+            status=404,
+        )
     if campaign.status == Campaign.Status.CLOSED:
         return _unavailable(
             request,
@@ -72,7 +82,7 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
             status=403,
         )
     try:
-        annotator_for_request(request, campaign)
+        annotator = annotator_for_request(request, campaign)
     except TooManyEntries as exc:
         return _unavailable(
             request, heading="Please try again in a few minutes", message=f"{exc.detail[:1].upper()}{exc.detail[1:]}.",
@@ -100,10 +110,16 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
         "voteUrl": f"{API_PREFIX}votes",
         "quota": campaign.per_person_quota,
         "redirectDelayMs": REDIRECT_DELAY_MS,
+        "replaceUrl": f"{API_PREFIX}votes/replace",
+        "onboardedUrl": f"{API_PREFIX}campaigns/{campaign.slug}/onboarded",
+        "onboarding": onboarding.needs_onboarding(annotator=annotator),
+        "consent": bool(campaign.consent_text.strip()),
     }
     context = {
         "study_title": STUDY_TITLE,
-        "instructions": campaign.instructions,
+        "instructions_html": onboarding.markdown_html(campaign.instructions) if campaign.instructions.strip() else "",
+        "consent_html": onboarding.markdown_html(campaign.consent_text) if campaign.consent_text.strip() else "",
+        "show_onboarding": config["onboarding"],
         "quota": campaign.per_person_quota,
         "options": options,
         "config": config,
@@ -114,5 +130,6 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 urlpatterns = [
-    path("annotate/<slug:slug>/", campaign_page, name="annotate-page"),
+    # Any text, not only a slug: a mistyped link still gets the friendly page, never a bare 404.
+    path("annotate/<str:slug>/", campaign_page, name="annotate-page"),
 ]

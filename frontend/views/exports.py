@@ -10,12 +10,24 @@ from django.views.decorators.http import require_http_methods
 from annotate.models import Campaign
 from hpbench.exports import selectors, services
 from hpbench.exports.models import ExportJob
+from hpbench.exports.writers import csv_cell
 from hpbench.leaderboard.models import PreferenceBenchmark
+
+PREVIEW_ROWS = 10
+
+
+def _cell(value) -> str:
+    """A preview cell: as the CSV export writes it, cut to 80 characters."""
+    text = csv_cell(value)
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def _form_context(form: dict) -> dict:
+    first, last = selectors.vote_date_range()
     return {
         "form": form,
+        "first_day": first.isoformat() if first else "",
+        "last_day": last.isoformat() if last else "",
         "formats": ExportJob.Format.choices,
         "levels": selectors.LEVELS,
         "campaigns": Campaign.objects.order_by("slug").values_list("slug", "name"),
@@ -28,7 +40,10 @@ def _form_context(form: dict) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def exports_page(request: HttpRequest) -> HttpResponse:
-    """Staff only (404 for anyone else): the export form and the latest jobs with progress and links."""
+    """Staff only (404 for anyone else): the export form and the latest jobs with progress and links.
+
+    The form's "Preview" button (``action=preview``) shows the row count and the first rows without exporting.
+    """
     if not (request.user.is_authenticated and request.user.is_active and request.user.is_staff):
         raise Http404("No such page.")
     form = {
@@ -42,6 +57,7 @@ def exports_page(request: HttpRequest) -> HttpResponse:
         "include_gold": True,
     }
     error = None
+    preview = None
     if request.method == "POST":
         form.update(
             {
@@ -58,14 +74,23 @@ def exports_page(request: HttpRequest) -> HttpResponse:
         fmt = form["format"]
         try:
             params = selectors.params_parse(**{k: v for k, v in form.items() if k != "format"})
-            services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
+            if request.POST.get("action") == "preview":
+                total, columns, rows = selectors.rows_preview(params, limit=PREVIEW_ROWS)
+                preview = {
+                    "total": total,
+                    "columns": columns,
+                    "rows": [[_cell(row[c]) for c in columns] for row in rows],
+                }
+            else:
+                services.export_job_create(requested_by=request.user, fmt=fmt, params=params)
         except selectors.ExportError as exc:
             error = str(exc)
         else:
-            return redirect("exports-page")
+            if preview is None:
+                return redirect("exports-page")
     jobs = list(selectors.export_jobs_for_user(request.user)[:20])
     active = any(j.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING) for j in jobs)
-    context = {**_form_context(form), "jobs": jobs, "active": active, "error": error}
+    context = {**_form_context(form), "jobs": jobs, "active": active, "error": error, "preview": preview}
     return render(request, "frontend/exports/page.html", context, status=400 if error else 200)
 
 

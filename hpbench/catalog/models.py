@@ -146,6 +146,10 @@ class RetrievalRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The worker's claim (worker/claims.py): who runs it, when it last said so, how often a lost worker was replaced.
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
 
     class Meta:
         indexes = [models.Index(fields=["model", "dataset", "split", "status"], name="run_lookup_idx")]

@@ -638,6 +638,37 @@ def rows_iter(
     return vote_rows(params, chunk_size=chunk_size, with_categories=with_categories)
 
 
+def image_files(dataset: str, names: set[str]) -> dict[str, tuple[str, bytes] | None]:
+    """The files of images ``names`` of dataset ``dataset``: ``{name: (file name, bytes)}``, None for an image
+    whose file is missing or lies outside the dataset's image root (the Hugging Face folder's Image columns)."""
+    from pathlib import Path
+
+    out: dict[str, tuple[str, bytes] | None] = {}
+    rows = Image.objects.filter(dataset__name=dataset, name__in=names).values_list(
+        "name", "file_path", "dataset__image_root"
+    )
+    for name, file_path, image_root in rows:
+        root = Path(image_root).resolve()
+        path = (root / file_path).resolve()
+        out[name] = (path.name, path.read_bytes()) if path.is_relative_to(root) and path.is_file() else None
+    return out
+
+
+def rows_preview(params: ExportParams, *, limit: int = 10) -> tuple[int, list[str], list[dict]]:
+    """What an export would hold: ``(row count, column names, the first `limit` rows)``."""
+    level = params.effective_level
+    first = next(iter(rows_iter(params, chunk_size=max(1, limit))), [])
+    return rows_total(params), [c[0] for c in COLUMNS[level]], first[:limit]
+
+
+def vote_date_range() -> tuple[dt.date | None, dt.date | None]:
+    """The calendar days (project time zone) of the first and the last vote on the platform."""
+    first = Vote.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    last = Vote.objects.order_by("-created_at").values_list("created_at", flat=True).first()
+    day = lambda t: timezone.localtime(t).date() if t is not None else None  # noqa: E731
+    return day(first), day(last)
+
+
 # --------------------------------------------------------------------------------------------
 # Figures for the dataset card
 # --------------------------------------------------------------------------------------------

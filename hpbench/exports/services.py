@@ -69,7 +69,9 @@ def export_write(
     started = time.perf_counter()
     out = Path(out)
     total = selectors.rows_total(params)
-    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level])
+    # The Hugging Face folder adds Image columns beside the names: the files' bytes, for the viewer's thumbnails.
+    options = {"images": selectors.image_files} if fmt == "hf" else {}
+    writer = writers.WRITERS[fmt](out, selectors.COLUMNS[level], **options)
     done = 0
     try:
         for rows in selectors.rows_iter(params, chunk_size=chunk_size, with_categories=fmt == "hpfiq"):

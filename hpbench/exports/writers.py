@@ -124,28 +124,131 @@ class CsvRows:
 
 HF_DATA_FILE = "data/train-00000-of-00001.parquet"
 
+#: Columns naming images -> the Image column the Hugging Face folder adds beside them (the file's bytes, so the
+#: dataset viewer shows thumbnails and ``datasets`` decodes them to PIL images).
+HF_IMAGE_COLUMNS = {
+    "reference_image": "reference",
+    "target_image": "target",
+    "set_a_images": "set_a",
+    "set_b_images": "set_b",
+    "set1_images": "set1",
+    "set2_images": "set2",
+}
+_IMAGE_STRUCT = pa.struct([pa.field("bytes", pa.binary()), pa.field("path", pa.string())])
+
+
+class ImageSource(Protocol):
+    def __call__(self, dataset: str, names: set[str]) -> dict[str, tuple[str, bytes] | None]: ...
+
+
+def hf_columns(columns: Columns) -> list[tuple[str, str, str]]:
+    """The level's columns plus one Image column (``image`` or ``list[image]``) per column naming images."""
+    out = list(columns)
+    for name, kind, _doc in columns:
+        if name in HF_IMAGE_COLUMNS:
+            image_kind = "list[image]" if kind == "list[str]" else "image"
+            what = "The images" if kind == "list[str]" else "The image"
+            out.append((HF_IMAGE_COLUMNS[name], image_kind, f"{what} named by `{name}` (file bytes; null if missing)."))
+    return out
+
+
+def _hf_feature(kind: str) -> dict:
+    """The ``datasets`` feature of a column kind, as ``Features.to_dict()`` writes it."""
+    if kind == "image":
+        return {"_type": "Image"}
+    if kind == "list[image]":
+        return {"feature": {"_type": "Image"}, "_type": "Sequence"}
+    if kind == "list[str]":
+        return {"feature": {"dtype": "string", "_type": "Value"}, "_type": "Sequence"}
+    return {"dtype": _HF[kind], "_type": "Value"}
+
+
+def hf_schema(columns: Columns) -> pa.Schema:
+    """The Parquet schema of the Hugging Face folder: Image columns as ``{bytes, path}`` structs, and the
+    ``huggingface`` schema metadata ``datasets`` reads its features from."""
+    fields = []
+    for name, kind, doc in columns:
+        if kind == "image":
+            arrow = _IMAGE_STRUCT
+        elif kind == "list[image]":
+            arrow = pa.list_(_IMAGE_STRUCT)
+        else:
+            arrow = _ARROW[kind]
+        fields.append(pa.field(name, arrow, nullable=True, metadata={"description": doc}))
+    features = {name: _hf_feature(kind) for name, kind, _doc in columns}
+    return pa.schema(fields, metadata={"huggingface": json.dumps({"info": {"features": features}})})
+
 
 class HfFolderRows:
     """A folder ``datasets.load_dataset("parquet", data_files=...)`` (or ``load_dataset(folder)``) opens:
-    ``data/train-00000-of-00001.parquet`` and, on :meth:`finish`, a README.md dataset card."""
+    ``data/train-00000-of-00001.parquet`` and, on :meth:`finish`, a README.md dataset card.
 
-    def __init__(self, folder: str | Path, columns: Columns) -> None:
+    Beside each column naming images (:data:`HF_IMAGE_COLUMNS`) it writes an ``Image`` column holding the
+    files' bytes, read through ``images(dataset, names)`` (rows carry their ``dataset``); an image whose file is
+    missing is null. Each file is read once per export while the cache holds (``cache_bytes``).
+    """
+
+    def __init__(
+        self, folder: str | Path, columns: Columns, *, images: ImageSource | None = None, cache_bytes: int = 256 << 20
+    ) -> None:
         self.folder = Path(folder)
-        self.columns = columns
+        self.columns = hf_columns(columns) if images is not None else list(columns)
         self.rows = 0
-        self._parquet = ParquetRows(self.folder / HF_DATA_FILE, columns)
+        self.nbytes = 0  # the rows' size in Arrow memory: the card's num_bytes
+        self.images = images
+        self._cache: dict[tuple[str, str], dict | None] = {}
+        self._cache_bytes = 0
+        self._cache_limit = cache_bytes
+        self._image_columns = [(src, HF_IMAGE_COLUMNS[src]) for src, _k, _d in columns if src in HF_IMAGE_COLUMNS]
+        Path(self.folder / HF_DATA_FILE).parent.mkdir(parents=True, exist_ok=True)
+        self.schema = hf_schema(self.columns)
+        self._writer = pq.ParquetWriter(str(self.folder / HF_DATA_FILE), self.schema, compression="zstd")
+
+    def _load(self, rows: list[dict]) -> None:
+        wanted: dict[str, set[str]] = {}
+        for row in rows:
+            for src, _dst in self._image_columns:
+                value = row[src]
+                for name in value if isinstance(value, list) else [value]:
+                    if name is not None and (row["dataset"], name) not in self._cache:
+                        wanted.setdefault(row["dataset"], set()).add(name)
+        if self._cache_bytes > self._cache_limit:
+            self._cache.clear()
+            self._cache_bytes = 0
+            return self._load(rows)
+        for dataset, names in wanted.items():
+            found = self.images(dataset, names) if self.images is not None else {}
+            for name in names:
+                hit = found.get(name)
+                self._cache[(dataset, name)] = None if hit is None else {"bytes": hit[1], "path": hit[0]}
+                self._cache_bytes += 0 if hit is None else len(hit[1])
 
     def write(self, rows: list[dict]) -> None:
+        if not rows:
+            return
         self.rows += len(rows)
-        self._parquet.write(rows)
+        if self._image_columns and self.images is not None:
+            self._load(rows)
+            for row in rows:
+                for src, dst in self._image_columns:
+                    value = row[src]
+                    if isinstance(value, list):
+                        row[dst] = [self._cache.get((row["dataset"], n)) for n in value]
+                    else:
+                        row[dst] = None if value is None else self._cache.get((row["dataset"], value))
+        arrays = [pa.array([r[f.name] for r in rows], type=f.type) for f in self.schema]
+        table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.nbytes += table.nbytes
+        self._writer.write_table(table, row_group_size=len(rows))
 
     def close(self) -> None:
-        self._parquet.close()
+        self._writer.close()
 
     def finish(self, *, title: str, level: str, figures: dict, filters: dict) -> None:
         (self.folder / "README.md").write_text(
             dataset_card(
-                title=title, level=level, columns=self.columns, rows=self.rows, figures=figures, filters=filters
+                title=title, level=level, columns=self.columns, rows=self.rows, figures=figures, filters=filters,
+                num_bytes=self.nbytes,
             ),
             encoding="utf-8",
         )
@@ -163,12 +266,18 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def dataset_card(*, title: str, level: str, columns: Columns, rows: int, figures: dict, filters: dict) -> str:
+def dataset_card(
+    *, title: str, level: str, columns: Columns, rows: int, figures: dict, filters: dict, num_bytes: int | None = None
+) -> str:
     """README.md with a YAML header (``license`` left empty for the admin, ``configs``, ``dataset_info``)."""
     features = []
     for name, kind, _doc in columns:
         if kind == "list[str]":
             features.append(f"  - name: {name}\n    sequence: string")
+        elif kind == "image":
+            features.append(f"  - name: {name}\n    dtype: image")
+        elif kind == "list[image]":
+            features.append(f"  - name: {name}\n    sequence: image")
         else:
             features.append(f"  - name: {name}\n    dtype: {_yaml_str(_HF[kind])}")
     header = "\n".join(
@@ -191,6 +300,7 @@ def dataset_card(*, title: str, level: str, columns: Columns, rows: int, figures
             *features,
             "  splits:",
             "  - name: train",
+            *([f"    num_bytes: {num_bytes}"] if num_bytes is not None else []),
             f"    num_examples: {rows}",
             "---",
         ]

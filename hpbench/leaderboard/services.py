@@ -339,7 +339,8 @@ def model_scores_request(
                 if score.status == ModelScore.Status.FINISHED and not force:
                     continue
                 ModelScore.objects.filter(pk=score.pk).update(
-                    status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None
+                    status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None,
+                    claimed_by="", heartbeat_at=None, restarts=0,
                 )
                 score.refresh_from_db()
             queued.append(score)

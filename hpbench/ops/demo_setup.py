@@ -104,7 +104,7 @@ def demo_fill(*, base_url: str, log: Log = print) -> None:
         dataset = Dataset.objects.get(name=DEMO_DATASET)
         runs = wait_for_runs(_ensure_runs(dataset, log))
         for run in runs:
-            log(f"retrieval run {run.pk} ({run.model.name}): {run.status} {run.metrics.get('avg', '')}")
+            log(run_line(run))
         for step in DEMO_STEPS:
             step(dataset=dataset, base_url=base_url, log=log)
         log(f"demo ready: {base_url}/leaderboard/")
@@ -153,11 +153,14 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     }
     _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
                     num_queries=150, votes_per_pair=3, gold_share=0.1, per_person_quota=60,
-                    completion_code="DEMO-THANKS", log=log, **common)
+                    completion_code="DEMO-THANKS", log=log,
+                    # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged.
+                    min_vote_ms=0, **common)
     _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
                     votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
                     log=log, **common)
-    log(f"try the voting page: {base_url}/annotate/{TRY_CAMPAIGN}/?PROLIFIC_PID=you&STUDY_ID=demo&SESSION_ID=1")
+    # The home page's "Try the voting page" card gives each visitor a participant id of their own.
+    log(f"try the voting page: {base_url}/ (Try the voting page)")
 
 
 def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> None:
@@ -174,7 +177,7 @@ def step_simulated_annotators(*, dataset: Dataset, base_url: str, log: Log) -> N
     log("simulated annotators are voting through the API …")
     call_command("simulate_annotators", campaign.slug, "--annotators", "9", "--noise", "0.1", "--url", base_url,
                  "--seed", "0", "--concurrency", "3")
-    log(f"{Vote.objects.filter(comparison__campaign=campaign).count()} votes recorded")
+    log(campaign_line(campaign))
 
 
 def step_benchmark_and_scores(*, dataset: Dataset, base_url: str, log: Log) -> None:
@@ -185,13 +188,13 @@ def step_benchmark_and_scores(*, dataset: Dataset, base_url: str, log: Log) -> N
 
     campaign = Campaign.objects.get(slug=DEMO_CAMPAIGN)
     result = benchmark_freeze(campaign=campaign, name="demo-human-preferences")
-    log(f"frozen benchmark: {result}")
+    log(benchmark_line(result))
     scores = [score for model in demo_models() for score in model_scores_request(model=model)]
     pending = [score.pk for score in scores]
     _wait(lambda: not ModelScore.objects.filter(pk__in=pending, status__in=["queued", "running"]).exists(),
           timeout=1200, what="scoring")
     for score in ModelScore.objects.filter(pk__in=pending).select_related("model", "benchmark"):
-        log(f"score {score.model.name} on {score.benchmark}: {score.status} agreement {score.agreement}")
+        log(score_line(score))
 
 
 def _http_ok(url: str) -> bool:
@@ -206,3 +209,63 @@ def _http_ok(url: str) -> bool:
 
 #: Steps after the retrieval runs, each ``step(dataset=, base_url=, log=)``; each only adds what is missing.
 DEMO_STEPS: list[Callable[..., None]] = [step_campaign, step_simulated_annotators, step_benchmark_and_scores]
+
+
+# --- Status lines for the terminal: each names its metric and rounds it ---------------------------------------
+
+
+def _num(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _first_line(text: str) -> str:
+    return (text or "no error recorded").strip().splitlines()[0][:200]
+
+
+def run_line(run: RetrievalRun) -> str:
+    """``retrieval run 3, demo-qure: finished, R@10/50 avg 75.2`` (CIRR: ``(R@5+Rsubset@1)/2``)."""
+    head = f"retrieval run {run.pk}, {run.model.name}"
+    if run.status != RetrievalRun.Status.FINISHED:
+        return f"{head}: {run.status}" + (f" ({_first_line(run.error)})" if run.status == "failed" else "")
+    avg = (run.metrics or {}).get("avg")
+    label = "(R@5+Rsubset@1)/2" if run.dataset.protocol == "cirr" else "R@10/50 avg"
+    return f"{head}: finished, {label} {_num(avg, 1)}"
+
+
+def campaign_line(campaign) -> str:
+    """``campaign demo-campaign: 78 votes, agreement 0.869, Krippendorff's alpha 0.74``."""
+    from annotate.quality import campaign_figures
+
+    f = campaign_figures(campaign=campaign)
+    return (
+        f"campaign {campaign.slug}: {f['votes']} votes, agreement {_num(f['pairwise_agreement'], 3)}, "
+        f"Krippendorff's alpha {_num(f['krippendorff_alpha'], 3)}"
+    )
+
+
+def benchmark_line(result) -> str:
+    """``benchmark demo-human-preferences v1 frozen: 26 pairs from 26 comparisons (dropped: 0 ties, …)``."""
+    benchmark, report = result.benchmark, result.report or {}
+    state = "frozen" if result.created else "unchanged"
+    dropped = report.get("dropped") or {}
+    dropped_text = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in dropped.items()) or "none"
+    return (
+        f"benchmark {benchmark.name} v{benchmark.version} {state}: {report.get('pairs', benchmark.n_pairs)} pairs"
+        + (f" from {report['comparisons']} comparisons" if "comparisons" in report else "")
+        + f" (dropped: {dropped_text})"
+    )
+
+
+def score_line(score) -> str:
+    """``score demo-qure on demo-human-preferences v1: agreement 0.869 [0.80, 0.93], preference ratio 0.871``."""
+    head = f"score {score.model.name} on {score.benchmark.name} v{score.benchmark.version}"
+    if score.status != "finished":
+        return f"{head}: {score.status}" + (f" ({_first_line(score.error)})" if score.status == "failed" else "")
+    interval = (
+        f" [{_num(score.agreement_low, 2)}, {_num(score.agreement_high, 2)}]" if score.agreement_low is not None else ""
+    )
+    return (
+        f"{head}: agreement {_num(score.agreement, 3)}{interval}, "
+        f"preference ratio {_num(score.preference_ratio, 3)}"
+    )
+

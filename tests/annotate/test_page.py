@@ -24,8 +24,15 @@ def page_config(html: str) -> dict:
     return json.loads(match.group(1))
 
 
-def test_it_answers_404_for_an_unknown_campaign(client):
-    assert client.get(f"/annotate/no-such-campaign/{PROLIFIC}").status_code == 404
+def test_it_answers_404_for_an_unknown_campaign_with_the_friendly_page_even_in_debug(client, settings):
+    settings.DEBUG = True
+    response = client.get(f"/annotate/no-such-campaign/{PROLIFIC}")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "We could not find this study" in html
+    assert "Django" not in html and "urlpatterns" not in html and "Traceback" not in html
+    mistyped = client.get("/annotate/shirts study!/")
+    assert mistyped.status_code == 404 and "We could not find this study" in mistyped.content.decode()
 
 
 def test_it_shows_a_clear_page_for_a_closed_campaign(client, tmp_path):
@@ -119,3 +126,36 @@ def test_it_shows_only_the_key_hints_of_the_options_the_campaign_asks(client, tm
     assert '<span data-if-option="tie" hidden>' in html
     assert '<span data-if-option="ratings" hidden>' in html
     assert '<span data-if-option="irrelevant">' in html
+
+
+def test_the_first_screen_renders_the_admins_markdown_safely_and_shows_once(client, tmp_path):
+    built = build_page_campaign(
+        image_root=tmp_path,
+        instructions="**Look closely** at the sleeves.\n\n<script>alert('x')</script>",
+    )
+    built.campaign.consent_text = "I agree to [the terms](https://example.org/terms)."
+    built.campaign.save(update_fields=["consent_text"])
+    html = client.get(f"/annotate/{built.campaign.slug}/{PROLIFIC}").content.decode()
+    body = html.split("</header>", 1)[1]
+    assert "<strong>Look closely</strong>" in body
+    assert "<script>alert" not in html and "&lt;script&gt;alert" in body
+    assert '<a href="https://example.org/terms">the terms</a>' in body
+    assert 'id="ann-consent"' in body
+    assert "changed as requested, with everything else kept" in body
+    config = page_config(html)
+    assert config["onboarding"] is True and config["consent"] is True
+    assert not re.search(r"<[^>]+\son[a-z]+=", html), "no inline event handlers (the CSP forbids them)"
+
+    annotator = Annotator.objects.get()
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        f"/api/annotate/campaigns/{built.campaign.slug}/onboarded",
+        json.dumps({"consent": True}),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
+    assert response.status_code == 200
+    annotator.refresh_from_db()
+    assert annotator.onboarded_at is not None
+    again = client.get(f"/annotate/{built.campaign.slug}/{PROLIFIC}").content.decode()
+    assert page_config(again)["onboarding"] is False

@@ -53,6 +53,13 @@ class Recorder:
         return [json.loads(body) for url, status, body in self.responses if url.endswith("/next") and status == 200]
 
 
+def _enter(page, slug: str) -> None:
+    """Open the campaign's crowd link and pass its first screen (instructions, shown once per annotator)."""
+    page.goto(f"/annotate/{slug}/{PROLIFIC}")
+    page.wait_for_selector("#ann-onboarding:not([hidden])")
+    page.click("#ann-start")
+
+
 def _wait_for_task(page, done: int, quota: int) -> None:
     page.wait_for_selector("#ann-task:not([hidden])")
     page.wait_for_function(
@@ -100,7 +107,7 @@ def test_a_prolific_annotator_votes_by_keyboard_until_the_completion_code(page, 
     built = build_page_campaign(image_root=tmp_path / "images", queries=4, quota=3, set_size=3)
     recorder = Recorder()
     recorder.attach(page)
-    page.goto(f"/annotate/{built.campaign.slug}/{PROLIFIC}")
+    _enter(page, built.campaign.slug)
 
     # Task 1: choose A, rate A 4 and B 2 (the number keys move on from A to B), Enter twice quickly.
     _wait_for_task(page, 0, 3)
@@ -211,7 +218,7 @@ def test_no_model_name_or_id_reaches_the_page_or_its_api_responses(page, live_se
     built = build_page_campaign(image_root=tmp_path / "images", queries=3, quota=2, set_size=2)
     recorder = Recorder()
     recorder.attach(page)
-    page.goto(f"/annotate/{built.campaign.slug}/{PROLIFIC}")
+    _enter(page, built.campaign.slug)
     for done in range(2):
         _wait_for_task(page, done, 2)
         for key in ("b", "3", "4", "Enter"):
@@ -247,7 +254,7 @@ def test_an_expired_lease_is_explained_and_replaced_by_a_fresh_task(page, live_s
     built = build_page_campaign(image_root=tmp_path / "images", queries=4, quota=2, set_size=2)
     recorder = Recorder()
     recorder.attach(page)
-    page.goto(f"/annotate/{built.campaign.slug}/{PROLIFIC}")
+    _enter(page, built.campaign.slug)
     _wait_for_task(page, 0, 2)
     stale = _current_lease(recorder, page)
     Assignment.objects.filter(lease=stale).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -279,7 +286,7 @@ def test_the_end_screen_follows_the_completion_url(page, live_server, tmp_path):
         completion_code="",
         completion_url=f"{live_server.url}/healthz?finished=1",
     )
-    page.goto(f"/annotate/{built.campaign.slug}/{PROLIFIC}")
+    _enter(page, built.campaign.slug)
     _wait_for_task(page, 0, 1)
     assert page.is_hidden("#ann-choose-tie")
     assert page.is_hidden("#ann-irrelevant-box")

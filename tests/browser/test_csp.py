@@ -91,7 +91,7 @@ def open_as(browser, live_server) -> Iterator:
                                   "url": live_server.url}])
         contexts.append(context)
 
-        def visit(path: str, *, settle: str = "") -> Visit:
+        def visit(path: str, *, settle: str = "", click: str = "") -> Visit:
             page = context.new_page()
             console: list[str] = []
             errors: list[str] = []
@@ -99,6 +99,8 @@ def open_as(browser, live_server) -> Iterator:
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             response = page.goto(path)
             page.wait_for_load_state("networkidle")
+            if click:
+                page.click(click)
             if settle:
                 page.wait_for_selector(settle)
             violations = page.evaluate("window.__csp") + [
@@ -133,7 +135,8 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         anonymous(f"/leaderboard/{site.benchmark}/"),
         anonymous("/queries/"),
         anonymous(f"/queries/{site.query_id}/"),
-        anonymous(f"/annotate/{site.campaign}/{PROLIFIC}", settle="#ann-task:not([hidden]) img"),
+        # Past the campaign's first screen (its Start button), to the first task.
+        anonymous(f"/annotate/{site.campaign}/{PROLIFIC}", click="#ann-start", settle="#ann-task:not([hidden]) img"),
         anonymous("/accounts/login/"),
         anonymous("/admin/login/"),
         anonymous("/api/docs/", settle=".swagger-ui .info"),
@@ -152,6 +155,9 @@ def test_every_main_page_works_under_the_content_security_policy(site, open_as, 
         as_staff("/admin/catalog/basemodel/add/"),
         as_staff("/admin/leaderboard/submission/"),
         as_staff("/admin/auth/user/"),
+        as_staff("/admin/annotate/campaign/"),
+        as_staff(f"/campaigns/{site.campaign}/monitor/"),
+        as_staff(f"/campaigns/{site.campaign}/preview/"),
     ]
     _check(visits)
 

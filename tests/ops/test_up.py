@@ -76,3 +76,66 @@ def test_up_stops_its_web_server_and_worker_on_sigterm(tmp_path):
                 os.kill(pid, signal.SIGKILL)  # what a failing run left behind
             except ProcessLookupError:
                 pass
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return []
+
+
+def _celery(pid: int, kind: str) -> bool:
+    args = _cmdline(pid)
+    return "celery" in args and kind in args
+
+
+def test_the_embedded_workers_come_back_after_a_sigkill_and_still_run_tasks(tmp_path):
+    port = _free_port()
+    unset = {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE",
+             "CELERY_RESULT_BACKEND"}
+    env = {k: v for k, v in os.environ.items() if k not in unset} | {"HPBENCH_VAR_DIR": str(tmp_path)}
+    up = subprocess.Popen([sys.executable, "manage.py", "up", "--no-demo", "--port", str(port)], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while not any(_celery(pid, "worker") for pid in _children(up.pid)) or not any(
+            _celery(pid, "beat") for pid in _children(up.pid)
+        ):
+            assert up.poll() is None and time.monotonic() < deadline, "manage.py up did not start its workers"
+            time.sleep(0.5)
+        workers = {pid for pid in _children(up.pid) if _celery(pid, "worker")}
+        assert len(workers) == 2  # solo pool: one process per queue, nothing else to lose
+        started |= workers
+        for pid in workers:
+            os.kill(pid, signal.SIGKILL)
+
+        deadline = time.monotonic() + 60
+        while len({pid for pid in _children(up.pid) if _celery(pid, "worker")} - workers) < 2:
+            assert up.poll() is None, "manage.py up stopped when its workers were killed"
+            assert time.monotonic() < deadline, "the killed workers were not started again within 60 s"
+            time.sleep(0.5)
+        started |= _children(up.pid)
+        # A task sent after the kill runs (through the filesystem broker, as the web server sends it).
+        code = "import django; django.setup(); from worker.tasks.health import count_users; " \
+               "print(count_users.delay().get(timeout=90))"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=150,
+                                env=env | {"DJANGO_SETTINGS_MODULE": "hpbench.settings"})
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert int(result.stdout.split()[-1]) >= 1  # the admin account `up` created
+
+        up.send_signal(signal.SIGTERM)
+        up.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() and _cmdline(pid) for pid in started):
+            assert time.monotonic() < deadline, "processes still running after SIGTERM"
+            time.sleep(0.5)
+    finally:
+        if up.poll() is None:
+            up.kill()
+        for pid in started:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -3,7 +3,9 @@
  * Plain script, no build step. The server renders the page skeleton and a JSON config
  * (<script id="annotate-config">); everything else comes from the annotate API:
  *   POST {nextUrl}  -> {task, progress, next} or {task: null, done: true, completion, progress}
- *   POST {voteUrl}  -> {ok: true}; errors {detail} with 400/403/404/409/410.
+ *   POST {voteUrl}  -> {ok: true[, feedback: {correct}]}; errors {detail} with 400/403/404/409/410.
+ *   POST {replaceUrl} -> the same, replacing the answer to the last task ("back to my last answer").
+ *   POST {onboardedUrl} {consent} -> {ok: true}, once the first screen was read.
  * A vote's idempotency key is made once per lease and reused on every retry, so a double press or a
  * retry after a network error records one vote.
  */
@@ -32,6 +34,14 @@
     irrelevantBox: $("ann-irrelevant-box"),
     summary: $("ann-summary"),
     instructions: $("ann-instructions"),
+    warning: $("ann-warning"),
+    feedback: $("ann-feedback"),
+    undo: $("ann-undo"),
+    replacing: $("ann-replacing"),
+    onboarding: $("ann-onboarding"),
+    zoom: $("ann-zoom"),
+    zoomImg: $("ann-zoom-img"),
+    zoomCaption: $("ann-zoom-caption"),
   };
 
   var state = {
@@ -43,6 +53,11 @@
     key: null,
     shownAt: 0,
     busy: false,
+    warned: false,     // the choice-versus-ratings warning was shown for the current answer
+    last: null,        // the last answered task and its answer, while its lease lives ("back to my last answer")
+    replacing: false,  // the task on screen is the last answered one, reopened
+    zoomAt: 0,
+    hovered: null,
   };
 
   // ---- HTTP -----------------------------------------------------------------------------------
@@ -143,17 +158,22 @@
       // The API's alt text is positional ("Left set, image 1 of 5"); the page names its sets A and B.
       img.alt = "Set " + label + ", image " + (i + 1) + " of " + items.length;
       img.decoding = "async";
+      img.className = "ann-zoomable";
+      img.tabIndex = 0;
       li.appendChild(img);
       list.appendChild(li);
     });
+    list.style.setProperty("--n", String(Math.max(items.length, 1)));
   }
 
-  function renderTask(task) {
+  function renderTask(task, answer) {
     state.task = task;
-    state.choice = null;
-    state.ratings = { left: null, right: null };
+    state.choice = answer ? answer.choice : null;
+    state.ratings = answer ? { left: answer.ratings.left, right: answer.ratings.right } : { left: null, right: null };
     state.ratingSide = "left";
-    state.irrelevant = false;
+    state.irrelevant = answer ? answer.irrelevant : false;
+    state.warned = false;
+    showWarning("");
     // One key per lease: reused by every retry of this vote.
     state.key = window.crypto && window.crypto.randomUUID ? window.crypto.randomUUID() : fallbackUuid();
 
@@ -175,8 +195,11 @@
     els.loading.hidden = true;
     els.end.hidden = true;
     els.task.hidden = false;
+    els.replacing.hidden = !state.replacing;
     showError("");
     sync();
+    // On a phone the answer bar is below the sets: each task starts at the top of the page.
+    if (window.scrollY > 0) window.scrollTo(0, 0);
     state.shownAt = performance.now();
   }
 
@@ -210,6 +233,7 @@
       });
     });
     els.irrelevant.checked = state.irrelevant;
+    els.undo.hidden = !canUndo();
 
     var missing = missingParts();
     if (!missing.length && /^Not yet/.test(els.error.textContent)) showError("");
@@ -239,6 +263,7 @@
     var options = state.task.options || {};
     if (choice === "tie" && !options.tie) return;
     state.choice = choice;
+    answerChanged();
     sync();
     say(choice === "tie" ? "Tie selected." : "Set " + LABEL[choice] + " selected.");
   }
@@ -246,6 +271,7 @@
   function rate(side, value) {
     if (!state.task || state.busy || !(state.task.options || {}).ratings) return;
     state.ratings[side] = value;
+    answerChanged();
     // After rating A the number keys move on to B; after B, back to A only while A is unrated.
     state.ratingSide = side === "left" || !state.ratings.left ? (side === "left" ? "right" : "left") : "right";
     sync();
@@ -266,6 +292,55 @@
     say(state.irrelevant ? "Marked: both sets are irrelevant." : "Irrelevant mark removed.");
   }
 
+  function showWarning(message) {
+    els.warning.textContent = message;
+    els.warning.hidden = !message;
+  }
+
+  function answerChanged() {
+    if (state.warned) { state.warned = false; showWarning(""); }
+  }
+
+  /** A warning when the chosen set got the lower rating (warn once, never block). */
+  function contradiction() {
+    var options = (state.task && state.task.options) || {};
+    if (!options.ratings || (state.choice !== "left" && state.choice !== "right")) return "";
+    var other = state.choice === "left" ? "right" : "left";
+    var mine = state.ratings[state.choice], theirs = state.ratings[other];
+    if (!mine || !theirs || mine >= theirs) return "";
+    return "You chose set " + LABEL[state.choice] + " but rated set " + LABEL[other] + " higher (" +
+      LABEL[state.choice] + " " + mine + ", " + LABEL[other] + " " + theirs + "). Press Enter again to submit " +
+      "anyway, or change your choice or ratings.";
+  }
+
+  function canUndo() {
+    return !!(state.last && !state.replacing && Date.parse(state.last.task.expires_at) > Date.now() + 5000);
+  }
+
+  /** Reopens the last answered task with its answer filled in; submitting replaces that answer. */
+  function undo() {
+    if (!canUndo() || state.busy) return;
+    if (els.zoom.open) els.zoom.close();
+    state.replacing = true;
+    renderTask(state.last.task, state.last.answer);
+    say("Your last task is open again. Change your answer and submit to replace it.");
+  }
+
+  function cancelUndo() {
+    if (!state.replacing || state.busy) return;
+    state.replacing = false;
+    loadNext();
+  }
+
+  function showFeedback(feedback) {
+    if (!feedback || typeof feedback.correct !== "boolean") { els.feedback.hidden = true; return; }
+    els.feedback.textContent = feedback.correct
+      ? "\u2713 Correct: that was a practice task with a known answer, and you got it right."
+      : "\u2717 Not quite: on that practice task the other set was the better match. Check the requested change carefully.";
+    els.feedback.classList.toggle("is-wrong", !feedback.correct);
+    els.feedback.hidden = false;
+  }
+
   function submit() {
     if (!state.task || state.busy) return;
     var missing = missingParts();
@@ -274,7 +349,17 @@
       showError(message);
       return;
     }
+    var warning = contradiction();
+    if (warning && !state.warned) {
+      state.warned = true;
+      showWarning(warning);
+      say(warning);
+      return;
+    }
     var task = state.task;
+    var replacing = state.replacing;
+    var answer = { choice: state.choice, ratings: { left: state.ratings.left, right: state.ratings.right },
+      irrelevant: state.irrelevant };
     var payload = {
       lease: task.lease,
       choice: state.choice,
@@ -285,13 +370,17 @@
       idempotency_key: state.key,
     };
     setBusy(true, "Saving your answer\u2026");
-    post(config.voteUrl, payload).then(function (result) {
+    post(replacing ? config.replaceUrl : config.voteUrl, payload).then(function (result) {
       if (result.status === 200 || result.status === 201) {
-        say("Answer saved.");
+        say(replacing ? "Answer replaced." : "Answer saved.");
+        state.last = { task: task, answer: answer };
+        state.replacing = false;
+        showFeedback(result.body && result.body.feedback);
         loadNext();
       } else if (result.status === 404 || result.status === 409 || result.status === 410) {
         // The lease is gone (expired, reassigned, or already answered): move on to a fresh task.
         showError(detailOf(result, "This task is no longer available.") + " Loading a new task\u2026");
+        if (replacing) { state.replacing = false; state.last = null; }
         loadNext(true);
       } else if (result.status === 403) {
         setBusy(false);
@@ -334,6 +423,7 @@
         return;
       }
       var previousError = keepError ? els.error.textContent : "";
+      state.replacing = false;
       renderTask(body.task);
       if (previousError) showError(previousError.replace(/ Loading a new task\u2026$/, " Here is a new task."));
       preload(body.next);
@@ -395,13 +485,28 @@
       event.preventDefault();
       return;
     }
+    if (els.zoom.open) {
+      // The enlarged view takes the keys: arrows move, Esc closes (the dialog's own), nothing else acts.
+      if (key === "ArrowLeft" || key === "ArrowRight") { zoomStep(key === "ArrowLeft" ? -1 : 1); }
+      else if (key === "z" || key === "Z") { els.zoom.close(); }
+      if (key !== "Tab" && key !== "Escape") event.preventDefault();
+      return;
+    }
     if (key === "Escape" && els.instructions.open) {
       els.instructions.open = false;
       return;
     }
+    if (!els.onboarding.hidden) {
+      if (key === "Enter" && tag !== "SUMMARY" && tag !== "A" && tag !== "BUTTON") { event.preventDefault(); start(); }
+      return;
+    }
+    if (key === "Escape" && state.replacing) { cancelUndo(); return; }
     if (key === "Enter") {
       // Enter on the instructions toggle or a link keeps its usual meaning.
-      if (tag === "SUMMARY" || tag === "A") return;
+      if (tag === "SUMMARY" || tag === "A" || (target.classList && target.classList.contains("ann-zoomable"))) {
+        if (tag === "IMG") { event.preventDefault(); openZoom(target); }
+        return;
+      }
       event.preventDefault();
       if (event.repeat) return;
       if (!state.task && !state.busy && els.end.hidden) { loadNext(); return; }
@@ -416,6 +521,8 @@
       case "t": case "T": choose("tie"); break;
       case "i": case "I": toggleIrrelevant(); break;
       case "r": case "R": switchRatingSide(); break;
+      case "u": case "U": undo(); break;
+      case "z": case "Z": openZoom(state.hovered || els.refImg); break;
       case "1": case "2": case "3": case "4": case "5":
         rate(state.ratingSide, Number(key)); break;
       default: handled = false;
@@ -442,9 +549,89 @@
         rate(side, Number(radio.value));
       });
     });
-    // Clicking a set picks it, as the buttons do.
-    $("ann-set-" + side + "-images").addEventListener("click", function () { choose(side); });
+    // Clicking a set's heading picks it, as the buttons do; clicking an image only enlarges it.
+    document.querySelector('[data-choose="' + side + '"]').addEventListener("click", function () { choose(side); });
   });
+  els.undo.addEventListener("click", undo);
 
-  loadNext();
+  // ---- zoom -----------------------------------------------------------------------------------
+
+  function zoomables() {
+    return Array.prototype.slice.call(els.task.querySelectorAll("img.ann-zoomable"));
+  }
+
+  function zoomShow(index) {
+    var all = zoomables();
+    if (!all.length) return;
+    state.zoomAt = (index + all.length) % all.length;
+    var img = all[state.zoomAt];
+    els.zoomImg.src = img.src;
+    els.zoomImg.alt = img.alt;
+    els.zoomCaption.textContent = img.alt + " (" + (state.zoomAt + 1) + " of " + all.length + ")";
+  }
+
+  function zoomStep(delta) { zoomShow(state.zoomAt + delta); }
+
+  function openZoom(img) {
+    if (!state.task || !img) return;
+    zoomShow(Math.max(0, zoomables().indexOf(img)));
+    if (!els.zoom.open) els.zoom.showModal();
+  }
+
+  els.task.addEventListener("click", function (event) {
+    var target = event.target;
+    if (target && target.tagName === "IMG" && target.classList.contains("ann-zoomable")) openZoom(target);
+  });
+  // A click enlarges without focusing the image, so Enter after closing still submits (Tab focus still works).
+  els.task.addEventListener("mousedown", function (event) {
+    var target = event.target;
+    if (target && target.tagName === "IMG" && target.classList.contains("ann-zoomable")) event.preventDefault();
+  });
+  els.task.addEventListener("mouseover", function (event) {
+    var target = event.target;
+    state.hovered = target && target.tagName === "IMG" && target.classList.contains("ann-zoomable") ? target : null;
+  });
+  els.task.addEventListener("mouseout", function (event) {
+    if (event.target === state.hovered) state.hovered = null;
+  });
+  $("ann-zoom-prev").addEventListener("click", function () { zoomStep(-1); });
+  $("ann-zoom-next").addEventListener("click", function () { zoomStep(1); });
+  $("ann-zoom-close").addEventListener("click", function () { els.zoom.close(); });
+  // A click on the backdrop (outside the dialog's box) closes it too.
+  els.zoom.addEventListener("click", function (event) { if (event.target === els.zoom) els.zoom.close(); });
+
+  // ---- first screen ---------------------------------------------------------------------------
+
+  function start() {
+    var consent = $("ann-consent");
+    if (consent && !consent.checked) {
+      showError("Please tick the consent box to take part.");
+      consent.focus();
+      return;
+    }
+    $("ann-start").disabled = true;
+    post(config.onboardedUrl, { consent: consent ? consent.checked : false }).then(function (result) {
+      $("ann-start").disabled = false;
+      if (result.status !== 200) {
+        showError(detailOf(result, "Could not start (HTTP " + result.status + ")."));
+        return;
+      }
+      showError("");
+      els.onboarding.hidden = true;
+      els.loading.hidden = false;
+      loadNext();
+    }, function () {
+      $("ann-start").disabled = false;
+      showError("Network problem: press Start again.");
+    });
+  }
+
+  $("ann-start").addEventListener("click", start);
+
+  if (config.onboarding) {
+    els.app.setAttribute("aria-busy", "false");
+    $("ann-onboarding-title").focus();
+  } else {
+    loadNext();
+  }
 })();

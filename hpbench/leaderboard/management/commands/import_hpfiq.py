@@ -1,4 +1,5 @@
-"""``python manage.py import_hpfiq FILE --dataset NAME [--name hp-fashioniq] [--json]``."""
+"""``python manage.py import_hpfiq FILE --dataset NAME [--name hp-fashioniq] [--json]``, or
+``import_hpfiq --download --dataset NAME [--url URL] [--sha256 HASH]`` to fetch the released file first."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from tqdm import tqdm
 
 from hpbench.catalog.models import Dataset
 from hpbench.leaderboard.hpfiq import HpfiqFormatError
+from hpbench.leaderboard.hpfiq_download import HPFIQ_SHA256, HPFIQ_URL, HpfiqDownloadError, hpfiq_download
 from hpbench.leaderboard.services import benchmark_import_hpfiq
 
 
@@ -16,17 +18,39 @@ class Command(BaseCommand):
     help = "Import the released HP-FashionIQ preference file (hpfiq.json) as a preference benchmark."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("file", help="Path to hpfiq.json")
+        parser.add_argument("file", nargs="?", help="Path to hpfiq.json (leave out with --download)")
+        parser.add_argument(
+            "--download", action="store_true", help="Fetch the released hpfiq.json and check its SHA-256 first"
+        )
+        parser.add_argument("--url", default=HPFIQ_URL, help=f"Where --download fetches it (default: {HPFIQ_URL})")
+        parser.add_argument("--sha256", default=HPFIQ_SHA256, help="The SHA-256 --download expects (the release's)")
         parser.add_argument("--dataset", required=True, help="Name of the FashionIQ dataset whose images it names")
         parser.add_argument("--name", default="hp-fashioniq", help="Benchmark name (default: hp-fashioniq)")
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON")
         parser.add_argument("--show-missing", type=int, default=20, help="How many missing names to list")
 
     def handle(self, *args, **options) -> None:
+        if bool(options["file"]) == options["download"]:
+            raise CommandError("give the path of hpfiq.json, or --download to fetch the released file (not both)")
         try:
             dataset = Dataset.objects.get(name=options["dataset"])
         except Dataset.DoesNotExist:
             raise CommandError(f"--dataset {options['dataset']!r}: no such dataset") from None
+        if not options["download"]:
+            self._import(options["file"], dataset, options)
+            return
+        try:
+            path = hpfiq_download(url=options["url"], sha256=options["sha256"])
+        except HpfiqDownloadError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            if not options["json"]:
+                self.stdout.write(f"Downloaded {options['url']} (SHA-256 checked).")
+            self._import(str(path), dataset, options)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _import(self, file: str, dataset: Dataset, options: dict) -> None:
         bar = None if options["json"] else tqdm(total=0, unit="question", desc="mapping", file=self.stderr)
 
         def progress(done: int, total: int) -> None:
@@ -35,9 +59,7 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
         try:
-            result = benchmark_import_hpfiq(
-                path=options["file"], dataset=dataset, name=options["name"], progress=progress
-            )
+            result = benchmark_import_hpfiq(path=file, dataset=dataset, name=options["name"], progress=progress)
         except (HpfiqFormatError, ValueError) as exc:
             raise CommandError(str(exc)) from None
         finally:

@@ -1,14 +1,20 @@
 """``python manage.py up``: set up and run the whole platform on this machine (``make up``).
 
 Idempotent: migrates, creates an ``admin`` account (password kept in ``var/admin-password.txt``),
-generates and imports the demo dataset, registers the shipped demo models, starts a real Celery
-worker and the web server, queues what the demo still lacks (retrieval runs, then the demo campaign,
-its simulated annotators, the frozen benchmark and the scores), and prints the URL to open.
-Ctrl-C stops the worker and the server.
+generates and imports the demo dataset, registers the shipped demo models, starts real Celery
+workers, Celery beat and the web server, queues what the demo still lacks (retrieval runs, then the demo
+campaign, its simulated annotators, the frozen benchmark and the scores), and prints the URL to open.
+Ctrl-C (or SIGTERM) stops them all.
+
+Each queue gets a worker of its own with the solo pool (the task runs in the worker process: no pool
+children to lose) and ``up`` restarts any worker or beat that dies. A prefork pool on the filesystem broker
+wedged once its children were killed (tasks received, never run; SIGTERM hung). A job whose worker died is
+queued again by the reaper that beat runs (worker/claims.py): the filesystem broker does not redeliver.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -16,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +37,38 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+RESTARTS_PER_MINUTE = 5  # a process dying faster than this is broken, not unlucky: stop everything
+
+
+def _commands(host: str, port: int, var: Path) -> dict[str, list[str]]:
+    """The processes ``up`` runs: the web server first; the others are restarted when they die."""
+    celery = [sys.executable, "-m", "celery", "-A", "hpbench.celery"]
+    worker = [*celery, "worker", "-P", "solo", "-l", "INFO"]
+    return {
+        "web": [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+        "worker-gpu": [*worker, "-Q", "gpu", "-n", "local-gpu@%h"],
+        "worker-default": [*worker, "-Q", "default", "-n", "local-default@%h"],
+        "beat": [*celery, "beat", "-l", "INFO", "-s", str(var / "celerybeat-schedule")],
+    }
+
+
+#: Libraries whose log lines and warnings (kombu's "No hostname was supplied", deprecations) would otherwise land
+#: between the status lines: they go to var/logs/up.log.
+LIBRARY_LOGGERS = ("kombu", "celery", "amqp", "py.warnings", "django", "urllib3", "PIL")
+
+
+def route_library_logs(path: Path) -> None:
+    """Send third-party log records and Python warnings to ``path`` instead of the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.captureWarnings(True)
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+
+
 class Command(BaseCommand):
     help = "Set up and run hpbench on this machine (web server + worker + demo data)."
 
@@ -42,6 +81,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+        route_library_logs(Path(settings.VAR_DIR) / "logs" / "up.log")
         from hpbench.celery import ensure_broker_folders
 
         ensure_broker_folders()
@@ -53,11 +93,14 @@ class Command(BaseCommand):
         if options["setup_only"]:
             return
         base_url = f"http://{options['host']}:{options['port']}"
-        processes = self._start(options["host"], options["port"])
+        self._commands = _commands(options["host"], options["port"], Path(settings.VAR_DIR))
+        processes = {name: self._spawn(name) for name in self._commands}
+        self.stdout.write(f"web server, workers and beat started (logs in {Path(settings.VAR_DIR) / 'logs'}/)")
         self.stdout.write(self.style.SUCCESS(
             f"\nhpbench is running: open {base_url}/\n"
             f"  admin: {base_url}/admin/  (user admin, password {password})\n"
             f"  health: {base_url}/healthz\n"
+            f"  logs: {Path(settings.VAR_DIR) / 'logs'}/ (web.log, worker.log, up.log)\n"
             "  Ctrl-C stops the web server and the worker.\n"
         ))
         if not options["no_demo"]:
@@ -68,20 +111,39 @@ class Command(BaseCommand):
         # `kill` (SIGTERM) stops everything too, as Ctrl-C does: without this the worker would outlive us.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            while all(process.poll() is None for process in processes):
-                time.sleep(1)
-            self.stderr.write("a process stopped; shutting down")
+            self._supervise(processes)
         except KeyboardInterrupt:
             self.stdout.write("\nstopping …")
         finally:
-            for process in processes:
+            for process in processes.values():
                 if process.poll() is None:
                     process.send_signal(signal.SIGTERM)
-            for process in processes:
+            for process in processes.values():
                 try:
-                    process.wait(timeout=20)
+                    process.wait(timeout=20)  # a solo worker finishes its task first: not forever
                 except subprocess.TimeoutExpired:
                     process.kill()
+                    process.wait()
+
+    def _supervise(self, processes: dict[str, subprocess.Popen]) -> None:
+        """Restart a worker or beat that died; return when the web server stops or a process keeps dying."""
+        deaths: dict[str, deque[float]] = {name: deque(maxlen=RESTARTS_PER_MINUTE) for name in processes}
+        while True:
+            time.sleep(1)
+            for name, process in processes.items():
+                if process.poll() is None:
+                    continue
+                if name == "web":
+                    self.stderr.write(f"the web server stopped (exit {process.returncode}); shutting down")
+                    return
+                now = time.monotonic()
+                deaths[name].append(now)
+                if len(deaths[name]) == RESTARTS_PER_MINUTE and now - deaths[name][0] < 60:
+                    self.stderr.write(f"{name} died {RESTARTS_PER_MINUTE} times within a minute; shutting down "
+                                      f"(see {Path(settings.VAR_DIR) / 'logs' / name}.log)")
+                    return
+                self.stderr.write(f"{name} stopped (exit {process.returncode}); restarting it")
+                processes[name] = self._spawn(name)
 
     def _admin_password(self) -> str:
         path = Path(settings.VAR_DIR) / "admin-password.txt"
@@ -97,18 +159,9 @@ class Command(BaseCommand):
         path.chmod(0o600)
         return password
 
-    def _start(self, host: str, port: int) -> list[subprocess.Popen]:
+    def _spawn(self, name: str) -> subprocess.Popen:
         logs = Path(settings.VAR_DIR) / "logs"
         logs.mkdir(exist_ok=True)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-c", "2",
-             "-n", "local@%h", "-l", "INFO"],
-            stdout=(logs / "worker.log").open("a"), stderr=subprocess.STDOUT,
-        )
-        web = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            stdout=(logs / "web.log").open("a"), stderr=subprocess.STDOUT,
-        )
-        self.stdout.write(f"worker and web server started (logs in {logs}/)")
-        return [worker, web]
+        with (logs / f"{name}.log").open("a") as log:
+            return subprocess.Popen(self._commands[name], stdout=log, stderr=subprocess.STDOUT)
 

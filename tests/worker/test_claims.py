@@ -1,0 +1,182 @@
+"""Claims on worker jobs: owners, heartbeats, taking over from lost workers, and the reaper (on PostgreSQL)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
+from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
+from worker import claims
+
+pytestmark = pytest.mark.django_db(transaction=True)
+HOST = socket.gethostname()
+
+
+@pytest.fixture
+def run() -> RetrievalRun:
+    dataset = Dataset.objects.create(name="d", kind=Dataset.Kind.DEMO, image_root="/nowhere")
+    model = ModelEntry.objects.create(name="m", family=ModelEntry.Family.DEMO)
+    return RetrievalRun.objects.create(model=model, dataset=dataset)
+
+
+@pytest.fixture
+def score(run) -> ModelScore:
+    benchmark = PreferenceBenchmark.objects.create(
+        name="b", version=1, source=PreferenceBenchmark.Source.IMPORTED, dataset=run.dataset, fingerprint="f"
+    )
+    return ModelScore.objects.create(model=run.model, benchmark=benchmark)
+
+
+def _set(row, **fields) -> None:
+    type(row).objects.filter(pk=row.pk).update(**fields)
+    row.refresh_from_db()
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_queued_job_is_claimed_by_one_owner_only(run):
+    assert claims.job_claim(model=RetrievalRun, pk=run.pk, owner="a:1:t1")
+    assert not claims.job_claim(model=RetrievalRun, pk=run.pk, owner="b:2:t2")
+    run.refresh_from_db()
+    assert (run.status, run.claimed_by, run.restarts) == ("running", "a:1:t1", 0)
+    assert run.heartbeat_at is not None and run.started_at is not None
+
+
+def test_a_running_job_with_a_fresh_heartbeat_on_another_machine_is_not_taken_over(run):
+    _set(run, status="running", claimed_by="elsewhere:1:t", heartbeat_at=timezone.now(), started_at=timezone.now())
+    assert not claims.job_claim(model=RetrievalRun, pk=run.pk, owner=claims.worker_identity("t2"))
+
+
+def test_a_job_whose_heartbeat_stopped_is_taken_over_and_counts_a_restart(run, settings):
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 1)
+    _set(run, status="running", claimed_by="elsewhere:1:t", heartbeat_at=old, started_at=old)
+    assert claims.job_claim(model=RetrievalRun, pk=run.pk, owner="here:2:t2")
+    run.refresh_from_db()
+    assert (run.status, run.claimed_by, run.restarts) == ("running", "here:2:t2", 1)
+    assert run.heartbeat_at > old
+
+
+def test_a_job_whose_owner_process_died_on_this_machine_is_taken_over_at_once(score):
+    dead = f"{HOST}:{_dead_pid()}:t1"
+    _set(score, status="running", claimed_by=dead, heartbeat_at=timezone.now(), started_at=timezone.now())
+    assert claims.job_claim(model=ModelScore, pk=score.pk, owner=claims.worker_identity("t2"))
+    score.refresh_from_db()
+    assert score.claimed_by.endswith(":t2") and score.restarts == 1
+
+
+def test_a_live_owner_process_on_this_machine_keeps_its_job(score):
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as alive:
+        try:
+            _set(score, status="running", claimed_by=f"{HOST}:{alive.pid}:t1", heartbeat_at=timezone.now())
+            assert not claims.job_claim(model=ModelScore, pk=score.pk, owner=claims.worker_identity("t2"))
+        finally:
+            alive.kill()
+
+
+@pytest.mark.parametrize("status", ["finished", "failed", "cancelled"])
+def test_an_ended_job_is_never_claimed(run, status, settings):
+    old = timezone.now() - timedelta(days=1)
+    _set(run, status=status, claimed_by=f"{HOST}:{_dead_pid()}:t", heartbeat_at=old, started_at=old)
+    assert not claims.job_claim(model=RetrievalRun, pk=run.pk, owner="x:1:t")
+    run.refresh_from_db()
+    assert run.status == status
+
+
+def test_the_heartbeat_keeps_the_row_fresh_and_notices_when_the_job_is_no_longer_its_own(run, settings):
+    settings.HPBENCH_HEARTBEAT_SECONDS = 0.2
+    claims.job_claim(model=RetrievalRun, pk=run.pk, owner="me:1:t")
+    first = RetrievalRun.objects.get(pk=run.pk).heartbeat_at
+    with claims.heartbeat(model=RetrievalRun, pk=run.pk, owner="me:1:t") as beat:
+        time.sleep(0.7)
+        assert RetrievalRun.objects.get(pk=run.pk).heartbeat_at > first and beat.alive
+        _set(run, claimed_by="other:2:t")  # taken over
+        deadline = time.monotonic() + 5
+        while beat.alive and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not beat.alive
+
+
+@pytest.fixture
+def sent():
+    with mock.patch("hpbench.celery.app.send_task") as send_task:
+        yield send_task
+
+
+def test_the_reaper_queues_again_a_job_whose_heartbeat_stopped(run, score, sent, settings,
+                                                               django_capture_on_commit_callbacks):
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(run, status="running", claimed_by="gone:1:t", heartbeat_at=old, started_at=old, progress=0.4)
+    _set(score, status="running", claimed_by="gone:1:u", heartbeat_at=old, started_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = claims.jobs_reap()
+    assert counts == {"requeued": 2, "failed_lost": 0, "failed_time_limit": 0}
+    run.refresh_from_db()
+    score.refresh_from_db()
+    assert (run.status, run.claimed_by, run.heartbeat_at, run.progress, run.restarts) == ("queued", "", None, 0.0, 1)
+    assert (score.status, score.restarts) == ("queued", 1)
+    assert sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list) == [
+        ("gpu.retrieval.run", [run.pk]), ("gpu.scoring.score_model", [score.pk])
+    ]
+
+
+def test_the_reaper_fails_a_job_that_lost_too_many_workers(run, sent, settings):
+    settings.HPBENCH_JOB_RESTARTS = 2
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(run, status="running", claimed_by="gone:7:t", heartbeat_at=old, started_at=old, restarts=2)
+    assert claims.jobs_reap()["failed_lost"] == 1
+    run.refresh_from_db()
+    assert run.status == "failed" and run.finished_at is not None
+    assert "worker was lost 3 times" in run.error and "gone:7:t" in run.error
+    sent.assert_not_called()
+
+
+def test_the_reaper_fails_a_job_past_the_hard_time_limit_even_with_a_fresh_heartbeat(score, settings):
+    started = timezone.now() - timedelta(
+        seconds=settings.CELERY_TASK_HARD_TIME_LIMIT + settings.HPBENCH_HEARTBEAT_TIMEOUT + 5
+    )
+    _set(score, status="running", claimed_by="busy:1:t", heartbeat_at=timezone.now(), started_at=started)
+    assert claims.jobs_reap()["failed_time_limit"] == 1
+    score.refresh_from_db()
+    assert score.status == "failed" and "hard time limit" in score.error and score.computed_at is not None
+
+
+def test_the_reaper_leaves_live_queued_and_ended_jobs_alone(run, score, sent):
+    _set(run, status="running", claimed_by="busy:1:t", heartbeat_at=timezone.now(), started_at=timezone.now())
+    assert claims.jobs_reap() == {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
+    run.refresh_from_db()
+    score.refresh_from_db()
+    assert run.status == "running" and score.status == "queued"
+    sent.assert_not_called()
+
+
+def test_a_job_from_before_heartbeats_is_reaped_by_its_start_time(run, sent, settings):
+    started = timezone.now() - timedelta(seconds=settings.CELERY_TASK_HARD_TIME_LIMIT - 5)
+    _set(run, status="running", claimed_by="", heartbeat_at=None, started_at=started)
+    assert claims.jobs_reap()["requeued"] == 0
+    _set(run, started_at=started - timedelta(seconds=10))
+    assert claims.jobs_reap()["requeued"] == 1
+
+
+def test_the_reaper_queues_a_score_file_job_again_on_its_own_task(run, score, sent, settings,
+                                                                  django_capture_on_commit_callbacks):
+    ModelEntry.objects.filter(pk=run.model_id).update(family=ModelEntry.Family.SCORES)
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(run, status="running", claimed_by="gone:1:t", heartbeat_at=old, started_at=old)
+    _set(score, status="running", claimed_by="gone:1:u", heartbeat_at=old, started_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["requeued"] == 2
+    assert sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list) == [
+        ("default.scorefiles.rankings", [run.pk]), ("default.scorefiles.score", [score.pk])
+    ]

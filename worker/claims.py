@@ -1,0 +1,239 @@
+"""Claims on worker jobs: an owner, a heartbeat, reclaiming from lost workers, and the reaper.
+
+A job row (a :class:`~hpbench.catalog.models.RetrievalRun` or a :class:`~hpbench.leaderboard.models.ModelScore`)
+is claimed with one conditional UPDATE that writes ``status=running``, ``claimed_by`` (``host:pid:task``) and
+``heartbeat_at``. While the job runs, :func:`heartbeat` refreshes ``heartbeat_at`` from a thread every
+``HPBENCH_HEARTBEAT_SECONDS``; a row whose heartbeat is older than ``HPBENCH_HEARTBEAT_TIMEOUT`` belongs to a
+worker that is gone. Such a row is taken over by whichever comes first:
+
+- a redelivered task (``job_claim`` accepts a stale heartbeat, and at once an owner process on this machine
+  that no longer exists: a SIGKILLed pool child's message comes straight back to the same worker);
+- the reaper (:func:`jobs_reap`, task ``default.jobs.reap`` run by Celery beat every ``HPBENCH_REAP_SECONDS``),
+  which puts the job back in the queue with a fresh message, or fails it once it has lost
+  ``HPBENCH_JOB_RESTARTS`` workers (a job that kills its worker every time must not loop forever).
+
+The reaper also fails jobs running longer than the hard time limit (the solo pool of the embedded worker
+enforces no time limit), and the job notices at its next heartbeat that the row is no longer its own.
+
+This module imports no torch: the reaper runs on the ``default`` queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connection, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from hpbench import dispatch
+from hpbench.catalog.models import JobStatus, ModelEntry, RetrievalRun
+from hpbench.leaderboard.models import ModelScore
+
+log = logging.getLogger(__name__)
+Status = JobStatus
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job row the claims apply to, and the tasks that run one (they take the row's primary key):
+    ``task`` runs the model, ``file_task`` reads the authors' score files of a ``scores``-family model."""
+
+    name: str
+    model: type[models.Model]
+    task: str
+    file_task: str
+    finished_field: str
+
+    def task_for(self, family: str) -> str:
+        return self.file_task if family == ModelEntry.Family.SCORES else self.task
+
+
+KINDS = (
+    JobKind("retrieval run", RetrievalRun, dispatch.RETRIEVAL_RUN, dispatch.SCOREFILE_RANKINGS, "finished_at"),
+    JobKind("score", ModelScore, dispatch.SCORE_MODEL, dispatch.SCOREFILE_SCORE, "computed_at"),
+)
+
+
+def heartbeat_seconds() -> float:
+    return float(settings.HPBENCH_HEARTBEAT_SECONDS)
+
+
+def heartbeat_timeout() -> timedelta:
+    return timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT)
+
+
+def hard_limit() -> timedelta:
+    return timedelta(seconds=settings.CELERY_TASK_HARD_TIME_LIMIT)
+
+
+def worker_identity(task_id: str | None = None) -> str:
+    """``host:pid:task`` of the calling process; ``task`` is the running Celery task's id when there is one."""
+    if task_id is None:
+        from celery import current_task
+
+        task_id = getattr(getattr(current_task, "request", None), "id", None) if current_task else None
+    return f"{socket.gethostname()}:{os.getpid()}:{task_id or '-'}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """Whether ``owner`` (``host:pid:task``) names a process on this machine that no longer runs.
+
+    Owners on other machines are never judged here: only their heartbeat tells.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # this very process: the thread pool may run several jobs at once
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")  # a zombie: dead, not yet waited for by its parent
+
+
+def _stale(now: datetime) -> Q:
+    """Running rows whose worker stopped saying it is alive (rows from before heartbeats: by their start)."""
+    return Q(status=Status.RUNNING) & (
+        Q(heartbeat_at__lt=now - heartbeat_timeout())
+        | Q(heartbeat_at__isnull=True, started_at__lt=now - hard_limit())
+    )
+
+
+def job_claim(*, model: type[models.Model], pk: int, owner: str, reset: dict | None = None) -> bool:
+    """Claim a job row for ``owner``: queued, or running under a lost worker. Returns whether it is now ours.
+
+    One conditional UPDATE (status, owner, heartbeat, start time and ``reset``'s fields), so two workers never
+    both get it. A running row is taken over when its heartbeat is older than ``HPBENCH_HEARTBEAT_TIMEOUT``
+    or its owner is a process of this machine that has died; taking over counts a restart. Finished,
+    failed and cancelled rows, and rows held by a live worker, are refused.
+    """
+    now = timezone.now()
+    fields = {"status": Status.RUNNING, "claimed_by": owner, "heartbeat_at": now, "started_at": now,
+              **(reset or {})}
+    rows = model.objects.filter(pk=pk)
+    if rows.filter(status=Status.QUEUED).update(**fields):
+        return True
+    if rows.filter(_stale(now)).update(**fields, restarts=F("restarts") + 1):
+        log.warning("%s %s: taken over by %s after its worker's heartbeat stopped", model.__name__, pk, owner)
+        return True
+    previous = rows.filter(status=Status.RUNNING).values_list("claimed_by", flat=True).first()
+    if previous and owner_is_gone(previous):
+        if rows.filter(status=Status.RUNNING, claimed_by=previous).update(**fields, restarts=F("restarts") + 1):
+            log.warning("%s %s: taken over by %s from %s, a process that died", model.__name__, pk, owner, previous)
+            return True
+    return False
+
+
+def job_is_mine(*, model: type[models.Model], pk: int, owner: str) -> bool:
+    """Whether the row is still running under ``owner`` (not cancelled, failed by the reaper, nor taken over)."""
+    return model.objects.filter(pk=pk, status=Status.RUNNING, claimed_by=owner).exists()
+
+
+class Heartbeat:
+    """The running side of a claim: ``alive`` turns False once the row is no longer the job's own."""
+
+    def __init__(self, *, model: type[models.Model], pk: int, owner: str) -> None:
+        self.model, self.pk, self.owner = model, pk, owner
+        self.alive = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{model.__name__}-{pk}", daemon=True)
+
+    def beat(self) -> bool:
+        """Refresh ``heartbeat_at`` now; returns (and remembers) whether the row is still ours."""
+        rows = self.model.objects.filter(pk=self.pk, status=Status.RUNNING, claimed_by=self.owner)
+        self.alive = self.alive and rows.update(heartbeat_at=timezone.now()) == 1
+        return self.alive
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(heartbeat_seconds()) and self.alive:
+                try:
+                    close_old_connections()  # a connection the database dropped is replaced, not reused
+                    self.beat()
+                except Exception:  # a busy or unreachable database: the next beat tries again
+                    log.exception("%s %s: heartbeat failed", self.model.__name__, self.pk)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=heartbeat_seconds() + 30)
+
+    def __enter__(self) -> Heartbeat:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@contextmanager
+def heartbeat(*, model: type[models.Model], pk: int, owner: str) -> Iterator[Heartbeat]:
+    """Keep the claimed row's heartbeat fresh while the block runs (a thread with its own connection)."""
+    with Heartbeat(model=model, pk=pk, owner=owner) as beat:
+        yield beat
+
+
+# --------------------------------------------------------------------------------------------
+# The reaper
+# --------------------------------------------------------------------------------------------
+
+
+def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
+    """Requeue or fail every running job whose worker is lost, and fail those past the hard time limit.
+
+    A row with a stale heartbeat (older than ``HPBENCH_HEARTBEAT_TIMEOUT``) goes back to ``queued`` with a new
+    task message (sent after commit), or is failed once it has already replaced ``HPBENCH_JOB_RESTARTS`` lost
+    workers. A row started longer ago than the hard time limit (plus one heartbeat timeout of grace) is failed
+    whatever its heartbeat says. Each change is a conditional UPDATE on the row as it was read, so a worker
+    finishing at the same moment wins. Returns counts: ``requeued``, ``failed_lost``, ``failed_time_limit``.
+    """
+    now = now or timezone.now()
+    counts = {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
+    limit = settings.HPBENCH_JOB_RESTARTS
+    for kind in KINDS:
+        rows = kind.model.objects
+        over = now - hard_limit() - heartbeat_timeout()
+        message = f"failed: ran past the hard time limit ({settings.CELERY_TASK_HARD_TIME_LIMIT} s)"
+        counts["failed_time_limit"] += rows.filter(status=Status.RUNNING, started_at__lt=over).update(
+            status=Status.FAILED, error=message, **{kind.finished_field: now}
+        )
+        for pk, owner, beat, restarts, family in rows.filter(_stale(now)).values_list(
+            "pk", "claimed_by", "heartbeat_at", "restarts", "model__family"
+        ):
+            same = rows.filter(pk=pk, status=Status.RUNNING, claimed_by=owner, heartbeat_at=beat)
+            last = beat.isoformat(timespec="seconds") if beat else "never"
+            if restarts >= limit:
+                error = (f"failed: its worker was lost {restarts + 1} times (last {owner or 'unknown'}, "
+                         f"last heartbeat {last})")
+                if same.update(status=Status.FAILED, error=error, **{kind.finished_field: now}):
+                    counts["failed_lost"] += 1
+                    log.error("%s %s: %s", kind.name, pk, error)
+                continue
+            with transaction.atomic():
+                if same.update(status=Status.QUEUED, claimed_by="", heartbeat_at=None, progress=0.0,
+                               restarts=F("restarts") + 1):
+                    counts["requeued"] += 1
+                    log.warning("%s %s: worker %s lost (last heartbeat %s); queued again", kind.name, pk, owner,
+                                last)
+                    dispatch.task_send_on_commit(kind.task_for(family), pk)
+    return counts
