@@ -63,6 +63,10 @@ def _setup_env(
         "LOG_LEVEL": "WARNING",
         # Every simulated annotator enters from this machine: no per-IP limit on new crowd identities.
         "HPBENCH_CROWD_NEW_PER_IP_HOUR": "0",
+        # Plain HTTP on loopback with no TLS proxy in front: no redirect to https, cookies sent over http.
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
         "DJANGO_SETTINGS_MODULE": "hpbench.settings",
     }
     os.environ.update(env)

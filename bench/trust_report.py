@@ -114,12 +114,12 @@ async def _faulty_load(port: int, slug: str, annotators: int, duration: float) -
             try:
                 status, answer = await asyncio.wait_for(http.request(method, path, body), timeout=15)
             except (TimeoutError, ConnectionError, OSError, asyncio.IncompleteReadError, IndexError) as exc:
-                error(f"{path.rsplit('/', 1)[-1]}: {type(exc).__name__}")
+                error(f"{path.split('?')[0].rsplit('/', 1)[-1]}: {type(exc).__name__}")
                 await http.close()
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             if status >= 500:
-                error(f"{path.rsplit('/', 1)[-1]} {status}")
+                error(f"{path.split('?')[0].rsplit('/', 1)[-1]} {status}")
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
             return status, answer
@@ -448,7 +448,7 @@ class World:
 
         store = import_module(settings.SESSION_ENGINE).SessionStore()
         store[SESSION_KEY] = str(user.pk)
-        store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
         store[HASH_SESSION_KEY] = user.get_session_auth_hash()
         store.create()
         return store.session_key
@@ -607,7 +607,8 @@ RIGHTS = [
     (r"^admin/", _STAFF, _STAFF),
     (r"exports", _STAFF, _STAFF),
     (r"^api/annotate/campaigns/(<slug:slug>)?$", _STAFF, _STAFF),
-    (r"^api/annotate/campaigns/<slug:slug>/(next|enter)$", _PUBLIC, _PUBLIC),
+    (r"^api/annotate/campaigns/<slug:slug>/(next|enter|onboarded)$", _PUBLIC, _PUBLIC),
+    (r"^campaigns/", _STAFF, _STAFF),  # a campaign's monitor and preview pages
     (r"^api/annotate/votes$", _PUBLIC, {"crowd"}),
     (r"submissions/<int:pk>", _OWNER, _OWNER),
     (r"submissions|requests/|^account/|^researchers|token", _ACCOUNTS, _ACCOUNTS),
@@ -711,8 +712,9 @@ def _print_matrix(rows) -> int:
         "submissions; res = researcher owning the submission; other = another researcher; staff = is_staff"
     )
     print(
-        "intended: admin, exports, campaign list/detail: staff only; a submission (detail, scores, file, cancel, "
-        "publish): its owner and staff; submitting and score requests: accounts; votes: crowd (and accounts); "
+        "intended: admin, exports, campaign list/detail, monitor and preview: staff only; a submission (detail, "
+        "scores, file, cancel, publish): its owner and staff; submitting and score requests: accounts; votes and "
+        "onboarding: crowd (and accounts); "
         "catalogue, leaderboards, query pages, images: public reads; a read that is not allowed must answer "
         "302 (to login), 401, 403 or 404"
     )
