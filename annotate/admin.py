@@ -27,9 +27,10 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status", "build_status", "dataset")
     search_fields = ("slug", "name")
     filter_horizontal = ("models",)
-    readonly_fields = ("build_status", "build_progress", "build_error", "created_by", "created_at", "figures")
+    readonly_fields = ("build_status", "build_progress", "build_error", "build_started_at", "claimed_by",
+                       "heartbeat_at", "restarts", "created_by", "created_at", "figures")
     prepopulated_fields = {"slug": ("name",)}
-    actions = ("action_build", "action_open", "action_close", "action_refresh_quality")
+    actions = ("action_build", "action_open", "action_close", "action_refresh_quality", "action_refresh_pairs")
 
     @admin.display(description="built")
     def build_percent(self, obj: Campaign) -> str:
@@ -86,6 +87,16 @@ class CampaignAdmin(admin.ModelAdmin):
     def action_close(self, request, queryset) -> None:
         self._set_status(request, queryset, Campaign.Status.CLOSED)
 
+    @admin.action(description="Add informative comparisons (a quarter of num_queries, current ratings)")
+    def action_refresh_pairs(self, request, queryset) -> None:
+        for campaign in queryset:
+            try:
+                added = services.campaign_refresh(campaign=campaign, count=max(1, campaign.num_queries // 4))
+            except (ValueError, services.BuildError) as exc:
+                self.message_user(request, f"{campaign.slug}: {exc}", level=messages.ERROR)
+            else:
+                self.message_user(request, f"{campaign.slug}: {added} comparison(s) added.")
+
     @admin.action(description="Refresh quality flags (gold accuracy)")
     def action_refresh_quality(self, request, queryset) -> None:
         for campaign in queryset:
@@ -103,8 +114,11 @@ class _ReadOnly(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(_ReadOnly):
-    list_display = ("id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "open_slots")
-    list_filter = ("campaign", "is_gold", "shows_reference")
+    list_display = (
+        "id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "target_votes", "open_slots",
+        "stop_reason", "selection_weight",
+    )
+    list_filter = ("campaign", "is_gold", "shows_reference", "stop_reason")
     list_select_related = ("campaign", "query", "set_a_model", "set_b_model")
     raw_id_fields = ("query", "reference_image")
 

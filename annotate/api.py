@@ -244,7 +244,7 @@ class VoteInput(serializers.Serializer):
 class VoteView(_AnnotatorAPIView):
     @extend_schema(
         summary="Record the answer to a leased task (exactly once per idempotency key)",
-        request=VoteInput,
+        request={"application/json": VoteInput},  # a form is read too, but its values are strings: JSON is the API
         responses={
             201: inline_serializer("AnnotateVoteOk", {"ok": serializers.BooleanField()}),
             200: inline_serializer("AnnotateVoteReplay", {"ok": serializers.BooleanField()}),
@@ -335,14 +335,41 @@ def _campaign_summary(campaign: Campaign) -> dict:
         "build_status": campaign.build_status,
         "build_progress": campaign.build_progress,
         "votes_per_pair": campaign.votes_per_pair,
+        "adaptive_overlap": campaign.adaptive_overlap,
+        "min_votes_per_pair": campaign.min_votes_per_pair,
+        "overlap_confidence": campaign.overlap_confidence,
+        "pair_selection": campaign.pair_selection,
+        "random_share": campaign.random_share,
         "per_person_quota": campaign.per_person_quota,
     }
+
+
+def _campaign_fields() -> dict:
+    """Documents :func:`_campaign_summary` (staff answers; other keys may follow)."""
+    return {
+        "slug": serializers.CharField(), "name": serializers.CharField(), "dataset": serializers.CharField(),
+        "split": serializers.CharField(), "status": serializers.CharField(), "build_status": serializers.CharField(),
+        "build_progress": serializers.FloatField(), "votes_per_pair": serializers.IntegerField(),
+        "per_person_quota": serializers.IntegerField(help_text="0 = no limit"),
+    }
+
+
+_CAMPAIGNS = inline_serializer("AnnotateCampaigns", {"results": serializers.ListField(child=inline_serializer(
+    "AnnotateCampaignProgress", {**_campaign_fields(), "comparisons": serializers.IntegerField(),
+                                 "complete_comparisons": serializers.IntegerField(),
+                                 "votes": serializers.IntegerField(), "annotators": serializers.IntegerField()}))})
+_CAMPAIGN_DETAIL = inline_serializer("AnnotateCampaignDetail", {
+    **_campaign_fields(), "models": serializers.ListField(child=serializers.CharField()),
+    "figures": serializers.DictField(help_text="Progress and reliability (annotate.quality.campaign_figures)."),
+    "annotators": serializers.ListField(child=serializers.DictField(), help_text="Per annotator: pseudonym, votes, "
+                                        "gold accuracy, agreement, median time (and completion code, if per person).")})
 
 
 class CampaignListView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(summary="Campaigns with their progress (staff)", responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(summary="Campaigns with their progress (staff)", operation_id="annotate_campaigns_list",
+                   responses={200: _CAMPAIGNS})
     def get(self, request: Request) -> Response:
         rows = []
         for campaign in selectors.campaign_list_with_progress():
@@ -362,7 +389,7 @@ class CampaignDetailView(APIView):
 
     @extend_schema(
         summary="One campaign's progress, quality figures and annotators (staff)",
-        responses={200: OpenApiTypes.OBJECT, 404: _DETAIL},
+        responses={200: _CAMPAIGN_DETAIL, 404: _DETAIL},
     )
     def get(self, request: Request, slug: str) -> Response:
         try:

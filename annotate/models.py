@@ -2,9 +2,15 @@
 
 Invariant kept by :mod:`annotate.services` on every comparison, inside the transactions that change it::
 
-    open_slots + (assignments in state "leased") + votes_count == campaign.votes_per_pair
+    open_slots + (assignments in state "leased") + votes_count == target_votes
 
-so a comparison is offered only while ``open_slots > 0`` and can never collect more votes than wanted.
+so a comparison is offered only while ``open_slots > 0`` and can never collect more votes than its current
+target. With fixed overlap ``target_votes`` is the campaign's ``votes_per_pair`` from the build on. With
+adaptive overlap (``Campaign.adaptive_overlap``) a model comparison's target starts at ``min_votes_per_pair`` (gold
+tasks keep ``votes_per_pair``); the vote that decides the
+majority (``hpbench.metrics.adaptive.overlap_stop``) closes the comparison (``target_votes`` = votes + live
+leases, ``stop_reason`` "decided"), and a vote that leaves it undecided with no open slot and no live lease
+raises the target by one, up to ``votes_per_pair`` (``stop_reason`` "max_votes" once reached).
 """
 
 from __future__ import annotations
@@ -44,7 +50,38 @@ class Campaign(models.Model):
     split = models.CharField(max_length=32, default="val")
     set_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(50)])
     num_queries = models.PositiveIntegerField(default=100, validators=[MinValueValidator(1)])
-    votes_per_pair = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1)])
+    votes_per_pair = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="Votes per comparison (with adaptive overlap: the most a comparison may get).",
+    )
+    # Fewer votes for the same answer (hpbench/metrics/adaptive.py).
+    adaptive_overlap = models.BooleanField(
+        default=False,
+        help_text="Stop asking a comparison once its majority is decided with the confidence below, "
+        "and ask undecided ones more, up to votes_per_pair.",
+    )
+    min_votes_per_pair = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)], help_text="Adaptive overlap: votes every comparison gets."
+    )
+    overlap_confidence = models.FloatField(
+        default=0.8,
+        validators=[MinValueValidator(0.51), MaxValueValidator(0.999)],
+        help_text="Adaptive overlap: posterior probability (uniform prior) that the leading side is the majority.",
+    )
+    pair_selection = models.CharField(
+        max_length=12,
+        choices=[("random", "random"), ("informative", "informative")],
+        default="random",
+        help_text="random: one random model pair per sampled query. informative: (query, model pair) candidates "
+        "drawn with probability rising with how little the models' scores and ratings predict the outcome; "
+        "num_queries is then the number of comparisons drawn.",
+    )
+    random_share = models.FloatField(
+        default=0.25,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+        help_text="Informative selection: share of the selection probability spread uniformly (keeps weights bounded).",
+    )
     allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
     ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
     ask_irrelevant = models.BooleanField(default=False, help_text="Offer 'both sets are irrelevant'.")
@@ -97,6 +134,11 @@ class Campaign(models.Model):
     build_status = models.CharField(max_length=12, choices=BuildStatus.choices, default=BuildStatus.NOT_BUILT)
     build_progress = models.FloatField(default=0.0)
     build_error = models.TextField(blank=True, default="")
+    # The build's claim (worker/claims.py): its worker, that worker's last sign of life, takeovers from lost ones.
+    build_started_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -113,12 +155,22 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.slug
 
+    def clean(self) -> None:
+        """Adaptive overlap needs ``1 <= min_votes_per_pair <= votes_per_pair`` (``ValidationError`` otherwise)."""
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        if self.adaptive_overlap and self.min_votes_per_pair > self.votes_per_pair:
+            raise ValidationError(
+                {"min_votes_per_pair": f"must be at most votes_per_pair ({self.votes_per_pair}) with adaptive overlap"}
+            )
+
 
 class Comparison(models.Model):
     """Two result sets for one query. ``a``/``b`` are storage labels; the screen shows left/right."""
 
     # Every lease rewrites its comparison's row (open_slots) along with every index on the table, so the table
-    # keeps only the indexes something reads: campaign lookups use comparison_unique_per_query's prefix, and
+    # keeps only the indexes something reads: campaign lookups use comparison_unique_per_pair's prefix, and
     # the rare deletes of an image or model entry may scan (they are protected or cascade through queries).
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons", db_index=False)
     query = models.ForeignKey(Query, on_delete=models.CASCADE, related_name="+")
@@ -144,12 +196,31 @@ class Comparison(models.Model):
     gold_answer = models.CharField(max_length=1, blank=True, default="", help_text="'a' or 'b'; never shown.")
     seed = models.BigIntegerField(default=0)
     votes_count = models.PositiveIntegerField(default=0)
-    open_slots = models.IntegerField(help_text="votes_per_pair - votes - live leases")
+    open_slots = models.IntegerField(help_text="target_votes - votes - live leases")
+    target_votes = models.PositiveSmallIntegerField(default=0, help_text="Votes this comparison asks for now.")
+    # Counted by the vote path of adaptive campaigns only (votes of flagged annotators count for neither side).
+    votes_a = models.PositiveIntegerField(default=0)
+    votes_b = models.PositiveIntegerField(default=0)
+    stop_reason = models.CharField(
+        max_length=10, blank=True, default="", help_text="Adaptive overlap: 'decided' or 'max_votes' once stopped."
+    )
+    selection_weight = models.FloatField(
+        default=1.0, help_text="1/π relative to a uniform draw (informative pair selection); 1 for random pairs."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "query", "is_gold"], name="comparison_unique_per_query"),
+            # One gold task per query; model comparisons: one per (query, ordered model pair). Random builds
+            # use each query once; informative selection may compare several model pairs on one query.
+            models.UniqueConstraint(
+                fields=["campaign", "query"], condition=Q(is_gold=True), name="comparison_unique_gold_per_query"
+            ),
+            # Not partial, so its (campaign, ...) prefix serves every campaign lookup (gold rows' NULL models
+            # never conflict here).
+            models.UniqueConstraint(
+                fields=["campaign", "query", "set_a_model", "set_b_model"], name="comparison_unique_per_pair"
+            ),
             models.CheckConstraint(condition=Q(open_slots__gte=0), name="comparison_open_slots_nonnegative"),
         ]
         indexes = [

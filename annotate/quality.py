@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from django.db import transaction
+from django.db.models import Q, Sum
 
 from annotate.models import Annotator, Campaign, Comparison, Vote
 from hpbench.metrics import reliability
@@ -152,15 +153,23 @@ def campaign_figures(*, campaign: Campaign) -> dict:
     comparisons = Comparison.objects.filter(campaign=campaign)
     total = comparisons.count()
     gold = comparisons.filter(is_gold=True).count()
-    complete = comparisons.filter(votes_count__gte=campaign.votes_per_pair).count()
+    # Adaptive overlap: a comparison is complete once it stopped asking; the votes wanted are the current targets.
+    complete = comparisons.filter(Q(stop_reason__gt="") | Q(votes_count__gte=campaign.votes_per_pair)).count()
     per_comparison = Counter(comparisons.values_list("votes_count", flat=True))
+    adaptive = {}
+    if campaign.adaptive_overlap:
+        adaptive = {
+            "votes_wanted": comparisons.aggregate(n=Sum("target_votes"))["n"] or 0,
+            "stopped_decided": comparisons.filter(stop_reason="decided").count(),
+            "stopped_max_votes": comparisons.filter(stop_reason="max_votes").count(),
+        }
     counted = [v for v in votes if not v["excluded"]]
     units: dict[int, list[str]] = defaultdict(list)
     for vote in counted:
         if not vote["comparison__is_gold"]:
             units[vote["comparison_id"]].append(vote["choice"])
     n = len(votes)
-    return {
+    figures = {
         "comparisons": total,
         "gold_comparisons": gold,
         "complete_comparisons": complete,
@@ -184,3 +193,7 @@ def campaign_figures(*, campaign: Campaign) -> dict:
         "krippendorff_alpha": krippendorff_alpha_nominal(units),
         "units_with_2plus_votes": sum(1 for labels in units.values() if len(labels) >= 2),
     }
+    if adaptive:
+        figures.update(adaptive)
+        figures["progress"] = n / adaptive["votes_wanted"] if adaptive["votes_wanted"] else 0.0
+    return figures

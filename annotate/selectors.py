@@ -6,7 +6,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMinute
 from django.db.models.functions.datetime import TruncBase
 from django.utils import timezone
@@ -29,7 +29,9 @@ def campaign_list_with_progress() -> QuerySet[Campaign]:
         Campaign.objects.select_related("dataset")
         .annotate(
             n_comparisons=_scalar(comparisons, Count("pk")),
-            n_complete=_scalar(comparisons.filter(votes_count__gte=OuterRef("votes_per_pair")), Count("pk")),
+            n_complete=_scalar(
+                comparisons.filter(Q(stop_reason__gt="") | Q(votes_count__gte=OuterRef("votes_per_pair"))), Count("pk")
+            ),
             n_votes=_scalar(comparisons, Sum("votes_count")),
             n_annotators=_scalar(Annotator.objects.filter(campaign=OuterRef("pk")), Count("pk")),
         )

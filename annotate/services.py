@@ -8,6 +8,7 @@ transactions hold (``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -79,6 +80,10 @@ def campaign_create(
     """
     if len({m.pk for m in models}) < 2:
         raise ValueError("a campaign compares at least two different models")
+    if options.get("adaptive_overlap") and options.get("min_votes_per_pair", 2) > options.get("votes_per_pair", 3):
+        raise ValueError("min_votes_per_pair must be at most votes_per_pair with adaptive overlap")
+    if options.get("pair_selection", "random") not in ("random", "informative"):
+        raise ValueError(f"pair_selection must be 'random' or 'informative', got {options['pair_selection']!r}")
     with transaction.atomic():
         campaign = Campaign.objects.create(slug=slug, name=name, dataset=dataset, created_by=created_by, **options)
         campaign.models.set(models)
@@ -139,10 +144,14 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     the total) oppose the target plus images meeting the request to unrelated images of the category, on
     queries not otherwise sampled where there are enough (so no query is shown twice). Every image shown gets
     its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
+    With ``pair_selection = "informative"`` the campaign's ``num_queries`` comparisons are instead drawn from every
+    (covered query, model pair) by :mod:`annotate.selection` (a query may then be compared for several pairs), each
+    storing its ``selection_weight``; they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
+    Every comparison starts at :func:`campaign_initial_target` votes.
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
-    from hpbench.catalog.results import read_topk
+    from hpbench.catalog.results import read_topk_stored
 
     report = progress or (lambda fraction: None)
     models = list(campaign.models.order_by("pk"))
@@ -154,7 +163,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     for model in models:
         run = runs[model.pk]
         try:
-            topks[model.pk] = read_topk(run.results_path).as_dict(k)
+            topks[model.pk] = read_topk_stored(run.results_path).as_dict(k)
         except (OSError, KeyError, ValueError) as exc:
             raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
@@ -166,36 +175,50 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     if not candidate_ids:
         raise BuildError(f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run")
     rng = random.Random(campaign.seed)
-    chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
+    target = campaign_initial_target(campaign=campaign)
+    if campaign.pair_selection == "informative":
+        if Comparison.objects.filter(campaign=campaign).exists():
+            return Comparison.objects.filter(campaign=campaign).count()  # drawn once; campaign_refresh adds more
+        drawn = _informative_draw(
+            campaign, models, runs, candidate_ids, campaign.num_queries, topks, seed=campaign.seed & 0xFFFFFFFF
+        )
+        chosen = list(dict.fromkeys(d.query_id for d in drawn))
+    else:
+        chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
     report(0.05)
 
     rows: list[Comparison] = []
     queries = Query.objects.in_bulk(chosen)
-    for query_id in chosen:
-        query = queries[query_id]
-        model_a, model_b = rng.sample(models, 2)
-        set_a = topks[model_a.pk][query_id][:k]
-        set_b = topks[model_b.pk][query_id][:k]
-        seed = rng.getrandbits(48)
-        position = rng.getrandbits(48)
-        if set(set_a) == set(set_b):
-            continue
-        rows.append(
-            Comparison(
-                campaign=campaign,
-                query_id=query_id,
-                reference_image_id=query.reference_id,
-                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
-                position=position,
-                set_a_images=set_a,
-                set_b_images=set_b,
-                set_a_model=model_a,
-                set_b_model=model_b,
-                seed=seed,
-                open_slots=campaign.votes_per_pair,
-                shows_reference=query.reference_id in set_a or query.reference_id in set_b,
+    if campaign.pair_selection == "informative":
+        by_pk = {m.pk: m for m in models}
+        rows = _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng)
+    else:
+        for query_id in chosen:
+            query = queries[query_id]
+            model_a, model_b = rng.sample(models, 2)
+            set_a = topks[model_a.pk][query_id][:k]
+            set_b = topks[model_b.pk][query_id][:k]
+            seed = rng.getrandbits(48)
+            position = rng.getrandbits(48)
+            if set(set_a) == set(set_b):
+                continue
+            rows.append(
+                Comparison(
+                    campaign=campaign,
+                    query_id=query_id,
+                    reference_image_id=query.reference_id,
+                    text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
+                    position=position,
+                    set_a_images=set_a,
+                    set_b_images=set_b,
+                    set_a_model=model_a,
+                    set_b_model=model_b,
+                    seed=seed,
+                    open_slots=target,
+                    target_votes=target,
+                    shows_reference=query.reference_id in set_a or query.reference_id in set_b,
+                )
             )
-        )
     report(0.3)
     share = campaign.gold_share
     if share > 0 and rows:
@@ -213,6 +236,124 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
         Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
         report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
     return Comparison.objects.filter(campaign=campaign).count()
+
+
+def campaign_initial_target(*, campaign: Campaign) -> int:
+    """Votes a new model comparison asks for: ``min_votes_per_pair`` with adaptive overlap, else ``votes_per_pair``
+    (gold tasks always ask ``votes_per_pair``)."""
+    if campaign.adaptive_overlap:
+        return min(campaign.min_votes_per_pair, campaign.votes_per_pair)
+    return campaign.votes_per_pair
+
+
+def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list[int], list[float]]]]:
+    from hpbench.catalog.results import read_topk
+
+    out = {}
+    for pk, run in runs.items():
+        topk = read_topk(run.results_path)
+        out[pk] = {
+            int(q): (ids.tolist(), scores.tolist())
+            for q, ids, scores in zip(topk.query_ids, topk.image_ids, topk.scores, strict=True)
+        }
+    return out
+
+
+def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> list:
+    """The next ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``."""
+    import numpy as np
+
+    from annotate import selection
+
+    model_pks = [m.pk for m in models]
+    existing = set()
+    for q, a, b in Comparison.objects.filter(campaign=campaign, is_gold=False).values_list(
+        "query_id", "set_a_model_id", "set_b_model_id"
+    ):
+        existing.add((q, min(a, b), max(a, b)))
+    candidates = selection.informative_candidates(
+        model_pks=model_pks, query_ids=query_ids, topks=topks, set_size=campaign.set_size, existing=existing
+    )
+    return selection.informative_select(
+        campaign=campaign,
+        model_pks=model_pks,
+        candidates=candidates,
+        topks_full=_full_topks(runs),
+        set_size=campaign.set_size,
+        take=take,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random.Random) -> list[Comparison]:
+    k = campaign.set_size
+    rows = []
+    for d in drawn:
+        query = queries[d.query_id]
+        model_a, model_b = (by_pk[d.model_a], by_pk[d.model_b])
+        if rng.random() < 0.5:
+            model_a, model_b = model_b, model_a
+        set_a, set_b = topks[model_a.pk][d.query_id][:k], topks[model_b.pk][d.query_id][:k]
+        rows.append(
+            Comparison(
+                campaign=campaign,
+                query_id=d.query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
+                position=rng.getrandbits(48),
+                set_a_images=set_a,
+                set_b_images=set_b,
+                shows_reference=query.reference_id in set_a or query.reference_id in set_b,
+                set_a_model=model_a,
+                set_b_model=model_b,
+                seed=rng.getrandbits(48),
+                open_slots=target,
+                target_votes=target,
+                selection_weight=d.weight,
+            )
+        )
+    return rows
+
+
+def campaign_refresh(*, campaign: Campaign, count: int) -> int:
+    """Add ``count`` comparisons chosen by informative selection with the evidence gathered so far.
+
+    Candidates are the (query, model pair)s the campaign does not compare yet; Bradley-Terry strengths and the
+    predicted-preference fit come from its finished comparisons. New comparisons get random serving positions,
+    as at build. Reproducible: the draw is seeded
+    by the campaign's seed and how many comparisons it has. Returns how many were added.
+    Raises ``ValueError`` unless the campaign uses informative selection and ``count >= 1``, and
+    :class:`BuildError` as :func:`campaign_build` does.
+    """
+    from hpbench.catalog.results import read_topk
+
+    if campaign.pair_selection != "informative":
+        raise ValueError(f"campaign {campaign.slug!r} does not use informative pair selection")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a whole number >= 1, got {count!r}")
+    models = list(campaign.models.order_by("pk"))
+    runs = _latest_runs(campaign, models)
+    k = campaign.set_size
+    topks = {pk: read_topk(run.results_path).as_dict(k) for pk, run in runs.items()}
+    covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
+    query_ids = sorted(
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
+            "pk", flat=True
+        )
+    )
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one refresh at a time
+        n_existing = Comparison.objects.filter(campaign=campaign).count()
+        seed = [campaign.seed & 0xFFFFFFFF, n_existing]
+        drawn = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        rng = random.Random(f"{campaign.seed}:{n_existing}")
+        queries = Query.objects.in_bulk({d.query_id for d in drawn})
+        rows = _comparison_rows(
+            campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng
+        )
+        aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
+        Comparison.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
 
 
 def _gold_comparisons(
@@ -298,7 +439,9 @@ def _gold_comparisons(
                 is_gold=True,
                 gold_answer="a" if good_is_a else "b",
                 seed=rng.getrandbits(48),
+                # Gold tasks keep fixed overlap: every annotator's gold accuracy needs them seen.
                 open_slots=campaign.votes_per_pair,
+                target_votes=campaign.votes_per_pair,
             )
         )
     return out
@@ -554,7 +697,8 @@ _PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
 _TAKEOVER = (
     "SELECT a.id, c.id, c.text, c.shown"
     " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
-    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND NOT EXISTS ("
+    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND c.stop_reason = ''"
+    " AND NOT EXISTS ("
     "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
     " ORDER BY a.expires_at LIMIT 1{lock}"
 )
@@ -862,12 +1006,17 @@ class _VoteState(NamedTuple):
     gold_feedback: bool
     is_gold: bool
     gold_answer: str
+    adaptive_overlap: bool
+    min_votes_per_pair: int
+    votes_per_pair: int
+    overlap_confidence: float
 
 
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
     " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
-    " s.created_at, c.min_vote_ms, c.gold_feedback, x.is_gold, x.gold_answer"
+    " s.created_at, c.min_vote_ms, c.gold_feedback, x.is_gold, x.gold_answer,"
+    " c.adaptive_overlap, c.min_votes_per_pair, c.votes_per_pair, c.overlap_confidence"
     " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
     " JOIN annotate_campaign c ON c.id = s.campaign_id JOIN annotate_comparison x ON x.id = s.comparison_id"
     " WHERE s.lease = %s"
@@ -882,6 +1031,55 @@ _SUBMIT = Statement("annotate_submit", "UPDATE annotate_assignment SET state = '
 _COUNT_ON_COMPARISON = Statement(
     "annotate_count_comparison", "UPDATE annotate_comparison SET votes_count = votes_count + 1 WHERE id = %s"
 )
+# Adaptive overlap: the same counter UPDATE also applies hpbench.metrics.adaptive.overlap_stop to the counts after
+# this vote (gold tasks excepted: they keep fixed overlap), on the locked row (so concurrent votes on one comparison
+# each see the other's counts). SET expressions read the row before the update. Decided: no new leases, target =
+# votes + live leases. Undecided with no open slot and no live lease left (target = votes after this one): one more
+# slot, up to the maximum. "Decided" is |a - b| >= the lead needed at a + b votes, read from a fixed-width table
+# parameter (see _lead_table), which needs no array type on either database.
+_DECIDED = (
+    "(votes_count + 1 >= %s AND ABS(votes_a + %s - votes_b - %s)"
+    " >= CAST(COALESCE(NULLIF(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2), ''), '99') AS INTEGER))"
+)
+_COUNT_ADAPTIVE = Statement(
+    "annotate_count_comparison_adaptive",
+    "UPDATE annotate_comparison SET votes_count = votes_count + 1, votes_a = votes_a + %s, votes_b = votes_b + %s,"
+    " target_votes = CASE WHEN stop_reason <> '' OR is_gold THEN target_votes"
+    f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN target_votes - open_slots"
+    " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN target_votes + 1 ELSE target_votes END,"
+    " open_slots = CASE WHEN stop_reason <> '' OR is_gold THEN open_slots"
+    f" WHEN {_DECIDED} OR votes_count + 1 >= %s THEN 0"
+    " WHEN open_slots = 0 AND target_votes = votes_count + 1 THEN 1 ELSE open_slots END,"
+    " stop_reason = CASE WHEN stop_reason <> '' OR is_gold THEN stop_reason"
+    f" WHEN {_DECIDED} THEN 'decided' WHEN votes_count + 1 >= %s THEN 'max_votes' ELSE '' END"
+    " WHERE id = %s",
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _lead_table(max_votes: int, confidence: float) -> str:
+    """For n = 0..max(max_votes, 20) a/b votes, the least lead |a - b| that :func:`overlap_stop` calls decided
+    (99: none), two digits each."""
+    from hpbench.metrics.adaptive import majority_confidence
+
+    leads = []
+    for n in range(max(max_votes, 20) + 1):  # past the table (a maximum lowered later): no lead decides
+        need = 99
+        for lead in range(n % 2 or 2, n + 1, 2):
+            if majority_confidence((n + lead) // 2, (n - lead) // 2) >= confidence:
+                need = lead
+                break
+        leads.append(f"{need:02d}")
+    return "".join(leads)
+
+
+def _adaptive_count_params(comparison_id: int, stored: str, counted: bool, min_votes, max_votes, confidence):
+    da = int(counted and stored == "a")
+    db = int(counted and stored == "b")
+    decided = [min_votes, da, db, _lead_table(max_votes, float(confidence)), da + db]
+    return [da, db, *decided, max_votes, *decided, max_votes, *decided, max_votes, comparison_id]
+
+
 _COUNT_ON_ANNOTATOR = Statement(
     "annotate_count_annotator", "UPDATE annotate_annotator SET votes_count = votes_count + 1 WHERE id = %s"
 )
@@ -928,9 +1126,18 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         ask_irrelevant=bool(row.ask_irrelevant),
     )
     too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, leased_at=_aware(row.leased_at), now=now)
+    if row.adaptive_overlap:
+        # A flagged annotator's vote, or one too fast to count, counts towards the maximum but for neither side.
+        params = _adaptive_count_params(
+            row.comparison_id, values.choice, not (row.flagged or too_fast), row.min_votes_per_pair,
+            row.votes_per_pair, row.overlap_confidence,
+        )
+        count = (_COUNT_ADAPTIVE, params)
+    else:
+        count = (_COUNT_ON_COMPARISON, [row.comparison_id])
     batch.defer(
         (_SUBMIT, [row.assignment_id]),
-        (_COUNT_ON_COMPARISON, [row.comparison_id]),
+        count,
         (_COUNT_ON_ANNOTATOR, [row.annotator_id]),
         (
             _INSERT_VOTE,

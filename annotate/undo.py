@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from annotate.errors import (
@@ -22,7 +23,7 @@ from annotate.errors import (
     NotLastAnswer,
     NotYourLease,
 )
-from annotate.models import Assignment, Campaign, Vote
+from annotate.models import Assignment, Campaign, Comparison, Vote
 from annotate.services import Caller, VoteResult, gold_correct, vote_too_fast, vote_values
 from hpbench.inputs import text_problem
 
@@ -117,6 +118,17 @@ def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, 
         too_fast=too_fast,
         idempotency_key=key,
     )
+    if campaign.adaptive_overlap and not comparison.is_gold:
+        # Keep the comparison's a/b counts exact (annotate.services._COUNT_ADAPTIVE); a stop already decided stays.
+        def side(choice: str, fast: bool) -> tuple[int, int]:
+            counted = not (annotator.flagged or fast)
+            return int(counted and choice == "a"), int(counted and choice == "b")
+
+        (old_a, old_b), (new_a, new_b) = side(vote.choice, vote.too_fast), side(values.choice, too_fast)
+        if (old_a, old_b) != (new_a, new_b):
+            Comparison.objects.filter(pk=comparison.pk).update(
+                votes_a=F("votes_a") + (new_a - old_a), votes_b=F("votes_b") + (new_b - old_b)
+            )
     correct = gold_correct(
         feedback=campaign.gold_feedback,
         is_gold=comparison.is_gold,

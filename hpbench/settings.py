@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from hpbench.env import env_bool, env_header, env_int, env_list, env_path, env_str
+from hpbench.storage_config import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env_path("HPBENCH_VAR_DIR", BASE_DIR / "var")
@@ -171,6 +172,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = env_path("HPBENCH_MEDIA_ROOT", VAR_DIR / "media")
 MEDIA_URL = "/media/"
+# Media (uploads, embeddings, top-K files, exports) goes through Django's storage API: a folder, or an
+# S3-compatible bucket shared by the web server and every worker (hpbench/storage_config.py, README).
+STORAGES = storages_from_env()
+# A worker's own copies of what it reads repeatedly from a remote storage (checkpoints, embedding stores).
+HPBENCH_WORKER_CACHE = env_path("HPBENCH_WORKER_CACHE", VAR_DIR / "worker-cache")
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
 # Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
@@ -298,11 +304,21 @@ if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
 SPECTACULAR_SETTINGS = {
     "TITLE": "hpbench API",
-    "DESCRIPTION": "Human-preference benchmark for composed image retrieval.",
+    "DESCRIPTION": "Human-preference benchmark for composed image retrieval. Errors are JSON: `{\"detail\": ...}`, "
+    "or a refused form's fields with their messages. Text anywhere (parameters, bodies) may not hold a NUL "
+    "character (U+0000) or a lone surrogate: 400.",
     "VERSION": "0.1.0",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies as sent: an upload's file is binary, not a URL
+    "SERVE_INCLUDE_SCHEMA": False,  # the schema describes the API, not itself
+    # The error answers every operation may get, documented once (hpbench/openapi.py).
+    "ENUM_NAME_OVERRIDES": {
+        "SubmissionStatusEnum": "hpbench.leaderboard.models.Submission.Status",
+        "JobStatusEnum": "hpbench.catalog.models.JobStatus",  # retrieval runs' and scores' status
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hpbench.openapi.add_common_errors"],
 }
 
 # --- Content-Security-Policy (django-csp) ----------------------------------------------------------

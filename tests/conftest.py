@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -39,6 +41,23 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
     Tests that use it must also use ``transactional_db`` so their rows are committed and visible
     to the worker. Yields the worker's node name.
     """
+    with worker_process(django_db_blocker) as node:
+        yield node
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def worker_process(
+    django_db_blocker, *, env: dict[str, str] | None = None, name: str = "worker", queues: str = "default,gpu"
+) -> Iterator[str]:
+    """Start a ``celery worker`` process on the test database, consuming ``queues``, with ``env`` added to its
+    environment (another machine's settings: its own media folder, a storage backend); yields its node name
+    once it answers."""
     from django.db import connection
 
     from hpbench.celery import app
@@ -50,11 +69,11 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
         f"{settings['PORT'] or 5432}/{settings['NAME']}"
     )
     node = f"test-{uuid.uuid4().hex[:8]}@localhost"
-    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-    log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / "worker.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", **(env or {})}
+    log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / f"{name}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", "default,gpu", "-P", "solo",
+        [sys.executable, "-m", "celery", "-A", "hpbench.celery", "worker", "-Q", queues, "-P", "solo",
          "-n", node, "--without-gossip", "--without-mingle", "-l", "INFO"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
@@ -76,6 +95,59 @@ def celery_worker_process(django_db_setup, django_db_blocker) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A local S3-compatible server (moto's server mode) on 127.0.0.1; yields its URL."""
+    port = _free_port()
+    log_path = Path(os.environ["HPBENCH_VAR_DIR"]) / "moto.log"
+    log = log_path.open("w")
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto server exited early:\n{log_path.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"moto server did not listen within 60 s:\n{log_path.read_text()}") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def s3_env(s3_endpoint) -> dict[str, str]:
+    """The environment of a machine whose media is a fresh bucket on :func:`s3_endpoint` (bucket created)."""
+    import boto3
+
+    bucket = f"hpbench-{uuid.uuid4().hex[:12]}"
+    env = {"HPBENCH_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": bucket, "AWS_S3_ENDPOINT_URL": s3_endpoint,
+           "AWS_S3_REGION_NAME": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket=bucket)
+    return env
+
+
+@pytest.fixture
+def s3_media(s3_env, settings) -> dict[str, str]:
+    """This process's media storage is the bucket of :func:`s3_env` for the test; returns that environment."""
+    from hpbench.storage_config import storages_from_env
+
+    settings.STORAGES = storages_from_env(s3_env)
+    return s3_env
 
 
 @pytest.fixture

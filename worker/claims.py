@@ -1,8 +1,10 @@
 """Claims on worker jobs: an owner, a heartbeat, reclaiming from lost workers, and the reaper.
 
-A job row (a :class:`~hpbench.catalog.models.RetrievalRun` or a :class:`~hpbench.leaderboard.models.ModelScore`)
-is claimed with one conditional UPDATE that writes ``status=running``, ``claimed_by`` (``host:pid:task``) and
-``heartbeat_at``. While the job runs, :func:`heartbeat` refreshes ``heartbeat_at`` from a thread every
+A job row (a :class:`~hpbench.catalog.models.RetrievalRun`, a :class:`~hpbench.leaderboard.models.ModelScore`,
+a campaign build on :class:`~annotate.models.Campaign` or an :class:`~hpbench.exports.models.ExportJob`; each
+kind's status, start, end, error and progress fields are named by its :class:`JobKind`) is claimed with one
+conditional UPDATE that writes status ``running``, ``claimed_by`` (``host:pid:task``) and ``heartbeat_at``.
+While the job runs, :func:`heartbeat` refreshes ``heartbeat_at`` from a thread every
 ``HPBENCH_HEARTBEAT_SECONDS``; a row whose heartbeat is older than ``HPBENCH_HEARTBEAT_TIMEOUT`` belongs to a
 worker that is gone. Such a row is taken over by whichever comes first:
 
@@ -35,8 +37,10 @@ from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotate.models import Campaign
 from hpbench import dispatch
 from hpbench.catalog.models import JobStatus, ModelEntry, RetrievalRun
+from hpbench.exports.models import ExportJob
 from hpbench.leaderboard.models import ModelScore
 
 log = logging.getLogger(__name__)
@@ -45,23 +49,43 @@ Status = JobStatus
 
 @dataclass(frozen=True)
 class JobKind:
-    """A kind of job row the claims apply to, and the tasks that run one (they take the row's primary key):
-    ``task`` runs the model, ``file_task`` reads the authors' score files of a ``scores``-family model."""
+    """A kind of job row the claims apply to, the names of its fields, and the tasks that run one (they take the
+    row's primary key): ``task``, or ``file_task`` (when set) for the authors' score files of a ``scores``-family
+    model. Every kind has ``claimed_by``, ``heartbeat_at`` and ``restarts``; ``finished`` may be empty."""
 
     name: str
     model: type[models.Model]
     task: str
-    file_task: str
-    finished_field: str
+    file_task: str = ""
+    status: str = "status"
+    started: str = "started_at"
+    finished: str = "finished_at"
+    error: str = "error"
+    progress: str = "progress"
 
-    def task_for(self, family: str) -> str:
-        return self.file_task if family == ModelEntry.Family.SCORES else self.task
+    def task_for(self, family: str | None) -> str:
+        return self.file_task if self.file_task and family == ModelEntry.Family.SCORES else self.task
+
+    def q(self, status: str, **more) -> Q:
+        """Rows in ``status`` (and matching ``more``)."""
+        return Q(**{self.status: status}, **more)
+
+    def ended(self, *, status: str, error: str, now: datetime) -> dict:
+        """The fields that end a job with ``status`` and ``error``."""
+        return {self.status: status, self.error: error, **({self.finished: now} if self.finished else {})}
 
 
 KINDS = (
-    JobKind("retrieval run", RetrievalRun, dispatch.RETRIEVAL_RUN, dispatch.SCOREFILE_RANKINGS, "finished_at"),
-    JobKind("score", ModelScore, dispatch.SCORE_MODEL, dispatch.SCOREFILE_SCORE, "computed_at"),
+    JobKind("retrieval run", RetrievalRun, dispatch.RETRIEVAL_RUN, dispatch.SCOREFILE_RANKINGS),
+    JobKind("score", ModelScore, dispatch.SCORE_MODEL, dispatch.SCOREFILE_SCORE, finished="computed_at"),
+    JobKind("campaign build", Campaign, dispatch.CAMPAIGN_BUILD, status="build_status", started="build_started_at",
+            finished="", error="build_error", progress="build_progress"),
+    JobKind("export", ExportJob, dispatch.EXPORT_RUN),
 )
+
+
+def kind_of(model: type[models.Model]) -> JobKind:
+    return next(kind for kind in KINDS if kind.model is model)
 
 
 def heartbeat_seconds() -> float:
@@ -106,11 +130,11 @@ def owner_is_gone(owner: str) -> bool:
     return state in ("Z", "X")  # a zombie: dead, not yet waited for by its parent
 
 
-def _stale(now: datetime) -> Q:
+def _stale(kind: JobKind, now: datetime) -> Q:
     """Running rows whose worker stopped saying it is alive (rows from before heartbeats: by their start)."""
-    return Q(status=Status.RUNNING) & (
+    return kind.q(Status.RUNNING) & (
         Q(heartbeat_at__lt=now - heartbeat_timeout())
-        | Q(heartbeat_at__isnull=True, started_at__lt=now - hard_limit())
+        | Q(heartbeat_at__isnull=True, **{f"{kind.started}__lt": now - hard_limit()})
     )
 
 
@@ -123,17 +147,18 @@ def job_claim(*, model: type[models.Model], pk: int, owner: str, reset: dict | N
     failed and cancelled rows, and rows held by a live worker, are refused.
     """
     now = timezone.now()
-    fields = {"status": Status.RUNNING, "claimed_by": owner, "heartbeat_at": now, "started_at": now,
+    kind = kind_of(model)
+    fields = {kind.status: Status.RUNNING, "claimed_by": owner, "heartbeat_at": now, kind.started: now,
               **(reset or {})}
     rows = model.objects.filter(pk=pk)
-    if rows.filter(status=Status.QUEUED).update(**fields):
+    if rows.filter(kind.q(Status.QUEUED)).update(**fields):
         return True
-    if rows.filter(_stale(now)).update(**fields, restarts=F("restarts") + 1):
+    if rows.filter(_stale(kind, now)).update(**fields, restarts=F("restarts") + 1):
         log.warning("%s %s: taken over by %s after its worker's heartbeat stopped", model.__name__, pk, owner)
         return True
-    previous = rows.filter(status=Status.RUNNING).values_list("claimed_by", flat=True).first()
+    previous = rows.filter(kind.q(Status.RUNNING)).values_list("claimed_by", flat=True).first()
     if previous and owner_is_gone(previous):
-        if rows.filter(status=Status.RUNNING, claimed_by=previous).update(**fields, restarts=F("restarts") + 1):
+        if rows.filter(kind.q(Status.RUNNING, claimed_by=previous)).update(**fields, restarts=F("restarts") + 1):
             log.warning("%s %s: taken over by %s from %s, a process that died", model.__name__, pk, owner, previous)
             return True
     return False
@@ -141,7 +166,7 @@ def job_claim(*, model: type[models.Model], pk: int, owner: str, reset: dict | N
 
 def job_is_mine(*, model: type[models.Model], pk: int, owner: str) -> bool:
     """Whether the row is still running under ``owner`` (not cancelled, failed by the reaper, nor taken over)."""
-    return model.objects.filter(pk=pk, status=Status.RUNNING, claimed_by=owner).exists()
+    return model.objects.filter(kind_of(model).q(Status.RUNNING, pk=pk, claimed_by=owner)).exists()
 
 
 class Heartbeat:
@@ -155,7 +180,7 @@ class Heartbeat:
 
     def beat(self) -> bool:
         """Refresh ``heartbeat_at`` now; returns (and remembers) whether the row is still ours."""
-        rows = self.model.objects.filter(pk=self.pk, status=Status.RUNNING, claimed_by=self.owner)
+        rows = self.model.objects.filter(kind_of(self.model).q(Status.RUNNING, pk=self.pk, claimed_by=self.owner))
         self.alive = self.alive and rows.update(heartbeat_at=timezone.now()) == 1
         return self.alive
 
@@ -214,23 +239,24 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
         rows = kind.model.objects
         over = now - hard_limit() - heartbeat_timeout()
         message = f"failed: ran past the hard time limit ({settings.CELERY_TASK_HARD_TIME_LIMIT} s)"
-        counts["failed_time_limit"] += rows.filter(status=Status.RUNNING, started_at__lt=over).update(
-            status=Status.FAILED, error=message, **{kind.finished_field: now}
+        counts["failed_time_limit"] += rows.filter(kind.q(Status.RUNNING, **{f"{kind.started}__lt": over})).update(
+            **kind.ended(status=Status.FAILED, error=message, now=now)
         )
-        for pk, owner, beat, restarts, family in rows.filter(_stale(now)).values_list(
-            "pk", "claimed_by", "heartbeat_at", "restarts", "model__family"
+        family_field = "model__family" if kind.file_task else "restarts"  # only runs and scores have a model
+        for pk, owner, beat, restarts, family in rows.filter(_stale(kind, now)).values_list(
+            "pk", "claimed_by", "heartbeat_at", "restarts", family_field
         ):
-            same = rows.filter(pk=pk, status=Status.RUNNING, claimed_by=owner, heartbeat_at=beat)
+            same = rows.filter(kind.q(Status.RUNNING, pk=pk, claimed_by=owner, heartbeat_at=beat))
             last = beat.isoformat(timespec="seconds") if beat else "never"
             if restarts >= limit:
                 error = (f"failed: its worker was lost {restarts + 1} times (last {owner or 'unknown'}, "
                          f"last heartbeat {last})")
-                if same.update(status=Status.FAILED, error=error, **{kind.finished_field: now}):
+                if same.update(**kind.ended(status=Status.FAILED, error=error, now=now)):
                     counts["failed_lost"] += 1
                     log.error("%s %s: %s", kind.name, pk, error)
                 continue
             with transaction.atomic():
-                if same.update(status=Status.QUEUED, claimed_by="", heartbeat_at=None, progress=0.0,
+                if same.update(**{kind.status: Status.QUEUED, kind.progress: 0.0}, claimed_by="", heartbeat_at=None,
                                restarts=F("restarts") + 1):
                     counts["requeued"] += 1
                     log.warning("%s %s: worker %s lost (last heartbeat %s); queued again", kind.name, pk, owner,

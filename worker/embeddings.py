@@ -1,30 +1,39 @@
 """Per-model embedding cache for workers (imports torch: never import it from the web process).
 
 Every image and every composed query is encoded once per model and checkpoint: embeddings are
-stored as ``.npy`` files under ``MEDIA_ROOT/embeddings/<model id>-<checkpoint fingerprint>/``,
-one store per dataset and kind, and later runs (retrieval, preference scoring) read them back.
+stored in the media storage (``hpbench.media``) as ``embeddings/model-<id>-<checkpoint fingerprint>/
+dataset-<id>/<kind>.npz``, one store per dataset and kind, and later runs (retrieval, preference scoring), on
+this worker or another, read them back (through the worker's local cache, ``worker.media_cache``).
 A checkpoint that changes gets a new fingerprint, hence a fresh cache.
+
+Checkpoints: an uploaded one is copied from the storage with its folder (loaders read companion files beside
+it); a server-side path registered by staff, and datasets' images, are read in place and must be mounted at the
+same path on every worker (README, "What the machines share").
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 from django.conf import settings
 
-from hpbench.catalog.models import Image, ModelEntry
+from hpbench import media
+from hpbench.catalog.models import Dataset, Image, ModelEntry
 from models_zoo import load_model
 from models_zoo.base import CIRModel
-from models_zoo.checkpoints import checkpoint_fingerprint
+from models_zoo.checkpoints import CheckpointError, checkpoint_fingerprint
 from models_zoo.encoding import cached_model, encode_image_batches, encode_query_batches, resolve_device
+from worker.media_cache import local_file, local_folder
 
 Progress = Callable[[int, int], None]
 _STORE_LOCK = threading.Lock()
@@ -48,8 +57,29 @@ def device() -> torch.device:
     return resolve_device(settings.HPBENCH_DEVICE or "auto")
 
 
-def _fingerprint(entry: ModelEntry) -> str:
-    location = entry.checkpoint_location
+def checkpoint_local(entry: ModelEntry) -> str:
+    """A local path of the entry's checkpoint for a loader; '' when it has none.
+
+    An upload is copied from the media storage (with its own folder's companion files; uploads made before
+    each had a folder are copied alone). A server-side path must exist on this worker: ``CheckpointError``
+    names it and the host otherwise.
+    """
+    if entry.checkpoint_file:
+        name = entry.checkpoint_file.name
+        folder = media.parent(name)
+        if PurePosixPath(folder).name == entry.name:  # the upload's own folder (submission_create)
+            return str(local_folder(folder) / PurePosixPath(name).name)
+        return str(local_file(name))
+    if entry.checkpoint_path and not Path(entry.checkpoint_path).exists():
+        raise CheckpointError(
+            f"Checkpoint {entry.checkpoint_path}: not found on worker host {socket.gethostname()}; a server-side "
+            "checkpoint path must be mounted at the same path on every worker"
+        )
+    return entry.checkpoint_path
+
+
+def _fingerprint(entry: ModelEntry, location: str | None = None) -> str:
+    location = checkpoint_local(entry) if location is None else location
     return checkpoint_fingerprint(location) if location else "no-checkpoint"
 
 
@@ -61,10 +91,11 @@ def model_for_entry(entry: ModelEntry) -> CIRModel:
     """
     from hpbench.catalog.family_config import config_for_loading
 
-    location = entry.checkpoint_location or None
+    location = checkpoint_local(entry) or None
     target = device()
     config = config_for_loading(entry=entry)
-    key = (entry.pk, entry.variant, str(target), _fingerprint(entry), json.dumps(config, sort_keys=True))
+    key = (entry.pk, entry.variant, str(target), _fingerprint(entry, location or ""),
+           json.dumps(config, sort_keys=True))
     return cached_model(
         key,
         lambda: load_model(entry.family, location, variant=entry.variant, config=config, device=str(target)),
@@ -72,33 +103,35 @@ def model_for_entry(entry: ModelEntry) -> CIRModel:
 
 
 class EmbeddingStore:
-    """Embeddings keyed by strings, kept as ``<name>.npy`` + ``<name>.keys.json`` (written atomically)."""
+    """Embeddings keyed by strings, kept in the media storage as one ``<folder>/<name>.npz`` (``array`` and
+    ``keys``), replaced whole on each write so that keys and rows always match.
 
-    def __init__(self, folder: Path, name: str) -> None:
+    Two workers adding to the same store at once may each drop the other's new rows (the last write wins);
+    those rows are encoded again by the next run that needs them, never mixed up.
+    """
+
+    def __init__(self, folder: str, name: str) -> None:
         self.folder = folder
-        self.array_path = folder / f"{name}.npy"
-        self.keys_path = folder / f"{name}.keys.json"
+        self.name = f"{folder}/{name}.npz"
 
     def load(self) -> tuple[dict[str, int], np.ndarray | None]:
-        if not self.array_path.exists() or not self.keys_path.exists():
+        try:
+            path = local_file(self.name)
+        except media.MediaError:
             return {}, None
-        keys = json.loads(self.keys_path.read_text())
-        array = np.load(self.array_path, allow_pickle=False)
-        if len(keys) != array.shape[0]:  # a torn pair of files: start again rather than mix rows
+        with np.load(path, allow_pickle=False) as data:
+            keys, array = data["keys"].tolist(), data["array"]
+        if len(keys) != array.shape[0]:
             return {}, None
         return {key: row for row, key in enumerate(keys)}, array
 
     def save(self, index: dict[str, int], array: np.ndarray) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        keys = [None] * len(index)
+        keys = [""] * len(index)
         for key, row in index.items():
             keys[row] = key
-        tmp_array = self.array_path.with_suffix(".tmp.npy")
-        tmp_keys = self.keys_path.with_suffix(".tmp")
-        np.save(tmp_array, array, allow_pickle=False)
-        tmp_keys.write_text(json.dumps(keys))
-        os.replace(tmp_array, self.array_path)
-        os.replace(tmp_keys, self.keys_path)
+        buffer = io.BytesIO()
+        np.savez(buffer, array=array, keys=np.array(keys, dtype=str))
+        media.save_bytes(self.name, buffer.getvalue())
 
     def get_or_compute(
         self, keys: Sequence[str], compute: Callable[[list[int]], torch.Tensor]
@@ -130,9 +163,12 @@ class EmbeddingStore:
 
 
 def _store(entry: ModelEntry, dataset_id: int, kind: str) -> EmbeddingStore:
-    model_folder = f"model-{entry.pk}-{_fingerprint(entry)}"
-    folder = Path(settings.MEDIA_ROOT) / "embeddings" / model_folder / f"dataset-{dataset_id}"
-    return EmbeddingStore(folder, kind)
+    return EmbeddingStore(f"{embeddings_folder(entry)}/dataset-{dataset_id}", kind)
+
+
+def embeddings_folder(entry: ModelEntry) -> str:
+    """The storage folder of the entry's embedding stores for its current checkpoint."""
+    return f"embeddings/model-{entry.pk}-{_fingerprint(entry)}"
 
 
 def _image_paths(image_ids: Sequence[int]) -> dict[int, Path]:
@@ -144,6 +180,21 @@ def _image_paths(image_ids: Sequence[int]) -> dict[int, Path]:
     if unknown:
         raise ValueError(f"unknown image ids: {sorted(unknown)[:10]}")
     return paths
+
+
+def dataset_images_check(*, dataset_id: int, files: Sequence[str | Path]) -> None:
+    """Raise ``FileNotFoundError`` naming the dataset, its image root, this host and the first missing files
+    when some of ``files`` are not readable here: datasets' images are read in place, from a folder every
+    worker mounts at the path the dataset was imported from."""
+    missing = [str(f) for f in files if not os.path.isfile(f)]
+    if not missing:
+        return
+    dataset = Dataset.objects.filter(pk=dataset_id).only("name", "image_root").first()
+    name, root = (dataset.name, dataset.image_root) if dataset else (f"#{dataset_id}", "?")
+    raise FileNotFoundError(
+        f"dataset {name}: {len(missing)} of {len(files)} images not found on worker host {socket.gethostname()} "
+        f"(first: {', '.join(missing[:3])}); mount the image root {root} at the same path on every worker"
+    )
 
 
 def _dataset_of(image_ids: Sequence[int]) -> int:
@@ -160,10 +211,12 @@ def image_embeddings(
     if not image_ids:
         raise ValueError("no images to encode")
     paths = _image_paths(image_ids)
-    store = _store(entry, _dataset_of(image_ids), "images")
+    dataset_id = _dataset_of(image_ids)
+    store = _store(entry, dataset_id, "images")
 
     def compute(positions: list[int]) -> torch.Tensor:
         files = [str(paths[image_ids[p]]) for p in positions]
+        dataset_images_check(dataset_id=dataset_id, files=files)
         return encode_image_batches(
             model_for_entry(entry), files, batch_size=settings.HPBENCH_BATCH_SIZE, device=device(),
             progress=progress,
@@ -184,12 +237,15 @@ def query_embeddings(
         raise ValueError("no queries to encode")
     reference_ids = [spec.reference_id for spec in specs]
     paths = _image_paths(reference_ids)
-    store = _store(entry, _dataset_of(reference_ids), "queries")
+    dataset_id = _dataset_of(reference_ids)
+    store = _store(entry, dataset_id, "queries")
 
     def compute(positions: list[int]) -> torch.Tensor:
+        files = [str(paths[specs[p].reference_id]) for p in positions]
+        dataset_images_check(dataset_id=dataset_id, files=files)
         return encode_query_batches(
             model_for_entry(entry),
-            [str(paths[specs[p].reference_id]) for p in positions],
+            files,
             [specs[p].text for p in positions],
             batch_size=settings.HPBENCH_BATCH_SIZE, device=device(), progress=progress,
         )

@@ -6,19 +6,18 @@ import json
 import logging
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from hpbench import media
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
 from hpbench.catalog.protocol import retrieval_groups
 from hpbench.catalog.query_text import query_text
-from hpbench.catalog.results import write_topk
+from hpbench.catalog.results import topk_bytes
 from hpbench.metrics import retrieval as metrics
 from worker import claims
 from worker.embeddings import QuerySpec, image_embeddings, query_embeddings
@@ -111,7 +110,7 @@ def _fail(run_id: int, owner: str, error: str, trace: str) -> None:
     )
 
 
-def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, Path]:
+def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, str]:
     dataset, entry, split = run.dataset, run.model, run.split
     groups = retrieval_groups(dataset=dataset, split=split)
     queries = [query for _, members in groups.values() for query in members]
@@ -175,14 +174,12 @@ def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, Path]:
         metrics_out.update(metrics.fashioniq_recall(ranks_per_group))
     timings["rank_s"] = round(time.perf_counter() - t0, 3)
 
-    results_dir = Path(settings.MEDIA_ROOT) / "runs"
-    results_path = write_topk(
-        results_dir / f"run-{run.pk}.npz", query_ids=out_query_ids,
-        image_ids=np.concatenate(out_image_ids), scores=np.concatenate(out_scores),
-    )
+    results_path = media.save_bytes(f"runs/run-{run.pk}.npz", topk_bytes(
+        query_ids=out_query_ids, image_ids=np.concatenate(out_image_ids), scores=np.concatenate(out_scores),
+    ))
     if protocol == "cirr" and split == "test1":
         metrics_out["submission_files"] = _write_cirr_submission(run, queries, image_emb, query_emb, image_row,
-                                                                 query_row, groups["all"][0], results_dir)
+                                                                 query_row, groups["all"][0], "runs")
     return metrics_out, timings, results_path
 
 
@@ -205,7 +202,8 @@ def _names_to_local(gallery: list[int]) -> dict[str, int]:
 
 
 def _write_cirr_submission(run, queries, image_emb, query_emb, image_row, query_row, gallery, folder) -> list[str]:
-    """The two official test1 submission files (recall top-50 and recall_subset top-3) beside the results."""
+    """The two official test1 submission files (recall top-50 and recall_subset top-3) stored in the media
+    storage folder ``folder`` beside the results; returns their storage names."""
     names = dict(Image.objects.filter(pk__in=gallery).values_list("id", "name"))
     local = {image_id: idx for idx, image_id in enumerate(gallery)}
     g_emb = image_emb[[image_row[i] for i in gallery]]
@@ -222,9 +220,7 @@ def _write_cirr_submission(run, queries, image_emb, query_emb, image_row, query_
         [[gallery_names[i] for i in row if i >= 0] for row in top],
         [[gallery_names[i] for i in row if i >= 0] for row in subset_top],
     )
-    paths = []
+    names = []
     for kind, payload in (("recall", recall), ("recall_subset", subset)):
-        path = folder / f"run-{run.pk}-cirr-test1-{kind}.json"
-        path.write_text(json.dumps(payload))
-        paths.append(str(path))
-    return paths
+        names.append(media.save_bytes(f"{folder}/run-{run.pk}-cirr-test1-{kind}.json", json.dumps(payload).encode()))
+    return names

@@ -13,14 +13,14 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from hpbench import media
 from hpbench.catalog.models import Image, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
-from hpbench.catalog.results import write_topk
+from hpbench.catalog.results import topk_bytes
 from hpbench.leaderboard.models import ModelScore, ScoreFile, Submission
 from hpbench.leaderboard.scorefiles import (
     Rankings,
@@ -112,7 +112,7 @@ def rankings_execute(*, run_id: int) -> str:
     return status
 
 
-def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> Path:
+def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> str:
     """The submitted lists as the run's top-K file (image ids; no scores, so NaN), as a model run writes it."""
     ids = dict(Image.objects.filter(dataset=proto.dataset).values_list("name", "id"))
     keys = list(rankings.rankings)
@@ -120,12 +120,11 @@ def _write_rankings(run: RetrievalRun, proto, rankings: Rankings) -> Path:
     for row, key in enumerate(keys):
         names = rankings.rankings[key]
         image_ids[row, : len(names)] = [ids[n] for n in names]
-    return write_topk(
-        Path(settings.MEDIA_ROOT) / "runs" / f"run-{run.pk}.npz",
+    return media.save_bytes(f"runs/run-{run.pk}.npz", topk_bytes(
         query_ids=[proto.queries[k].pk for k in keys],
         image_ids=image_ids,
         scores=np.full(image_ids.shape, np.nan, dtype=np.float32),
-    )
+    ))
 
 
 def _refresh_submission(*, model_id: int | None) -> None:

@@ -74,6 +74,9 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
     if train_rows is None:
         raise ValueError(f"dataset {dataset_name!r} has no train queries with targets")
     val_rows = None if dataset.protocol == "cirr" else query_rows("val")
+    from worker.embeddings import dataset_images_check
+
+    dataset_images_check(dataset_id=dataset.pk, files=paths)  # the shared image mount, before any epoch
     pixels = FilePixels(paths, preprocess, cache=True)  # one source for both splits, built once ids are known
     train = QuerySet(pixels, *train_rows)
     val = QuerySet(pixels, *val_rows) if val_rows is not None else None
@@ -185,3 +188,16 @@ def model_train(
         }
     finally:
         lock.unlink(missing_ok=True)
+
+
+def training_outputs_store(*, out_dir: str | Path, prefix: str) -> list[str]:
+    """Store every file of a finished training folder (not its lock) in the media storage under ``prefix``,
+    sub-folders kept, so that the web server and other machines can reach what a worker trained; returns the
+    storage names."""
+    from hpbench import media
+
+    out = Path(out_dir)
+    names = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != LOCK_NAME):
+        names.append(media.save_file(f"{prefix.rstrip('/')}/{path.relative_to(out).as_posix()}", path))
+    return names

@@ -8,7 +8,6 @@ from django.http import FileResponse, Http404, HttpRequest
 from django.shortcuts import get_object_or_404
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import permissions, serializers
 from rest_framework.generics import ListAPIView, RetrieveAPIView
@@ -18,6 +17,7 @@ from rest_framework.views import APIView
 
 from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user, query_results_hidden_from
+from hpbench.openapi import error
 
 
 @require_GET
@@ -38,6 +38,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "kind", "created_at"]
 
 
+@extend_schema(summary="The datasets in the catalogue")
 class DatasetList(ListAPIView):
     serializer_class = DatasetSerializer
     permission_classes = [permissions.AllowAny]
@@ -89,8 +90,7 @@ class QueryResults(APIView):
                     "models": serializers.ListField(child=serializers.DictField()),
                 },
             ),
-            400: OpenApiTypes.OBJECT,
-            404: OpenApiTypes.OBJECT,
+            404: error("No such query."),
         },
     )
     def get(self, request: Request, query_id: int) -> Response:
@@ -124,6 +124,8 @@ class RunSerializer(serializers.ModelSerializer):
                   "created_at", "started_at", "finished_at"]
 
 
+@extend_schema(summary="A retrieval run of a model the caller may see", responses={
+    200: RunSerializer, 404: error("No such run among the models the caller may see.")})
 class RunDetail(RetrieveAPIView):
     """A run of a model the caller may see (404 otherwise)."""
 

@@ -85,6 +85,7 @@ class ModelEntry(models.Model):
     checkpoint_path = models.CharField(
         max_length=1000, blank=True, default="", help_text="A server-side file or folder."
     )
+    # In the media storage (hpbench.media); a worker reads it through its local cache (worker.embeddings).
     checkpoint_file = models.FileField(upload_to="checkpoints/%Y/%m/", blank=True, default="")
     config = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
@@ -110,13 +111,6 @@ class ModelEntry(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def checkpoint_location(self) -> str:
-        """Absolute path of the checkpoint (uploaded file or server-side path); '' when none."""
-        if self.checkpoint_file:
-            return self.checkpoint_file.path
-        return self.checkpoint_path
 
 
 class JobStatus(models.TextChoices):

@@ -1,15 +1,19 @@
 """Compact storage of a retrieval run's top-K results (numpy only, safe to import anywhere).
 
 One ``.npz`` file per run holds ``query_ids`` (Q,), ``image_ids`` (Q, K) and ``scores`` (Q, K),
-rows in the order of ``query_ids`` and columns best first. Files are written to a temporary name
-and renamed, so a reader never sees half a file.
+rows in the order of ``query_ids`` and columns best first. Workers store it in the media storage with
+:func:`topk_bytes` (``runs/run-<id>.npz``, the name the run's ``results_path`` keeps) and readers use
+:func:`read_topk_stored`; :func:`write_topk` writes a local file, to a temporary name then renamed, so a
+reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -34,8 +38,9 @@ class TopK:
         return {int(q): row.tolist() for q, row in zip(self.query_ids, cut, strict=True)}
 
 
-def write_topk(path: Path | str, *, query_ids, image_ids, scores) -> Path:
-    """Write a run's results atomically; shapes are checked and a ``ValueError`` names the mismatch."""
+def topk_bytes(*, query_ids, image_ids, scores) -> bytes:
+    """A run's results as the bytes of an ``.npz`` file; shapes are checked and a ``ValueError`` names the
+    mismatch."""
     query_ids = np.asarray(query_ids, dtype=np.int64)
     image_ids = np.asarray(image_ids, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float32)
@@ -44,16 +49,32 @@ def write_topk(path: Path | str, *, query_ids, image_ids, scores) -> Path:
             f"top-K shapes disagree: query_ids {query_ids.shape}, image_ids {image_ids.shape}, "
             f"scores {scores.shape}"
         )
+    buffer = io.BytesIO()
+    np.savez(buffer, query_ids=query_ids, image_ids=image_ids, scores=scores)
+    return buffer.getvalue()
+
+
+def write_topk(path: Path | str, *, query_ids, image_ids, scores) -> Path:
+    """Write a run's results to a local file atomically (see :func:`topk_bytes`)."""
+    data = topk_bytes(query_ids=query_ids, image_ids=image_ids, scores=scores)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        np.savez(handle, query_ids=query_ids, image_ids=image_ids, scores=scores)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
     return path
 
 
-def read_topk(path: Path | str) -> TopK:
-    """Read a file written by :func:`write_topk` (no pickles are allowed)."""
-    with np.load(path, allow_pickle=False) as data:
+def read_topk(source: Path | str | IO[bytes]) -> TopK:
+    """Read a file (a local path or an open binary file) written by :func:`topk_bytes` or :func:`write_topk`
+    (no pickles are allowed)."""
+    with np.load(source, allow_pickle=False) as data:
         return TopK(query_ids=data["query_ids"], image_ids=data["image_ids"], scores=data["scores"])
+
+
+def read_topk_stored(name: str) -> TopK:
+    """Read a run's results by its ``results_path``: a media storage name (or, for runs stored before media
+    went through the storage API, an absolute path). Raises ``hpbench.media.MediaError`` when it is missing."""
+    from hpbench import media  # Django's storage; imported here so that this module stays numpy-only
+
+    return read_topk(io.BytesIO(media.read_bytes(name)))

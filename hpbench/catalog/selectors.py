@@ -7,7 +7,7 @@ import math
 from django.db.models import Q, QuerySet
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
-from hpbench.catalog.results import TopK, read_topk
+from hpbench.catalog.results import TopK, read_topk_stored
 
 
 def model_entries_visible_to(user) -> QuerySet[ModelEntry]:
@@ -49,7 +49,7 @@ def run_topk(run: RetrievalRun) -> TopK:
     """The stored top-K results of a finished run."""
     if run.status != RetrievalRun.Status.FINISHED or not run.results_path:
         raise ValueError(f"run {run.pk} has no results (status {run.status})")
-    return read_topk(run.results_path)
+    return read_topk_stored(run.results_path)
 
 
 def query_results_hidden_from(*, user, query: Query) -> bool:

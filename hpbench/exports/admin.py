@@ -17,4 +17,7 @@ class ExportJobAdmin(admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
+        "claimed_by",
+        "heartbeat_at",
+        "restarts",
     )

@@ -14,8 +14,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hpbench import media
 from hpbench.exports import selectors, services
 from hpbench.exports.models import ExportJob
+from hpbench.openapi import error
 
 
 def job_json(job: ExportJob) -> dict:
@@ -37,6 +39,15 @@ def job_json(job: ExportJob) -> dict:
     }
 
 
+_JOB = inline_serializer("ExportJob", {
+    "id": serializers.IntegerField(), "format": serializers.CharField(), "params": serializers.DictField(),
+    "status": serializers.CharField(), "progress": serializers.FloatField(), "rows": serializers.IntegerField(),
+    "error": serializers.CharField(), "summary": serializers.DictField(),
+    "requested_by": serializers.CharField(allow_null=True), "created_at": serializers.DateTimeField(),
+    "started_at": serializers.DateTimeField(allow_null=True), "finished_at": serializers.DateTimeField(allow_null=True),
+    "download_url": serializers.CharField(allow_null=True)})
+
+
 class JobRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values)
     level = serializers.ChoiceField(choices=selectors.LEVELS, default="votes")
@@ -51,12 +62,14 @@ class JobRequestSerializer(serializers.Serializer):
 class JobListView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses=inline_serializer("ExportJobs", {"jobs": serializers.ListField()}))
+    @extend_schema(summary="Export jobs, newest first (staff)", operation_id="exports_jobs_list",
+                   responses=inline_serializer("ExportJobs", {"jobs": serializers.ListField(child=_JOB)}))
     def get(self, request: Request) -> Response:
         jobs = selectors.export_jobs_for_user(request.user)[:50]
         return Response({"jobs": [job_json(j) for j in jobs]})
 
-    @extend_schema(request=JobRequestSerializer, responses={201: dict})
+    @extend_schema(summary="Start an export job (staff)", request=JobRequestSerializer,
+                   responses={201: _JOB, 400: error("A refused parameter (unknown campaign, bad date, ...).")})
     def post(self, request: Request) -> Response:
         form = JobRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
@@ -73,7 +86,7 @@ class JobListView(APIView):
 class JobDetailView(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(responses=dict)
+    @extend_schema(summary="One export job (staff)", responses={200: _JOB, 404: error("No such export job.")})
     def get(self, request: Request, job_id: int) -> Response:
         try:
             job = selectors.export_job_get_for_user(request.user, job_id)
@@ -88,4 +101,8 @@ def download(request: HttpRequest, token: str) -> FileResponse:
         job = selectors.export_job_for_download(request.user, token)
     except selectors.JobNotFound:
         raise Http404("No such export.") from None
-    return FileResponse(open(job.file_path, "rb"), as_attachment=True, filename=services.download_name(job))
+    try:
+        handle = media.open_stored(job.file_path)
+    except media.MediaError:
+        raise Http404("No such export.") from None
+    return FileResponse(handle, as_attachment=True, filename=services.download_name(job))

@@ -42,6 +42,10 @@ class ExportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The job's claim (worker/claims.py): its worker, that worker's last sign of life, takeovers from lost ones.
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -791,13 +791,18 @@ def export_job_get_for_user(user, job_id: int):
 def export_job_for_download(user, token: str):
     """The finished job with this token whose file exists, for staff; raises :class:`JobNotFound` otherwise
     (wrong token, not staff, not finished, file gone)."""
-    from pathlib import Path
+    import os
 
+    from hpbench import media
     from hpbench.exports.models import ExportJob
 
     if not token or len(token) > 64:
         raise JobNotFound(token)
     job = export_jobs_for_user(user).filter(token=token, status=ExportJob.Status.FINISHED).first()
-    if job is None or not job.file_path or not Path(job.file_path).is_file():
+    if job is None or not job.file_path:
+        raise JobNotFound(token)
+    # A media storage name; jobs finished before exports went through the storage kept an absolute path.
+    exists = os.path.isfile(job.file_path) if os.path.isabs(job.file_path) else media.storage().exists(job.file_path)
+    if not exists:
         raise JobNotFound(token)
     return job

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from hpbench import dispatch
+from hpbench import dispatch, media
 from hpbench.exports import selectors, writers
 from hpbench.exports.models import ExportJob
 from hpbench.exports.selectors import ExportError, ExportParams
@@ -102,8 +102,12 @@ def export_write(
 
 
 def exports_dir() -> Path:
-    """Where job files are written: under the var folder, never under a served path."""
+    """Where a worker writes a job's file before storing it: a local folder under the var folder."""
     return Path(settings.VAR_DIR) / "exports"
+
+
+#: The media storage folder of finished jobs' files (private: downloaded through ``api.download`` only).
+EXPORTS_PREFIX = "exports"
 
 
 def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> ExportJob:
@@ -120,28 +124,24 @@ def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> Export
     return job
 
 
-def export_job_claim(*, job_id: int) -> bool:
-    """Move a queued job to running (one conditional UPDATE); False when it was not queued."""
-    return bool(
-        ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
-            status=ExportJob.Status.RUNNING, started_at=timezone.now(), progress=0.0, error=""
-        )
-    )
+def export_job_run(*, job_id: int, owner: str) -> ExportJob:
+    """Run a job ``owner`` claimed (:func:`worker.claims.job_claim`): write its file, then mark it finished, or
+    failed with the error. Each write applies only while the job is still ``owner``'s, so a worker that outlived
+    its claim (taken over, or failed by the reaper) changes nothing.
 
-
-def export_job_run(*, job_id: int) -> ExportJob:
-    """Run a claimed (running) job: write its file, then mark it finished, or failed with the error.
-
-    A Hugging Face folder is zipped for download. Unexpected errors are recorded and re-raised.
+    The file is written locally, then stored in the media storage (``exports/``), where the web process reads
+    it for the download. A Hugging Face folder is zipped for download. Unexpected errors are recorded and
+    re-raised.
     """
     job = ExportJob.objects.get(pk=job_id)
+    mine = ExportJob.objects.filter(pk=job_id, claimed_by=owner, status=ExportJob.Status.RUNNING)
     last = [0.0]
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
         if now - last[0] >= 0.5 or done >= total:
             last[0] = now
-            ExportJob.objects.filter(pk=job_id).update(progress=min(1.0, done / total) if total else 1.0, rows=done)
+            mine.update(progress=min(1.0, done / total) if total else 1.0, rows=done)
 
     base = exports_dir() / f"job-{job.pk}-{job.token[:12]}"
     target = base.with_suffix(SUFFIX[job.format]) if SUFFIX[job.format] else base
@@ -152,25 +152,25 @@ def export_job_run(*, job_id: int) -> ExportJob:
         if job.format == "hf":
             file_path = Path(shutil.make_archive(str(base), "zip", root_dir=target))
             shutil.rmtree(target, ignore_errors=True)
+        try:
+            stored = media.save_file(f"{EXPORTS_PREFIX}/{file_path.name}", file_path)
+        finally:
+            file_path.unlink(missing_ok=True)
     except ExportError as exc:
-        _fail(job_id, str(exc))
+        mine.update(status=ExportJob.Status.FAILED, error=str(exc), finished_at=timezone.now())
         return ExportJob.objects.get(pk=job_id)
     except Exception as exc:
-        _fail(job_id, f"{type(exc).__name__}: {exc}")
+        mine.update(status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         raise
-    ExportJob.objects.filter(pk=job_id).update(
+    mine.update(
         status=ExportJob.Status.FINISHED,
         progress=1.0,
         rows=summary.rows,
-        file_path=str(file_path),
+        file_path=stored,
         summary=summary.as_dict() | {"path": file_path.name},
         finished_at=timezone.now(),
     )
     return ExportJob.objects.get(pk=job_id)
-
-
-def _fail(job_id: int, error: str) -> None:
-    ExportJob.objects.filter(pk=job_id).update(status=ExportJob.Status.FAILED, error=error, finished_at=timezone.now())
 
 
 def download_name(job: ExportJob) -> str:

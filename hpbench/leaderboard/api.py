@@ -6,6 +6,8 @@ import csv
 import io
 
 from django.http import FileResponse, Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -14,7 +16,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.api_params import LeaderboardParams, benchmark_params
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark, Submission
+from hpbench.openapi import error
 from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
@@ -32,9 +36,9 @@ def _get_submission(request: Request, pk: int, *, write: bool = False) -> Submis
     return services.submission_refresh(submission=submission)
 
 
-def _get_benchmark(name: str, request: Request) -> PreferenceBenchmark:
+def _get_benchmark(name: str, version: int | None) -> PreferenceBenchmark:
     try:
-        return selectors.benchmark_get(name, request.query_params.get("version"))
+        return selectors.benchmark_get(name, version)
     except selectors.NotFound:
         raise Http404("No such benchmark.") from None
 
@@ -101,9 +105,57 @@ class SubmissionCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(exc).removeprefix("config: ")) from None
 
 
+class SubmissionDetailSerializer(SubmissionSerializer):
+    """Documents ``GET submissions/<id>``: the submission with its scores and retrieval runs."""
+
+    scores = ScoreSerializer(many=True)
+    runs = serializers.ListField(child=inline_serializer("SubmissionRun", {
+        "id": serializers.IntegerField(), "dataset": serializers.CharField(), "split": serializers.CharField(),
+        "status": serializers.CharField(), "progress": serializers.FloatField(),
+        "metrics": serializers.JSONField(), "error": serializers.CharField()}))
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [*SubmissionSerializer.Meta.fields, "scores", "runs"]
+
+
+_BENCHMARK_404 = error("No benchmark of that name (and version).")
+_SUBMISSION_404 = error("No such submission among the caller's own (all of them for staff).")
+_LEADERBOARD = inline_serializer("Leaderboard", {
+    "benchmark": inline_serializer("LeaderboardBenchmark", {
+        "name": serializers.CharField(), "version": serializers.IntegerField(), "label": serializers.CharField(),
+        "source": serializers.CharField(), "dataset": serializers.CharField(),
+        "tie_policy": serializers.CharField(), "n_pairs": serializers.IntegerField(),
+        "frozen_at": serializers.DateTimeField(), "notes": serializers.CharField()}),
+    "human_ceiling": inline_serializer("HumanCeiling", {
+        "pairwise_agreement": serializers.FloatField(allow_null=True),
+        "krippendorff_alpha": serializers.FloatField(allow_null=True),
+        "votes_per_pair": serializers.FloatField(allow_null=True)}),
+    "recall_label": serializers.CharField(),
+    "sort": serializers.CharField(),
+    "higher_is_better": serializers.ListField(child=serializers.CharField()),
+    "rows": serializers.ListField(child=serializers.DictField(), help_text="One per model the caller may see: "
+                                  "its scores with intervals, recall, arena rating, rank (columns as in the CSV)."),
+})
+
+class SubmissionUploadSerializer(SubmissionCreateSerializer):
+    """Documents ``POST submissions``: a checkpoint (``family`` and ``file``) or score files (``scores``).
+
+    One flat form (not a oneOf of the two: multipart clients and fuzzers need each part's type at the top level).
+    """
+
+    family = serializers.CharField(max_length=32, required=False, help_text="With `file`: the model family.")
+    file = serializers.FileField(required=False, help_text="A checkpoint (safetensors, or a torch.save zip).")
+    scores = serializers.ListField(
+        child=serializers.FileField(), required=False,
+        help_text="Instead of `file`: one or more score files (.jsonl / .parquet relevance, .json rankings).")
+
+
+
 class BenchmarkListApi(APIView):
     permission_classes = [AllowAny]
 
+    @extend_schema(summary="The active preference benchmarks", operation_id="leaderboard_benchmarks_list",
+                   responses=BenchmarkSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(BenchmarkSerializer(selectors.benchmarks_active(), many=True).data)
 
@@ -113,10 +165,12 @@ class LeaderboardApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(summary="A benchmark's leaderboard (the models the caller may see)", parameters=[LeaderboardParams],
+                   responses={200: _LEADERBOARD, 404: _BENCHMARK_404})
     def get(self, request: Request, name: str) -> Response:
-        benchmark = _get_benchmark(name, request)
-        board = selectors.leaderboard(benchmark=benchmark, user=request.user,
-                                      sort=request.query_params.get("sort", selectors.DEFAULT_SORT))
+        params = benchmark_params(request, LeaderboardParams)
+        benchmark = _get_benchmark(name, params.get("version"))
+        board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=params["sort"])
         return Response(board)
 
 
@@ -125,10 +179,12 @@ class LeaderboardCsvApi(APIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(summary="A benchmark's leaderboard as CSV", parameters=[LeaderboardParams],
+                   responses={(200, "text/csv"): OpenApiTypes.STR, 404: _BENCHMARK_404})
     def get(self, request: Request, name: str) -> HttpResponse:
-        benchmark = _get_benchmark(name, request)
-        board = selectors.leaderboard(benchmark=benchmark, user=request.user,
-                                      sort=request.query_params.get("sort", selectors.DEFAULT_SORT))
+        params = benchmark_params(request, LeaderboardParams)
+        benchmark = _get_benchmark(name, params.get("version"))
+        board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=params["sort"])
         buffer = io.StringIO()
         per_category = [f"agreement_{c}" for c in board["categories"]]  # FashionIQ: dress, shirt, toptee
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + per_category, extrasaction="ignore")
@@ -149,10 +205,20 @@ class SubmissionListApi(APIView):
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
+    @extend_schema(summary="The caller's submissions", operation_id="leaderboard_submissions_list",
+                   responses=SubmissionSerializer(many=True))
     def get(self, request: Request) -> Response:
         return Response(SubmissionSerializer(selectors.submissions_for_user(request.user), many=True,
                                              context={"request": request}).data)
 
+    @extend_schema(
+        summary="Submit a checkpoint (family + file) or the authors' score files (scores)",
+        description="A checkpoint is evaluated on the platform; score files are validated while the upload waits. "
+        "Every submission counts against the daily quota (429 once reached).",
+        request={"multipart/form-data": SubmissionUploadSerializer},
+        responses={201: SubmissionSerializer,
+                   400: error("A refused field, file or config; the message names it."),
+                   429: error("The daily submission quota is reached.")})
     def post(self, request: Request) -> Response:
         if request.FILES.getlist("scores"):  # the authors' score files rather than a checkpoint
             from hpbench.leaderboard.scorefile_api import score_submission_post
@@ -173,6 +239,8 @@ class SubmissionListApi(APIView):
 class SubmissionDetailApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="One submission with its scores and runs", operation_id="leaderboard_submission_retrieve",
+                   responses={200: SubmissionDetailSerializer, 404: _SUBMISSION_404})
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
         context = {"request": request}
@@ -189,6 +257,8 @@ class SubmissionDetailApi(APIView):
 class SubmissionScoresApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="A submission's scores, one per benchmark", responses={
+        200: ScoreSerializer(many=True), 404: _SUBMISSION_404})
     def get(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk)
         return Response(ScoreSerializer(selectors.submission_scores(submission), many=True,
@@ -200,17 +270,23 @@ class SubmissionFileApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="Download a submission's checkpoint (owner and staff)",
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              404: error("No such submission of the caller's, or it has no checkpoint file.")})
     def get(self, request: Request, pk: int) -> FileResponse:
         submission = _get_submission(request, pk, write=True)
         if not submission.model or not submission.model.checkpoint_file:
             raise Http404("No file.")
         handle = submission.model.checkpoint_file.open("rb")
-        return FileResponse(handle, as_attachment=True, filename=submission.model.checkpoint_file.name.rsplit("/")[-1])
+        return FileResponse(handle, as_attachment=True, filename=submission.model.checkpoint_file.name.rsplit("/")[-1],
+                            content_type="application/octet-stream")
 
 
 class SubmissionCancelApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="Cancel a submission and its queued or running jobs", request=None, responses={
+        200: SubmissionSerializer, 404: _SUBMISSION_404, 409: error("The submission has already ended.")})
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
         try:
@@ -223,6 +299,8 @@ class SubmissionCancelApi(APIView):
 class SubmissionPublishApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(summary="Make a submission and its scores public", request=None,
+                   responses={200: SubmissionSerializer, 404: _SUBMISSION_404})
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
         return Response(SubmissionSerializer(services.submission_publish(submission=submission),

@@ -84,6 +84,12 @@ class BenchmarkPair(models.Model):
         help_text='Per vote: {"annotator": str, "choice": 1|2|0, "likert1": n|null, "likert2": n|null}.',
     )
     source_key = models.CharField(max_length=255, blank=True, default="", help_text="Where it came from.")
+    # From a campaign (benchmark_freeze): the votes the comparison got, why it stopped asking ("decided",
+    # "max_votes", or "open" when frozen while it still asked for votes), and its selection weight (1/π relative
+    # to uniform; the scores weight pairs by it, hpbench.metrics.adaptive).
+    n_votes = models.PositiveIntegerField(null=True, blank=True)
+    stop_reason = models.CharField(max_length=10, blank=True, default="")
+    selection_weight = models.FloatField(default=1.0)
 
     class Meta:
         constraints = [

@@ -7,15 +7,14 @@ their log); only the files go: the uploaded checkpoint or score files and the mo
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from hpbench import media
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ScoreFile, Submission
 
@@ -48,44 +47,51 @@ def submission_files_purge(*, older_than: timedelta | None = None, dry_run: bool
         .select_related("model")
         .order_by("id")
     )
-    media = Path(settings.MEDIA_ROOT)
+    store = media.storage()
     for submission in candidates.iterator():
         model = submission.model
-        found: list[Path] = []
-        if model.checkpoint_file:
-            path = Path(model.checkpoint_file.path)
-            if path.exists():
-                found.append(path)
+        assert model is not None  # model__isnull=False
+        checkpoint = model.checkpoint_file.name or ""
+        found: list[tuple[str, int]] = []
+        if checkpoint and store.exists(checkpoint):
+            found.append((checkpoint, store.size(checkpoint)))
         score_files = [f for f in ScoreFile.objects.filter(model=model) if f.file]
-        found += [Path(f.file.path) for f in score_files if Path(f.file.path).exists()]
-        embedding_folders = sorted((media / "embeddings").glob(f"model-{model.pk}-*"))
-        if not found and not embedding_folders and not model.checkpoint_file and not score_files:
+        for name in (f.file.name or "" for f in score_files):
+            if name and store.exists(name):
+                found.append((name, store.size(name)))
+        embedding_folders = _embedding_folders(model.pk)
+        embedding_files = [item for folder in embedding_folders for item in media.walk(folder)]
+        if not found and not embedding_files and not model.checkpoint_file and not score_files:
             continue
         report.submissions.append(submission.pk)
-        for path in found:
+        for _name, size in found + embedding_files:
             report.files += 1
-            report.bytes += path.stat().st_size
-        for folder in embedding_folders:
-            for item in folder.rglob("*"):
-                if item.is_file():
-                    report.files += 1
-                    report.bytes += item.stat().st_size
+            report.bytes += size
         if dry_run:
             continue
         if model.checkpoint_file:
-            folder = Path(model.checkpoint_file.path).parent
+            folder = media.parent(checkpoint)
             model.checkpoint_file.delete(save=False)
             ModelEntry.objects.filter(pk=model.pk).update(checkpoint_file="")
-            if folder.name == model.name and not any(folder.iterdir()):
-                folder.rmdir()  # the submission's own folder (see submission_create)
+            if folder.rsplit("/", 1)[-1] == model.name:
+                media.delete_tree(folder)  # the submission's own folder (see submission_create)
         for score_file in score_files:
             score_file.file.delete(save=False)
             ScoreFile.objects.filter(pk=score_file.pk).update(file="")
         for folder in embedding_folders:
-            shutil.rmtree(folder, ignore_errors=True)
+            media.delete_tree(folder)
         stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
         line = f"[{stamp}] files deleted after the retention period"
         Submission.objects.filter(pk=submission.pk).update(
             log=(submission.log + "\n" if submission.log else "") + line
         )
     return report
+
+
+def _embedding_folders(model_id: int) -> list[str]:
+    """The storage folders of a model's embedding stores, one per checkpoint it had (``worker.embeddings``)."""
+    try:
+        folders, _files = media.storage().listdir("embeddings")
+    except FileNotFoundError:
+        return []
+    return sorted(f"embeddings/{name}" for name in folders if name.startswith(f"model-{model_id}-"))

@@ -7,7 +7,7 @@ import json
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -16,8 +16,10 @@ from rest_framework.views import APIView
 
 from hpbench.catalog.models import Dataset
 from hpbench.leaderboard import selectors, services
+from hpbench.leaderboard.api_params import BenchmarkParams, benchmark_params
 from hpbench.leaderboard.score_submissions import score_submission_create
 from hpbench.leaderboard.scorefiles import benchmark_request, retrieval_request
+from hpbench.openapi import error
 
 
 class ScoreSubmissionSerializer(serializers.Serializer):
@@ -51,12 +53,11 @@ class BenchmarkRequestApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="Request file of a preference benchmark (JSON Lines)",
-                   parameters=[OpenApiParameter("version", int, description="default: the active version")],
-                   responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 404: None})
+    @extend_schema(summary="Request file of a preference benchmark (JSON Lines)", parameters=[BenchmarkParams],
+                   responses={(200, "application/x-ndjson"): OpenApiTypes.STR, 404: error("No such benchmark.")})
     def get(self, request: Request, name: str) -> StreamingHttpResponse:
         try:
-            benchmark = selectors.benchmark_get(name, request.query_params.get("version"))
+            benchmark = selectors.benchmark_get(name, benchmark_params(request).get("version"))
         except selectors.NotFound:
             raise Http404("No such benchmark.") from None
         response = StreamingHttpResponse(benchmark_request(benchmark), content_type="application/x-ndjson")
@@ -69,7 +70,8 @@ class SplitRequestApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(summary="Request file of a dataset split (JSON)", responses={200: OpenApiTypes.OBJECT, 404: None})
+    @extend_schema(summary="Request file of a dataset split (JSON)",
+                   responses={200: OpenApiTypes.OBJECT, 404: error("No such dataset split.")})
     def get(self, request: Request, name: str, split: str) -> HttpResponse:
         dataset = Dataset.objects.filter(name=name).first()
         if dataset is None or not dataset.queries.filter(split=split).exists():

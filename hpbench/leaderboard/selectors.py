@@ -91,12 +91,19 @@ def request_splits() -> list[tuple[str, str]]:
     return list(Query.objects.values_list("dataset__name", "split").distinct().order_by("dataset__name", "split"))
 
 
+#: The largest version a benchmark can have (a PostgreSQL integer).
+MAX_VERSION = 2**31 - 1
+
+
 def benchmark_get(name: str, version: int | str | None = None) -> PreferenceBenchmark:
     """Benchmark ``name`` at ``version`` (default: the active one, else the newest). Raises NotFound."""
     qs = PreferenceBenchmark.objects.filter(name=name).select_related("dataset")
     try:
         if version not in (None, ""):
-            return qs.get(version=int(version))
+            number = int(version)
+            if not 1 <= number <= MAX_VERSION:  # past the column's range PostgreSQL refuses the query (a 500)
+                raise ValueError(version)
+            return qs.get(version=number)
     except (PreferenceBenchmark.DoesNotExist, ValueError):
         raise NotFound(name) from None
     benchmark = qs.order_by("-is_active", "-version").first()
@@ -293,3 +300,22 @@ def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, in
             for vote in votes:
                 games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
     return games
+
+
+def benchmark_collection_note(benchmark: PreferenceBenchmark) -> str:
+    """One sentence saying how a campaign benchmark's votes were collected when it was built adaptively, else ""."""
+    settings = (benchmark.report or {}).get("collection") or {}
+    parts = []
+    if settings.get("adaptive_overlap"):
+        parts.append(
+            f"adaptive overlap ({settings['min_votes_per_pair']} to {settings['votes_per_pair']} votes per pair, "
+            f"stopping once the majority is decided with confidence {settings['overlap_confidence']:g})"
+        )
+    if settings.get("pair_selection") == "informative":
+        parts.append(
+            f"informative pair selection ({settings['random_share']:.0%} of pairs drawn uniformly at random), "
+            "agreement weighted by each pair's inverse selection probability"
+        )
+    if not parts:
+        return ""
+    return "Votes were collected with " + " and ".join(parts) + "."

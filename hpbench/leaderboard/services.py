@@ -56,6 +56,13 @@ class PairSpec:
     likert2: float | None = None
     votes: tuple[dict, ...] = ()
     source_key: str = ""
+    n_votes: int | None = None  # from a campaign: the votes its comparison got, and why it stopped asking
+    stop_reason: str = ""
+    selection_weight: float = 1.0  # 1/π relative to a uniform draw (informative pair selection)
+
+
+#: PairSpec fields left out of the fingerprint at their defaults, so versions stored before they existed match.
+_FINGERPRINT_DEFAULTS = {"n_votes": None, "stop_reason": "", "selection_weight": 1.0}
 
 
 @dataclass
@@ -66,7 +73,14 @@ class BenchmarkResult:
 
 
 def _fingerprint(*, dataset: Dataset, tie_policy: str, pairs: Sequence[PairSpec]) -> str:
-    payload = {"dataset": dataset.pk, "tie_policy": tie_policy, "pairs": [asdict(p) for p in pairs]}
+    rows = []
+    for p in pairs:
+        row = asdict(p)
+        for key, default in _FINGERPRINT_DEFAULTS.items():
+            if row[key] == default:
+                del row[key]
+        rows.append(row)
+    payload = {"dataset": dataset.pk, "tie_policy": tie_policy, "pairs": rows}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()
 
 
@@ -150,6 +164,9 @@ def benchmark_store(
                 likert2=p.likert2,
                 votes=list(p.votes),
                 source_key=p.source_key,
+                n_votes=p.n_votes,
+                stop_reason=p.stop_reason,
+                selection_weight=p.selection_weight,
             )
             for i, p in enumerate(pairs)
         ],
@@ -236,6 +253,18 @@ def benchmark_import_hpfiq(
     return result
 
 
+def collection_settings(*, campaign: Any) -> dict:
+    """How a campaign collected its votes, as recorded in its frozen benchmark's report."""
+    return {
+        "adaptive_overlap": bool(campaign.adaptive_overlap),
+        "min_votes_per_pair": campaign.min_votes_per_pair,
+        "votes_per_pair": campaign.votes_per_pair,
+        "overlap_confidence": campaign.overlap_confidence,
+        "pair_selection": campaign.pair_selection,
+        "random_share": campaign.random_share,
+    }
+
+
 def benchmark_freeze(
     *, campaign: Any, tie_policy: str = PreferenceBenchmark.TiePolicy.KEEP, name: str | None = None
 ) -> BenchmarkResult:
@@ -293,9 +322,18 @@ def benchmark_freeze(
                     for v in sorted(votes, key=lambda v: (v.annotator_id, v.id))
                 ),
                 source_key=f"comparison:{comparison.id}",
+                n_votes=comparison.votes_count,
+                stop_reason=comparison.stop_reason
+                or ("max_votes" if comparison.votes_count >= comparison.target_votes > 0 else "open"),
+                selection_weight=comparison.selection_weight,
             )
         )
-    report = {"comparisons": len(comparisons), "pairs": len(pairs), "dropped": dropped}
+    report = {
+        "comparisons": len(comparisons),
+        "pairs": len(pairs),
+        "dropped": dropped,
+        "collection": collection_settings(campaign=campaign),
+    }
     result = benchmark_store(
         name=name or f"campaign-{campaign.slug}",
         source=PreferenceBenchmark.Source.CAMPAIGN,
@@ -395,6 +433,28 @@ def category_figures(
     return out
 
 
+def weighted_agreement_figures(
+    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], weights: Sequence[float],
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
+    """Agreement weighted by each pair's selection weight (1/π, Hajek) and its 95% bootstrap interval over pairs.
+
+    For benchmarks built with informative pair selection; equals the plain agreement when every weight is 1.
+    """
+    from hpbench.metrics import preference
+
+    s1, s2 = np.asarray(set1, dtype=np.float64), np.asarray(set2, dtype=np.float64)
+    h, w = np.asarray(human), np.asarray(weights, dtype=np.float64)
+    value = preference.agreement_value(s1, s2, h, weights=w)
+    low, high = preference.bootstrap_ci(
+        lambda a, b, c, d: preference.agreement_value(a, b, c, weights=d), s1, s2, h, w, rounds=rounds, seed=seed
+    )
+    def finite(x: float) -> float | None:
+        return None if x != x else float(x)  # nan: no pair with a human preference
+
+    return {"agreement": finite(value), "agreement_low": finite(low), "agreement_high": finite(high)}
+
+
 def model_score_store(
     *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
 ) -> ModelScore:
@@ -404,12 +464,17 @@ def model_score_store(
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
     score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
-    rows = list(score.benchmark.pairs.order_by("position").values_list("preference", "reference__category"))
-    human = [preference for preference, _ in rows]
+    rows = list(
+        score.benchmark.pairs.order_by("position").values_list("preference", "reference__category", "selection_weight")
+    )
+    human = [preference for preference, _, _ in rows]
     if len(human) != len(set1):
         raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
     figures = preference_figures(set1=set1, set2=set2, human=human)
-    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c in rows])
+    weights = [w for _, _, w in rows]
+    if any(w != 1.0 for w in weights):
+        figures.update(weighted_agreement_figures(set1=set1, set2=set2, human=human, weights=weights))
+    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows])
     ModelScore.objects.filter(pk=score_id).update(
         **figures,
         by_category=by_category,

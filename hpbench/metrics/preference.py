@@ -98,11 +98,14 @@ def _check_human(human: np.ndarray) -> np.ndarray:
     return human.astype(np.int8, copy=False)
 
 
-def agreement_value(score1: ArrayLike, score2: ArrayLike, human: ArrayLike) -> float | np.ndarray:
+def agreement_value(
+    score1: ArrayLike, score2: ArrayLike, human: ArrayLike, *, weights: ArrayLike | None = None
+) -> float | np.ndarray:
     """Agreement over pairs with a human preference (``human`` in {1, 2}; 0 = tie, excluded).
 
     Each such pair counts 1 when the model's higher-scored set is the human's, 0.5 when the model scores the
-    two sets equally, 0 otherwise; the result is the mean. ``nan`` where no pair has a human preference.
+    two sets equally, 0 otherwise; the result is the mean, or with ``weights`` (same shape, positive: each
+    pair's selection weight 1/π) the weighted mean. ``nan`` where no pair has a human preference.
     Vectorised like :func:`preference_ratio`.
     """
     s1, s2, h = _pair_arrays(score1, score2, human, names=("score1", "score2", "human"))
@@ -110,6 +113,12 @@ def agreement_value(score1: ArrayLike, score2: ArrayLike, human: ArrayLike) -> f
     decided = h != HUMAN_TIE
     model = np.where(s1 > s2, HUMAN_SET1, np.where(s2 > s1, HUMAN_SET2, HUMAN_TIE))
     credit = np.where(model == HUMAN_TIE, 0.5, (model == h).astype(np.float64))
+    if weights is not None:
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64), h.shape)
+        total = np.sum(np.where(decided, credit * w, 0.0), axis=-1)
+        n = np.sum(np.where(decided, w, 0.0), axis=-1)
+        value = np.divide(total, n, out=np.full(np.shape(n), np.nan), where=n > 0)
+        return float(value) if np.ndim(value) == 0 else value
     total = np.sum(np.where(decided, credit, 0.0), axis=-1)
     n = np.count_nonzero(decided, axis=-1)
     value = np.divide(total, n, out=np.full(np.shape(n), np.nan), where=n > 0)

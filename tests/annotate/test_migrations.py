@@ -1,4 +1,4 @@
-"""Migration annotate/0005 gives comparisons built before per-campaign tokens their tokens and ``shown``."""
+"""Data migrations of annotate: 0005 (tokens and ``shown`` for old comparisons), 0010 (their vote targets)."""
 
 from __future__ import annotations
 
@@ -43,5 +43,35 @@ def test_comparisons_built_before_tokens_get_them_from_the_migration():
         }
         stored = apps.get_model("annotate", "CampaignImage").objects.filter(campaign_id=campaign.pk)
         assert dict(stored.values_list("image_id", "token")) == token
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_comparisons_built_before_adaptive_overlap_target_their_campaigns_votes_per_pair():
+    executor = MigrationExecutor(connection)
+    before = [("annotate", "0009_campaign_build_claims_heartbeat")]
+    after = [("annotate", "0011_fill_comparison_targets")]
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        Dataset, Image, Query = (apps.get_model("catalog", name) for name in ("Dataset", "Image", "Query"))
+        Campaign, Comparison = apps.get_model("annotate", "Campaign"), apps.get_model("annotate", "Comparison")
+        dataset = Dataset.objects.create(name="old", kind="demo", image_root="/tmp")
+        image = Image.objects.create(dataset=dataset, name="i", category="dress", split="val", file_path="i.png")
+        query = Query.objects.create(
+            dataset=dataset, key="q", split="val", category="dress", reference=image, target=image, captions=[]
+        )
+        for slug, per_pair in (("three", 3), ("five", 5)):
+            campaign = Campaign.objects.create(slug=slug, name=slug, dataset=dataset, votes_per_pair=per_pair)
+            Comparison.objects.create(
+                campaign=campaign, query=query, reference_image=image, text="t", position=1,
+                set_a_images=[], set_b_images=[], open_slots=per_pair - 1, votes_count=1,
+            )
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        apps = executor.loader.project_state(after).apps
+        rows = apps.get_model("annotate", "Comparison").objects.values_list("campaign__slug", "target_votes")
+        assert dict(rows) == {"three": 3, "five": 5}
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -83,7 +83,9 @@ def test_no_page_is_wider_than_a_390_px_screen(world, browser, live_server, sett
                 page = contexts[who].new_page()
                 response = page.goto(f"{live_server.url}{path}")
                 assert response.status == 200, f"{name}: {path} answered {response.status}"
-                if name == "annotate":
+                if name == "annotate":  # past the first screen (instructions), to the task itself
+                    page.wait_for_selector("#ann-onboarding:not([hidden])")
+                    page.click("#ann-start")
                     page.wait_for_selector("#ann-task:not([hidden])")
                 page.wait_for_load_state("networkidle")
                 width = _width(page)

@@ -9,6 +9,7 @@ from django.test import Client
 
 from hpbench.exports import services
 from hpbench.exports.models import ExportJob
+from worker import claims
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +27,8 @@ def finished_job(staff_user, export_world, tmp_path, settings):
     job = ExportJob.objects.create(
         requested_by=staff_user, format="jsonl", params={"campaigns": [export_world.campaign.slug]}
     )
-    assert services.export_job_claim(job_id=job.pk)
-    return services.export_job_run(job_id=job.pk)
+    assert claims.job_claim(model=ExportJob, pk=job.pk, owner="test-worker")
+    return services.export_job_run(job_id=job.pk, owner="test-worker")
 
 
 def test_staff_can_queue_a_job_and_it_is_sent_to_the_worker_after_commit(staff_user, export_world):
@@ -73,6 +74,25 @@ def test_a_finished_job_serves_its_file_to_staff_with_the_token(staff_user, fini
     assert client.get(url[:-1] + ("A" if url[-1] != "A" else "B")).status_code == 404
 
 
+def test_a_job_file_is_stored_in_the_bucket_and_downloaded_from_it(s3_media, staff_user, export_world, tmp_path,
+                                                                    settings):
+    settings.VAR_DIR = tmp_path
+    job = ExportJob.objects.create(
+        requested_by=staff_user, format="jsonl", params={"campaigns": [export_world.campaign.slug]}
+    )
+    assert claims.job_claim(model=ExportJob, pk=job.pk, owner="test-worker")
+    job = services.export_job_run(job_id=job.pk, owner="test-worker")
+    assert job.file_path == f"exports/job-{job.pk}-{job.token[:12]}.jsonl"
+    assert not list((tmp_path / "exports").iterdir())  # the local copy is gone once stored
+    response = client_for(staff_user).get(f"/api/exports/download/{job.token}")
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content).decode().splitlines()) == 7
+    from hpbench import media
+
+    media.storage().delete(job.file_path)
+    assert client_for(staff_user).get(f"/api/exports/download/{job.token}").status_code == 404
+
+
 @pytest.mark.parametrize("who", ["anonymous", "researcher", "annotator"])
 def test_everyone_but_staff_is_refused_every_endpoint_and_file(who, request, finished_job, export_world):
     user = (
@@ -100,7 +120,18 @@ def test_the_service_refuses_a_non_staff_requester(researcher, export_world):
 
 
 def test_a_job_that_is_not_queued_is_not_claimed_twice(finished_job):
-    assert not services.export_job_claim(job_id=finished_job.pk)
+    assert not claims.job_claim(model=ExportJob, pk=finished_job.pk, owner="another-worker")
+
+
+def test_a_worker_that_lost_its_claim_writes_nothing(staff_user, export_world, tmp_path, settings):
+    settings.VAR_DIR = tmp_path
+    job = ExportJob.objects.create(
+        requested_by=staff_user, format="jsonl", params={"campaigns": [export_world.campaign.slug]}
+    )
+    assert claims.job_claim(model=ExportJob, pk=job.pk, owner="first-worker")
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error="reaped")  # by the reaper
+    job = services.export_job_run(job_id=job.pk, owner="first-worker")
+    assert (job.status, job.error, job.file_path) == (ExportJob.Status.FAILED, "reaped", "")
 
 
 def test_the_staff_page_starts_an_export_and_lists_jobs(staff_user, finished_job, export_world):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from hpbench import media
 from hpbench.catalog.demo import make_demo_dataset
 from hpbench.catalog.importers import import_fashioniq
 from hpbench.catalog.models import ModelEntry
@@ -99,3 +100,6 @@ def test_a_real_worker_trains_through_the_gpu_queue_task(celery_worker_process, 
     assert result["epochs_run"] == 1
     assert (folder / "model.safetensors").is_file()
     assert not (folder / ".training.lock").exists()
+    # The folder is also in the media storage, for the web server and other machines.
+    assert "training/worker-out/model.safetensors" in result["stored"]
+    assert media.read_bytes("training/worker-out/model.safetensors") == (folder / "model.safetensors").read_bytes()

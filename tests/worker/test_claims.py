@@ -180,3 +180,27 @@ def test_the_reaper_queues_a_score_file_job_again_on_its_own_task(run, score, se
     assert sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list) == [
         ("default.scorefiles.rankings", [run.pk]), ("default.scorefiles.score", [score.pk])
     ]
+
+
+def test_campaign_builds_and_exports_are_claimed_requeued_and_failed_on_their_own_fields(
+    run, sent, settings, django_capture_on_commit_callbacks
+):
+    from annotate.models import Campaign
+    from hpbench.exports.models import ExportJob
+
+    campaign = Campaign.objects.create(slug="c", name="c", dataset=run.dataset, build_status="queued")
+    export = ExportJob.objects.create(format="jsonl", status="queued")
+    assert claims.job_claim(model=Campaign, pk=campaign.pk, owner="gone:1:t")
+    assert claims.job_claim(model=ExportJob, pk=export.pk, owner="gone:1:u")
+    campaign.refresh_from_db()
+    assert (campaign.build_status, campaign.claimed_by, campaign.status) == ("running", "gone:1:t", "draft")
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(campaign, heartbeat_at=old, build_progress=0.5)
+    _set(export, heartbeat_at=old, started_at=old - timedelta(seconds=settings.CELERY_TASK_HARD_TIME_LIMIT))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap() == {"requeued": 1, "failed_lost": 0, "failed_time_limit": 1}
+    campaign.refresh_from_db()
+    export.refresh_from_db()
+    assert (campaign.build_status, campaign.build_progress, campaign.restarts) == ("queued", 0.0, 1)
+    assert export.status == "failed" and "hard time limit" in export.error and export.finished_at is not None
+    assert [(c.args[0], c.kwargs["args"]) for c in sent.call_args_list] == [("default.campaigns.build", [campaign.pk])]

@@ -3,13 +3,11 @@ a real Celery worker and scores on an HP-FashionIQ-style benchmark exactly as th
 
 import json
 from io import StringIO
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from django.conf import settings
 from django.core.management import call_command
 from PIL import Image as PILImage
 
@@ -20,7 +18,7 @@ from models_zoo.clip4cir.bpe import BPE_FILE_NAME
 from models_zoo.preprocess import ImagePreprocessor
 from models_zoo.tiny import make_tiny_clip4cir_openai
 from tests.models_zoo import openai_clip_reference as ref
-from worker.embeddings import EmbeddingStore, _fingerprint
+from worker.embeddings import EmbeddingStore, embeddings_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,9 +136,6 @@ def test_a_released_rn50x4_layout_clip4cir_scores_on_hp_fashioniq_through_a_work
     entry = ModelEntry.objects.get(name="clip4cir-rn50x4")
     images = dict(Image.objects.values_list("name", "id"))
     dataset_id = Image.objects.get(pk=images[NAMES[0]]).dataset_id
-    folder = (
-        Path(settings.MEDIA_ROOT) / "embeddings" / f"model-{entry.pk}-{_fingerprint(entry)}" / f"dataset-{dataset_id}"
-    )
-    index, stored = EmbeddingStore(folder, "images").load()
+    index, stored = EmbeddingStore(f"{embeddings_folder(entry)}/dataset-{dataset_id}", "images").load()
     rows = [index[f"image-{images[name]}"] for name in NAMES]
     assert np.abs(stored[rows] - gallery.numpy()).max() <= 1e-5

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from annotate import services as annotate_services
 from annotate.models import Campaign
 from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun
-from hpbench.catalog.results import read_topk, write_topk
+from hpbench.catalog.results import read_topk_stored, write_topk
 from models_zoo import encoding
 from models_zoo.tiny import make_tiny_clip
 from tests.annotate.conftest import enter, next_task
@@ -62,7 +62,7 @@ def test_annotators_see_the_text_the_model_encoded(kind, tmp_path, tiny_clip, cl
 
     # A second model's run with other images, so the campaign has a pair to show.
     run.refresh_from_db()
-    shown = read_topk(run.results_path).as_dict(2)[query.pk]
+    shown = read_topk_stored(run.results_path).as_dict(2)[query.pk]
     others = list(dataset.images.filter(split="val").exclude(pk__in=shown).values_list("pk", flat=True))[:2]
     other = ModelEntry.objects.create(
         name="other", family="clip_zeroshot", variant="image", checkpoint_path=str(tiny_clip)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from hpbench import media
 from hpbench.catalog.models import Dataset, Query, RetrievalRun
-from hpbench.catalog.results import read_topk
+from hpbench.catalog.results import read_topk_stored
 from models_zoo.tiny import make_tiny_clip
 from tests.catalog.conftest import build_cirr, build_fashioniq
 
@@ -40,7 +41,7 @@ def test_a_worker_ranks_fashioniq_queries_and_reuses_cached_embeddings(celery_wo
     assert metrics["dress"]["R@10"] == 100.0 and metrics["avg"] == 100.0
 
     run = RetrievalRun.objects.get(pk=first["run"])
-    topk = read_topk(run.results_path)
+    topk = read_topk_stored(run.results_path)
     val_queries = list(Query.objects.filter(split="val").order_by("id"))
     assert sorted(topk.query_ids.tolist()) == [q.pk for q in val_queries]
     assert topk.image_ids.shape == (2, 3)
@@ -64,12 +65,12 @@ def test_cirr_runs_remove_the_reference_and_write_test1_submissions(celery_worke
     assert val["metrics"]["R@5"] == 100.0  # 4 candidates once the reference is removed
     run = RetrievalRun.objects.get(pk=val["run"])
     reference = Query.objects.get(key="val.7").reference_id
-    assert reference not in read_topk(run.results_path).image_ids.ravel().tolist()
+    assert reference not in read_topk_stored(run.results_path).image_ids.ravel().tolist()
 
     test = _json("run_retrieval", "tiny-clip", "cirr", "--split", "test1", "--topk", "4", "--wait")
     recall_path, subset_path = test["metrics"]["submission_files"]
-    recall = json.loads(open(recall_path).read())
-    subset = json.loads(open(subset_path).read())
+    recall = json.loads(media.read_bytes(recall_path))
+    subset = json.loads(media.read_bytes(subset_path))
     assert recall["version"] == "rc2" and recall["metric"] == "recall"
     assert subset["metric"] == "recall_subset"
     assert "test1-0-img0" not in recall["9"] and len(recall["9"]) == 50
@@ -126,7 +127,7 @@ def test_every_family_ranks_through_the_worker(celery_worker_process, tmp_path, 
     _json("register_model", f"tiny-{family}", "--family", family, "--checkpoint", str(checkpoint), *args)
     result = _json("run_retrieval", f"tiny-{family}", "fiq", "--topk", "4", "--wait", "--timeout", "120")
     assert result["status"] == "finished", RetrievalRun.objects.get(pk=result["run"]).log
-    topk = read_topk(RetrievalRun.objects.get(pk=result["run"]).results_path)
+    topk = read_topk_stored(RetrievalRun.objects.get(pk=result["run"]).results_path)
     assert topk.image_ids.shape == (2, 4)
     # Four gallery images, all ranked: each row is a permutation of the gallery.
     assert all(len(set(row)) == 4 for row in topk.image_ids.tolist())

@@ -15,32 +15,34 @@ log = logging.getLogger(__name__)
 def build(campaign_id: int) -> int:
     """Build a queued campaign's comparisons; returns how many exist (0 when nothing was claimed).
 
-    Claims the work by moving ``build_status`` from queued to running in one conditional UPDATE, so a
-    redelivered or duplicate message does nothing. Progress is written to the row as it goes.
+    Claims the build (:func:`worker.claims.job_claim`: queued, or running under a lost worker) in one
+    conditional UPDATE, so a duplicate message does nothing while the build's worker lives, and keeps its
+    heartbeat while it runs (the build is idempotent: a takeover creates only what is missing). Progress is
+    written to the row as it goes; the end is written only while the build is still this worker's.
     """
     from annotate.models import Campaign
     from annotate.services import campaign_build
+    from worker import claims
 
-    claimed = Campaign.objects.filter(pk=campaign_id, build_status=Campaign.BuildStatus.QUEUED).update(
-        build_status=Campaign.BuildStatus.RUNNING, build_progress=0.0, build_error=""
-    )
-    if not claimed:
+    owner = claims.worker_identity()
+    if not claims.job_claim(model=Campaign, pk=campaign_id, owner=owner,
+                            reset={"build_progress": 0.0, "build_error": ""}):
         log.info("campaign %s: build not queued, nothing to do", campaign_id)
         return 0
     campaign = Campaign.objects.select_related("dataset").get(pk=campaign_id)
+    mine = Campaign.objects.filter(pk=campaign_id, build_status=Campaign.BuildStatus.RUNNING, claimed_by=owner)
 
     def progress(fraction: float) -> None:
-        Campaign.objects.filter(pk=campaign_id).update(build_progress=min(1.0, max(0.0, fraction)))
+        mine.update(build_progress=min(1.0, max(0.0, fraction)))
 
-    try:
-        count = campaign_build(campaign=campaign, progress=progress)
-    except BuildError as exc:
-        Campaign.objects.filter(pk=campaign_id).update(build_status=Campaign.BuildStatus.FAILED, build_error=str(exc))
-        return 0
-    except Exception as exc:
-        Campaign.objects.filter(pk=campaign_id).update(
-            build_status=Campaign.BuildStatus.FAILED, build_error=f"{type(exc).__name__}: {exc}"
-        )
-        raise
-    Campaign.objects.filter(pk=campaign_id).update(build_status=Campaign.BuildStatus.BUILT, build_progress=1.0)
+    with claims.heartbeat(model=Campaign, pk=campaign_id, owner=owner):
+        try:
+            count = campaign_build(campaign=campaign, progress=progress)
+        except BuildError as exc:
+            mine.update(build_status=Campaign.BuildStatus.FAILED, build_error=str(exc))
+            return 0
+        except Exception as exc:
+            mine.update(build_status=Campaign.BuildStatus.FAILED, build_error=f"{type(exc).__name__}: {exc}")
+            raise
+    mine.update(build_status=Campaign.BuildStatus.BUILT, build_progress=1.0)
     return count

@@ -19,12 +19,15 @@ def train_model(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Train on a registered dataset on ``HPBENCH_DEVICE``; a redelivered task resumes from the last finished
-    epoch in ``out_dir``. Returns :func:`model_train`'s summary."""
+    epoch in ``out_dir`` (a folder of the worker). The finished folder is also stored in the media storage under
+    ``training/<folder name>/`` (``stored``: its names). Returns :func:`model_train`'s summary."""
+    from pathlib import Path
+
     from django.conf import settings
 
-    from worker.training import model_train
+    from worker.training import model_train, training_outputs_store
 
-    return model_train(
+    summary = model_train(
         family=family,
         dataset_name=dataset,
         objective=objective,
@@ -36,3 +39,5 @@ def train_model(
         resume=None,
         device=settings.HPBENCH_DEVICE or "auto",
     )
+    summary["stored"] = training_outputs_store(out_dir=out_dir, prefix=f"training/{Path(out_dir).name}")
+    return summary
