@@ -22,7 +22,7 @@ def _validate_link(url: str) -> bool:
     return url.lower().startswith(_SAFE_LINK) or url.startswith(("/", "#"))
 
 
-_MARKDOWN.validateLink = _validate_link
+_MARKDOWN.validateLink = _validate_link  # type: ignore[method-assign]  # markdown-it-py's documented hook
 
 
 def markdown_html(text: str) -> SafeString:

@@ -20,6 +20,7 @@ candidates of its batch), which the frozen benchmark's estimates use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, F, Q
@@ -127,7 +128,7 @@ def informative_select(
     fit_rows = [(r[0], r[1], r[2], list(r[3]), list(r[4])) for r in decided]
     gap, prefers = score_evidence(gap_rows(sets + fit_rows))
     n = len(sets)
-    fit = {}
+    fit: dict[str, Any] = {}
     if decided:
         fit = dict(
             fit_gap=gap[n:],
@@ -138,4 +139,7 @@ def informative_select(
     picks, weights = informative_draw(
         p_hat, scorer_disagreement(prefers[:n]), take=take, random_share=campaign.random_share, rng=rng
     )
-    return [Drawn(*candidates[p], weight=float(w)) for p, w in zip(picks, weights, strict=True)]
+    return [
+        Drawn(query_id=candidates[p][0], model_a=candidates[p][1], model_b=candidates[p][2], weight=float(w))
+        for p, w in zip(picks, weights, strict=True)
+    ]

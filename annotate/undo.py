@@ -9,6 +9,7 @@ idempotency key change. The next-task and vote hot paths are untouched.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -68,7 +69,7 @@ def vote_replace(
 
 
 def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, irrelevant, time_ms) -> VoteResult:
-    locking = {"of": ("self",)} if connection.features.has_select_for_update_of else {}
+    locking: dict[str, Any] = {"of": ("self",)} if connection.features.has_select_for_update_of else {}
     assignment = (
         Assignment.objects.select_for_update(**locking)
         .select_related("annotator", "campaign", "comparison")

@@ -42,23 +42,31 @@ DB_NAME = "hpbench_bench_annot"
 PG = "postgres://postgres@127.0.0.1:5432"
 
 
-def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
+def _setup_env(
+    var_dir: Path, db_socket: str = "", *, db_name: str = "", cache_url: str = "redis://127.0.0.1:6379/1"
+) -> dict[str, str]:
+    """Environment of the bench's server and of this process (also used by bench/trust_report.py, which passes
+    a database name and a cache of its own)."""
     # A socket folder (percent-encoded in the URL) instead of 127.0.0.1: a single-machine deployment's choice.
     server = f"postgres://postgres@{quote(db_socket, safe='')}:5432" if db_socket else PG
     env = {
-        "DATABASE_URL": f"{server}/{DB_NAME}",
+        "DATABASE_URL": f"{server}/{db_name or DB_NAME}",
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(48),
         "HPBENCH_VAR_DIR": str(var_dir),
         "DB_CONN_MAX_AGE": "600",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         # As in production (README): the cache every gunicorn process shares (logged-in users' sessions).
-        "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "CACHE_URL": cache_url,
         "CACHE_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}",
         "CELERY_BROKER_KEY_PREFIX": f"bench-{uuid.uuid4().hex[:6]}:",
         "LOG_LEVEL": "WARNING",
         # Every simulated annotator enters from this machine: no per-IP limit on new crowd identities.
         "HPBENCH_CROWD_NEW_PER_IP_HOUR": "0",
+        # Plain HTTP on loopback with no TLS proxy in front: no redirect to https, cookies sent over http.
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
         "DJANGO_SETTINGS_MODULE": "hpbench.settings",
     }
     os.environ.update(env)
@@ -66,20 +74,21 @@ def _setup_env(var_dir: Path, db_socket: str = "") -> dict[str, str]:
     return env
 
 
-def _recreate_database(drop_only: bool = False) -> None:
+def _recreate_database(drop_only: bool = False, *, db_name: str = "") -> None:
     import psycopg2
 
+    name = db_name or DB_NAME
     conn = psycopg2.connect(f"{PG}/postgres")
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         if not drop_only:
-            cur.execute(f"CREATE DATABASE {DB_NAME}")
+            cur.execute(f"CREATE DATABASE {name}")
     conn.close()
 
 
-def _build(n_queries: int) -> dict[int, str]:
-    """Catalogue with ``n_queries`` queries and two models' runs; campaigns of 100,000 and 100."""
+def _build(n_queries: int, sizes: tuple[int, ...] = (100_000, 100)) -> dict[int, str]:
+    """Catalogue with ``n_queries`` queries and two models' runs; a campaign of each size (100,000 and 100)."""
     import numpy as np
     from django.conf import settings
 
@@ -127,7 +136,7 @@ def _build(n_queries: int) -> dict[int, str]:
         )
         models.append(model)
     slugs = {}
-    for size in (100_000, 100):
+    for size in sizes:
         slug = f"bench-{size}"
         campaign = services.campaign_create(
             slug=slug,
@@ -470,6 +479,28 @@ def _sequential(base: str, slug: str, n: int = 200) -> None:
     )
 
 
+def _start_gunicorn(
+    env: dict[str, str], *, port: int, workers: int, threads: int, worker_class: str = "gthread"
+) -> subprocess.Popen:
+    """Start gunicorn on 127.0.0.1:``port`` serving ``hpbench.wsgi`` and return once it answers (or after 20 s)."""
+    import httpx
+
+    cmd = [
+        sys.executable, "-m", "gunicorn", "hpbench.wsgi", "-w", str(workers), "-k", worker_class,
+        "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+        "--keep-alive", "75", "--backlog", "2048",
+    ]  # fmt: skip
+    server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    for _ in range(100):
+        try:
+            # Any answer means it is up (not /healthz: its Celery ping waits for a worker the bench does not start).
+            httpx.get(f"http://127.0.0.1:{port}/admin/login/", timeout=5)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    return server
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0)
@@ -518,38 +549,11 @@ def main() -> int:
 
     before = Vote.objects.filter(comparison__campaign__slug=slugs[100_000]).count()
 
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "hpbench.wsgi",
-        "-w",
-        str(args.workers),
-        "-k",
-        args.worker_class,
-        "--threads",
-        str(args.threads),
-        "-b",
-        f"127.0.0.1:{args.port}",
-        "--log-level",
-        "warning",
-        "--keep-alive",
-        "75",
-        "--backlog",
-        "2048",
-    ]
-    server = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
+    server = _start_gunicorn(
+        env, port=args.port, workers=args.workers, threads=args.threads, worker_class=args.worker_class
+    )
     try:
-        import httpx
-
         base = f"http://127.0.0.1:{args.port}"
-        for _ in range(100):
-            try:
-                # Any answer means it is up (not /healthz: its Celery ping waits for a worker the bench does not start).
-                httpx.get(f"{base}/admin/login/", timeout=5)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         slug = slugs[100_000]
         print(
             f"\nload: {args.annotators} annotators, {args.duration:.0f} s, gunicorn -w {args.workers} "

@@ -17,6 +17,8 @@ Unauthenticated callers get 403, never 401: session authentication comes first a
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 
 #: The body of every error answer but a refused form's.
@@ -51,7 +53,7 @@ _COMMON = {
 
 
 def _error_response(description: str, *, with_fields: bool) -> dict:
-    schema = {"$ref": "#/components/schemas/Error"}
+    schema: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
     if with_fields:
         schema = {"anyOf": [schema, {"$ref": "#/components/schemas/FieldErrors"}]}
     return {"description": description, "content": {"application/json": {"schema": schema}}}

@@ -150,7 +150,7 @@ def job_claim(*, model: type[models.Model], pk: int, owner: str, reset: dict | N
     kind = kind_of(model)
     fields = {kind.status: Status.RUNNING, "claimed_by": owner, "heartbeat_at": now, kind.started: now,
               **(reset or {})}
-    rows = model.objects.filter(pk=pk)
+    rows = model._default_manager.filter(pk=pk)
     if rows.filter(kind.q(Status.QUEUED)).update(**fields):
         return True
     if rows.filter(_stale(kind, now)).update(**fields, restarts=F("restarts") + 1):
@@ -166,7 +166,7 @@ def job_claim(*, model: type[models.Model], pk: int, owner: str, reset: dict | N
 
 def job_is_mine(*, model: type[models.Model], pk: int, owner: str) -> bool:
     """Whether the row is still running under ``owner`` (not cancelled, failed by the reaper, nor taken over)."""
-    return model.objects.filter(kind_of(model).q(Status.RUNNING, pk=pk, claimed_by=owner)).exists()
+    return model._default_manager.filter(kind_of(model).q(Status.RUNNING, pk=pk, claimed_by=owner)).exists()
 
 
 class Heartbeat:
@@ -180,7 +180,8 @@ class Heartbeat:
 
     def beat(self) -> bool:
         """Refresh ``heartbeat_at`` now; returns (and remembers) whether the row is still ours."""
-        rows = self.model.objects.filter(kind_of(self.model).q(Status.RUNNING, pk=self.pk, claimed_by=self.owner))
+        mine = kind_of(self.model).q(Status.RUNNING, pk=self.pk, claimed_by=self.owner)
+        rows = self.model._default_manager.filter(mine)
         self.alive = self.alive and rows.update(heartbeat_at=timezone.now()) == 1
         return self.alive
 
@@ -236,7 +237,7 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
     counts = {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
     limit = settings.HPBENCH_JOB_RESTARTS
     for kind in KINDS:
-        rows = kind.model.objects
+        rows = kind.model._default_manager
         over = now - hard_limit() - heartbeat_timeout()
         message = f"failed: ran past the hard time limit ({settings.CELERY_TASK_HARD_TIME_LIMIT} s)"
         counts["failed_time_limit"] += rows.filter(kind.q(Status.RUNNING, **{f"{kind.started}__lt": over})).update(

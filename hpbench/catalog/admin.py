@@ -89,7 +89,7 @@ class BaseModelForm(forms.ModelForm):
     def clean(self) -> dict:
         from hpbench.catalog.family_config import ConfigError, base_model_paths_clean
 
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if "family" in data and "paths" in data:
             try:
                 data["paths"] = base_model_paths_clean(family=data["family"], paths=data["paths"])

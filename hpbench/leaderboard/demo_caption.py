@@ -96,7 +96,8 @@ def text_only_sentence(rows: Sequence[dict[str, Any]]) -> str:
     by_name = {row["model"]: row for row in rows}
     text = (by_name.get(TEXT_ONLY) or {}).get("agreement")
     composed = [(by_name.get(name) or {}).get("agreement") for name in (QURE, CONTRASTIVE)]
-    if text is None or any(value is None for value in composed) or text < min(composed):
+    known = [value for value in composed if value is not None]
+    if text is None or len(known) < len(composed) or text < min(known):
         return ""
     return (
         f"{TEXT_ONLY} agrees with the crowd as often as a trained composed model here ({text:.3f}): the simulated "

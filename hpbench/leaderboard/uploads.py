@@ -114,7 +114,7 @@ class CappedUploadHandler(FileUploadHandler):
             message = (f"file {self.file_name!r}: over the limit of {self.limit} bytes "
                        "(the upload was stopped when it passed the limit)")
             if self.request is not None:
-                self.request._hpbench_upload_too_large = message
+                self.request._hpbench_upload_too_large = message  # type: ignore[attr-defined]
             raise UploadTooLarge(message)
         return raw_data
 

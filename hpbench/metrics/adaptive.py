@@ -97,9 +97,9 @@ def predicted_preference(
     """
     x = np.column_stack([np.asarray(score_gap, dtype=np.float64), np.asarray(rating_gap, dtype=np.float64)])
     coef = np.ones(2)
-    if fit_outcome is not None and len(fit_outcome):
+    fy = np.asarray(fit_outcome if fit_outcome is not None else [], dtype=np.float64)
+    if fy.size:
         fx = np.column_stack([np.asarray(fit_gap, dtype=np.float64), np.asarray(fit_rating, dtype=np.float64)])
-        fy = np.asarray(fit_outcome, dtype=np.float64)
         for _ in range(25):  # Newton steps on the ridge-penalised log-likelihood, shrunk towards (1, 1)
             p = expit(fx @ coef)
             grad = fx.T @ (p - fy) + l2 * (coef - 1.0)
