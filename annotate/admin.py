@@ -6,8 +6,11 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.html import format_html
 
-from annotate import crowd, quality, services
+from annotate import crowd, quality
+from annotate.errors import BuildError
 from annotate.models import Annotator, Campaign, Comparison, Vote
+from annotate.services.campaign_build import campaign_refresh
+from annotate.services.campaigns import campaign_build_enqueue, campaign_set_status
 
 
 @admin.register(Campaign)
@@ -67,13 +70,13 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Build comparisons (in the background)")
     def action_build(self, request, queryset) -> None:
         with transaction.atomic():
-            queued = sum(services.campaign_build_enqueue(campaign=c) for c in queryset)
+            queued = sum(campaign_build_enqueue(campaign=c) for c in queryset)
         self.message_user(request, f"{queued} campaign(s) queued for building.")
 
     def _set_status(self, request, queryset, status: str) -> None:
         for campaign in queryset:
             try:
-                services.campaign_set_status(campaign=campaign, status=status)
+                campaign_set_status(campaign=campaign, status=status)
             except ValueError as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
             else:
@@ -91,8 +94,8 @@ class CampaignAdmin(admin.ModelAdmin):
     def action_refresh_pairs(self, request, queryset) -> None:
         for campaign in queryset:
             try:
-                added = services.campaign_refresh(campaign=campaign, count=max(1, campaign.num_queries // 4))
-            except (ValueError, services.BuildError) as exc:
+                added = campaign_refresh(campaign=campaign, count=max(1, campaign.num_queries // 4))
+            except (ValueError, BuildError) as exc:
                 self.message_user(request, f"{campaign.slug}: {exc}", level=messages.ERROR)
             else:
                 self.message_user(request, f"{campaign.slug}: {added} comparison(s) added.")

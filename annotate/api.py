@@ -23,9 +23,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import crowd, identity, onboarding, quality, selectors, services, undo
+from annotate import crowd, identity, onboarding, quality, selectors, undo
 from annotate.errors import AnnotateError, NoAnnotator
 from annotate.models import Campaign
+from annotate.services.display import image_url
+from annotate.services.entry import annotator_for_request
+from annotate.services.next_task import CampaignView, NextResult, TaskView, assignment_next
+from annotate.services.votes import Caller, vote_record
 from hpbench.catalog.models import Dataset
 
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
@@ -70,26 +74,26 @@ def _progress(done: int, quota: int | None) -> dict:
     return {"done": done, "quota": quota}
 
 
-def _sets(task: services.TaskView) -> dict:
+def _sets(task: TaskView) -> dict:
     n_left, n_right = len(task.left), len(task.right)
     return {
         "left": [
-            {"url": services.image_url(i), "alt": f"Left set, image {n + 1} of {n_left}"}
+            {"url": image_url(i), "alt": f"Left set, image {n + 1} of {n_left}"}
             for n, i in enumerate(task.left)
         ],
         "right": [
-            {"url": services.image_url(i), "alt": f"Right set, image {n + 1} of {n_right}"}
+            {"url": image_url(i), "alt": f"Right set, image {n + 1} of {n_right}"}
             for n, i in enumerate(task.right)
         ],
     }
 
 
-def _reference(task: services.TaskView, campaign: services.CampaignView) -> dict:
+def _reference(task: TaskView, campaign: CampaignView) -> dict:
     alt = "Reference garment" if campaign.dataset_kind in _FASHION else "Reference image"
-    return {"url": services.image_url(task.reference), "alt": alt}
+    return {"url": image_url(task.reference), "alt": alt}
 
 
-def next_payload(result: services.NextResult) -> dict:
+def next_payload(result: NextResult) -> dict:
     """The JSON answer of the next-task endpoint (see the module docstring for what it never holds)."""
     campaign = result.campaign
     progress = _progress(result.done, result.quota)
@@ -198,7 +202,7 @@ class CampaignEnterView(_AnnotatorAPIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         campaign = selectors.campaign_get(slug=slug)
-        annotator = services.annotator_for_request(request, campaign)
+        annotator = annotator_for_request(request, campaign)
         return Response(
             {
                 "annotator": annotator.pseudonym,
@@ -218,14 +222,14 @@ class NextTaskView(_AnnotatorAPIView):
         if annotator_id is None:
             if not request.user.is_authenticated:
                 raise NoAnnotator("no annotator in this browser: open the campaign's page (or its crowd link) first")
-            annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
+            annotator_id = annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
         try:
-            result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
+            result = assignment_next(annotator_id=annotator_id, campaign_slug=slug)
         except NoAnnotator:
             if not request.user.is_authenticated:
                 raise
-            annotator_id = services.annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
-            result = services.assignment_next(annotator_id=annotator_id, campaign_slug=slug)
+            annotator_id = annotator_for_request(request, selectors.campaign_get(slug=slug)).pk
+            result = assignment_next(annotator_id=annotator_id, campaign_slug=slug)
         return _json(next_payload(result))
 
 
@@ -262,7 +266,7 @@ class VoteView(_AnnotatorAPIView):
         missing = [name for name in ("lease", "choice", "idempotency_key") if data.get(name) in (None, "")]
         if missing:
             return Response({"detail": f"missing field(s): {', '.join(missing)}"}, status=400)
-        caller = services.Caller(
+        caller = Caller(
             annotator_ids=frozenset(identity.remembered(request).values()),
             user_id=request.user.pk if request.user.is_authenticated else None,
         )
@@ -283,7 +287,7 @@ class VoteView(_AnnotatorAPIView):
             body["feedback"] = {"correct": result.correct}
         return _json(body, status=201 if result.created else 200)
 
-    record = staticmethod(services.vote_record)
+    record = staticmethod(vote_record)
 
 
 class VoteReplaceView(VoteView):
@@ -316,7 +320,7 @@ class OnboardedView(_AnnotatorAPIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         campaign = selectors.campaign_get(slug=slug)
-        annotator = services.annotator_for_request(request, campaign)
+        annotator = annotator_for_request(request, campaign)
         data = request.data if isinstance(request.data, dict) else {}
         onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent=data.get("consent") is True)
         return _json({"ok": True})

@@ -284,7 +284,7 @@ class Annotator(models.Model):
         default=0, help_text="Where this annotator's scan of the task pool starts (serving order wraps around)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    # Staff's decision on the monitoring page (annotate.services.annotator_review); quality_refresh keeps it.
+    # Staff's decision on the monitoring page (annotate.services.review.annotator_review); quality_refresh keeps it.
     review = models.CharField(
         max_length=8,
         choices=Review.choices,

@@ -1,7 +1,8 @@
 """Informative pair selection: which (query, model pair) comparisons a campaign asks about.
 
-Used by :func:`annotate.services.campaign_build` and :func:`annotate.services.campaign_refresh` when the campaign's
-``pair_selection`` is ``"informative"``; the rule itself is :mod:`hpbench.metrics.adaptive` (and
+Used by :func:`annotate.services.campaign_build.campaign_build` and
+:func:`annotate.services.campaign_build.campaign_refresh` when the campaign's ``pair_selection`` is
+``"informative"``; the rule itself is :mod:`hpbench.metrics.adaptive` (and
 ``bench/fewer_votes.py`` simulates exactly it). Inputs, all available without torch:
 
 - candidates: every (query, pair of the campaign's models) on queries each model's latest finished run covers,

@@ -25,7 +25,7 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Assignment, Campaign, Comparison, Vote
-from annotate.services import Caller, VoteResult, gold_correct, vote_too_fast, vote_values
+from annotate.services.votes import Caller, VoteResult, gold_correct, vote_too_fast, vote_values
 from hpbench.inputs import text_problem
 
 
@@ -120,7 +120,8 @@ def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, 
         idempotency_key=key,
     )
     if campaign.adaptive_overlap and not comparison.is_gold:
-        # Keep the comparison's a/b counts exact (annotate.services._COUNT_ADAPTIVE); a stop already decided stays.
+        # Keep the comparison's a/b counts exact (annotate.services.votes._COUNT_ADAPTIVE); a stop already decided
+        # stays.
         def side(choice: str, fast: bool) -> tuple[int, int]:
             counted = not (annotator.flagged or fast)
             return int(counted and choice == "a"), int(counted and choice == "b")

@@ -6,8 +6,8 @@ A vote is one next-task request and one vote request, as in ``bench/annotate_loa
 database this script shares (``--keep`` / ``--reuse`` as there). One annotator at a time, no queueing; each
 layer adds to the one before:
 
-1. **services**: ``annotate.services.assignment_next`` and ``vote_record`` called directly: the SQL and
-   our Python around it;
+1. **services**: ``annotate.services.next_task.assignment_next`` and ``annotate.services.votes.vote_record``
+   called directly: the SQL and our Python around it;
 2. **Django + DRF in-process**: the same two requests through ``hpbench.wsgi``'s application, called with
    WSGI environs (the short middleware stack, session, CSRF check, DRF views, JSON answers), no server;
 3. **gunicorn**: the same requests over HTTP (one keep-alive connection per annotator) to one gunicorn
@@ -55,21 +55,22 @@ class _Services:
     """Layer 1: the service functions, as the views call them."""
 
     def __init__(self, slug: str) -> None:
-        from annotate import services
         from annotate.models import Campaign
+        from annotate.services import next_task, votes
+        from annotate.services.entry import annotator_enter
 
-        self.services, self.slug = services, slug
+        self.next_task, self.votes, self.slug = next_task, votes, slug
         campaign = Campaign.objects.get(slug=slug)
         self.ids = [
-            services.annotator_enter(campaign=campaign, params=_crowd_link(f"svc-{uuid.uuid4().hex[:8]}")).pk
+            annotator_enter(campaign=campaign, params=_crowd_link(f"svc-{uuid.uuid4().hex[:8]}")).pk
             for _ in range(N_ANNOTATORS)
         ]
 
     def vote(self, k: int) -> None:
         annotator_id = self.ids[k % N_ANNOTATORS]
-        task = self.services.assignment_next(annotator_id=annotator_id, campaign_slug=self.slug).task
-        caller = self.services.Caller(annotator_ids=frozenset({annotator_id}))
-        self.services.vote_record(
+        task = self.next_task.assignment_next(annotator_id=annotator_id, campaign_slug=self.slug).task
+        caller = self.votes.Caller(annotator_ids=frozenset({annotator_id}))
+        self.votes.vote_record(
             lease=task.lease, caller=caller, choice="left", idempotency_key=uuid.uuid4().hex, time_ms=1000
         )
 

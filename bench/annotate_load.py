@@ -92,8 +92,9 @@ def _build(n_queries: int, sizes: tuple[int, ...] = (100_000, 100)) -> dict[int,
     import numpy as np
     from django.conf import settings
 
-    from annotate import services
     from annotate.models import Campaign
+    from annotate.services.campaign_build import campaign_build
+    from annotate.services.campaigns import campaign_create, campaign_set_status
     from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
     from hpbench.catalog.results import write_topk
 
@@ -138,7 +139,7 @@ def _build(n_queries: int, sizes: tuple[int, ...] = (100_000, 100)) -> dict[int,
     slugs = {}
     for size in sizes:
         slug = f"bench-{size}"
-        campaign = services.campaign_create(
+        campaign = campaign_create(
             slug=slug,
             name=slug,
             dataset=dataset,
@@ -149,8 +150,8 @@ def _build(n_queries: int, sizes: tuple[int, ...] = (100_000, 100)) -> dict[int,
             votes_per_pair=3,
         )
         t0 = time.perf_counter()
-        count = services.campaign_build(campaign=campaign)
-        services.campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
+        count = campaign_build(campaign=campaign)
+        campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
         print(f"built {slug}: {count} comparisons in {time.perf_counter() - t0:.1f} s")
         slugs[count] = slug
     return slugs

@@ -18,7 +18,7 @@ agreement estimate (weighted by 1/π under informative selection, see :mod:`hpbe
 Strategies: fixed overlap 3 + random pairs (today's campaigns, the baseline), adaptive overlap (min 2, max 3,
 confidence 0.8) + random pairs, fixed overlap 3 + informative pairs, and both together.
 
-What the platform runs: adaptive overlap is the vote path's rule (``annotate/services.py``, the same
+What the platform runs: adaptive overlap is the vote path's rule (``annotate/services/votes.py``, the same
 ``overlap_stop``); informative pairs are ``annotate/selection.py``'s draw (``informative_draw``) on the same
 inputs: the scored models' set-score gaps standardised over the remaining candidates and the decided comparisons,
 Bradley-Terry strengths and the predicted-preference fit from the finished comparisons. ``--refresh`` comparisons

@@ -383,8 +383,9 @@ class World:
         from django.contrib.auth import get_user_model
         from rest_framework.authtoken.models import Token
 
-        from annotate import services
         from annotate.models import Campaign
+        from annotate.services.campaign_build import campaign_build
+        from annotate.services.campaigns import campaign_create, campaign_set_status
         from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
         from hpbench.exports.models import ExportJob
         from hpbench.leaderboard.models import Submission
@@ -401,18 +402,18 @@ class World:
         self.campaign = Campaign.objects.get(slug=slug)
         dataset = Dataset.objects.get(name="bench")
         # A small guarded campaign: pinned study, session required, 3 new identities an hour.
-        guarded = services.campaign_create(
+        guarded = campaign_create(
             slug=f"guarded-{tag}", name="guarded", dataset=dataset, models=list(ModelEntry.objects.all()[:2]),
             num_queries=5, gold_share=0.0, per_person_quota=0, votes_per_pair=3, crowd_study_ids="bench",
             require_crowd_session=True, new_annotators_per_hour=3,
         )  # fmt: skip
-        services.campaign_build(campaign=guarded)
-        services.campaign_set_status(campaign=guarded, status=Campaign.Status.OPEN)
+        campaign_build(campaign=guarded)
+        campaign_set_status(campaign=guarded, status=Campaign.Status.OPEN)
         self.guarded = guarded.slug
         model = ModelEntry.objects.create(name=f"sub-{tag}", family=ModelEntry.Family.DEMO)
         self.submission = Submission.objects.create(owner=self.users["res"], family="demo", model=model)
         self.export = ExportJob.objects.create(requested_by=self.users["staff"], format="jsonl")
-        from hpbench.leaderboard.services import PairSpec, benchmark_store
+        from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
 
         ids = list(Image.objects.filter(dataset=dataset).order_by("pk").values_list("pk", flat=True)[:4])
         pair = PairSpec(reference_id=ids[0], text="is red", set1=(ids[1],), set2=(ids[2], ids[3]), preference=1)

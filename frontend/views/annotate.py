@@ -18,7 +18,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from annotate import onboarding
 from annotate.errors import TooManyEntries
 from annotate.models import Campaign
-from annotate.services import annotator_for_request
+from annotate.services.entry import annotator_for_request
 
 STUDY_TITLE = "Image comparison study"
 # Where hpbench/urls.py mounts annotate/urls.py.

@@ -18,10 +18,11 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from annotate import selectors, services
+from annotate import selectors
 from annotate.errors import CampaignNotFound
 from annotate.models import Annotator, Campaign
 from annotate.plots import progress_svg
+from annotate.services.review import annotator_review
 from frontend.views.annotate import RATING_SCALE, STUDY_TITLE
 
 # Prolific fills these placeholders with the participant's, study's and session's ids.
@@ -84,7 +85,7 @@ def annotator_action(request: HttpRequest, slug: str, annotator_id: int, action:
     annotator = Annotator.objects.filter(pk=annotator_id, campaign=campaign).first()
     if annotator is None:
         raise Http404("No such annotator in this campaign.")
-    annotator = services.annotator_review(annotator=annotator, decision=ACTIONS[action])
+    annotator = annotator_review(annotator=annotator, decision=ACTIONS[action])
     done = {"approve": "approved", "exclude": "excluded", "reset": "back to the gold check"}[action]
     state = "left out" if annotator.flagged else "counted"
     messages.success(request, f"{annotator.pseudonym}: {done}; their votes are {state}.")

@@ -127,7 +127,7 @@ def _wait(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
 def _campaign_ready(*, slug: str, log: Log, **options) -> None:
     """Create (once), build on the worker, and open a demo campaign comparing the demo models."""
     from annotate.models import Campaign
-    from annotate.services import campaign_build_enqueue, campaign_create, campaign_set_status
+    from annotate.services.campaigns import campaign_build_enqueue, campaign_create, campaign_set_status
 
     campaign = Campaign.objects.filter(slug=slug).first()
     if campaign is None:

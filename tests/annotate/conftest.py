@@ -11,8 +11,9 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from annotate import services
 from annotate.models import Campaign
+from annotate.services.campaign_build import campaign_build
+from annotate.services.campaigns import campaign_create, campaign_set_status
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.results import write_topk
 
@@ -106,7 +107,7 @@ def make_world(
 def make_campaign(world: World, *, build: bool = True, status: str = Campaign.Status.OPEN, **options) -> Campaign:
     options.setdefault("gold_share", 0.0)
     options.setdefault("num_queries", len(world.queries))
-    campaign = services.campaign_create(
+    campaign = campaign_create(
         slug=f"camp-{next(_counter)}",
         name="Campaign naming secret-model-alpha",
         dataset=world.dataset,
@@ -114,9 +115,9 @@ def make_campaign(world: World, *, build: bool = True, status: str = Campaign.St
         **options,
     )
     if build:
-        services.campaign_build(campaign=campaign)
+        campaign_build(campaign=campaign)
         if status != Campaign.Status.DRAFT:
-            services.campaign_set_status(campaign=campaign, status=status)
+            campaign_set_status(campaign=campaign, status=status)
     return campaign
 
 

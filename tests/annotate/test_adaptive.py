@@ -1,4 +1,4 @@
-"""Adaptive overlap and informative pair selection in campaigns (annotate/services.py, annotate/selection.py).
+"""Adaptive overlap and informative pair selection in campaigns (annotate/services/, annotate/selection.py).
 
 The leasing tests run on PostgreSQL, and once more on SQLite through
 ``test_the_leasing_guarantees_hold_on_sqlite`` (a subprocess with ``DATABASE_URL=sqlite://``).
@@ -19,9 +19,12 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from annotate import services
 from annotate.errors import LeaseExpired
 from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from annotate.services.campaign_build import campaign_refresh
+from annotate.services.entry import annotator_enter
+from annotate.services.next_task import assignment_next
+from annotate.services.votes import Caller, _lead_table, vote_record
 from hpbench.metrics.adaptive import overlap_stop
 from tests.annotate.conftest import make_campaign, make_world
 
@@ -34,7 +37,7 @@ ADAPTIVE = {
 
 
 def crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(
+    return annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "study1", "SESSION_ID": f"s-{pid}"}, user=None
     )
 
@@ -43,14 +46,14 @@ def vote_for(annotator: Annotator, lease, side: str):
     """Vote for stored set ``side`` ("a" / "b") whatever the placement shown."""
     left_is_a = Assignment.objects.get(lease=lease).left_is_a
     choice = "left" if (side == "a") == left_is_a else "right"
-    return services.vote_record(
-        lease=lease, caller=services.Caller(annotator_ids=frozenset({annotator.pk})), choice=choice,
+    return vote_record(
+        lease=lease, caller=Caller(annotator_ids=frozenset({annotator.pk})), choice=choice,
         idempotency_key=f"k-{lease}",
     )
 
 
 def task_of(annotator: Annotator, campaign: Campaign):
-    return services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    return assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
 
 
 def assert_invariants(campaign: Campaign) -> None:
@@ -67,7 +70,7 @@ def assert_invariants(campaign: Campaign) -> None:
 @pytest.mark.parametrize("max_votes", [3, 5, 9, 20])
 @pytest.mark.parametrize("confidence", [0.6, 0.8, 0.9, 0.95])
 def test_the_lead_table_agrees_with_overlap_stop_on_every_count(max_votes, confidence):
-    table = services._lead_table(max_votes, confidence)
+    table = _lead_table(max_votes, confidence)
     for a in range(max_votes + 1):
         for b in range(max_votes + 1 - a):
             lead = int(table[2 * (a + b) : 2 * (a + b) + 2])
@@ -258,14 +261,14 @@ def test_a_refresh_adds_pairs_not_yet_compared_and_refuses_random_campaigns(db):
     world = make_world(n_queries=6, n_models=3)
     campaign = make_campaign(world, pair_selection="informative", num_queries=6)
     before = {(q, min(a, b), max(a, b)) for q, a, b, _w, _t in _drawn(campaign)}
-    assert services.campaign_refresh(campaign=campaign, count=5) == 5
+    assert campaign_refresh(campaign=campaign, count=5) == 5
     after = {(q, min(a, b), max(a, b)) for q, a, b, _w, _t in _drawn(campaign)}
     assert before < after and len(after) == 11
     assert all(c.shown["a"] for c in Comparison.objects.filter(campaign=campaign))
     with pytest.raises(ValueError, match="informative"):
-        services.campaign_refresh(campaign=make_campaign(world), count=1)
+        campaign_refresh(campaign=make_campaign(world), count=1)
     with pytest.raises(ValueError, match="count"):
-        services.campaign_refresh(campaign=campaign, count=0)
+        campaign_refresh(campaign=campaign, count=0)
 
 
 # --- Settings in the admin and the API, figures -------------------------------------------------------
@@ -285,7 +288,7 @@ def test_staff_read_the_options_in_the_api_and_adaptive_progress_in_the_figures(
     people = [crowd(campaign, f"P{i}") for i in range(2)]
     first = Comparison.objects.filter(campaign=campaign).order_by("position").first()
     for person in people:
-        services.assignment_next(annotator_id=person.pk, campaign_slug=campaign.slug)
+        assignment_next(annotator_id=person.pk, campaign_slug=campaign.slug)
     for assignment in Assignment.objects.filter(comparison=first):
         vote_for(Annotator.objects.get(pk=assignment.annotator_id), assignment.lease, "a")
     client.force_login(staff_user)

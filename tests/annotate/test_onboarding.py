@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from annotate import onboarding, services
+from annotate import onboarding
 from annotate.errors import ConsentRequired
 from annotate.models import Annotator
+from annotate.services.entry import annotator_enter
+from annotate.services.next_task import assignment_next
 from tests.annotate.conftest import enter, make_campaign, next_task
 
 pytestmark = pytest.mark.django_db
@@ -44,11 +46,11 @@ def test_a_campaign_with_consent_leases_nothing_before_it_is_accepted(world, csr
 
 def test_without_consent_text_the_first_screen_is_informational_and_recorded_once(world):
     campaign = make_campaign(world)
-    annotator = services.annotator_enter(
+    annotator = annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": "P1", "STUDY_ID": "s", "SESSION_ID": "x"}, user=None
     )
     assert onboarding.needs_onboarding(annotator=annotator)
-    assert services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task is not None
+    assert assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task is not None
     onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent=False)
     first = Annotator.objects.get().onboarded_at
     onboarding.annotator_onboard(annotator=Annotator.objects.get(), campaign=campaign, consent=False)
@@ -58,7 +60,7 @@ def test_without_consent_text_the_first_screen_is_informational_and_recorded_onc
 
 def test_consent_must_be_exactly_true(world):
     campaign = make_campaign(world, consent_text="I agree.")
-    annotator = services.annotator_enter(
+    annotator = annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": "P1", "STUDY_ID": "s", "SESSION_ID": "x"}, user=None
     )
     with pytest.raises(ConsentRequired):

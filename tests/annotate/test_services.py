@@ -1,4 +1,4 @@
-"""Campaign building, leasing and vote recording (annotate/services.py)."""
+"""Campaign building, leasing and vote recording (annotate/services/)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from annotate import services
 from annotate.errors import AlreadyAnswered, BuildError, CampaignNotOpen, InvalidVote, LeaseExpired, NotYourLease
 from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from annotate.services import next_task
+from annotate.services.campaign_build import campaign_build
+from annotate.services.campaigns import campaign_set_status
+from annotate.services.entry import annotator_enter
+from annotate.services.next_task import assignment_next
+from annotate.services.votes import Caller, vote_record
 from hpbench.catalog.models import RetrievalRun
 from tests.annotate.conftest import make_campaign, make_world
 
@@ -20,15 +25,15 @@ pytestmark = pytest.mark.django_db
 
 
 def crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(
+    return annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "study1", "SESSION_ID": f"s-{pid}"}, user=None
     )
 
 
 def vote(annotator: Annotator, lease, choice: str = "left", key: str | None = None, **extra):
-    return services.vote_record(
+    return vote_record(
         lease=lease,
-        caller=services.Caller(annotator_ids=frozenset({annotator.pk})),
+        caller=Caller(annotator_ids=frozenset({annotator.pk})),
         choice=choice,
         idempotency_key=key or f"k-{lease}",
         **extra,
@@ -61,7 +66,7 @@ def test_it_skips_pairs_whose_two_sets_are_identical(db):
 def test_rebuilding_creates_nothing_new(world):
     campaign = make_campaign(world, gold_share=0.3)
     before = list(Comparison.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "set_a_images"))
-    assert services.campaign_build(campaign=campaign) == len(before)
+    assert campaign_build(campaign=campaign) == len(before)
     after = list(Comparison.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "set_a_images"))
     assert after == before
 
@@ -78,7 +83,7 @@ def test_it_names_the_model_without_a_finished_run(world):
     RetrievalRun.objects.filter(model=world.models[1]).update(status=RetrievalRun.Status.FAILED)
     campaign = make_campaign(world, build=False)
     with pytest.raises(BuildError, match=world.models[1].name):
-        services.campaign_build(campaign=campaign)
+        campaign_build(campaign=campaign)
 
 
 def test_gold_tasks_oppose_the_target_and_matching_images_to_unrelated_ones(db):
@@ -116,7 +121,7 @@ def test_gold_tasks_oppose_the_target_and_matching_images_to_unrelated_ones(db):
 def test_opening_an_unbuilt_campaign_is_refused(world):
     campaign = make_campaign(world, build=False)
     with pytest.raises(ValueError, match="build it before opening"):
-        services.campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
+        campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
 
 
 # --- Entry ----------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ def test_crowd_entry_stores_only_a_hash_of_the_worker_id(world):
     assert crowd(campaign, "WORKER123").pk == annotator.pk
     assert annotator.pseudonym.startswith("ann_") and "WORKER123" not in annotator.pseudonym
     assert "WORKER123" not in annotator.external_id_hash and len(annotator.external_id_hash) == 64
-    mturk = services.annotator_enter(
+    mturk = annotator_enter(
         campaign=campaign, params={"workerId": "W1", "assignmentId": "A1", "hitId": "H1"}, user=None
     )
     assert mturk.source == "mturk" and mturk.assignment_id == "A1"
@@ -140,13 +145,13 @@ def test_crowd_entry_stores_only_a_hash_of_the_worker_id(world):
 def test_next_leases_a_task_and_the_following_one_and_resumes_them(world):
     campaign = make_campaign(world)
     annotator = crowd(campaign, "P1")
-    first = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    first = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     assert first.task is not None and first.preview is not None
     assert Assignment.objects.filter(annotator=annotator, state="leased").count() == 2
-    again = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    again = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     assert (again.task.lease, again.preview.lease) == (first.task.lease, first.preview.lease)
     vote(annotator, first.task.lease)
-    after = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    after = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     assert after.task.lease == first.preview.lease and after.done == 1
 
 
@@ -160,12 +165,12 @@ def test_choices_map_back_to_the_stored_set_in_both_placements(world, monkeypatc
         def random(self) -> float:
             return next(self.draws)
 
-    monkeypatch.setattr(services, "_PLACEMENT", Alternating())
+    monkeypatch.setattr(next_task, "_PLACEMENT", Alternating())
     campaign = make_campaign(world, votes_per_pair=1, per_person_quota=1)
     seen = set()
     for i in range(len(world.queries)):
         annotator = crowd(campaign, f"P{i}")
-        task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+        task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
         assignment = Assignment.objects.select_related("comparison").get(lease=task.lease)
         c = assignment.comparison
         assert task.left == (c.shown["a"] if assignment.left_is_a else c.shown["b"])
@@ -181,7 +186,7 @@ def test_no_comparison_is_offered_beyond_the_votes_wanted(world):
     for i in range(5):
         annotator = crowd(campaign, f"P{i}")
         while True:
-            result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+            result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
             if result.task is None:
                 break
             vote(annotator, result.task.lease)
@@ -195,14 +200,14 @@ def test_an_expired_lease_returns_to_the_pool_and_can_no_longer_be_answered(worl
     campaign = make_campaign(world, votes_per_pair=1, per_person_quota=0)
     slow = crowd(campaign, "SLOW")
     # The slow annotator leases two tasks; the others take every other comparison.
-    first = services.assignment_next(annotator_id=slow.pk, campaign_slug=campaign.slug)
+    first = assignment_next(annotator_id=slow.pk, campaign_slug=campaign.slug)
     other = crowd(campaign, "FAST")
-    while (r := services.assignment_next(annotator_id=other.pk, campaign_slug=campaign.slug)).task:
+    while (r := assignment_next(annotator_id=other.pk, campaign_slug=campaign.slug)).task:
         vote(other, r.task.lease)
     assert Vote.objects.count() == len(world.queries) - 2
     Assignment.objects.filter(annotator=slow).update(expires_at=timezone.now() - timedelta(seconds=1))
     taker = crowd(campaign, "TAKER")
-    taken = services.assignment_next(annotator_id=taker.pk, campaign_slug=campaign.slug)
+    taken = assignment_next(annotator_id=taker.pk, campaign_slug=campaign.slug)
     assert {taken.task.lease, taken.preview.lease}.isdisjoint({first.task.lease, first.preview.lease})
     assert Assignment.objects.filter(annotator=slow, state="expired").count() == 2
     with pytest.raises(LeaseExpired, match="expired"):
@@ -216,19 +221,19 @@ def test_the_quota_ends_the_work_with_the_completion_code(world):
     campaign = make_campaign(world, per_person_quota=3, completion_code="C0DE42")
     annotator = crowd(campaign, "P1")
     for _ in range(3):
-        result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+        result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
         vote(annotator, result.task.lease)
     assert Assignment.objects.filter(annotator=annotator).count() == 3  # no lease beyond the quota
-    result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     assert result.task is None and result.done == 3 and result.quota == 3
 
 
 def test_a_closed_campaign_leases_nothing(world):
     campaign = make_campaign(world)
     annotator = crowd(campaign, "P1")
-    services.campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
+    campaign_set_status(campaign=campaign, status=Campaign.Status.CLOSED)
     with pytest.raises(CampaignNotOpen):
-        services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+        assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
 
 
 def test_next_runs_the_same_number_of_queries_for_a_small_and_a_large_campaign(db):
@@ -237,13 +242,13 @@ def test_next_runs_the_same_number_of_queries_for_a_small_and_a_large_campaign(d
         world = make_world(n_queries=n, n_images=max(40, 2 * n + 2))
         campaign = make_campaign(world, per_person_quota=0)
         warm = crowd(campaign, "WARM")
-        services.assignment_next(annotator_id=warm.pk, campaign_slug=campaign.slug)
+        assignment_next(annotator_id=warm.pk, campaign_slug=campaign.slug)
         annotator = crowd(campaign, "P1")
         with CaptureQueriesContext(connection) as first:
-            result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+            result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
         vote(annotator, result.task.lease)
         with CaptureQueriesContext(connection) as steady:
-            services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+            assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
         counts.append((len(first), len(steady)))
     assert counts[0] == counts[1]
 
@@ -254,7 +259,7 @@ def test_next_runs_the_same_number_of_queries_for_a_small_and_a_large_campaign(d
 def test_a_replayed_vote_is_recorded_once(world):
     campaign = make_campaign(world)
     annotator = crowd(campaign, "P1")
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     first = vote(annotator, task.lease, key="same")
     second = vote(annotator, task.lease, key="same")
     assert first.created and not second.created
@@ -267,7 +272,7 @@ def test_a_replayed_vote_is_recorded_once(world):
 def test_a_key_reused_for_another_task_is_refused(world):
     campaign = make_campaign(world)
     annotator = crowd(campaign, "P1")
-    result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     vote(annotator, result.task.lease, key="k1")
     with pytest.raises(AlreadyAnswered, match="idempotency_key"):
         vote(annotator, result.preview.lease, key="k1")
@@ -293,7 +298,7 @@ def test_a_key_reused_for_another_task_is_refused(world):
 def test_invalid_values_are_refused_with_a_message(world, options, fields, message):
     campaign = make_campaign(world, **options)
     annotator = crowd(campaign, "P1")
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     fields = {"choice": "left", **fields}
     with pytest.raises(InvalidVote, match=message):
         vote(annotator, task.lease, **fields)
@@ -303,7 +308,7 @@ def test_invalid_values_are_refused_with_a_message(world, options, fields, messa
 def test_ratings_are_stored_against_the_sets_they_rate(world):
     campaign = make_campaign(world, ask_ratings=True, allow_tie=True, ask_irrelevant=True)
     annotator = crowd(campaign, "P1")
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     vote(annotator, task.lease, "tie", rating_left=2, rating_right=5, irrelevant=True, time_ms=1234)
     stored = Vote.objects.select_related("assignment").get()
     left_is_a = stored.assignment.left_is_a
@@ -314,7 +319,7 @@ def test_ratings_are_stored_against_the_sets_they_rate(world):
 def test_someone_elses_lease_is_refused(world):
     campaign = make_campaign(world)
     owner, thief = crowd(campaign, "OWNER"), crowd(campaign, "THIEF")
-    task = services.assignment_next(annotator_id=owner.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=owner.pk, campaign_slug=campaign.slug).task
     with pytest.raises(NotYourLease):
         vote(thief, task.lease)
 
@@ -333,7 +338,7 @@ def test_concurrent_requests_lease_a_comparison_needing_one_vote_exactly_once():
     def grab(annotator):
         try:
             barrier.wait()
-            result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+            result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
             if result.task is not None:
                 vote(annotator, result.task.lease)
                 vote(annotator, result.task.lease)  # a retry
@@ -363,7 +368,7 @@ def test_concurrent_annotators_never_exceed_the_votes_wanted():
 
     def work(annotator):
         try:
-            while (r := services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)).task:
+            while (r := assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)).task:
                 vote(annotator, r.task.lease)
         except Exception as exc:  # pragma: no cover
             errors.append(exc)
@@ -388,7 +393,7 @@ def test_concurrent_annotators_never_exceed_the_votes_wanted():
 def test_in_autocommit_a_replay_records_once_and_a_reused_key_writes_nothing():
     campaign = make_campaign(make_world(), per_person_quota=0)
     annotator = crowd(campaign, "P1")
-    result = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
+    result = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug)
     assert vote(annotator, result.task.lease, key="k1").created
     assert not vote(annotator, result.task.lease, key="k1").created
     with pytest.raises(AlreadyAnswered, match="idempotency_key"):
@@ -403,7 +408,7 @@ def test_in_autocommit_a_replay_records_once_and_a_reused_key_writes_nothing():
 def test_in_autocommit_a_refused_vote_writes_nothing():
     campaign = make_campaign(make_world())
     annotator = crowd(campaign, "P1")
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     with pytest.raises(InvalidVote, match="choice must be one of"):
         vote(annotator, task.lease, choice="tie")
     assert not Vote.objects.exists() and Assignment.objects.get(lease=task.lease).state == "leased"
@@ -415,10 +420,10 @@ def test_in_autocommit_an_expired_lease_is_taken_over():
     world = make_world(n_queries=2)
     campaign = make_campaign(world, votes_per_pair=1, per_person_quota=0)
     slow = crowd(campaign, "SLOW")
-    first = services.assignment_next(annotator_id=slow.pk, campaign_slug=campaign.slug)
+    first = assignment_next(annotator_id=slow.pk, campaign_slug=campaign.slug)
     Assignment.objects.filter(annotator=slow).update(expires_at=timezone.now() - timedelta(seconds=1))
     taker = crowd(campaign, "TAKER")
-    taken = services.assignment_next(annotator_id=taker.pk, campaign_slug=campaign.slug)
+    taken = assignment_next(annotator_id=taker.pk, campaign_slug=campaign.slug)
     assert taken.task is not None and taken.preview is not None
     assert Assignment.objects.filter(annotator=slow, state="expired").count() == 2
     with pytest.raises(LeaseExpired):

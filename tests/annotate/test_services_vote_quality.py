@@ -1,4 +1,4 @@
-"""Quality at vote time (annotate/services.py): too-fast flags, gold feedback, varied first tasks, and sets that
+"""Quality at vote time (annotate/services/votes.py): too-fast flags, gold feedback, varied first tasks, and sets that
 contain the unchanged reference image."""
 
 from __future__ import annotations
@@ -8,24 +8,27 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotate import quality, services
+from annotate import quality
 from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from annotate.services.entry import annotator_enter
+from annotate.services.next_task import assignment_next
+from annotate.services.votes import Caller, vote_record
 from tests.annotate.conftest import make_campaign, make_world
 
 pytestmark = pytest.mark.django_db
 
 
 def _crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(
+    return annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "st", "SESSION_ID": f"s-{pid}"}, user=None
     )
 
 
 def _vote(annotator: Annotator, lease, choice: str = "left", *, leased_ago_s: float = 10.0, **extra):
     Assignment.objects.filter(lease=lease).update(created_at=timezone.now() - timedelta(seconds=leased_ago_s))
-    return services.vote_record(
+    return vote_record(
         lease=lease,
-        caller=services.Caller(annotator_ids=frozenset({annotator.pk})),
+        caller=Caller(annotator_ids=frozenset({annotator.pk})),
         choice=choice,
         idempotency_key=f"k-{lease}",
         **extra,
@@ -33,7 +36,7 @@ def _vote(annotator: Annotator, lease, choice: str = "left", *, leased_ago_s: fl
 
 
 def _lease(annotator: Annotator, campaign: Campaign):
-    return services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task.lease
+    return assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task.lease
 
 
 def test_a_vote_faster_than_the_minimum_is_accepted_but_flagged(world):
@@ -68,7 +71,7 @@ def test_gold_votes_get_feedback_only_where_the_campaign_asks(db):
         campaign = make_campaign(world, gold_share=0.5, gold_feedback=feedback, votes_per_pair=1, per_person_quota=0)
         annotator = _crowd(campaign, f"P-{feedback}")
         results = {}
-        while task := services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task:
+        while task := assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task:
             results[task.lease] = _vote(annotator, task.lease, "left")
         gold = {
             a.lease: a
@@ -90,7 +93,7 @@ def test_new_annotators_start_at_different_comparisons_and_still_see_them_all(db
     firsts = set()
     for i in range(12):
         annotator = _crowd(campaign, f"P{i}")
-        task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+        task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
         firsts.add(Assignment.objects.get(lease=task.lease).comparison_id)
     assert len(firsts) >= 3, "twelve new annotators do not all get the same first comparison"
 
@@ -98,7 +101,7 @@ def test_new_annotators_start_at_different_comparisons_and_still_see_them_all(db
     last = _crowd(campaign, "P-last")
     Annotator.objects.filter(pk=last.pk).update(start_position=10**15)
     seen = []
-    while task := services.assignment_next(annotator_id=last.pk, campaign_slug=campaign.slug).task:
+    while task := assignment_next(annotator_id=last.pk, campaign_slug=campaign.slug).task:
         seen.append(Assignment.objects.get(lease=task.lease).comparison_id)
         _vote(last, task.lease)
     assert seen == list(Comparison.objects.filter(campaign=campaign).order_by("position").values_list("pk", flat=True))

@@ -7,8 +7,8 @@ import time
 import pytest
 from django.db import transaction
 
-from annotate import services
 from annotate.models import Campaign, Comparison
+from annotate.services.campaigns import campaign_build_enqueue
 from tests.annotate.conftest import make_campaign, make_world
 from worker.tasks.campaigns import build
 
@@ -18,8 +18,8 @@ def test_a_real_worker_builds_a_queued_campaign_once(celery_worker_process):
     world = make_world(n_queries=5)
     campaign = make_campaign(world, build=False, status=Campaign.Status.DRAFT)
     with transaction.atomic():
-        assert services.campaign_build_enqueue(campaign=campaign) is True
-        assert services.campaign_build_enqueue(campaign=campaign) is False  # already queued
+        assert campaign_build_enqueue(campaign=campaign) is True
+        assert campaign_build_enqueue(campaign=campaign) is False  # already queued
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         campaign.refresh_from_db()

@@ -12,27 +12,30 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotate import services, undo
+from annotate import undo
 from annotate.errors import AlreadyAnswered, CampaignNotOpen, LeaseExpired, NotLastAnswer, NotYourLease
 from annotate.models import Annotator, Assignment, Campaign, Comparison, Vote
+from annotate.services.entry import annotator_enter
+from annotate.services.next_task import assignment_next
+from annotate.services.votes import Caller, vote_record
 from tests.annotate.conftest import enter, make_campaign, next_task, post_vote
 
 pytestmark = pytest.mark.django_db
 
 
 def _crowd(campaign: Campaign, pid: str) -> Annotator:
-    return services.annotator_enter(
+    return annotator_enter(
         campaign=campaign, params={"PROLIFIC_PID": pid, "STUDY_ID": "st", "SESSION_ID": f"s-{pid}"}, user=None
     )
 
 
-def _caller(annotator: Annotator) -> services.Caller:
-    return services.Caller(annotator_ids=frozenset({annotator.pk}))
+def _caller(annotator: Annotator) -> Caller:
+    return Caller(annotator_ids=frozenset({annotator.pk}))
 
 
 def _answer(annotator: Annotator, campaign: Campaign, choice: str = "left", **extra) -> uuid.UUID:
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
-    services.vote_record(
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    vote_record(
         lease=task.lease, caller=_caller(annotator), choice=choice, idempotency_key=f"k-{task.lease}", **extra
     )
     return task.lease
@@ -79,7 +82,7 @@ def test_a_replayed_replacement_changes_nothing_and_the_first_key_is_spent(world
     assert Vote.objects.get().choice == "tie"
     # The original vote's key now replays nothing: it belongs to no vote, the task is answered.
     with pytest.raises(AlreadyAnswered):
-        services.vote_record(lease=lease, caller=_caller(annotator), choice="left", idempotency_key=f"k-{lease}")
+        vote_record(lease=lease, caller=_caller(annotator), choice="left", idempotency_key=f"k-{lease}")
 
 
 def test_a_key_of_another_vote_is_refused_and_nothing_changes(world):
@@ -104,7 +107,7 @@ def test_only_the_last_answer_can_be_changed(world):
 def test_a_task_not_yet_answered_cannot_be_replaced(world):
     campaign = make_campaign(world)
     annotator = _crowd(campaign, "P1")
-    task = services.assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
+    task = assignment_next(annotator_id=annotator.pk, campaign_slug=campaign.slug).task
     with pytest.raises(NotLastAnswer):
         undo.vote_replace(lease=task.lease, caller=_caller(annotator), choice="right", idempotency_key="r-1")
     assert not Vote.objects.exists()

@@ -66,8 +66,9 @@ def test_the_web_process_and_the_services_never_import_the_worker_package(tmp_pa
         "import sys; from hpbench.wsgi import application; from django.urls import get_resolver; "
         "get_resolver().url_patterns; from django.contrib import admin; admin.autodiscover(); "
         "import importlib, pkgutil, annotate.services, hpbench.catalog.services, hpbench.exports.services, "
-        "hpbench.leaderboard.services as lb; "
-        "[importlib.import_module(m.name) for m in pkgutil.iter_modules(lb.__path__, lb.__name__ + '.')]; "
+        "hpbench.leaderboard.services; "
+        "[importlib.import_module(m.name) for p in (annotate.services, hpbench.leaderboard.services) "
+        "for m in pkgutil.iter_modules(p.__path__, p.__name__ + '.')]; "
         "print(sorted(m for m in sys.modules if m == 'worker' or m.startswith('worker.')))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -8,8 +8,9 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from annotate import services as annotate_services
 from annotate.models import Campaign
+from annotate.services.campaign_build import campaign_build
+from annotate.services.campaigns import campaign_create, campaign_set_status
 from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.results import read_topk_stored, write_topk
 from models_zoo import encoding
@@ -71,12 +72,12 @@ def test_annotators_see_the_text_the_model_encoded(kind, tmp_path, tiny_clip, cl
     write_topk(path, query_ids=[query.pk], image_ids=[others], scores=[[1.0, 0.5]])
     RetrievalRun.objects.create(model=other, dataset=dataset, split="val", topk=2, results_path=str(path),
                                 status=RetrievalRun.Status.FINISHED)
-    campaign = annotate_services.campaign_create(
+    campaign = campaign_create(
         slug=f"texts-{kind}", name="texts", dataset=dataset, models=[model, other], split="val", set_size=2,
         num_queries=1, gold_share=0.0,
     )
-    annotate_services.campaign_build(campaign=campaign)
-    annotate_services.campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
+    campaign_build(campaign=campaign)
+    campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
 
     token = enter(client, campaign)
     task = next_task(client, campaign, token).json()["task"]

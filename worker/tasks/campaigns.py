@@ -21,7 +21,7 @@ def build(campaign_id: int) -> int:
     written to the row as it goes; the end is written only while the build is still this worker's.
     """
     from annotate.models import Campaign
-    from annotate.services import campaign_build
+    from annotate.services.campaign_build import campaign_build
     from worker import claims
 
     owner = claims.worker_identity()

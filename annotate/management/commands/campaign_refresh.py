@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate import services
 from annotate.errors import BuildError
 from annotate.models import Campaign
+from annotate.services.campaign_build import campaign_refresh
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no campaign {campaign!r}")
         try:
-            added = services.campaign_refresh(campaign=found, count=count)
+            added = campaign_refresh(campaign=found, count=count)
         except (ValueError, BuildError) as exc:
             raise CommandError(f"campaign {campaign!r}: {exc}") from exc
         self.stdout.write(f"{found.slug}: {added} comparison(s) added")

@@ -1,0 +1,350 @@
+"""Building a campaign's comparisons from its models' retrieval runs (pairs of top-k sets, informative
+draws, gold tasks), and topping them up later."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from django.db import transaction
+
+from annotate import aliases
+from annotate.errors import (
+    BuildError,
+)
+from annotate.models import Campaign, Comparison
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.query_text import query_text
+
+ProgressCallback = Callable[[float], None]
+
+
+def _latest_runs(campaign: Campaign, models: list[ModelEntry]) -> dict[int, RetrievalRun]:
+    runs: dict[int, RetrievalRun] = {}
+    for model in models:
+        run = (
+            RetrievalRun.objects.filter(
+                model=model, dataset=campaign.dataset, split=campaign.split, status=RetrievalRun.Status.FINISHED
+            )
+            .exclude(results_path="")
+            .order_by("-finished_at", "-created_at", "-pk")
+            .first()
+        )
+        if run is None:
+            raise BuildError(
+                f"model {model.name!r} has no finished retrieval run on {campaign.dataset.name}/{campaign.split}"
+            )
+        runs[model.pk] = run
+    return runs
+
+
+def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = None) -> int:
+    """Create the campaign's comparisons; returns how many exist afterwards.
+
+    For ``num_queries`` queries sampled (with the campaign's seed) from those every chosen model's latest
+    finished run covers, a pair of two different models is drawn and each contributes its top ``set_size``
+    images; pairs whose two sets hold the same images are skipped. Gold comparisons (``gold_share`` of
+    the total) oppose the target plus images meeting the request to unrelated images of the category, on
+    queries not otherwise sampled where there are enough (so no query is shown twice). Every image shown gets
+    its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
+    With ``pair_selection = "informative"`` the campaign's ``num_queries`` comparisons are instead drawn from every
+    (covered query, model pair) by :mod:`annotate.selection` (a query may then be compared for several pairs), each
+    storing its ``selection_weight``; they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
+    Every comparison starts at :func:`campaign_initial_target` votes.
+    Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
+    Raises :class:`BuildError` naming what is missing (models, runs, queries).
+    """
+    from hpbench.catalog.results import read_topk_stored
+
+    report = progress or (lambda fraction: None)
+    models = list(campaign.models.order_by("pk"))
+    if len(models) < 2:
+        raise BuildError(f"campaign {campaign.slug!r} needs at least two models, has {len(models)}")
+    runs = _latest_runs(campaign, models)
+    k = campaign.set_size
+    topks: dict[int, dict[int, list[int]]] = {}
+    for model in models:
+        run = runs[model.pk]
+        try:
+            topks[model.pk] = read_topk_stored(run.results_path).as_dict(k)
+        except (OSError, KeyError, ValueError) as exc:
+            raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
+    covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
+    candidate_ids = sorted(
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
+            "pk", flat=True
+        )
+    )
+    if not candidate_ids:
+        raise BuildError(f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run")
+    rng = random.Random(campaign.seed)
+    target = campaign_initial_target(campaign=campaign)
+    if campaign.pair_selection == "informative":
+        if Comparison.objects.filter(campaign=campaign).exists():
+            return Comparison.objects.filter(campaign=campaign).count()  # drawn once; campaign_refresh adds more
+        drawn = _informative_draw(
+            campaign, models, runs, candidate_ids, campaign.num_queries, topks, seed=campaign.seed & 0xFFFFFFFF
+        )
+        chosen = list(dict.fromkeys(d.query_id for d in drawn))
+    else:
+        chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
+    report(0.05)
+
+    rows: list[Comparison] = []
+    queries = Query.objects.in_bulk(chosen)
+    if campaign.pair_selection == "informative":
+        by_pk = {m.pk: m for m in models}
+        rows = _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng)
+    else:
+        for query_id in chosen:
+            query = queries[query_id]
+            model_a, model_b = rng.sample(models, 2)
+            set_a = topks[model_a.pk][query_id][:k]
+            set_b = topks[model_b.pk][query_id][:k]
+            seed = rng.getrandbits(48)
+            position = rng.getrandbits(48)
+            if set(set_a) == set(set_b):
+                continue
+            rows.append(
+                Comparison(
+                    campaign=campaign,
+                    query_id=query_id,
+                    reference_image_id=query.reference_id,
+                    text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
+                    position=position,
+                    set_a_images=set_a,
+                    set_b_images=set_b,
+                    set_a_model=model_a,
+                    set_b_model=model_b,
+                    seed=seed,
+                    open_slots=target,
+                    target_votes=target,
+                    shows_reference=query.reference_id in set_a or query.reference_id in set_b,
+                )
+            )
+    report(0.3)
+    share = campaign.gold_share
+    if share > 0 and rows:
+        n_gold = max(1, round(len(rows) * share / (1.0 - share)))
+        # Gold tasks on queries no model pair is compared on, where there are enough: an annotator shown the
+        # same reference and text twice would know one of the two tasks is gold.
+        chosen_set = set(chosen)
+        spare = [q for q in candidate_ids if q not in chosen_set]
+        queries.update(Query.objects.in_bulk(spare))
+        rows.extend(_gold_comparisons(campaign, spare, chosen, queries, topks, n_gold, rng))
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
+    report(0.6)
+    batch = 2000
+    for start in range(0, len(rows), batch):
+        Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
+        report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
+    return Comparison.objects.filter(campaign=campaign).count()
+
+
+def campaign_initial_target(*, campaign: Campaign) -> int:
+    """Votes a new model comparison asks for: ``min_votes_per_pair`` with adaptive overlap, else ``votes_per_pair``
+    (gold tasks always ask ``votes_per_pair``)."""
+    if campaign.adaptive_overlap:
+        return min(campaign.min_votes_per_pair, campaign.votes_per_pair)
+    return campaign.votes_per_pair
+
+
+def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list[int], list[float]]]]:
+    from hpbench.catalog.results import read_topk
+
+    out = {}
+    for pk, run in runs.items():
+        topk = read_topk(run.results_path)
+        out[pk] = {
+            int(q): (ids.tolist(), scores.tolist())
+            for q, ids, scores in zip(topk.query_ids, topk.image_ids, topk.scores, strict=True)
+        }
+    return out
+
+
+def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> list:
+    """The next ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``."""
+    import numpy as np
+
+    from annotate import selection
+
+    model_pks = [m.pk for m in models]
+    existing = set()
+    for q, a, b in Comparison.objects.filter(campaign=campaign, is_gold=False).values_list(
+        "query_id", "set_a_model_id", "set_b_model_id"
+    ):
+        existing.add((q, min(a, b), max(a, b)))
+    candidates = selection.informative_candidates(
+        model_pks=model_pks, query_ids=query_ids, topks=topks, set_size=campaign.set_size, existing=existing
+    )
+    return selection.informative_select(
+        campaign=campaign,
+        model_pks=model_pks,
+        candidates=candidates,
+        topks_full=_full_topks(runs),
+        set_size=campaign.set_size,
+        take=take,
+        rng=np.random.default_rng(seed),
+    )
+
+
+def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random.Random) -> list[Comparison]:
+    k = campaign.set_size
+    rows = []
+    for d in drawn:
+        query = queries[d.query_id]
+        model_a, model_b = (by_pk[d.model_a], by_pk[d.model_b])
+        if rng.random() < 0.5:
+            model_a, model_b = model_b, model_a
+        set_a, set_b = topks[model_a.pk][d.query_id][:k], topks[model_b.pk][d.query_id][:k]
+        rows.append(
+            Comparison(
+                campaign=campaign,
+                query_id=d.query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
+                position=rng.getrandbits(48),
+                set_a_images=set_a,
+                set_b_images=set_b,
+                shows_reference=query.reference_id in set_a or query.reference_id in set_b,
+                set_a_model=model_a,
+                set_b_model=model_b,
+                seed=rng.getrandbits(48),
+                open_slots=target,
+                target_votes=target,
+                selection_weight=d.weight,
+            )
+        )
+    return rows
+
+
+def campaign_refresh(*, campaign: Campaign, count: int) -> int:
+    """Add ``count`` comparisons chosen by informative selection with the evidence gathered so far.
+
+    Candidates are the (query, model pair)s the campaign does not compare yet; Bradley-Terry strengths and the
+    predicted-preference fit come from its finished comparisons. New comparisons get random serving positions,
+    as at build. Reproducible: the draw is seeded
+    by the campaign's seed and how many comparisons it has. Returns how many were added.
+    Raises ``ValueError`` unless the campaign uses informative selection and ``count >= 1``, and
+    :class:`BuildError` as :func:`campaign_build` does.
+    """
+    from hpbench.catalog.results import read_topk
+
+    if campaign.pair_selection != "informative":
+        raise ValueError(f"campaign {campaign.slug!r} does not use informative pair selection")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count must be a whole number >= 1, got {count!r}")
+    models = list(campaign.models.order_by("pk"))
+    runs = _latest_runs(campaign, models)
+    k = campaign.set_size
+    topks = {pk: read_topk(run.results_path).as_dict(k) for pk, run in runs.items()}
+    covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
+    query_ids = sorted(
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
+            "pk", flat=True
+        )
+    )
+    with transaction.atomic():
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one refresh at a time
+        n_existing = Comparison.objects.filter(campaign=campaign).count()
+        seed = [campaign.seed & 0xFFFFFFFF, n_existing]
+        drawn = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        rng = random.Random(f"{campaign.seed}:{n_existing}")
+        queries = Query.objects.in_bulk({d.query_id for d in drawn})
+        rows = _comparison_rows(
+            campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng
+        )
+        aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
+        Comparison.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
+def _gold_comparisons(
+    campaign: Campaign,
+    spare: list[int],
+    chosen: list[int],
+    queries: dict[int, Query],
+    topks: dict[int, dict[int, list[int]]],
+    n_gold: int,
+    rng: random.Random,
+) -> list[Comparison]:
+    """Gold tasks: target + images meeting the request (those keeping the rest of the reference first) versus
+    images of the same category meeting none of it, on ``spare`` queries (compared nowhere else) first, then on
+    ``chosen`` ones."""
+    k = campaign.set_size
+    first = [q for q in spare if queries[q].target_id is not None]
+    picked = rng.sample(first, min(n_gold, len(first)))
+    if len(picked) < n_gold:
+        then = [q for q in chosen if queries[q].target_id is not None]
+        picked += rng.sample(then, min(n_gold - len(picked), len(then)))
+    if not picked:
+        return []
+    is_demo = campaign.dataset.kind == Dataset.Kind.DEMO
+    oracle = None
+    if is_demo:
+        try:
+            from hpbench.catalog import oracle  # noqa: PLC0415 - written alongside; optional at import time
+        except ImportError:
+            oracle = None
+    gallery = list(
+        Image.objects.filter(dataset=campaign.dataset, split=campaign.split).values_list("pk", "category", "attributes")
+    )
+    by_category: dict[str, list[tuple[int, dict]]] = {}
+    for pk, category, attributes in gallery:
+        by_category.setdefault(category, []).append((pk, attributes or {}))
+    attrs_of = {pk: attributes or {} for pk, _c, attributes in gallery}
+    first_model = min(topks)
+    out: list[Comparison] = []
+    for query_id in picked:
+        query = queries[query_id]
+        pool = by_category.get(query.category) or [(pk, a) for pk, _c, a in gallery]
+        good: list[int] = [query.target_id]
+        requested: dict[str, str] = {}
+        if oracle is not None:
+            try:
+                requested = oracle.requested_attributes(query.captions, attrs_of.get(query.reference_id))
+            except ValueError:
+                requested = {}
+        if requested:
+            # Images meeting the whole request, those that also keep the rest of the reference first.
+            reference = attrs_of.get(query.reference_id) or {}
+            matching = [pk for pk, a in pool if oracle.requested_met(a, requested) == len(requested)]
+            rng.shuffle(matching)
+            matching.sort(key=lambda pk: -oracle.relevance(attrs_of[pk], reference, requested))
+            good += [pk for pk in matching if pk not in good and pk != query.reference_id][: k - 1]
+        if len(good) < k:
+            good += [pk for pk in topks[first_model][query_id] if pk not in good and pk != query.reference_id][
+                : k - len(good)
+            ]
+        avoid = set(good) | {query.reference_id}
+        for ranked in topks.values():
+            avoid |= set(ranked.get(query_id, []))
+        if requested:
+            unrelated = [pk for pk, a in pool if pk not in avoid and oracle.requested_met(a, requested) == 0]
+        else:
+            unrelated = [pk for pk, _a in pool if pk not in avoid]
+        if len(unrelated) < k:
+            unrelated += [pk for pk, _a in pool if pk not in avoid and pk not in unrelated]
+        if len(good) < k or len(unrelated) < k:
+            continue
+        bad = rng.sample(unrelated, k)
+        rng.shuffle(good)
+        good_is_a = rng.random() < 0.5
+        out.append(
+            Comparison(
+                campaign=campaign,
+                query_id=query_id,
+                reference_image_id=query.reference_id,
+                text=query_text(protocol=campaign.dataset.protocol, captions=query.captions),
+                position=rng.getrandbits(48),
+                set_a_images=good if good_is_a else bad,
+                set_b_images=bad if good_is_a else good,
+                is_gold=True,
+                gold_answer="a" if good_is_a else "b",
+                seed=rng.getrandbits(48),
+                # Gold tasks keep fixed overlap: every annotator's gold accuracy needs them seen.
+                open_slots=campaign.votes_per_pair,
+                target_votes=campaign.votes_per_pair,
+            )
+        )
+    return out

@@ -1,0 +1,272 @@
+"""Leasing the next comparison to an annotator (:func:`assignment_next`), a fixed number of prepared SQL
+statements whatever the campaign's size."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from annotate import crowd
+from annotate.errors import (
+    CampaignNotOpen,
+    ConsentRequired,
+    NoAnnotator,
+)
+from annotate.models import Campaign
+from annotate.services.db import _aware, _db_datetime, _db_lease, _skip_locked, _uuid
+from hpbench import sql
+from hpbench.sql import Statement
+
+#: How many leases an annotator holds at once: the task on screen and the next one (preloaded).
+LEASES_AHEAD = 2
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """One leased comparison as the annotator sees it (storage labels already mapped to left/right)."""
+
+    lease: uuid.UUID
+    reference: str  # the images' campaign tokens (annotate/aliases.py), never their ids
+    text: str
+    left: list[str]
+    right: list[str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    """The campaign settings a next-task answer shows (read with the annotator's row)."""
+
+    id: int
+    slug: str
+    status: str
+    per_person_quota: int
+    lease_seconds: int
+    allow_tie: bool
+    ask_ratings: bool
+    ask_irrelevant: bool
+    completion_code: str
+    completion_url: str
+    dataset_kind: str
+    completion_code_per_annotator: bool = False
+
+
+@dataclass(frozen=True)
+class NextResult:
+    campaign: CampaignView
+    task: TaskView | None
+    preview: TaskView | None
+    done: int
+    quota: int | None
+    completion_code: str = ""  # what this annotator is shown once done (their own where the campaign says so)
+
+
+def _task_view(lease, left_is_a, expires_at, text, shown) -> TaskView:
+    shown = json.loads(shown) if isinstance(shown, str) else shown
+    set_a, set_b = shown["a"], shown["b"]
+    return TaskView(
+        lease=lease,
+        reference=shown["reference"],
+        text=text,
+        left=set_a if left_is_a else set_b,
+        right=set_b if left_is_a else set_a,
+        expires_at=expires_at,
+    )
+
+
+# The hot paths below use plain SQL, prepared once per connection on PostgreSQL (hpbench.sql): the ORM's
+# query compilation, and PostgreSQL's planning, cost more than running the statements.
+_NEXT_STATE = Statement(
+    "annotate_next_state",
+    # The annotator's campaign and their live leases (0, 1 or 2 rows of them), in one statement.
+    "SELECT a.votes_count, c.id, c.slug, c.status, c.per_person_quota, c.lease_seconds, c.allow_tie,"
+    " c.ask_ratings, c.ask_irrelevant, c.completion_code, c.completion_url, d.id, d.kind,"
+    " c.completion_code_per_annotator,"
+    " s.lease, s.left_is_a, s.expires_at, x.text, x.shown,"
+    " a.start_position, a.onboarded_at IS NULL AND c.consent_text <> ''"
+    " FROM annotate_annotator a JOIN annotate_campaign c ON c.id = a.campaign_id"
+    " JOIN catalog_dataset d ON d.id = c.dataset_id"
+    " LEFT JOIN annotate_assignment s ON s.annotator_id = a.id AND s.state = 'leased' AND s.expires_at > %s"
+    " LEFT JOIN annotate_comparison x ON x.id = s.comparison_id"
+    " WHERE a.id = %s AND c.slug = %s ORDER BY s.id LIMIT %s",
+)
+
+
+_NEXT_STATE_LOCKED = Statement(
+    "annotate_next_state_locked",
+    # The row lock serialises one annotator's concurrent requests (two tabs, retries).
+    _NEXT_STATE.sql + " FOR UPDATE OF a",
+)
+
+
+# The first comparison with room in serving order from the annotator's start position, else from the start:
+# two index-ordered scans, the second evaluated only when the first finds nothing.
+_PICK_FROM = (
+    "SELECT c.id FROM annotate_comparison c"
+    " WHERE c.campaign_id = %s AND c.open_slots > 0 AND c.position {bound} %s AND NOT EXISTS ("
+    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
+    " ORDER BY c.position LIMIT 1{{lock}}"
+)
+
+
+_PICK = (
+    "UPDATE annotate_comparison SET open_slots = open_slots - 1 WHERE id = COALESCE(("
+    + _PICK_FROM.format(bound=">=")
+    + "), ("
+    + _PICK_FROM.format(bound="<")
+    + ")) RETURNING id, text, shown"
+)
+
+
+_PICK_SKIP_LOCKED = Statement("annotate_pick", _PICK.format(lock=" FOR UPDATE SKIP LOCKED"))
+
+
+_PICK_PLAIN = Statement("annotate_pick_plain", _PICK.format(lock=""))
+
+
+_TAKEOVER = (
+    "SELECT a.id, c.id, c.text, c.shown"
+    " FROM annotate_assignment a JOIN annotate_comparison c ON c.id = a.comparison_id"
+    " WHERE a.campaign_id = %s AND a.state = 'leased' AND a.expires_at < %s AND c.stop_reason = ''"
+    " AND NOT EXISTS ("
+    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = a.comparison_id)"
+    " ORDER BY a.expires_at LIMIT 1{lock}"
+)
+
+
+_TAKEOVER_SKIP_LOCKED = Statement("annotate_takeover", _TAKEOVER.format(lock=" FOR UPDATE OF a SKIP LOCKED"))
+
+
+_TAKEOVER_PLAIN = Statement("annotate_takeover_plain", _TAKEOVER.format(lock=""))
+
+
+_EXPIRE = Statement("annotate_expire", "UPDATE annotate_assignment SET state = 'expired' WHERE id = %s")
+
+
+_INSERT_ASSIGNMENT = Statement(
+    "annotate_insert_assignment",
+    "INSERT INTO annotate_assignment (lease, campaign_id, annotator_id, comparison_id, left_is_a, state,"
+    " created_at, expires_at) VALUES (%s, %s, %s, %s, %s, 'leased', %s, %s)",
+)
+
+
+#: Left/right placement: its own generator, seeded from the OS (never affected by seeded builds).
+_PLACEMENT = random.Random()
+
+
+def _campaign_view(row) -> CampaignView:
+    """The campaign part of the next-task state row (no second round trip)."""
+    campaign_id, slug, status, quota, lease_seconds, tie, ratings, irrelevant, code, url, _, kind, own = row[1:14]
+    return CampaignView(
+        id=campaign_id,
+        slug=slug,
+        status=status,
+        per_person_quota=quota,
+        lease_seconds=lease_seconds,
+        allow_tie=bool(tie),
+        ask_ratings=bool(ratings),
+        ask_irrelevant=bool(irrelevant),
+        completion_code=code,
+        completion_url=url,
+        dataset_kind=kind,
+        completion_code_per_annotator=bool(own),
+    )
+
+
+def _lease_one(
+    batch: sql.Batch, annotator_id: int, campaign_id: int, now: datetime, expires_at: datetime, start: int = 0
+) -> TaskView | None:
+    """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired.
+
+    The lease's row is written with the batch's next statement (or its commit)."""
+    pick = _PICK_SKIP_LOCKED if _skip_locked() else _PICK_PLAIN
+    batch.run((pick, [campaign_id, start, annotator_id, campaign_id, start, annotator_id]))
+    row = batch.cursor.fetchone()
+    if row is None:
+        # The pool has no fresh room: take over an abandoned (expired) lease, keeping its slot.
+        takeover = _TAKEOVER_SKIP_LOCKED if _skip_locked() else _TAKEOVER_PLAIN
+        batch.run((takeover, [campaign_id, _db_datetime(now), annotator_id]))
+        taken = batch.cursor.fetchone()
+        if taken is None:
+            return None
+        batch.defer((_EXPIRE, [taken[0]]))
+        row = taken[1:]
+    comparison_id, text, shown = row
+    left_is_a = _PLACEMENT.random() < 0.5
+    lease = uuid.uuid4()
+    batch.defer(
+        (
+            _INSERT_ASSIGNMENT,
+            [
+                _db_lease(lease),
+                campaign_id,
+                annotator_id,
+                comparison_id,
+                left_is_a,
+                _db_datetime(now),
+                _db_datetime(expires_at),
+            ],
+        )
+    )
+    return _task_view(lease, left_is_a, expires_at, text, shown)
+
+
+def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
+    """The annotator's current task and the one after it (both leased), or none when they are done.
+
+    An annotator holding a live lease gets the same task back (resume); the task after it is leased
+    too so the page can preload its images. New leases go to comparisons the annotator has neither
+    answered nor leased that still have room (``votes + live leases < votes_per_pair``), first in serving
+    order from the annotator's ``start_position`` (random per annotator, so first tasks vary), wrapping
+    around; leases whose time ran out are taken over once no fresh room is left. Nothing is leased beyond
+    the per-person quota. Runs a bounded number of statements whatever the campaign size.
+    Raises :class:`NoAnnotator` (unknown annotator for this campaign), :class:`CampaignNotOpen`, or
+    :class:`ConsentRequired` (the campaign has a consent statement the annotator has not accepted).
+    """
+    now = timezone.now()
+    with sql.hot_transaction() as batch:
+        statement = _NEXT_STATE_LOCKED if connection.features.has_select_for_update_of else _NEXT_STATE
+        batch.run((statement, [_db_datetime(now), annotator_id, campaign_slug, LEASES_AHEAD]))
+        rows = batch.cursor.fetchall()
+        if not rows:
+            raise NoAnnotator("no annotator of this campaign in this browser: open the campaign's page first")
+        campaign = _campaign_view(rows[0])
+        votes_count = rows[0][0]
+        if campaign.status != Campaign.Status.OPEN:
+            raise CampaignNotOpen(f"campaign {campaign.slug!r} is not open for annotation")
+        start, needs_consent = rows[0][19], bool(rows[0][20])
+        if needs_consent:
+            raise ConsentRequired("accept the study's consent statement on its first screen before starting")
+        quota = campaign.per_person_quota or None
+        live = [
+            _task_view(_uuid(lease), bool(left_is_a), _aware(expires), text, shown)
+            for lease, left_is_a, expires, text, shown in (row[14:19] for row in rows)
+            if lease is not None
+        ]
+        room = LEASES_AHEAD if quota is None else quota - votes_count - len(live)
+        # A preloaded task waits while the current one is worked on: give it two lease periods.
+        expires_at = now + timedelta(seconds=campaign.lease_seconds * (1 if not live else 2))
+        while len(live) < LEASES_AHEAD and room > 0:
+            task = _lease_one(batch, annotator_id, campaign.id, now, expires_at, start)
+            if task is None:
+                break
+            live.append(task)
+            room -= 1
+            expires_at = now + timedelta(seconds=campaign.lease_seconds * 2)
+    code = campaign.completion_code
+    if not live and campaign.completion_code_per_annotator:
+        code = crowd.completion_code_for(base=code, campaign_id=campaign.id, annotator_id=annotator_id)
+    return NextResult(
+        campaign=campaign,
+        task=live[0] if live else None,
+        preview=live[1] if len(live) > 1 else None,
+        done=votes_count,
+        quota=quota,
+        completion_code=code,
+    )
