@@ -10,7 +10,8 @@ postprocessing hook, ``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) adds thos
 - 403: credentials refused (an unknown token, a missing CSRF token) or a caller without the right;
 - 404: an operation with a path parameter naming nothing the caller may see;
 - 413: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (a checkpoint over ``HPBENCH_MAX_CHECKPOINT_BYTES``);
-- 415: a body of a media type the operation does not parse.
+- 415: a body of a media type the operation does not parse;
+- 503: the database connection broke while serving the request (``Retry-After`` says when to send it again).
 
 Unauthenticated callers get 403, never 401: session authentication comes first and sends no challenge.
 """
@@ -49,6 +50,7 @@ _COMMON = {
     "404": "Nothing by that name or id that the caller may see.",
     "413": "The request body is over the size limit.",
     "415": "The body's media type is not one this operation reads.",
+    "503": "The database was unavailable for a moment; send the request again after Retry-After seconds.",
 }
 
 
@@ -74,7 +76,7 @@ def add_common_errors(result: dict, generator, request, public) -> dict:
                 continue
             responses = operation.setdefault("responses", {})
             has_body = "requestBody" in operation
-            codes = ["400", "403"]
+            codes = ["400", "403", "503"]
             if any(p.get("in") == "path" for p in operation.get("parameters", [])):
                 codes.append("404")
             if has_body:

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out login with 429
+    "hpbench.errors.database_unavailable_middleware",  # a connection that broke mid-request: 503, not 500
 ]
 # The annotators' next-task and vote requests, and their images, run through a shorter stack: see
 # hpbench/handlers.py, which finds these routes by name in the URL conf at start-up (an unknown name stops it).
@@ -77,6 +78,7 @@ HOT_PATH_MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "annotate.identity.middleware",
+    "hpbench.errors.database_unavailable_middleware",
 ]
 
 ROOT_URLCONF = "hpbench.urls"

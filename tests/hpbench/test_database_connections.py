@@ -89,3 +89,20 @@ def test_a_kept_connection_terminated_between_requests_is_replaced_not_a_500(web
         time.sleep(0.2)
         assert _status(f"{base}/") == 200
     assert terminated >= 5  # each round did drop the web process's kept connection
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"), [("/api/datasets/", "application/json"), ("/queries/", "text/plain")]
+)
+def test_a_request_whose_connection_breaks_mid_request_gets_a_503_not_a_500(client, monkeypatch, path, content_type):
+    from django.db import OperationalError
+    from django.db.backends.utils import CursorWrapper
+
+    def connection_lost(self, sql, params=None):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(CursorWrapper, "execute", connection_lost)
+    client.raise_request_exception = False
+    answer = client.get(path)
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "1" and answer["Content-Type"].startswith(content_type)

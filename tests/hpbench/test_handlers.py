@@ -168,3 +168,26 @@ def test_gunicorn_workers_freeze_start_up_objects_out_of_the_collector():
     finally:
         gc.unfreeze()
         gc.set_threshold(*threshold)
+
+
+def test_a_vote_whose_database_connection_broke_gets_a_503_to_send_again_on_the_short_stack(application, monkeypatch):
+    from django.db import OperationalError
+
+    from annotate.api import VoteView
+
+    campaign = make_campaign(make_world())
+    browser = Browser(application)
+    crowd = "PROLIFIC_PID=w503&STUDY_ID=s&SESSION_ID=y"
+    browser.request("GET", f"/api/annotate/campaigns/{campaign.slug}/enter", query=crowd)
+    task = json.loads(browser.request("POST", f"/api/annotate/campaigns/{campaign.slug}/next")["body"])["task"]
+
+    def connection_lost(**kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(VoteView, "record", staticmethod(connection_lost))
+    answer = browser.request("POST", "/api/annotate/votes",
+                             {"lease": task["lease"], "choice": "left", "idempotency_key": str(uuid.uuid4())})
+    assert answer["status"] == 503, answer["body"]
+    assert answer["headers"]["retry-after"] == "1"
+    assert "send the request again" in json.loads(answer["body"])["detail"]
+    assert not Vote.objects.exists()
