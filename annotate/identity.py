@@ -45,8 +45,9 @@ def remembered(request: HttpRequest) -> dict[str, int]:
     known = getattr(request, _ON_REQUEST, None)
     if known is None:
         try:
+            # Without a default a missing cookie raises KeyError; the stubs still say ``str | None``.
             value = request.get_signed_cookie(COOKIE, salt=_SALT, max_age=settings.SESSION_COOKIE_AGE)
-            known = _parse(value)
+            known = _parse(value) if value is not None else {}
         except (KeyError, signing.BadSignature, ValueError):
             known = {}
         setattr(request, _ON_REQUEST, known)

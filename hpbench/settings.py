@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -287,7 +288,7 @@ HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, min
 HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
 
 # --- API ------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",

@@ -65,7 +65,7 @@ def checkpoint_local(entry: ModelEntry) -> str:
     names it and the host otherwise.
     """
     if entry.checkpoint_file:
-        name = entry.checkpoint_file.name
+        name = entry.checkpoint_file.name or ""  # a set file (truthy) always has a name
         folder = media.parent(name)
         if PurePosixPath(folder).name == entry.name:  # the upload's own folder (submission_create)
             return str(local_folder(folder) / PurePosixPath(name).name)

@@ -49,8 +49,9 @@ def score_from_file_execute(*, score_id: int) -> str:
         row = ScoreFile.objects.filter(model=score.model, benchmark=score.benchmark, kind="relevance").first()
         if row is None:
             raise ScoreFileError(f"model {score.model.name} has no score file for {score.benchmark.label}")
+        stored = Path(row.file.name or "")  # a saved row's file always has a name
         with row.file.open("rb") as handle:
-            parsed = read_relevance(handle, name=Path(row.file.name).name, suffix=Path(row.file.name).suffix.lower())
+            parsed = read_relevance(handle, name=stored.name, suffix=stored.suffix.lower())
         if parsed.benchmark.pk != score.benchmark_id:
             raise ScoreFileError(f"the stored file scores {parsed.benchmark.label}, not {score.benchmark.label}")
         set1, set2 = relevance_set_scores(parsed)
@@ -82,7 +83,7 @@ def rankings_execute(*, run_id: int) -> str:
         parsed: dict[str, Rankings] = {}
         for row in ScoreFile.objects.filter(model=run.model, dataset=run.dataset, split=run.split, kind="ranking"):
             with row.file.open("rb") as handle:
-                parsed[row.metric] = read_rankings(handle, name=Path(row.file.name).name)
+                parsed[row.metric] = read_rankings(handle, name=Path(row.file.name or "").name)
         if not parsed:
             raise ScoreFileError(f"model {run.model.name} has no ranking file for {run.dataset.name}/{run.split}")
         proto = next(iter(parsed.values())).protocol

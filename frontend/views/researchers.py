@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -94,12 +95,14 @@ def signup(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def token_page(request: HttpRequest) -> HttpResponse:
     """The logged-in user's own API token: shown, created, or rotated (the old key stops working)."""
+    user = request.user
+    assert isinstance(user, User)  # login_required lets only signed-in users through
     if request.method == "POST":
-        accounts.token_rotate(user=request.user)
+        accounts.token_rotate(user=user)
         messages.success(request, "A new token was created; any previous token no longer works.")
         return redirect("account-token")
     return render(request, "frontend/researchers/token.html", {
-        "token": accounts.token_for_user(user=request.user),
+        "token": accounts.token_for_user(user=user),
         "site": request.build_absolute_uri("/").rstrip("/"),
     })
 

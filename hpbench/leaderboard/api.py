@@ -286,7 +286,8 @@ class SubmissionFileApi(APIView):
         if not submission.model or not submission.model.checkpoint_file:
             raise Http404("No file.")
         handle = submission.model.checkpoint_file.open("rb")
-        return FileResponse(handle, as_attachment=True, filename=submission.model.checkpoint_file.name.rsplit("/")[-1],
+        name = submission.model.checkpoint_file.name or ""  # a set file (truthy) always has a name
+        return FileResponse(handle, as_attachment=True, filename=name.rsplit("/")[-1],
                             content_type="application/octet-stream")
 
 

@@ -64,6 +64,7 @@ def score_files_store(*, model: ModelEntry, files: Sequence[IO[bytes]], validate
     changed = False
     for handle, item in zip(files, validated, strict=True):
         fields = {"kind": item.kind, "rows": item.rows, "sha256": item.sha256}
+        target: dict[str, object]
         if item.relevance is not None:
             target = {"benchmark": item.relevance.benchmark}
         else:
@@ -76,7 +77,7 @@ def score_files_store(*, model: ModelEntry, files: Sequence[IO[bytes]], validate
         stored.delete()
         row = ScoreFile(model=model, **target, **fields)
         handle.seek(0)
-        row.file.save(item.name, handle if hasattr(handle, "chunks") else File(handle), save=False)
+        row.file.save(item.name, handle if isinstance(handle, File) else File(handle), save=False)
         row.save()
         changed = True
     return changed

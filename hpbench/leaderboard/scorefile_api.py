@@ -34,8 +34,9 @@ def score_submission_post(request: Request) -> Response:
     """``POST submissions`` with ``scores`` files: validate them now (400 naming the first bad row), then queue."""
     from hpbench.leaderboard.api import SubmissionSerializer
 
-    data = {"scores": request.FILES.getlist("scores"), "description": request.data.get("description", ""),
-            "link": request.data.get("link", "")}
+    fields = request.data if isinstance(request.data, dict) else {}  # a multipart body (it has files): a QueryDict
+    data = {"scores": request.FILES.getlist("scores"), "description": fields.get("description", ""),
+            "link": fields.get("link", "")}
     form = ScoreSubmissionSerializer(data=data)
     form.is_valid(raise_exception=True)
     try:

@@ -100,7 +100,8 @@ def submission_create(
     )
     # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
     # clip4cir.json), which must never be another researcher's upload.
-    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name).name}", file, save=False)
+    # _check_upload refused a file without a checkpoint's name.
+    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
     entry.save()
     submission = Submission.objects.create(
         owner=owner, model=entry, family=family, variant=variant, config=config or {},
