@@ -15,8 +15,8 @@ BOOTSTRAP_SEED = 0
 
 
 def preference_figures(
-    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], rounds: int = BOOTSTRAP_ROUNDS,
-    seed: int = BOOTSTRAP_SEED,
+    *, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray, human: Sequence[int] | np.ndarray,
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
 ) -> dict[str, Any]:
     """Preference ratio (QuRe Eq. 9), agreement (symmetric, model tie = 0.5, human ties excluded) and their
     95% bootstrap intervals over pairs, from per-pair set scores and human verdicts (1, 2, 0 = tie)."""
@@ -38,8 +38,8 @@ def preference_figures(
 
 
 def category_figures(
-    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], categories: Sequence[str],
-    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+    *, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray, human: Sequence[int],
+    categories: Sequence[str], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
 ) -> dict[str, dict[str, Any]]:
     """:func:`preference_figures` on each category's pairs (the category of a pair's reference image:
     FashionIQ's dress, shirt, toptee): ``{category: {"agreement", "agreement_low", "agreement_high",
@@ -62,8 +62,8 @@ def category_figures(
 
 
 def weighted_agreement_figures(
-    *, set1: Sequence[float], set2: Sequence[float], human: Sequence[int], weights: Sequence[float],
-    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+    *, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray, human: Sequence[int],
+    weights: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
 ) -> dict[str, Any]:
     """Agreement weighted by each pair's selection weight (1/π, Hajek) and its 95% bootstrap interval over pairs.
 
@@ -77,7 +77,7 @@ def weighted_agreement_figures(
     low, high = preference.bootstrap_ci(
         lambda a, b, c, d: preference.agreement_value(a, b, c, weights=d), s1, s2, h, w, rounds=rounds, seed=seed
     )
-    def finite(x: float) -> float | None:
+    def finite(x: float | np.ndarray) -> float | None:
         return None if x != x else float(x)  # nan: no pair with a human preference
 
     return {"agreement": finite(value), "agreement_low": finite(low), "agreement_high": finite(high)}

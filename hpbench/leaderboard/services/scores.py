@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -11,6 +12,9 @@ from hpbench import dispatch
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
 from hpbench.leaderboard.services.figures import category_figures, preference_figures, weighted_agreement_figures
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def model_scores_request(
@@ -47,7 +51,8 @@ def model_scores_request(
 
 
 def model_score_store(
-    *, score_id: int, set1: Sequence[float], set2: Sequence[float], timings: dict | None = None
+    *, score_id: int, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray,
+    timings: dict | None = None,
 ) -> ModelScore:
     """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
     set scores (benchmark order); marks it finished.
