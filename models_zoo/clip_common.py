@@ -60,6 +60,7 @@ class ClipFeatures:
     clip: Any
     tokenizer: Any
     max_text_length: int
+    device: torch.device  # CIRModel's
 
     def image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """CLIP's raw projected image features ``(B, P)``."""

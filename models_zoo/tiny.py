@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -242,7 +243,7 @@ def write_clip_bpe(path: str | Path, words: tuple[str, ...] | list[str] = TINY_C
     return 512 + len(merges) + 2
 
 
-TINY_OPENAI_CLIPS = {
+TINY_OPENAI_CLIPS: dict[str, dict[str, Any]] = {
     # RN50x4's stages (4, 6, 10, 6) at width 8 (attention pool over 256 channels, 4 heads), 64 px.
     "RN50x4": dict(
         embed_dim=32, image_resolution=64, vision_layers=(4, 6, 10, 6), vision_width=8, vision_patch_size=None

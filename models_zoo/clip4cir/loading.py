@@ -105,8 +105,8 @@ def _read(checkpoint: Path, config: dict[str, Any], max_bytes: int | None) -> tu
     if not isinstance(content, dict) or "Combiner" not in content:
         keys = ", ".join(repr(k) for k in list(content)[:8]) if isinstance(content, dict) else type(content).__name__
         raise CheckpointError(f"Checkpoint {checkpoint}: expected a dict with key 'Combiner' (found {keys})")
-    clip = content.get("CLIP")
-    return dict(content["Combiner"]), (dict(clip) if clip is not None else None)
+    clip_state = content.get("CLIP")
+    return dict(content["Combiner"]), (dict(clip_state) if clip_state is not None else None)
 
 
 def load(
