@@ -141,7 +141,9 @@ def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, str]:
     image_row = {image_id: row for row, image_id in enumerate(all_images)}
     query_row = {query.pk: row for row, query in enumerate(queries)}
     k = run.topk
-    out_query_ids, out_image_ids, out_scores = [], [], []
+    out_query_ids: list[int] = []
+    out_image_ids: list[np.ndarray] = []
+    out_scores: list[np.ndarray] = []
     ranks_per_group: dict[str, np.ndarray] = {}
     metrics_out: dict = {"protocol": protocol, "split": split, "queries": len(queries)}
     for name, (gallery, members) in groups.items():
@@ -158,11 +160,13 @@ def _execute(run: RetrievalRun, reporter: _Reporter) -> tuple[dict, dict, str]:
         out_query_ids.extend(q.pk for q in members)
         out_image_ids.append(_pad(gallery_ids[top_idx], k, -1))
         out_scores.append(_pad(top_scores.astype(np.float32), k, np.nan))
-        with_target = [i for i, q in enumerate(members) if q.target_id is not None and q.target_id in local]
-        if not with_target:
+        target_of = {i: q.target_id for i, q in enumerate(members) if q.target_id is not None and q.target_id in local}
+        if not target_of:
             continue
-        target = np.array([local[members[i].target_id] for i in with_target], dtype=np.int64)
+        with_target = list(target_of)
+        target = np.array([local[target_id] for target_id in target_of.values()], dtype=np.int64)
         if protocol == "cirr":
+            assert exclude is not None  # set above for CIRR
             name_to_local = _names_to_local(gallery)
             member_idx = [_member_indices(members[i], name_to_local) for i in with_target]
             metrics_out.update(metrics.cirr_recall(
@@ -220,7 +224,7 @@ def _write_cirr_submission(run, queries, image_emb, query_emb, image_row, query_
         [[gallery_names[i] for i in row if i >= 0] for row in top],
         [[gallery_names[i] for i in row if i >= 0] for row in subset_top],
     )
-    names = []
+    stored = []
     for kind, payload in (("recall", recall), ("recall_subset", subset)):
-        names.append(media.save_bytes(f"{folder}/run-{run.pk}-cirr-test1-{kind}.json", json.dumps(payload).encode()))
-    return names
+        stored.append(media.save_bytes(f"{folder}/run-{run.pk}-cirr-test1-{kind}.json", json.dumps(payload).encode()))
+    return stored
