@@ -10,6 +10,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, Sum
@@ -18,12 +19,12 @@ from annotate.models import Annotator, Campaign, Comparison, Vote
 from hpbench.metrics import reliability
 
 
-def pairwise_agreement(units: Mapping[object, Sequence[str]]) -> float | None:
+def pairwise_agreement(units: Mapping[Any, Sequence[str]]) -> float | None:
     """Share of agreeing pairs among all pairs of labels given to the same unit; None without any pair."""
     return reliability.pairwise_agreement(units.values())
 
 
-def krippendorff_alpha_nominal(units: Mapping[object, Sequence[str]]) -> float | None:
+def krippendorff_alpha_nominal(units: Mapping[Any, Sequence[str]]) -> float | None:
     """Krippendorff's alpha for nominal labels over units with 2+ labels.
 
     Returns None when undefined: no pairable labels, or every label the same (no expected disagreement).
@@ -49,8 +50,9 @@ class AnnotatorFigures:
 
 
 def _votes(campaign: Campaign) -> list[dict]:
-    return list(
-        Vote.objects.filter(comparison__campaign=campaign).values(
+    return [
+        dict(row)
+        for row in Vote.objects.filter(comparison__campaign=campaign).values(
             "annotator_id",
             "comparison_id",
             "choice",
@@ -61,7 +63,7 @@ def _votes(campaign: Campaign) -> list[dict]:
             "comparison__is_gold",
             "comparison__gold_answer",
         )
-    )
+    ]
 
 
 def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) -> list[AnnotatorFigures]:
@@ -99,22 +101,22 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
     annotators = Annotator.objects.filter(campaign=campaign).values_list("pk", "pseudonym", "flagged")
     out = []
     for pk, pseudonym, flagged in annotators:
-        row = per.get(pk)
-        if row is None:
+        counts = per.get(pk)
+        if counts is None:
             out.append(AnnotatorFigures(pk, pseudonym, 0, 0, 0, None, None, None, flagged))
             continue
         out.append(
             AnnotatorFigures(
                 annotator_id=pk,
                 pseudonym=pseudonym,
-                votes=row["votes"],
-                gold_votes=row["gold"],
-                gold_correct=row["correct"],
-                gold_accuracy=row["correct"] / row["gold"] if row["gold"] else None,
-                agreement_with_majority=row["agree"] / row["agree_n"] if row["agree_n"] else None,
-                median_time_ms=statistics.median(row["times"]) if row["times"] else None,
+                votes=counts["votes"],
+                gold_votes=counts["gold"],
+                gold_correct=counts["correct"],
+                gold_accuracy=counts["correct"] / counts["gold"] if counts["gold"] else None,
+                agreement_with_majority=counts["agree"] / counts["agree_n"] if counts["agree_n"] else None,
+                median_time_ms=statistics.median(counts["times"]) if counts["times"] else None,
                 flagged=flagged,
-                too_fast_votes=row["fast"],
+                too_fast_votes=counts["fast"],
             )
         )
     return out

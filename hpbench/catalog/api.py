@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hpbench.catalog.models import Dataset, Image, Query, RetrievalRun
+from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user, query_results_hidden_from
 from hpbench.openapi import error
 
@@ -46,7 +46,7 @@ class DatasetList(ListAPIView):
 
 
 class QuerySerializer(serializers.ModelSerializer):
-    dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    dataset: serializers.SlugRelatedField[Dataset] = serializers.SlugRelatedField(slug_field="name", read_only=True)
     reference = serializers.SerializerMethodField()
     target = serializers.SerializerMethodField()
 
@@ -58,9 +58,10 @@ class QuerySerializer(serializers.ModelSerializer):
         return {"id": query.reference_id, "name": query.reference.name, "url": f"/images/{query.reference_id}"}
 
     def get_target(self, query: Query) -> dict | None:
-        if query.target_id is None:
+        target = query.target if query.target_id is not None else None  # no database read without a target
+        if target is None:
             return None
-        return {"id": query.target_id, "name": query.target.name, "url": f"/images/{query.target_id}"}
+        return {"id": query.target_id, "name": target.name, "url": f"/images/{query.target_id}"}
 
 
 class QueryResultsParams(serializers.Serializer):
@@ -107,8 +108,8 @@ class QueryResults(APIView):
 
 
 class RunSerializer(serializers.ModelSerializer):
-    model = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    dataset = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    model: serializers.SlugRelatedField[ModelEntry] = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    dataset: serializers.SlugRelatedField[Dataset] = serializers.SlugRelatedField(slug_field="name", read_only=True)
     error = serializers.SerializerMethodField()
 
     def get_error(self, run: RetrievalRun) -> str:
