@@ -13,6 +13,7 @@ from annotate.errors import (
     BuildError,
 )
 from annotate.models import Campaign, Comparison
+from hpbench.catalog import oracle
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.query_text import query_text
 
@@ -280,12 +281,6 @@ def _gold_comparisons(
     if not picked:
         return []
     is_demo = campaign.dataset.kind == Dataset.Kind.DEMO
-    oracle = None
-    if is_demo:
-        try:
-            from hpbench.catalog import oracle  # noqa: PLC0415 - written alongside; optional at import time
-        except ImportError:
-            oracle = None
     gallery = list(
         Image.objects.filter(dataset=campaign.dataset, split=campaign.split).values_list("pk", "category", "attributes")
     )
@@ -298,9 +293,10 @@ def _gold_comparisons(
     for query_id in picked:
         query = queries[query_id]
         pool = by_category.get(query.category) or [(pk, a) for pk, _c, a in gallery]
+        assert query.target_id is not None  # picked above only among queries with a target
         good: list[int] = [query.target_id]
         requested: dict[str, str] = {}
-        if oracle is not None:
+        if is_demo:
             try:
                 requested = oracle.requested_attributes(query.captions, attrs_of.get(query.reference_id))
             except ValueError:
