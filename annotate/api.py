@@ -9,7 +9,7 @@ Who a crowd worker is comes from a signed cookie (``annotate.identity``), not fr
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
@@ -217,7 +217,7 @@ class NextTaskView(_AnnotatorAPIView):
         request=None,
         responses={200: _NEXT_RESPONSE, 403: _DETAIL, 409: _DETAIL},
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: Request, slug: str) -> JsonResponse:
         annotator_id = identity.remembered(request).get(slug)
         if annotator_id is None:
             if not request.user.is_authenticated:
@@ -259,7 +259,7 @@ class VoteView(_AnnotatorAPIView):
             410: _DETAIL,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:  # DRF's Response for a refusal, else _json's
         data = request.data
         if not isinstance(data, dict):
             return Response({"detail": "send a JSON object"}, status=400)
@@ -306,7 +306,7 @@ class VoteReplaceView(VoteView):
             410: _DETAIL,
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         return super().post(request)
 
     record = staticmethod(undo.vote_replace)
@@ -318,7 +318,7 @@ class OnboardedView(_AnnotatorAPIView):
         request=inline_serializer("AnnotateOnboard", {"consent": serializers.BooleanField(required=False)}),
         responses={200: inline_serializer("AnnotateOnboarded", {"ok": serializers.BooleanField()}), 403: _DETAIL},
     )
-    def post(self, request: Request, slug: str) -> Response:
+    def post(self, request: Request, slug: str) -> JsonResponse:
         campaign = selectors.campaign_get(slug=slug)
         annotator = annotator_for_request(request, campaign)
         data = request.data if isinstance(request.data, dict) else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict
 
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMinute
@@ -14,6 +15,9 @@ from django.utils import timezone
 from annotate.errors import CampaignNotFound
 from annotate.models import Annotator, Campaign, Comparison, Vote
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 
 def _scalar(queryset, expression):
     return Coalesce(
@@ -22,7 +26,16 @@ def _scalar(queryset, expression):
     )
 
 
-def campaign_list_with_progress() -> QuerySet[Campaign]:
+class CampaignProgress(TypedDict):
+    """The counts :func:`campaign_list_with_progress` annotates each campaign with."""
+
+    n_comparisons: int
+    n_complete: int
+    n_votes: int
+    n_annotators: int
+
+
+def campaign_list_with_progress() -> QuerySet[WithAnnotations[Campaign, CampaignProgress]]:
     """Campaigns with ``n_comparisons``, ``n_complete``, ``n_votes`` and ``n_annotators`` (one query)."""
     comparisons = Comparison.objects.filter(campaign=OuterRef("pk"))
     return (

@@ -84,7 +84,7 @@ class Command(BaseCommand):
                 )
                 if entered.status_code != 200:
                     return 0, f"annotator {index}: entry refused ({entered.status_code}): {entered.text[:200]}"
-                headers = {"X-CSRFToken": client.cookies.get("csrftoken", "")}
+                headers = {"X-CSRFToken": client.cookies.get("csrftoken") or ""}
                 while not max_votes or votes < max_votes:
                     response = client.post(f"/api/annotate/campaigns/{slug}/next", headers=headers)
                     if response.status_code != 200:
