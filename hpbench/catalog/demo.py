@@ -28,7 +28,7 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -272,7 +272,7 @@ def _make_queries(
                     by_distance[distance].append((reference, target))
     for pairs in by_distance.values():
         rng.shuffle(pairs)
-    queries = []
+    queries: list[DemoQuery] = []
     while len(queries) < count:
         available = [d for d, pairs in by_distance.items() if pairs]
         if not available:
@@ -339,14 +339,14 @@ class _Canvas:
     def __init__(self, dx: int, dy: int) -> None:
         self.dx, self.dy = dx, dy
 
-    def pts(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    def pts(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
         return [(x + self.dx, y + self.dy) for x, y in points]
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> list[float]:
         return [x0 + self.dx, y0 + self.dy, x1 + self.dx, y1 + self.dy]
 
 
-def _mirror(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def _mirror(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
     return [(96 - x, y) for x, y in points]
 
 
