@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
@@ -50,7 +52,7 @@ def exports_page(request: HttpRequest) -> HttpResponse:
     """
     if not (request.user.is_authenticated and request.user.is_active and request.user.is_staff):
         raise Http404("No such page.")
-    form = {
+    form: dict[str, Any] = {  # the submitted filters as typed (text, a list, booleans), shown again in the form
         "format": "parquet",
         "level": "votes",
         "campaigns": [],

@@ -107,7 +107,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 return redirect("submission-detail", pk=submission.pk)
         elif error is None and upload is None:
             error = "file: choose a checkpoint to upload"
-        if error is None and upload is not None:  # no error left means a checkpoint was uploaded
+        if error is None:
+            assert upload is not None  # without one (or score files) error was set above
             try:
                 submission = submission_create(
                     owner=request.user, family=form["family"], variant=form["variant"], config=config,
