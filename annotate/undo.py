@@ -25,7 +25,14 @@ from annotate.errors import (
     NotYourLease,
 )
 from annotate.models import Assignment, Campaign, Comparison, Vote
-from annotate.services.votes import Caller, VoteResult, gold_correct, vote_too_fast, vote_values
+from annotate.services.votes import (
+    Caller,
+    VoteResult,
+    gold_correct,
+    vote_counts_for_a_side,
+    vote_too_fast,
+    vote_values,
+)
 from hpbench.inputs import text_problem
 
 
@@ -123,7 +130,7 @@ def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, 
         # Keep the comparison's a/b counts exact (annotate.services.votes._COUNT_ADAPTIVE); a stop already decided
         # stays.
         def side(choice: str, fast: bool) -> tuple[int, int]:
-            counted = not (annotator.flagged or fast)
+            counted = vote_counts_for_a_side(flagged=annotator.flagged, too_fast=fast)
             return int(counted and choice == "a"), int(counted and choice == "b")
 
         (old_a, old_b), (new_a, new_b) = side(vote.choice, vote.too_fast), side(values.choice, too_fast)

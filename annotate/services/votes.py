@@ -50,6 +50,12 @@ def vote_too_fast(*, min_ms: int, time_ms: int | None, leased_at: datetime, now:
     return (now - leased_at).total_seconds() * 1000 < min_ms or (time_ms is not None and time_ms < min_ms)
 
 
+def vote_counts_for_a_side(*, flagged: bool, too_fast: bool) -> bool:
+    """Whether a vote moves an adaptive comparison's a/b counts: a flagged annotator's vote, or one too fast to
+    count, counts towards the maximum but for neither side."""
+    return not (flagged or too_fast)
+
+
 def gold_correct(*, feedback: bool, is_gold: bool, gold_answer: str, stored_choice: str) -> bool | None:
     """The feedback shown after a gold vote where the campaign gives it: right or wrong (a tie is wrong)."""
     if not (feedback and is_gold and gold_answer):
@@ -315,9 +321,9 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
     )
     too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, leased_at=_aware(row.leased_at), now=now)
     if row.adaptive_overlap:
-        # A flagged annotator's vote, or one too fast to count, counts towards the maximum but for neither side.
+        counted = vote_counts_for_a_side(flagged=bool(row.flagged), too_fast=too_fast)
         params = _adaptive_count_params(
-            row.comparison_id, values.choice, not (row.flagged or too_fast), row.min_votes_per_pair,
+            row.comparison_id, values.choice, counted, row.min_votes_per_pair,
             row.votes_per_pair, row.overlap_confidence,
         )
         count = (_COUNT_ADAPTIVE, params)
