@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from django.db import models
 
 from hpbench.catalog.links import validate_http_url
 from hpbench.catalog.models import Dataset, Image, JobStatus, ModelEntry, Query
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class PreferenceBenchmark(models.Model):
@@ -121,6 +126,12 @@ class ModelScore(models.Model):
     n_human_ties = models.PositiveIntegerField(default=0)
     n_model_ties = models.PositiveIntegerField(default=0)
     timings = models.JSONField(default=dict, blank=True)
+    pair_choices = models.BinaryField(
+        null=True, blank=True, editable=False,
+        help_text="The set the model scores higher on each pair, in position order: one byte each, 1 = set 1, "
+                  "2 = set 2, 0 = equal scores (hpbench.metrics.preference.model_choices). Every figure is a "
+                  "function of these and the pairs' verdicts; null for scores stored before they were kept.",
+    )
     by_category = models.JSONField(
         default=dict, blank=True,
         help_text='Per category of the pairs\' reference images (FashionIQ: dress, shirt, toptee): {"dress": '
@@ -142,6 +153,14 @@ class ModelScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id} on {self.benchmark_id}: {self.status}"
+
+    def choices(self) -> np.ndarray | None:
+        """:attr:`pair_choices` as an ``int8`` array (benchmark position order), or ``None`` when not stored."""
+        import numpy as np
+
+        if self.pair_choices is None:
+            return None
+        return np.frombuffer(bytes(self.pair_choices), dtype=np.int8)
 
 
 class Submission(models.Model):

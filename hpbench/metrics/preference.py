@@ -58,6 +58,17 @@ def set_scores(relevance: ArrayLike | Sequence[ArrayLike]) -> np.ndarray:
     return out
 
 
+def model_choices(score1: ArrayLike, score2: ArrayLike) -> np.ndarray:
+    """The set a model prefers per pair, in the human codes: 1 where ``score1 > score2``, 2 where
+    ``score2 > score1``, 0 (tie) where they are equal. ``int8``, same shape as the inputs.
+
+    Every figure of this module depends on a model's scores only through these choices, so a model's
+    figures on any subset of pairs (held-out pairs, one category) can be recomputed from them alone.
+    """
+    s1, s2 = _pair_arrays(score1, score2, names=("score1", "score2"))
+    return np.where(s1 > s2, HUMAN_SET1, np.where(s2 > s1, HUMAN_SET2, HUMAN_TIE)).astype(np.int8)
+
+
 def _pair_arrays(*arrays: ArrayLike, names: Sequence[str]) -> list[np.ndarray]:
     out = [np.asarray(a) for a in arrays]
     shape = out[0].shape

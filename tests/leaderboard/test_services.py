@@ -55,6 +55,8 @@ def test_scores_match_a_hand_computed_case(fiq_dataset, images, model):
     assert stored.agreement_low <= stored.agreement <= stored.agreement_high
     assert stored.preference_ratio_low <= stored.preference_ratio <= stored.preference_ratio_high
     assert stored.agreement_low < stored.agreement_high  # 5 pairs: the interval is wide
+    # The model's choice per pair is kept (1 = set 1 scored higher, 2 = set 2, 0 = equal), in position order.
+    assert list(stored.choices()) == [1, 2, 0, 2, 1]
 
 
 def test_bootstrap_intervals_are_reproducible_and_collapse_when_every_pair_agrees(fiq_dataset, images, model):

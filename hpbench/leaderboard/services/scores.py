@@ -71,8 +71,11 @@ def model_score_store(
     if any(w != 1.0 for w in weights):
         figures.update(weighted_agreement_figures(set1=set1, set2=set2, human=human, weights=weights))
     by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows])
+    from hpbench.metrics.preference import model_choices
+
     ModelScore.objects.filter(pk=score_id).update(
         **figures,
+        pair_choices=model_choices(set1, set2).tobytes(),
         by_category=by_category,
         status=ModelScore.Status.FINISHED,
         progress=1.0,
