@@ -96,12 +96,13 @@ class Command(BaseCommand):
         self._commands = _commands(options["host"], options["port"], Path(settings.VAR_DIR))
         processes = {name: self._spawn(name) for name in self._commands}
         self.stdout.write(f"web server, workers and beat started (logs in {Path(settings.VAR_DIR) / 'logs'}/)")
+        log_names = ", ".join(sorted(path.name for path in (Path(settings.VAR_DIR) / "logs").glob("*.log")))
         self.stdout.write(self.style.SUCCESS(
             f"\nhpbench is running: open {base_url}/\n"
             f"  admin: {base_url}/admin/  (user admin, password {password})\n"
             f"  health: {base_url}/healthz\n"
-            f"  logs: {Path(settings.VAR_DIR) / 'logs'}/ (web.log, worker.log, up.log)\n"
-            "  Ctrl-C stops the web server and the worker.\n"
+            f"  logs: {Path(settings.VAR_DIR) / 'logs'}/ ({log_names})\n"
+            "  Ctrl-C stops the web server, the workers and beat.\n"
         ))
         if not options["no_demo"]:
             filler = threading.Thread(
