@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.results import TopK, read_topk_stored
@@ -35,6 +35,18 @@ def gallery_images(*, dataset: Dataset, split: str, category: str | None = None)
 
 def split_queries(*, dataset: Dataset, split: str) -> QuerySet[Query]:
     return Query.objects.filter(dataset=dataset, split=split).select_related("reference", "target").order_by("id")
+
+
+def dataset_splits(*, dataset: Dataset) -> dict[str, int]:
+    """``{split: number of queries}`` of a dataset, splits in name order (only splits that have queries)."""
+    rows = Query.objects.filter(dataset=dataset).values_list("split").annotate(n=Count("id")).order_by("split")
+    return dict(rows)
+
+
+def models_with_finished_runs(*, dataset: Dataset, split: str) -> list[ModelEntry]:
+    """Models with a finished retrieval run on ``dataset``/``split`` (what a campaign build needs), by name."""
+    finished = RetrievalRun.objects.filter(dataset=dataset, split=split, status=RetrievalRun.Status.FINISHED)
+    return list(ModelEntry.objects.filter(pk__in=finished.values("model_id")).order_by("name"))
 
 
 def latest_finished_run(*, model: ModelEntry, dataset: Dataset, split: str) -> RetrievalRun | None:

@@ -62,6 +62,10 @@ def _pages(world) -> list[tuple[str, str | None, str]]:
         ("exports", "staff", "/exports/"),
         ("monitor", "staff", f"/campaigns/{slug}/monitor/"),
         ("preview", "staff", f"/campaigns/{slug}/preview/?comparison={first}"),
+        ("campaign-new", "staff", "/campaigns/new/"),
+        ("campaign-new-options", "staff", f"/campaigns/new/?dataset={world.built.campaign.dataset_id}&split=val"),
+        ("campaign-setup", "staff", f"/campaigns/{slug}/setup/"),
+        ("dataset-import", "staff", "/datasets/import/"),
     ]
 
 
