@@ -1,10 +1,12 @@
 """URL routes: health, admin, the JSON API under /api/, and the pages (frontend) under /."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotate.aliases import campaign_image
+from hpbench.accounts.forms import LoginForm
 from hpbench.catalog.api import image_file
 from hpbench.health import healthz
 
@@ -19,6 +21,7 @@ urlpatterns = [
     path("images/<int:image_id>", image_file, name="image-file"),
     path("images/a/<str:token>", campaign_image, name="campaign-image"),  # annotators' opaque image URLs
     path("admin/", admin.site.urls),
+    path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its script as a file: the Content-Security-Policy forbids inline script.

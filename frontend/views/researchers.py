@@ -9,12 +9,14 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from hpbench.accounts import selectors as account_selectors
 from hpbench.accounts import services as accounts
 from hpbench.leaderboard import joblog, selectors
 from hpbench.leaderboard.services.submissions import submission_refresh, submissions_per_day
@@ -107,6 +109,24 @@ def token_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def pending_accounts(request: HttpRequest) -> HttpResponse:
+    """Staff: the accounts waiting for approval, with Approve (one, or every one listed)."""
+    if not (request.user.is_active and request.user.is_staff):
+        raise PermissionDenied("staff only")
+    pending = account_selectors.accounts_pending()
+    if request.method == "POST":
+        chosen = pending if request.POST.get("all") else pending.filter(
+            pk__in=[int(v) for v in request.POST.getlist("user")[:1000] if v.isdigit() and len(v) <= 18])
+        count = accounts.accounts_approve(users=list(chosen))
+        messages.success(request, f"{count} account{'s' if count != 1 else ''} approved: they can log in now.")
+        return redirect("accounts-pending")
+    return render(request, "frontend/researchers/pending.html", {"pending": list(pending[:500]),
+                                                                 "total": pending.count()})
+
+
 @login_required
 def submission_log(request: HttpRequest, pk: int) -> HttpResponse:
     """A submission's jobs (status, timestamps, progress, error), files and log: its owner and staff only."""
@@ -128,6 +148,7 @@ def submission_log(request: HttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("submit/", submit_guide, name="submit-guide"),
     path("accounts/signup/", signup, name="signup"),
+    path("accounts/pending/", pending_accounts, name="accounts-pending"),
     path("account/token/", token_page, name="account-token"),
     path("submissions/<int:pk>/log/", submission_log, name="submission-log"),
 ]
