@@ -2,7 +2,7 @@
 
 :func:`make_demo_dataset` writes::
 
-    OUT/images/<name>.png                          96x120 garments on a light background
+    OUT/images/<name>.png                          384x480 garments on a light background
     OUT/image_splits/split.<category>.<split>.json list of image names
     OUT/captions/cap.<category>.<split>.json       [{"candidate", "target", "captions": [c1, c2]}, ...]
                                                    (the test split has no "target", as in FashionIQ)
@@ -39,11 +39,15 @@ from hpbench.catalog import oracle
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 SPLIT_FRACTIONS: dict[str, float] = {"train": 0.6, "val": 0.2}  # test gets the rest
-IMAGE_SIZE: tuple[int, int] = (96, 120)
+#: The garments are designed in a 96x120 frame and drawn SCALE times larger, so they stay sharp when the
+#: voting page enlarges them (models read them at their own input size).
+FRAME: tuple[int, int] = (96, 120)
+SCALE = 4
+IMAGE_SIZE: tuple[int, int] = (FRAME[0] * SCALE, FRAME[1] * SCALE)
 NAME_PREFIX = "B0DEMO"
 MANIFEST_NAME = "demo_manifest.json"
 GENERATOR_ID = "hpbench.catalog.demo"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MIN_PER_CATEGORY = 10
 MAX_DIFFERENCES = 3
 #: Attribute values are drawn with weights ``1 / rank ** POPULARITY_EXPONENT`` (rank 1 = most popular).
@@ -285,30 +289,48 @@ def _make_queries(
     return queries
 
 
-def _clause_choices(reference: dict[str, str], attribute: str, value: str) -> list[oracle.Phrase]:
-    """Every phrase that asks for ``attribute == value`` given the reference (absolute or comparative)."""
+#: Share of clauses phrased against the reference ("has longer sleeves", "is red instead of blue") where such a
+#: phrase exists, as most of FashionIQ's captions are.
+RELATIVE_SHARE = 0.75
+
+
+def _clause(
+    rng: random.Random, reference: dict[str, str], attribute: str, value: str, *, opening: bool = False
+) -> oracle.Phrase:
+    """A phrase asking for ``attribute == value``: relative to the reference (comparative, "instead of",
+    "without the") with probability :data:`RELATIVE_SHARE` where one applies, else absolute ("is red").
+    An ``opening`` clause starts a caption, so it is never a "with" clause."""
     category = reference["category"]
-    choices = oracle.phrases_for(attribute, value, category=category)
+    phrases = oracle.phrases_for(attribute, value, category=category, reference_value=reference[attribute])
     if attribute in ("sleeves", "length"):
         scale = oracle.attribute_values(attribute, category)
         step = scale.index(value) - scale.index(reference[attribute])
-        choices += oracle.comparative_phrases(attribute, step, category=category)
-    return choices
+        phrases += oracle.comparative_phrases(attribute, step, category=category)
+    if opening:
+        phrases = [p for p in phrases if not p.is_with_clause]
+    relative = [p for p in phrases if p.is_relative]
+    absolute = [p for p in phrases if not p.is_relative]
+    pool = relative if relative and (not absolute or rng.random() < RELATIVE_SHARE) else absolute
+    return rng.choice(pool)
 
 
-def _join(clauses: list[oracle.Phrase], rng: random.Random) -> str:
+def _join(clauses: list[oracle.Phrase]) -> str:
+    """"A, B and C"; a "with" clause follows a clause that is not one after a space ("is red with stripes")."""
     text = clauses[0].text
-    for previous, clause in zip(clauses, clauses[1:], strict=False):
-        attach = clause.is_with_clause and not previous.is_with_clause and rng.random() < 0.7
-        text += (" " if attach else rng.choice((" and ", ", "))) + clause.text
+    for index, clause in enumerate(clauses[1:], start=1):
+        if clause.is_with_clause and not clauses[index - 1].is_with_clause:
+            text += " " + clause.text
+        else:
+            text += (" and " if index == len(clauses) - 1 else ", ") + clause.text
     return text
 
 
 def make_captions(rng: random.Random, reference: dict[str, str], requested: dict[str, str]) -> tuple[str, str]:
     """Two FashionIQ-style captions asking for ``requested`` (1 to 3 attributes) relative to ``reference``.
 
-    The requested attributes are split between the captions; a single one is stated in both, in
-    different words. Comparative phrases ("is shorter", "has longer sleeves") are used where they apply.
+    The requested attributes are split between the captions, so neither repeats the other; a single one is
+    asked in one caption while the other says the rest stays ("is otherwise the same"). Most clauses read
+    against the reference (:data:`RELATIVE_SHARE`): "has longer sleeves", "is red instead of blue".
     """
     if not 1 <= len(requested) <= MAX_DIFFERENCES:
         raise ValueError(f"between 1 and {MAX_DIFFERENCES} requested attributes, got {requested}")
@@ -316,16 +338,17 @@ def make_captions(rng: random.Random, reference: dict[str, str], requested: dict
     rng.shuffle(attributes)
     if len(attributes) == 1:
         attribute = attributes[0]
-        first, second = rng.sample(_clause_choices(reference, attribute, requested[attribute]), 2)
-        return first.text, second.text
+        asked = _clause(rng, reference, attribute, requested[attribute], opening=True).text
+        keep = rng.choice(oracle.keep_phrases()).text
+        return (asked, keep) if rng.random() < 0.8 else (keep, asked)
     cut = 1 if len(attributes) == 2 else rng.choice((1, 2))
     groups = (attributes[:cut], attributes[cut:])
     captions = []
     for group in groups:
-        clauses = [rng.choice(_clause_choices(reference, a, requested[a])) for a in group]
-        # A caption reads better when it opens with a verb ("is red with stripes", not "with stripes is red").
+        clauses = [_clause(rng, reference, a, requested[a], opening=(i == 0)) for i, a in enumerate(group)]
+        # A caption opens with a verb ("is red with stripes", not "with stripes is red").
         clauses.sort(key=lambda phrase: phrase.is_with_clause)
-        captions.append(_join(clauses, rng))
+        captions.append(_join(clauses))
     return captions[0], captions[1]
 
 
@@ -334,16 +357,16 @@ def make_captions(rng: random.Random, reference: dict[str, str], requested: dict
 
 
 class _Canvas:
-    """Coordinates in a 96x120 frame, shifted by a per-image offset."""
+    """Coordinates in the 96x120 design frame, shifted by a per-image offset and scaled to the image."""
 
     def __init__(self, dx: int, dy: int) -> None:
         self.dx, self.dy = dx, dy
 
     def pts(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-        return [(x + self.dx, y + self.dy) for x, y in points]
+        return [((x + self.dx) * SCALE, (y + self.dy) * SCALE) for x, y in points]
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> list[float]:
-        return [x0 + self.dx, y0 + self.dy, x1 + self.dx, y1 + self.dy]
+        return [(x0 + self.dx) * SCALE, (y0 + self.dy) * SCALE, (x1 + self.dx) * SCALE, (y1 + self.dy) * SCALE]
 
 
 def _mirror(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -363,19 +386,19 @@ def _pattern_fill(size: tuple[int, int], base: tuple[int, int, int], pattern: st
     contrast = (250, 250, 250) if luminance < 150 else (45, 45, 60)
     draw = ImageDraw.Draw(layer)
     width, height = size
-    phase = rng.randrange(8)
+    phase, k = rng.randrange(8) * SCALE, SCALE  # spacing and strokes in design-frame pixels, scaled
     if pattern == "stripes":
-        for y in range(phase - 8, height, 8):
-            draw.rectangle([0, y, width, y + 2], fill=contrast)
+        for y in range(phase - 8 * k, height, 8 * k):
+            draw.rectangle([0, y, width, y + 2 * k], fill=contrast)
     elif pattern == "dots":
-        for row, y in enumerate(range(phase - 9, height + 9, 9)):
-            offset = 4 if row % 2 else 0
-            for x in range(offset - 9, width + 9, 9):
-                draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=contrast)
+        for row, y in enumerate(range(phase - 9 * k, height + 9 * k, 9 * k)):
+            offset = 4 * k if row % 2 else 0
+            for x in range(offset - 9 * k, width + 9 * k, 9 * k):
+                draw.ellipse([x - 2 * k, y - 2 * k, x + 2 * k, y + 2 * k], fill=contrast)
     elif pattern == "checks":
-        for v in range(phase - 10, max(width, height), 10):
-            draw.rectangle([v, 0, v + 1, height], fill=contrast)
-            draw.rectangle([0, v, width, v + 1], fill=contrast)
+        for v in range(phase - 10 * k, max(width, height), 10 * k):
+            draw.rectangle([v, 0, v + k, height], fill=contrast)
+            draw.rectangle([0, v, width, v + k], fill=contrast)
     return layer
 
 
@@ -448,22 +471,22 @@ def draw_garment(attributes: dict[str, str], *, rng: random.Random) -> PILImage.
     image = PILImage.new("RGB", IMAGE_SIZE, background)
     fill = _pattern_fill(IMAGE_SIZE, RGB[attributes["colour"]], attributes["pattern"], rng)
     image.paste(fill, (0, 0), mask)
-    image.paste(OUTLINE, (0, 0), mask.filter(ImageFilter.FIND_EDGES))
+    image.paste(OUTLINE, (0, 0), mask.filter(ImageFilter.FIND_EDGES).filter(ImageFilter.MaxFilter(SCALE - 1 | 1)))
 
     draw = ImageDraw.Draw(image)
     if category == "dress":
-        draw.line(canvas.pts([(48 - 13, 50), (48 + 13, 50)]), fill=OUTLINE, width=1)
+        draw.line(canvas.pts([(48 - 13, 50), (48 + 13, 50)]), fill=OUTLINE, width=SCALE)
     if category == "shirt":
         placket_top = top_y + 9 if neckline == "collar" else top_y + (21 if neckline == "v-neck" else 8)
-        draw.line(canvas.pts([(48, placket_top), (48, hem_y - 1)]), fill=OUTLINE, width=1)
+        draw.line(canvas.pts([(48, placket_top), (48, hem_y - 1)]), fill=OUTLINE, width=SCALE)
         for y in range(placket_top + 4, hem_y - 2, 8):
-            draw.ellipse(canvas.box(46, y - 1, 50, y + 3), fill=(240, 240, 240), outline=OUTLINE)
-        draw.rectangle(canvas.box(54, 30, 62, 39), outline=OUTLINE)  # chest pocket
+            draw.ellipse(canvas.box(46, y - 1, 50, y + 3), fill=(240, 240, 240), outline=OUTLINE, width=SCALE // 2)
+        draw.rectangle(canvas.box(54, 30, 62, 39), outline=OUTLINE, width=SCALE // 2)  # chest pocket
     if neckline == "collar":
         collar = (242, 242, 242)
         flap = [(42, top_y - 3), (48, top_y + 7), (41, top_y + 11), (35, top_y + 1)]
         for points in (flap, _mirror(flap)):
-            draw.polygon(canvas.pts(points), fill=collar, outline=OUTLINE)
+            draw.polygon(canvas.pts(points), fill=collar, outline=OUTLINE, width=SCALE // 2)
     return image
 
 

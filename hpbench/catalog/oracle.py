@@ -61,9 +61,12 @@ class Phrase:
     """One caption clause and what it requests.
 
     ``value`` is the absolute value requested, or None for a comparative phrase, which moves ``step``
-    places along the attribute's scale from the reference's value. ``categories`` limits where the
-    generator uses the phrase ("is a mini dress" only for dresses); the parser accepts it anywhere.
-    A ``text`` containing ``{colour}`` stands for one phrase per colour.
+    places along the attribute's scale from the reference's value. ``instead_of`` is the reference's value a
+    relative phrase names ("is red instead of blue"): the generator uses it only for such a reference.
+    ``attribute`` :data:`KEEP` marks a clause that requests nothing ("is otherwise the same"). ``categories``
+    limits where the generator uses the phrase ("is a mini dress" only for dresses); the parser accepts it
+    anywhere. A ``text`` containing ``{colour}`` stands for one phrase per colour (and ``{ref}``, in colour
+    phrases, for every other colour the reference may have).
     """
 
     text: str
@@ -71,6 +74,12 @@ class Phrase:
     value: str | None = None
     step: int = 0
     categories: frozenset[str] = frozenset(CATEGORIES)
+    instead_of: str | None = None
+
+    @property
+    def is_relative(self) -> bool:
+        """True for phrases that read against the reference (comparative, "instead of", "without the")."""
+        return self.value is None or self.instead_of is not None
 
     @property
     def is_with_clause(self) -> bool:
@@ -80,14 +89,17 @@ class Phrase:
 
 _DRESS = frozenset({"dress"})
 _TOPS = TOP_CATEGORIES
+_PATTERN_NOUN = {"plain": "plain fabric", "stripes": "stripes", "dots": "dots", "checks": "checks"}
+_NECK_NOUN = {"round": "a round neck", "v-neck": "a v-neck", "collar": "a collar"}
 
 #: The whole caption grammar: every clause a generated caption may contain.
 PHRASES: tuple[Phrase, ...] = (
     # colour
     Phrase("is {colour}", "colour"),
-    Phrase("is a {colour} one", "colour"),
-    Phrase("is {colour} in colour", "colour"),
     Phrase("is in {colour}", "colour"),
+    Phrase("is {colour} instead of {ref}", "colour"),
+    Phrase("comes in {colour} rather than {ref}", "colour"),
+    Phrase("is the same in {colour}", "colour"),
     # pattern
     Phrase("is plain", "pattern", "plain"),
     Phrase("has no pattern", "pattern", "plain"),
@@ -146,7 +158,26 @@ PHRASES: tuple[Phrase, ...] = (
     Phrase("is longer", "length", step=1),
     Phrase("is much shorter", "length", step=-2),
     Phrase("is much longer", "length", step=2),
+    # asking for nothing: the rest of the reference stays as it is
+    Phrase("is otherwise the same", "keep"),
+    Phrase("keeps everything else", "keep"),
+    Phrase("looks the same otherwise", "keep"),
+    *(
+        # relative to the reference's pattern or neckline: "has stripes instead of dots", "without the checks"
+        Phrase(f"{has} instead of {_PATTERN_NOUN[was]}", "pattern", value, instead_of=was)
+        for value, has in (("stripes", "has stripes"), ("dots", "has polka dots"), ("checks", "has checks"))
+        for was in PATTERNS if was != value
+    ),
+    *(Phrase(f"{verb} the {_PATTERN_NOUN[was]}", "pattern", "plain", instead_of=was)
+      for was in PATTERNS if was != "plain" for verb in ("is without", "loses")),
+    *(
+        Phrase(f"has {_NECK_NOUN[value]} instead of {_NECK_NOUN[was]}", "neckline", value, instead_of=was)
+        for value in NECKLINES for was in NECKLINES if was != value
+    ),
 )
+
+#: The ``attribute`` of clauses that request nothing.
+KEEP = "keep"
 
 #: How clauses are joined inside one caption. A "with" clause may also follow after a single space.
 SEPARATORS: tuple[str, ...] = (", and ", ", ", " and ")
@@ -156,7 +187,13 @@ def _expand(phrases: Iterable[Phrase]) -> dict[str, Phrase]:
     """Every literal clause text, with ``{colour}`` expanded, mapped to its (concrete) phrase."""
     table: dict[str, Phrase] = {}
     for phrase in phrases:
-        if "{colour}" in phrase.text:
+        if "{ref}" in phrase.text:
+            for colour in COLOURS:
+                for was in COLOURS:
+                    if was != colour:
+                        text = phrase.text.format(colour=colour, ref=was)
+                        table[text] = Phrase(text, phrase.attribute, colour, phrase.step, phrase.categories, was)
+        elif "{colour}" in phrase.text:
             for colour in COLOURS:
                 text = phrase.text.format(colour=colour)
                 table[text] = Phrase(text, phrase.attribute, colour, phrase.step, phrase.categories)
@@ -171,13 +208,20 @@ _CLAUSE_TEXTS: tuple[str, ...] = tuple(sorted(_CLAUSES, key=len, reverse=True))
 _SEPARATOR_RE = re.compile(r", and |, | and | (?=with )")
 
 
-def phrases_for(attribute: str, value: str, *, category: str) -> list[Phrase]:
-    """The absolute phrases that request ``attribute == value`` for ``category`` (concrete, colour filled in)."""
+def phrases_for(attribute: str, value: str, *, category: str, reference_value: str | None = None) -> list[Phrase]:
+    """The phrases that request ``attribute == value`` for ``category`` (concrete, colour filled in): the
+    absolute ones, and with ``reference_value`` the relative ones naming it ("is red instead of blue")."""
     return [
         p
         for p in _CLAUSES.values()
         if p.attribute == attribute and p.value == value and p.step == 0 and category in p.categories
+        and p.instead_of in (None, reference_value)
     ]
+
+
+def keep_phrases() -> list[Phrase]:
+    """The clauses that request nothing ("is otherwise the same")."""
+    return [p for p in _CLAUSES.values() if p.attribute == KEEP]
 
 
 def comparative_phrases(attribute: str, step: int, *, category: str) -> list[Phrase]:
@@ -244,6 +288,8 @@ def requested_attributes(
     found: dict[str, str] = {}
     for caption in captions:
         for phrase in parse_caption(caption):
+            if phrase.attribute == KEEP:
+                continue
             value = _resolve(phrase, reference_attributes)
             previous = found.setdefault(phrase.attribute, value)
             if previous != value:

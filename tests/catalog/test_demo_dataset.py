@@ -101,10 +101,11 @@ def test_attributes_json_gives_every_image_valid_ground_truth(demo_root):
             assert values[attribute] in oracle.attribute_values(attribute, values["category"])
 
 
-def test_images_are_96_by_120_rgb_pngs_on_a_light_background(demo_root):
+def test_images_are_384_by_480_rgb_pngs_on_a_light_background(demo_root):
     for path in sorted((demo_root / "images").iterdir())[:10]:
         with PILImage.open(path) as image:
-            assert (image.format, image.mode, image.size) == ("PNG", "RGB", (96, 120))
+            # Four times the 96x120 design frame: sharp when the voting page enlarges an image to 480 px.
+            assert (image.format, image.mode, image.size) == ("PNG", "RGB", (384, 480))
             assert min(image.getpixel((1, 1))) >= 235
 
 
@@ -230,7 +231,7 @@ def test_every_attribute_value_changes_the_drawing():
 
 def test_a_plain_garment_is_mostly_its_named_colour():
     for colour, rgb in RGB.items():
-        counts = sorted(draw(colour=colour).getcolors(96 * 120), reverse=True)
+        counts = sorted(draw(colour=colour).getcolors(384 * 480), reverse=True)
         garment = [c for c in counts if min(c[1]) < 235]  # skip the light background
         assert garment[0][1] == rgb, colour
 

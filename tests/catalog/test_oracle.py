@@ -61,13 +61,51 @@ def test_every_caption_written_to_disk_parses_and_its_target_meets_it(tmp_path):
 def test_the_generator_uses_several_phrasings_and_comparatives():
     spec = build_demo_spec(seed=0, per_category=100)
     text = " | ".join(c for q in spec.queries for c in q.captions)
-    for phrase in ("is shorter", "is longer", "has longer sleeves", " with ", " and ", "is a red one"):
+    for phrase in ("is shorter", "is longer", "has longer sleeves", " with ", " and ", " instead of ",
+                   " rather than ", "is otherwise the same"):
         assert phrase in text, phrase
+
+
+def test_captions_never_repeat_each_other_and_read_as_sentences():
+    spec = build_demo_spec(seed=0, per_category=400)
+    for query in spec.queries:
+        first, second = query.captions
+        asked = [
+            {p.attribute for p in oracle.parse_caption(caption)} - {oracle.KEEP} for caption in query.captions
+        ]
+        assert not asked[0] & asked[1], query.captions  # no attribute asked twice ("has no sleeves" / "with no ...")
+        assert asked[0] | asked[1] == set(query.requested)
+        for caption in (first, second):
+            assert caption.split()[0] in {"is", "has", "comes", "keeps", "looks", "loses"}, caption  # a verb first
+            assert " a orange" not in caption and " in colour" not in caption and " one" not in caption
+            assert " and with " not in caption, caption
+
+
+def test_most_requested_changes_read_against_the_reference_as_fashioniq_captions_do():
+    spec = build_demo_spec(seed=0, per_category=400)
+    clauses = [p for q in spec.queries for c in q.captions for p in oracle.parse_caption(c) if p.attribute != "keep"]
+    relative = [p for p in clauses if p.value is None or p.instead_of is not None]
+    assert 0.6 < len(relative) / len(clauses) < 0.85
+
+
+def test_an_instead_of_phrase_names_the_references_value():
+    spec = build_demo_spec(seed=0, per_category=400)
+    for query in spec.queries:
+        reference = spec.attributes[query.candidate]
+        for caption in query.captions:
+            for phrase in oracle.parse_caption(caption):
+                if phrase.instead_of is not None:
+                    assert reference[phrase.attribute] == phrase.instead_of, (caption, reference)
 
 
 def test_every_phrase_of_the_grammar_parses_to_its_own_meaning():
     for phrase in oracle.PHRASES:
-        texts = [phrase.text.format(colour=c) for c in oracle.COLOURS] if "{colour}" in phrase.text else [phrase.text]
+        if "{ref}" in phrase.text:
+            texts = [phrase.text.format(colour=c, ref=r) for c in oracle.COLOURS for r in oracle.COLOURS if r != c]
+        elif "{colour}" in phrase.text:
+            texts = [phrase.text.format(colour=c) for c in oracle.COLOURS]
+        else:
+            texts = [phrase.text]
         for text in texts:
             (parsed,) = oracle.parse_caption(text)
             assert (parsed.text, parsed.attribute, parsed.step) == (text, phrase.attribute, phrase.step)
@@ -89,7 +127,8 @@ def test_it_parses_joined_clauses_whatever_the_case_and_final_full_stop():
 
 
 def test_a_restated_attribute_is_requested_once():
-    assert requested_attributes(["is red", "is a red one"]) == {"colour": "red"}
+    assert requested_attributes(["is red", "is in red"]) == {"colour": "red"}
+    assert requested_attributes(["is red instead of blue", "is otherwise the same"]) == {"colour": "red"}
 
 
 @pytest.mark.parametrize(
