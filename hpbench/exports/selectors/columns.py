@@ -73,6 +73,11 @@ PAIR_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("likert2", "float", "Likert score of set 2 (mean over votes)."),
     ("votes", "int", "Number of votes behind the verdict."),
     ("votes_json", "str", "The votes as JSON: annotator pseudonym or released label, choice, ratings."),
+    ("campaign_votes", "int", "Votes the campaign comparison got in all (null for imported pairs)."),
+    ("stop_reason", "str", "Why the comparison stopped asking: decided, max_votes or open (empty when imported)."),
+    ("selection_round", "int", "Informative pair selection: the round that drew the pair (1 = build); 0 otherwise."),
+    ("selection_pi", "float", "Informative pair selection: its inclusion probability in that round (else null)."),
+    ("selection_weight", "float", "The design weight every figure gives the pair, relative to uniform (1: none)."),
 )
 
 

@@ -9,6 +9,7 @@ from django.db.models import Avg, Count, Q, QuerySet
 
 from annotate.models import Comparison, counted_votes_q
 from annotate.quality import pairwise_agreement
+from hpbench.exports.selectors.hidden import hidden_comparison_ids
 from hpbench.exports.selectors.lookups import DEFAULT_CHUNK, _chunks, _day_start, _Names
 from hpbench.exports.selectors.params import ExportParams
 from hpbench.metrics.reliability import majority
@@ -28,6 +29,9 @@ def comparisons_queryset(params: ExportParams) -> QuerySet[Comparison]:
         qs = qs.filter(campaign_id__in=params.campaign_ids)
     if not params.include_gold:
         qs = qs.filter(is_gold=False)
+    hidden = hidden_comparison_ids()
+    if hidden:  # a hidden split's verdicts are never exported
+        qs = qs.exclude(pk__in=hidden)
     return qs.annotate(
         n_votes=Count("votes", filter=q),
         n_a=Count("votes", filter=q & Q(votes__choice="a")),
