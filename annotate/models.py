@@ -75,7 +75,7 @@ class Campaign(models.Model):
         default="random",
         help_text="random: one random model pair per sampled query. informative: (query, model pair) candidates "
         "drawn with probability rising with how little the models' scores and ratings predict the outcome; "
-        "num_queries is then the number of comparisons drawn.",
+        "num_queries is then the expected number of comparisons drawn (a Poisson draw).",
     )
     random_share = models.FloatField(
         default=0.25,

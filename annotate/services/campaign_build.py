@@ -50,7 +50,8 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
     With ``pair_selection = "informative"`` the campaign's ``num_queries`` comparisons are instead drawn from every
     (covered query, model pair) by :mod:`annotate.selection` (a query may then be compared for several pairs), each
-    storing its ``selection_weight``; they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
+    storing its round and inclusion probability (``selection_round``, ``selection_pi``; about ``num_queries`` are
+    drawn, a Poisson round); they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
     Every comparison starts at :func:`campaign_initial_target` votes.
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
