@@ -132,3 +132,34 @@ def test_every_figure_of_a_weighted_benchmark_is_weighted_overall_and_per_catego
     # The unweighted figures differ: the weights reach every figure.
     plain_agreement, plain_ratio = _weighted_figures_by_definition(set1, set2, human, [1.0] * len(human))
     assert abs(plain_ratio - stored.preference_ratio) > 1e-3 and abs(plain_agreement - stored.agreement) > 1e-3
+
+
+def test_the_pairs_and_comparisons_export_their_inclusion_probability_round_weight_and_stop_reason():
+    from hpbench.exports.selectors.comparisons import comparison_rows
+    from hpbench.exports.selectors.pairs import pair_rows
+    from hpbench.exports.selectors.params import params_parse
+
+    campaign = make_campaign(
+        make_world(n_queries=3, n_models=3), per_person_quota=0, pair_selection="informative", num_queries=4,
+        **ADAPTIVE,
+    )
+    people = [crowd(campaign, f"P{i}") for i in range(3)]
+    for person in people:
+        while (task := task_of(person, campaign)) is not None:
+            vote_for(person, task.lease, "a")
+    stored = {
+        f"comparison:{c.pk}": c for c in Comparison.objects.filter(campaign=campaign, is_gold=False)
+    }
+    benchmark = benchmark_freeze(campaign=campaign).benchmark
+    rows = [r for chunk in pair_rows(params_parse(benchmark=benchmark.name)) for r in chunk]
+    assert len(rows) == len(stored) >= 1
+    for row in rows:
+        c = stored[row["source_key"]]
+        assert (row["selection_round"], row["selection_pi"], row["selection_weight"]) == (
+            1, c.selection_pi, c.selection_weight)
+        assert row["stop_reason"] == "decided" and row["campaign_votes"] == 2
+    by_id = {r["comparison_id"]: r for chunk in comparison_rows(params_parse(campaigns=[campaign.slug],
+                                                                             level="comparisons")) for r in chunk}
+    for c in stored.values():
+        assert (by_id[c.pk]["selection_pi"], by_id[c.pk]["selection_weight"], by_id[c.pk]["stop_reason"]) == (
+            c.selection_pi, c.selection_weight, "decided")
