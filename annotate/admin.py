@@ -119,7 +119,7 @@ class _ReadOnly(admin.ModelAdmin):
 class ComparisonAdmin(_ReadOnly):
     list_display = (
         "id", "campaign", "query", "set_a_model", "set_b_model", "is_gold", "votes_count", "target_votes", "open_slots",
-        "stop_reason", "selection_weight",
+        "stop_reason", "selection_round", "selection_pi", "selection_weight",
     )
     list_filter = ("campaign", "is_gold", "shows_reference", "stop_reason")
     list_select_related = ("campaign", "query", "set_a_model", "set_b_model")

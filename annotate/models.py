@@ -75,12 +75,17 @@ class Campaign(models.Model):
         default="random",
         help_text="random: one random model pair per sampled query. informative: (query, model pair) candidates "
         "drawn with probability rising with how little the models' scores and ratings predict the outcome; "
-        "num_queries is then the number of comparisons drawn.",
+        "num_queries is then the expected number of comparisons drawn (a Poisson draw).",
     )
     random_share = models.FloatField(
         default=0.25,
         validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
         help_text="Informative selection: share of the selection probability spread uniformly (keeps weights bounded).",
+    )
+    selection_rounds = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text='Informative selection: the rounds drawn (build, refreshes), each {"take", "expected", "pool", '
+                  '"population"} (annotate.selection).',
     )
     allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
     ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
@@ -205,7 +210,15 @@ class Comparison(models.Model):
         max_length=10, blank=True, default="", help_text="Adaptive overlap: 'decided' or 'max_votes' once stopped."
     )
     selection_weight = models.FloatField(
-        default=1.0, help_text="1/π relative to a uniform draw (informative pair selection); 1 for random pairs."
+        default=1.0,
+        help_text="Informative pair selection: the design weight relative to uniform "
+                  "(hpbench.metrics.adaptive.sequential_weights, set after every round); 1 for random pairs.",
+    )
+    selection_round = models.PositiveSmallIntegerField(
+        default=0, help_text="Informative pair selection: the round that drew it (1 = the build); 0 otherwise."
+    )
+    selection_pi = models.FloatField(
+        null=True, blank=True, help_text="Informative pair selection: its inclusion probability in its round."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

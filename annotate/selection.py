@@ -14,8 +14,11 @@ Used by :func:`annotate.services.campaign_build.campaign_build` and
 - Bradley-Terry strengths of the set makers from this campaign's finished comparisons (votes for a / b; zero
   before any vote), and the predicted-preference fit on their majority verdicts.
 
-Each drawn comparison stores ``selection_weight`` = ``1 / (π N)`` (π its draw probability among the ``N``
-candidates of its batch), which the frozen benchmark's estimates use.
+Each round (the build, then each refresh) draws by the Poisson design of :mod:`hpbench.metrics.adaptive`: each
+comparison stores its round and ``π`` in it (``selection_round``, ``selection_pi``), the campaign the rounds'
+plan (``Campaign.selection_rounds``), and :func:`selection_weights_update` sets every drawn comparison's
+``selection_weight`` from them (:func:`hpbench.metrics.adaptive.sequential_weights`), which the frozen
+benchmark's estimates use.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ class Drawn:
     query_id: int
     model_a: int  # model pks, lower pk first; the build draws the a/b orientation
     model_b: int
-    weight: float
+    pi: float  # its inclusion probability in this round
 
 
 class _Scores:
@@ -105,7 +108,8 @@ def informative_select(
     *, campaign, model_pks: list[int], candidates: list[tuple[int, int, int]], topks_full, set_size: int, take: int,
     rng: np.random.Generator,
 ) -> list[Drawn]:
-    """Draw ``take`` of ``candidates`` by :func:`hpbench.metrics.adaptive.informative_draw` (see the module doc).
+    """Draw about ``take`` of ``candidates`` (``min(take, len(candidates))`` expected) by
+    :func:`hpbench.metrics.adaptive.informative_draw` (see the module doc).
 
     ``topks_full`` ``{model pk: {query id: (image ids, scores)}}``, the runs' whole stored top-K.
     """
@@ -137,10 +141,58 @@ def informative_select(
             fit_outcome=[float(r[5] > r[6]) for r in decided],
         )
     p_hat = predicted_preference(gap[:n], [strength[i] - strength[j] for _q, i, j in candidates], **fit)
-    picks, weights = informative_draw(
+    picks, pis = informative_draw(
         p_hat, scorer_disagreement(prefers[:n]), take=take, random_share=campaign.random_share, rng=rng
     )
     return [
-        Drawn(query_id=candidates[p][0], model_a=candidates[p][1], model_b=candidates[p][2], weight=float(w))
-        for p, w in zip(picks, weights, strict=True)
+        Drawn(query_id=candidates[p][0], model_a=candidates[p][1], model_b=candidates[p][2], pi=float(pi))
+        for p, pi in zip(picks, pis, strict=True)
     ]
+
+
+def selection_round_record(*, campaign, take: int, pool: int, drawn_before: int) -> int:
+    """Append a round to ``campaign.selection_rounds`` (saved) and return its number (1 for the build).
+
+    ``take`` the requested count, ``pool`` the candidates it drew from, ``drawn_before`` the comparisons drawn by
+    earlier rounds: the population is ``pool + drawn_before`` and the round's expected count ``min(take, pool)``.
+    With ``drawn_before`` 0 the round is the first (a build that failed before storing its draw left a round
+    that counts for nothing).
+    """
+    rounds = list(campaign.selection_rounds or []) if drawn_before else []
+    rounds.append({"take": int(take), "expected": min(int(take), int(pool)), "pool": int(pool),
+                   "population": int(pool) + int(drawn_before)})
+    campaign.selection_rounds = rounds
+    type(campaign).objects.filter(pk=campaign.pk).update(selection_rounds=rounds)
+    return len(rounds)
+
+
+def selection_weights_update(*, campaign) -> int:
+    """Set ``selection_weight`` of every comparison the campaign's rounds drew, from the rounds so far.
+
+    The population is the first round's (the candidates do not change while the campaign's runs do not);
+    comparisons drawn before rounds were recorded (``selection_round`` 0) keep their weight. Returns how many
+    were set.
+    """
+    from annotate.models import Comparison
+    from hpbench.metrics.adaptive import sequential_weights
+
+    rounds = list(campaign.selection_rounds or [])
+    rows = list(
+        Comparison.objects.filter(campaign=campaign, is_gold=False, selection_round__gt=0, selection_pi__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "selection_round", "selection_pi")
+    )
+    if not rows or not rounds:
+        return 0
+    # A round that drew from an empty pool expects nothing and drew nothing: it changes no weight.
+    kept = [n for n, r in enumerate(rounds, start=1) if r["expected"] > 0]
+    renumber = {old: new for new, old in enumerate(kept, start=1)}
+    weights = sequential_weights(
+        population=rounds[0]["population"], round_sizes=[rounds[n - 1]["expected"] for n in kept],
+        round_of=[renumber[r] for _pk, r, _pi in rows], pi=[float(pi or 0.0) for _pk, _r, pi in rows],
+    )
+    Comparison.objects.bulk_update(
+        [Comparison(pk=pk, selection_weight=float(w)) for (pk, _r, _pi), w in zip(rows, weights, strict=True)],
+        ["selection_weight"], batch_size=2000,
+    )
+    return len(rows)

@@ -11,7 +11,8 @@ The reference is fixed overlap 3 on every candidate comparison (``--queries`` x 
 90,000 votes by default): each model's agreement with the 3-vote majorities, and the ranking by agreement
 (the leaderboard's default order). Each strategy then spends votes with ``--window`` comparisons open at a
 time, as a live campaign does; every ``--every`` votes the comparisons it has finished give each model's
-agreement estimate (weighted by 1/π under informative selection, see :mod:`hpbench.metrics.adaptive`).
+agreement estimate (under informative selection weighted by the design weights of the Poisson rounds drawn so
+far, :func:`hpbench.metrics.adaptive.sequential_weights`).
 "Votes needed" for a criterion is the first checkpoint from which the criterion holds at every later one up to
 ``--budget`` (a run that never settles counts as the budget and is reported as censored).
 
@@ -54,6 +55,7 @@ from hpbench.metrics.adaptive import (  # noqa: E402
     predicted_preference,
     score_evidence,
     scorer_disagreement,
+    sequential_weights,
     weighted_agreement,
 )
 
@@ -134,12 +136,14 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
     next_random = 0
     counts: dict[int, int] = {}
     active: list[int] = []
-    weights: dict[int, float] = {}
+    weights: dict[int, float] = {}  # informative: each comparison's π in its round; random: 1
     done: list[int] = []
     done_wins: list[int] = []  # votes for a of each finished comparison, in ``done`` order
     verdict: dict[int, bool] = {}
     stop_cache: dict[tuple[int, int], str | None] = {}
     rating = np.zeros(world.n_models)
+    sizes: list[int] = []  # informative rounds' expected counts
+    round_of: dict[int, int] = {}
     checkpoints: list[tuple[int, float, float]] = []
     max_votes = args.max_votes if strategy.adaptive else FIXED_OVERLAP
 
@@ -164,9 +168,14 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
         else:
             fit = {}
         p_hat = predicted_preference(gap[:idx.size], rating[world.maker_i[idx]] - rating[world.maker_j[idx]], **fit)
-        picks, w = informative_draw(p_hat, scorer_disagreement(world.prefers_a[idx]), take=args.refresh,
-                                    random_share=args.random_share, rng=rng)
-        queue.extend((int(idx[p]), float(x)) for p, x in zip(picks, w, strict=True))
+        picks, pi = informative_draw(p_hat, scorer_disagreement(world.prefers_a[idx]), take=args.refresh,
+                                     random_share=args.random_share, rng=rng)
+        sizes.append(min(args.refresh, idx.size))  # the round's expected count
+        order_in_round = rng.permutation(picks.size)  # served in random order, as the platform's positions are
+        for p in order_in_round:
+            c = int(idx[picks[p]])
+            round_of[c] = len(sizes)
+            queue.append((c, float(pi[p])))
         remaining[idx[picks]] = False
 
     votes = 0
@@ -208,8 +217,12 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
                 verdict[c] = 2 * a > k
         if votes % args.every == 0 and len(done) >= 20:
             d = np.asarray(done)
-            est = weighted_agreement(world.prefers_a[d], np.asarray([verdict[x] for x in done]),
-                                     np.asarray([weights[x] for x in done]))
+            if strategy.informative:  # the design weights of the rounds drawn so far (π stored per comparison)
+                w = sequential_weights(population=n, round_sizes=sizes, round_of=[round_of[x] for x in done],
+                                       pi=[weights[x] for x in done])
+            else:
+                w = np.ones(d.size)
+            est = weighted_agreement(world.prefers_a[d], np.asarray([verdict[x] for x in done]), w)
             tau = kendalltau(ranking(est), ref_rank).statistic
             checkpoints.append((votes, float(tau), float(np.abs(est - reference).max())))
 

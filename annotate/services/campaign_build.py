@@ -50,13 +50,12 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
     With ``pair_selection = "informative"`` the campaign's ``num_queries`` comparisons are instead drawn from every
     (covered query, model pair) by :mod:`annotate.selection` (a query may then be compared for several pairs), each
-    storing its ``selection_weight``; they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
+    storing its round and inclusion probability (``selection_round``, ``selection_pi``; about ``num_queries`` are
+    drawn, a Poisson round); they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
     Every comparison starts at :func:`campaign_initial_target` votes.
     Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
-    from hpbench.catalog.results import read_topk_stored
-
     report = progress or (lambda fraction: None)
     models = list(campaign.models.order_by("pk"))
     if len(models) < 2:
@@ -65,11 +64,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     k = campaign.set_size
     topks: dict[int, dict[int, list[int]]] = {}
     for model in models:
-        run = runs[model.pk]
-        try:
-            topks[model.pk] = read_topk_stored(run.results_path).as_dict(k)
-        except (OSError, KeyError, ValueError) as exc:
-            raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
+        topks[model.pk] = _stored_topk(runs[model.pk]).as_dict(k)
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
     candidate_ids = sorted(
         Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
@@ -83,9 +78,10 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     if campaign.pair_selection == "informative":
         if Comparison.objects.filter(campaign=campaign).exists():
             return Comparison.objects.filter(campaign=campaign).count()  # drawn once; campaign_refresh adds more
-        drawn = _informative_draw(
+        drawn, pool = _informative_draw(
             campaign, models, runs, candidate_ids, campaign.num_queries, topks, seed=campaign.seed & 0xFFFFFFFF
         )
+        selection_round = _selection_round(campaign, campaign.num_queries, pool, drawn_before=0)
         chosen = list(dict.fromkeys(d.query_id for d in drawn))
     else:
         chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
@@ -95,7 +91,7 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     queries = Query.objects.in_bulk(chosen)
     if campaign.pair_selection == "informative":
         by_pk = {m.pk: m for m in models}
-        rows = _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng)
+        rows = _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng, selection_round)
     else:
         for query_id in chosen:
             query = queries[query_id]
@@ -139,6 +135,10 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     for start in range(0, len(rows), batch):
         Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
         report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
+    if campaign.pair_selection == "informative":
+        from annotate.selection import selection_weights_update
+
+        selection_weights_update(campaign=campaign)
     return Comparison.objects.filter(campaign=campaign).count()
 
 
@@ -150,12 +150,21 @@ def campaign_initial_target(*, campaign: Campaign) -> int:
     return campaign.votes_per_pair
 
 
-def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list[int], list[float]]]]:
-    from hpbench.catalog.results import read_topk
+def _stored_topk(run: RetrievalRun):
+    """The run's top-K, read through the media storage by its ``results_path`` (a storage name, on a folder or a
+    bucket). Raises :class:`BuildError` naming the run when it cannot be read."""
+    from hpbench.catalog.results import read_topk_stored
 
+    try:
+        return read_topk_stored(run.results_path)
+    except (OSError, KeyError, ValueError) as exc:
+        raise BuildError(f"cannot read the results of run {run.pk} ({run.results_path}): {exc}") from exc
+
+
+def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list[int], list[float]]]]:
     out = {}
     for pk, run in runs.items():
-        topk = read_topk(run.results_path)
+        topk = _stored_topk(run)
         out[pk] = {
             int(q): (ids.tolist(), scores.tolist())
             for q, ids, scores in zip(topk.query_ids, topk.image_ids, topk.scores, strict=True)
@@ -163,8 +172,15 @@ def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list
     return out
 
 
-def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> list:
-    """The next ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``."""
+def _selection_round(campaign, take: int, pool: int, *, drawn_before: int) -> int:
+    from annotate.selection import selection_round_record
+
+    return selection_round_record(campaign=campaign, take=take, pool=pool, drawn_before=drawn_before)
+
+
+def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> tuple[list, int]:
+    """About ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``,
+    and the number of candidates they were drawn from."""
     import numpy as np
 
     from annotate import selection
@@ -178,7 +194,7 @@ def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -
     candidates = selection.informative_candidates(
         model_pks=model_pks, query_ids=query_ids, topks=topks, set_size=campaign.set_size, existing=existing
     )
-    return selection.informative_select(
+    drawn = selection.informative_select(
         campaign=campaign,
         model_pks=model_pks,
         candidates=candidates,
@@ -187,9 +203,12 @@ def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -
         take=take,
         rng=np.random.default_rng(seed),
     )
+    return drawn, len(candidates)
 
 
-def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random.Random) -> list[Comparison]:
+def _comparison_rows(
+    campaign, drawn, by_pk, queries, topks, target, rng: random.Random, selection_round: int
+) -> list[Comparison]:
     k = campaign.set_size
     rows = []
     for d in drawn:
@@ -213,14 +232,16 @@ def _comparison_rows(campaign, drawn, by_pk, queries, topks, target, rng: random
                 seed=rng.getrandbits(48),
                 open_slots=target,
                 target_votes=target,
-                selection_weight=d.weight,
+                selection_round=selection_round,
+                selection_pi=d.pi,
             )
         )
     return rows
 
 
 def campaign_refresh(*, campaign: Campaign, count: int) -> int:
-    """Add ``count`` comparisons chosen by informative selection with the evidence gathered so far.
+    """Add about ``count`` comparisons (the expected count of a Poisson round) chosen by informative selection
+    with the evidence gathered so far, and set every drawn comparison's weight again (``annotate.selection``).
 
     Candidates are the (query, model pair)s the campaign does not compare yet; Bradley-Terry strengths and the
     predicted-preference fit come from its finished comparisons. New comparisons get random serving positions,
@@ -229,8 +250,6 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
     Raises ``ValueError`` unless the campaign uses informative selection and ``count >= 1``, and
     :class:`BuildError` as :func:`campaign_build` does.
     """
-    from hpbench.catalog.results import read_topk
-
     if campaign.pair_selection != "informative":
         raise ValueError(f"campaign {campaign.slug!r} does not use informative pair selection")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -238,7 +257,7 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
     models = list(campaign.models.order_by("pk"))
     runs = _latest_runs(campaign, models)
     k = campaign.set_size
-    topks = {pk: read_topk(run.results_path).as_dict(k) for pk, run in runs.items()}
+    topks = {pk: _stored_topk(run).as_dict(k) for pk, run in runs.items()}
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
     query_ids = sorted(
         Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
@@ -247,16 +266,23 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
     )
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one refresh at a time
+        campaign.refresh_from_db(fields=["selection_rounds"])
         n_existing = Comparison.objects.filter(campaign=campaign).count()
         seed = [campaign.seed & 0xFFFFFFFF, n_existing]
-        drawn = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        drawn, pool = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        drawn_before = Comparison.objects.filter(campaign=campaign, is_gold=False).count()
+        selection_round = _selection_round(campaign, count, pool, drawn_before=drawn_before)
         rng = random.Random(f"{campaign.seed}:{n_existing}")
         queries = Query.objects.in_bulk({d.query_id for d in drawn})
         rows = _comparison_rows(
-            campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng
+            campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng,
+            selection_round,
         )
         aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
         Comparison.objects.bulk_create(rows, batch_size=2000)
+        from annotate.selection import selection_weights_update
+
+        selection_weights_update(campaign=campaign)
     return len(rows)
 
 

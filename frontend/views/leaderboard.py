@@ -70,6 +70,7 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         "headers": headers,
         "others": selectors.benchmarks_active().exclude(pk=benchmark.pk),
         "collection_note": selectors.benchmark_collection_note(benchmark),
+        "labels_note": selectors.benchmark_labels_note(benchmark),
         "svg": mark_safe(agreement_svg(board["rows"], ceiling=ceiling)),  # built with html.escape
         "demo_caption": demo_caption(benchmark=benchmark, rows=board["rows"]),
     })

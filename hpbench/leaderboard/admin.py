@@ -21,9 +21,9 @@ from hpbench.leaderboard.services.submissions import submission_rerun
 class PreferenceBenchmarkAdmin(admin.ModelAdmin):
     list_display = ["name", "version", "source", "dataset", "n_pairs", "tie_policy", "human_agreement",
                     "is_active", "frozen_at"]
-    list_filter = ["source", "is_active"]
+    list_filter = ["source", "is_active", "labels_public"]
     readonly_fields = ["name", "version", "source", "dataset", "campaign", "tie_policy", "fingerprint", "frozen_at",
-                       "n_pairs", "votes_per_pair", "human_agreement", "human_alpha", "report"]
+                       "n_pairs", "votes_per_pair", "human_agreement", "human_alpha", "report", "hidden_split_of"]
     actions = ["score_all_models"]
 
     @admin.action(description="Score every visible model on the selected benchmarks")

@@ -44,6 +44,16 @@ class PreferenceBenchmark(models.Model):
     human_agreement = models.FloatField(null=True, blank=True, help_text="Pairwise agreement of annotators.")
     human_alpha = models.FloatField(null=True, blank=True, help_text="Krippendorff's alpha (nominal).")
     report = models.JSONField(default=dict, blank=True, help_text="What the import or freeze left out, and why.")
+    labels_public = models.BooleanField(
+        default=False,
+        help_text="Its human verdicts are published (an imported release such as HP-FashionIQ): a score file can "
+                  "simply encode them, so its score-file rows are marked.",
+    )
+    hidden_split_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="hidden_splits",
+        help_text="This benchmark is the hidden split of that one: its verdicts are never exported or shown, and "
+                  "score files are ranked on it (as challenge servers keep test labels).",
+    )
 
     class Meta:
         constraints = [
@@ -57,6 +67,10 @@ class PreferenceBenchmark(models.Model):
     @property
     def label(self) -> str:
         return f"{self.name}-v{self.version}"
+
+    @property
+    def labels_hidden(self) -> bool:
+        return self.hidden_split_of_id is not None
 
 
 class BenchmarkPair(models.Model):
@@ -95,6 +109,9 @@ class BenchmarkPair(models.Model):
     n_votes = models.PositiveIntegerField(null=True, blank=True)
     stop_reason = models.CharField(max_length=10, blank=True, default="")
     selection_weight = models.FloatField(default=1.0)
+    # Informative pair selection: the round that drew the comparison (1 = the build) and its probability in it.
+    selection_round = models.PositiveSmallIntegerField(default=0)
+    selection_pi = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -191,6 +191,8 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "arena_votes": arena.get(s.model_id, {}).get("votes", 0),
                 # Where the scores come from: the authors' score files, or the platform running the model.
                 "source": "authors" if s.model.family == ModelEntry.Family.SCORES else "platform",
+                # A score file on a benchmark whose verdicts are published could simply encode them.
+                "labels_public": benchmark.labels_public and s.model.family == ModelEntry.Family.SCORES,
                 "reported": reported.get(s.model_id),
                 "submitted": (submission.created_at if submission else s.model.created_at),
                 "computed_at": s.computed_at,
@@ -314,8 +316,28 @@ def benchmark_collection_note(benchmark: PreferenceBenchmark) -> str:
     if settings.get("pair_selection") == "informative":
         parts.append(
             f"informative pair selection ({settings['random_share']:.0%} of pairs drawn uniformly at random), "
-            "agreement weighted by each pair's inverse selection probability"
+            "every figure (agreement, preference ratio, per category) a Hajek estimate weighting each pair by "
+            "its Horvitz-Thompson design weight (1/π of the rounds' Poisson draws)"
         )
     if not parts:
         return ""
     return "Votes were collected with " + " and ".join(parts) + "."
+
+
+def benchmark_labels_note(benchmark: PreferenceBenchmark) -> str:
+    """One sentence on who can see the benchmark's verdicts, or "" for a campaign benchmark without a hidden split.
+
+    Public labels (an imported release): a score file can encode them. A hidden split: its verdicts are never
+    exported or shown and score files are ranked on it. A benchmark with a hidden split names it.
+    """
+    if benchmark.labels_public:
+        return ("Labels public: the human verdicts of this benchmark are published, so a score file can simply "
+                "encode them; score-file rows are marked.")
+    if benchmark.hidden_split_of_id is not None:
+        return (f"Hidden split of {benchmark.hidden_split_of}: its human verdicts are never exported or shown; "
+                "score files are ranked here.")
+    hidden = benchmark.hidden_splits.order_by("-version").first()
+    if hidden is not None:
+        return (f"Score files are ranked on the hidden split {hidden.name} ({hidden.n_pairs} pairs, labels never "
+                "exported).")
+    return ""

@@ -19,9 +19,30 @@ models: ``u = sqrt(p̂ (1 - p̂) (1 + d))``, where ``p̂`` is the predicted prob
 rating gap of the two models that made the sets, fitted on the comparisons already decided) and ``d`` is the
 share of pairs of scored models that order the two sets differently (:func:`scorer_disagreement`).
 ``sqrt`` is the square-root allocation that minimises the variance of a weighted mean. A share
-``random_share`` of the selection probability is spread uniformly, so every candidate keeps a chance
-``>= random_share / N`` and the inverse-probability weights ``1 / π`` stay bounded; estimates from selected
-comparisons weight each by ``1 / π`` (:func:`weighted_agreement`), which removes the selection's bias.
+``random_share`` of the selection probability is spread uniformly, so every candidate keeps a chance.
+
+**The design and its weights** (:func:`poisson_probabilities`, :func:`informative_draw`,
+:func:`sequential_weights`). A campaign draws in rounds: its build (round 1), then each refresh. Round ``r``
+draws among the ``N_r`` candidates not drawn before (the pool ``U_r``) by independent Bernoulli (Poisson)
+draws, candidate ``i`` with probability ``π_ri = min(1, c p_ri)``, ``p_ri`` the selection probability above
+and ``c`` set so that the expected count ``Σ π_ri`` is the requested ``n_r``. ``π_ri`` may depend on anything
+observed before round ``r`` (votes, strengths): it is stored with each comparison, with its round.
+
+Estimand: a population total ``T = Σ_i y_i`` over all ``N`` candidates (``y_i`` e.g. "model agrees with the
+verdict"; means are ratios of two totals). After round ``r``, ``T̂_r = Σ_{i drawn before r} y_i +
+Σ_{i drawn in r} y_i / π_ri`` is unbiased given everything seen before round ``r`` (Horvitz-Thompson over the
+pool ``U_r``, plus the exactly known rest), hence unbiased. Any fixed convex combination ``Σ_r α_r T̂_r``
+is then unbiased too; its weight for a candidate drawn in round ``r`` is ``w_i = α_r / π_ri + A_{r+1}``
+with ``A_r = Σ_{s >= r} α_s``. ``α`` is chosen from the plan alone (``N`` and the requested ``n_r``), so it
+is fixed whatever the draws: ``A_r = (N / n) (1 - (N - n) / N_r)`` with ``n = Σ n_r`` and
+``N_r = N - Σ_{s<r} n_s``, the choice that gives every drawn candidate the same weight ``N / n`` when every
+round is uniform. The estimates weight pairs by ``w`` (stored relative to uniform, ``w n / N``) in Hajek
+ratios ``Σ w y / Σ w`` (:func:`weighted_agreement`; the leaderboard's agreement, preference ratio and
+per-category figures, :mod:`hpbench.metrics.preference`). Exact (unbiased totals) when the number and
+sizes of the rounds do not depend on the votes' outcomes; the probabilities themselves may.
+Single-draw weights ``1 / (π N)`` of a draw without replacement, which earlier versions stored, are not
+inclusion probabilities of a many-pair draw and were biased (``tests/metrics/test_adaptive.py`` simulates
+both).
 """
 
 from __future__ import annotations
@@ -173,22 +194,75 @@ def score_evidence(set_score_diff: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return (diff / std).mean(axis=0), (diff > 0).T
 
 
+def poisson_probabilities(priority: ArrayLike, take: float) -> np.ndarray:
+    """Inclusion probabilities ``π_i = min(1, c priority_i)`` with ``Σ π_i = min(take, N)``.
+
+    ``priority`` ``(N,)`` positive. The candidates whose ``c priority_i`` would pass 1 are included for sure
+    and ``c`` is set again over the others until none passes. Raises ``ValueError`` for a priority <= 0.
+    """
+    p = np.asarray(priority, dtype=np.float64)
+    n = p.size
+    m = min(float(take), float(n))
+    if n == 0 or m <= 0:
+        return np.zeros(n)
+    if (p <= 0).any() or not np.isfinite(p).all():
+        raise ValueError("every priority must be positive and finite")
+    if m >= n:
+        return np.ones(n)
+    sure = np.zeros(n, dtype=bool)
+    while True:
+        c = (m - sure.sum()) / p[~sure].sum()
+        more = ~sure & (c * p >= 1.0)
+        if not more.any():
+            return np.where(sure, 1.0, c * p)
+        sure |= more
+
+
 def informative_draw(
     p_pref: ArrayLike, disagreement: ArrayLike, *, take: int, random_share: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Draw ``take`` of the candidates without replacement by :func:`selection_probabilities`.
+    """One round of the Poisson design (module doc): each candidate drawn independently with
+    ``π = min(1, c p)``, ``p`` by :func:`selection_probabilities`, ``Σ π = min(take, N)`` (the expected count).
 
-    Returns ``(indices, weights)``: the drawn candidates' indices in draw order and each one's weight
-    ``1 / (π N)`` for ``N`` candidates, relative to a uniform draw (1 for every one when ``random_share = 1``),
-    so that batches drawn at different times, from different pools, combine in one weighted estimate.
+    Returns ``(indices, pi)``: the drawn candidates' indices (ascending) and each one's ``π`` in this round.
     """
-    pi = selection_probabilities(p_pref, disagreement, random_share=random_share)
-    n = pi.size
-    take = min(int(take), n)
-    if take <= 0:
+    p = selection_probabilities(p_pref, disagreement, random_share=random_share)
+    pi = poisson_probabilities(p, take) if p.size else p
+    if int(take) <= 0 or pi.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    picks = rng.choice(n, size=take, replace=False, p=pi)
-    return picks, 1.0 / (pi[picks] * n)
+    picks = np.flatnonzero(rng.random(pi.size) < pi)
+    return picks, pi[picks]
+
+
+def sequential_weights(
+    *, population: int, round_sizes: ArrayLike, round_of: ArrayLike, pi: ArrayLike
+) -> np.ndarray:
+    """Each drawn candidate's weight, relative to uniform, for the rounds drawn so far (module doc).
+
+    ``population`` ``N`` candidates in all; ``round_sizes`` ``(R,)`` each round's expected count ``n_r``
+    (``Σ π`` over its pool); ``round_of`` ``(C,)`` the round (1..R) each drawn candidate came from, ``pi``
+    ``(C,)`` its probability in that round. Returns ``(C,)``: ``w n / N`` with ``w = α_r / π + A_{r+1}``, so
+    1 for every candidate when every round is uniform. Raises ``ValueError`` for a round outside 1..R, a
+    ``π`` outside (0, 1] or round sizes that do not fit the population.
+    """
+    sizes = np.asarray(round_sizes, dtype=np.float64)
+    r = np.asarray(round_of, dtype=np.int64)
+    p = np.asarray(pi, dtype=np.float64)
+    n_total, big_n = float(sizes.sum()), float(population)
+    if r.size == 0:
+        return np.zeros(0)
+    if r.min() < 1 or r.max() > sizes.size:
+        raise ValueError(f"rounds must be in 1..{sizes.size}, got {r.min()}..{r.max()}")
+    if not ((p > 0) & (p <= 1 + 1e-12)).all():
+        raise ValueError("every π must be in (0, 1]")
+    if (sizes <= 0).any() or n_total > big_n + 1e-9:
+        raise ValueError(f"round sizes {sizes.tolist()} do not fit a population of {population}")
+    pool = big_n - np.concatenate([[0.0], np.cumsum(sizes)[:-1]])  # N_r
+    rest = max(big_n - n_total, 0.0)  # N - n
+    tail = np.append((big_n / n_total) * (1.0 - rest / pool), 0.0)  # A_1..A_R, A_{R+1} = 0
+    alpha = tail[:-1] - tail[1:]
+    weight = alpha[r - 1] / p + tail[r]
+    return weight * n_total / big_n
 
 
 def weighted_agreement(prefers_a: ArrayLike, human_a: ArrayLike, weights: ArrayLike) -> np.ndarray:

@@ -78,12 +78,18 @@ def _pair_arrays(*arrays: ArrayLike, names: Sequence[str]) -> list[np.ndarray]:
     return out
 
 
-def preference_ratio(score1: ArrayLike, score2: ArrayLike, human_pref_is_1: ArrayLike) -> float | np.ndarray:
+def preference_ratio(
+    score1: ArrayLike, score2: ArrayLike, human_pref_is_1: ArrayLike, *, weights: ArrayLike | None = None
+) -> float | np.ndarray:
     """Paper Eq. 9: among pairs with ``score1 > score2``, the fraction whose human preferred set 1.
 
     ``human_pref_is_1`` is boolean (a human tie or a preference for set 2 is ``False``, as the released code
     counts only ``preferred set == '1'``). Returns ``0.0`` where no pair has ``score1 > score2``. 1-D inputs
     give a ``float``; inputs with leading axes give an array over those axes.
+
+    With ``weights`` (each pair's design weight, :mod:`hpbench.metrics.adaptive`) the weighted Eq. 9:
+    ``Σ w 1[s1 > s2] 1[human 1] / Σ w 1[s1 > s2]``, the Hajek estimate of the ratio over every candidate
+    pair (the ratio of two Horvitz-Thompson totals); equal weights give the plain ratio.
     """
     s1, s2, h = _pair_arrays(score1, score2, human_pref_is_1, names=("score1", "score2", "human_pref_is_1"))
     if h.dtype != bool:
@@ -91,8 +97,13 @@ def preference_ratio(score1: ArrayLike, score2: ArrayLike, human_pref_is_1: Arra
             raise ValueError("human_pref_is_1 must be boolean (or 0/1)")
         h = h.astype(bool)
     model_1 = s1 > s2
-    conditioned = np.count_nonzero(model_1, axis=-1)
-    preferred = np.count_nonzero(model_1 & h, axis=-1)
+    if weights is not None:
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64), h.shape)
+        conditioned = np.sum(np.where(model_1, w, 0.0), axis=-1)
+        preferred = np.sum(np.where(model_1 & h, w, 0.0), axis=-1)
+    else:
+        conditioned = np.count_nonzero(model_1, axis=-1)
+        preferred = np.count_nonzero(model_1 & h, axis=-1)
     ratio = np.divide(
         preferred, conditioned, out=np.zeros(np.shape(conditioned), dtype=np.float64), where=conditioned > 0
     )
@@ -215,10 +226,13 @@ def preference_summary(
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    weights: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """Both scores of one model on one benchmark, with bootstrap intervals, as a JSON-friendly dict.
 
-    ``human`` in {1, 2, 0 = tie}. Returns::
+    ``human`` in {1, 2, 0 = tie}. With ``weights`` (per pair, positive: the design weights of informative pair
+    selection) both figures are the weighted (Hajek) ones and the bootstrap resamples pairs with their weights.
+    Returns::
 
         {"preference_ratio": {"value", "lower", "upper"},
          "agreement": {"value", "lower", "upper", "pairs", "human_ties", "model_ties"},
@@ -231,14 +245,26 @@ def preference_summary(
     if s1.ndim != 1 or s1.size == 0:
         raise ValueError(f"preference_summary needs non-empty 1-D arrays, got shape {s1.shape}")
     pref1 = h == HUMAN_SET1
-    ratio = preference_ratio(s1, s2, pref1)
-    r_lo, r_hi = bootstrap_ci(preference_ratio, s1, s2, pref1, rounds=rounds, seed=seed, level=level)
     agree = agreement(s1, s2, h)
-    a_lo, a_hi = bootstrap_ci(agreement_value, s1, s2, h, rounds=rounds, seed=seed, level=level)
+    if weights is None:
+        ratio = preference_ratio(s1, s2, pref1)
+        r_lo, r_hi = bootstrap_ci(preference_ratio, s1, s2, pref1, rounds=rounds, seed=seed, level=level)
+        a_lo, a_hi = bootstrap_ci(agreement_value, s1, s2, h, rounds=rounds, seed=seed, level=level)
+        value = agree["agreement"]
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != s1.shape or not (w > 0).all():
+            raise ValueError(f"weights must be positive, one per pair ({s1.size}), got shape {w.shape}")
+        ratio = preference_ratio(s1, s2, pref1, weights=w)
+        r_lo, r_hi = bootstrap_ci(lambda a, b, c, d: preference_ratio(a, b, c, weights=d), s1, s2, pref1, w,
+                                  rounds=rounds, seed=seed, level=level)
+        a_lo, a_hi = bootstrap_ci(lambda a, b, c, d: agreement_value(a, b, c, weights=d), s1, s2, h, w,
+                                  rounds=rounds, seed=seed, level=level)
+        value = _json_float(float(agreement_value(s1, s2, h, weights=w)))
     return {
         "preference_ratio": {"value": float(ratio), "lower": _json_float(r_lo), "upper": _json_float(r_hi)},
         "agreement": {
-            "value": agree["agreement"],
+            "value": value,
             "lower": _json_float(a_lo),
             "upper": _json_float(a_hi),
             "pairs": agree["pairs"],

@@ -242,28 +242,35 @@ def test_informative_selection_is_reproducible_by_seed_and_stores_inverse_probab
     one = make_campaign(world, pair_selection="informative", num_queries=8, seed=7, random_share=0.25, **ADAPTIVE)
     two = make_campaign(world, pair_selection="informative", num_queries=8, seed=7, random_share=0.25, **ADAPTIVE)
     drawn = _drawn(one)
-    assert len(drawn) == 8 and drawn == _drawn(two)
-    assert len({(q, min(a, b), max(a, b)) for q, a, b, _w, _t in drawn}) == 8  # no pair twice
-    assert len({q for q, *_ in drawn}) < 8  # several model pairs on one query
-    for *_, weight, target in drawn:
-        # π >= random_share / N, so 1 / (π N) <= 1 / random_share.
-        assert 0 < weight <= 1 / 0.25 + 1e-9 and target == 2
+    assert drawn == _drawn(two) and 3 <= len(drawn) <= 13  # a Poisson round: 8 expected of 18 candidates
+    assert len({(q, min(a, b), max(a, b)) for q, a, b, _w, _t in drawn}) == len(drawn)  # no pair twice
+    assert len({q for q, *_ in drawn}) < len(drawn)  # several model pairs on one query
+    assert one.selection_rounds == [{"take": 8, "expected": 8, "pool": 18, "population": 18}]
+    for c in Comparison.objects.filter(campaign=one):
+        # One round: the Horvitz-Thompson weight 1/π relative to uniform (N / n), at most 1 / random_share.
+        assert c.selection_round == 1 and 0 < c.selection_pi <= 1
+        assert c.selection_weight == pytest.approx((1 / c.selection_pi) * 8 / 18)
+        assert c.selection_weight <= 1 / 0.25 + 1e-9 and c.target_votes == 2
     assert len({w for *_, w, _t in drawn}) > 1
 
 
 def test_with_a_uniform_share_of_one_every_weight_is_one(db):
     world = make_world(n_queries=4, n_models=3)
     campaign = make_campaign(world, pair_selection="informative", num_queries=5, random_share=1.0)
-    assert [w for *_, w, _t in _drawn(campaign)] == pytest.approx([1.0] * 5)
+    drawn = _drawn(campaign)
+    assert drawn and [w for *_, w, _t in drawn] == pytest.approx([1.0] * len(drawn))
 
 
 def test_a_refresh_adds_pairs_not_yet_compared_and_refuses_random_campaigns(db):
     world = make_world(n_queries=6, n_models=3)
     campaign = make_campaign(world, pair_selection="informative", num_queries=6)
     before = {(q, min(a, b), max(a, b)) for q, a, b, _w, _t in _drawn(campaign)}
-    assert campaign_refresh(campaign=campaign, count=5) == 5
+    added = campaign_refresh(campaign=campaign, count=5)
     after = {(q, min(a, b), max(a, b)) for q, a, b, _w, _t in _drawn(campaign)}
-    assert before < after and len(after) == 11
+    assert added >= 1 and before < after and len(after) == len(before) + added
+    campaign.refresh_from_db()
+    assert [r["take"] for r in campaign.selection_rounds] == [6, 5]
+    assert set(Comparison.objects.filter(campaign=campaign).values_list("selection_round", flat=True)) == {1, 2}
     assert all(c.shown["a"] for c in Comparison.objects.filter(campaign=campaign))
     with pytest.raises(ValueError, match="informative"):
         campaign_refresh(campaign=make_campaign(world), count=1)

@@ -51,6 +51,10 @@ COMPARISON_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("mean_rating_b", "float", "Mean Likert rating of set B (null when none)."),
     ("majority", "str", "Strict majority of a / b / tie; level at the top = 'tie'."),
     ("agreement", "float", "Share of agreeing vote pairs (null with fewer than 2 votes)."),
+    ("stop_reason", "str", "Adaptive overlap: why it stopped asking (decided, max_votes; empty while it asks)."),
+    ("selection_round", "int", "Informative pair selection: the round that drew it (1 = build); 0 otherwise."),
+    ("selection_pi", "float", "Informative pair selection: its inclusion probability in that round (else null)."),
+    ("selection_weight", "float", "Its design weight relative to uniform, from the rounds drawn so far (1: none)."),
 )
 
 
@@ -73,6 +77,11 @@ PAIR_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("likert2", "float", "Likert score of set 2 (mean over votes)."),
     ("votes", "int", "Number of votes behind the verdict."),
     ("votes_json", "str", "The votes as JSON: annotator pseudonym or released label, choice, ratings."),
+    ("campaign_votes", "int", "Votes the campaign comparison got in all (null for imported pairs)."),
+    ("stop_reason", "str", "Why the comparison stopped asking: decided, max_votes or open (empty when imported)."),
+    ("selection_round", "int", "Informative pair selection: the round that drew the pair (1 = build); 0 otherwise."),
+    ("selection_pi", "float", "Informative pair selection: its inclusion probability in that round (else null)."),
+    ("selection_weight", "float", "The design weight every figure gives the pair, relative to uniform (1: none)."),
 )
 
 

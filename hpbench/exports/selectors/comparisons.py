@@ -9,6 +9,7 @@ from django.db.models import Avg, Count, Q, QuerySet
 
 from annotate.models import Comparison, counted_votes_q
 from annotate.quality import pairwise_agreement
+from hpbench.exports.selectors.hidden import hidden_comparison_ids
 from hpbench.exports.selectors.lookups import DEFAULT_CHUNK, _chunks, _day_start, _Names
 from hpbench.exports.selectors.params import ExportParams
 from hpbench.metrics.reliability import majority
@@ -28,6 +29,9 @@ def comparisons_queryset(params: ExportParams) -> QuerySet[Comparison]:
         qs = qs.filter(campaign_id__in=params.campaign_ids)
     if not params.include_gold:
         qs = qs.filter(is_gold=False)
+    hidden = hidden_comparison_ids()
+    if hidden:  # a hidden split's verdicts are never exported
+        qs = qs.exclude(pk__in=hidden)
     return qs.annotate(
         n_votes=Count("votes", filter=q),
         n_a=Count("votes", filter=q & Q(votes__choice="a")),
@@ -46,13 +50,16 @@ def comparison_rows(params: ExportParams, *, chunk_size: int = DEFAULT_CHUNK) ->
         comparisons_queryset(params)
         .order_by("pk")
         # The names come from comparisons_queryset's .annotate(), which its return type does not carry.
-        .values_list("pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b")  # type: ignore[misc]
+        .values_list(  # type: ignore[misc]
+            "pk", "n_votes", "n_a", "n_b", "n_tie", "n_irrelevant", "mean_a", "mean_b",
+            "stop_reason", "selection_round", "selection_pi", "selection_weight",
+        )
     )
     for chunk in _chunks(qs.iterator(chunk_size=chunk_size), chunk_size):
         names.comparisons.clear()
         names.load_comparisons(r[0] for r in chunk)
         rows = []
-        for pk, n, n_a, n_b, n_tie, n_irr, mean_a, mean_b in chunk:
+        for pk, n, n_a, n_b, n_tie, n_irr, mean_a, mean_b, stop_reason, selection_round, pi, weight in chunk:
             c = names.comparisons[pk]
             labels = ["a"] * n_a + ["b"] * n_b + ["tie"] * n_tie
             rows.append(
@@ -83,6 +90,10 @@ def comparison_rows(params: ExportParams, *, chunk_size: int = DEFAULT_CHUNK) ->
                     "mean_rating_b": float(mean_b) if mean_b is not None else None,
                     "majority": majority(labels),
                     "agreement": pairwise_agreement({pk: labels}),
+                    "stop_reason": stop_reason,
+                    "selection_round": selection_round,
+                    "selection_pi": pi,
+                    "selection_weight": weight,
                 }
             )
         yield rows

@@ -22,6 +22,8 @@ def pair_rows(
     benchmark = benchmark_of(params)
     if benchmark is None:
         raise ExportError("benchmark: pair rows need a benchmark version")
+    if benchmark.hidden_split_of_id is not None:
+        raise ExportError(f"benchmark: {benchmark} is a hidden split; its verdicts are never exported")
     names = _Names()
     pseudonyms: dict[str, str] = {}
     if benchmark.campaign_id is not None:  # frozen votes name annotators by id: publish their pseudonym
@@ -45,13 +47,18 @@ def pair_rows(
             "likert1",
             "likert2",
             "votes",
+            "n_votes",
+            "stop_reason",
+            "selection_round",
+            "selection_pi",
+            "selection_weight",
             "query__captions",
             "query__target_id",
             "query__category",
         )
     )
     for chunk in _chunks(qs.iterator(chunk_size=chunk_size), chunk_size):
-        names.load_images(i for r in chunk for i in (r[2], r[13], *r[4], *r[5]))
+        names.load_images(i for r in chunk for i in (r[2], r[18], *r[4], *r[5]))
         rows = []
         for (
             position,
@@ -66,6 +73,11 @@ def pair_rows(
             likert1,
             likert2,
             votes,
+            n_votes,
+            stop_reason,
+            selection_round,
+            selection_pi,
+            selection_weight,
             captions,
             target,
             category,
@@ -97,6 +109,11 @@ def pair_rows(
                 "likert2": likert2,
                 "votes": len(public_votes),
                 "votes_json": json.dumps(public_votes, sort_keys=True),
+                "campaign_votes": n_votes,
+                "stop_reason": stop_reason,
+                "selection_round": selection_round,
+                "selection_pi": selection_pi,
+                "selection_weight": selection_weight,
             }
             if with_categories:
                 row["_category"] = category or names.category(ref)

@@ -120,9 +120,12 @@ def params_parse(
         spec = benchmark_spec(benchmark)
         qs = PreferenceBenchmark.objects.filter(name=spec[0])
         found_bm = qs.filter(version=spec[1]) if spec[1] is not None else qs.order_by("-is_active", "-version")
-        benchmark_id = found_bm.values_list("pk", flat=True).first()
-        if benchmark_id is None:
+        found_row = found_bm.values_list("pk", "hidden_split_of_id").first()
+        if found_row is None:
             raise ExportError(f"benchmark: no benchmark {benchmark!r}")
+        benchmark_id, hidden_of = found_row
+        if hidden_of is not None:
+            raise ExportError(f"benchmark: {benchmark!r} is a hidden split; its verdicts are never exported")
     return ExportParams(
         campaigns=slugs,
         benchmark=spec,

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotate.models import Vote
+from hpbench.exports.selectors.hidden import hidden_comparison_ids
 from hpbench.exports.selectors.lookups import DEFAULT_CHUNK, _chunks, _day_start, _Names
 from hpbench.exports.selectors.params import ExportParams
 
@@ -26,6 +27,9 @@ def votes_queryset(params: ExportParams) -> QuerySet[Vote]:
         qs = qs.counted()
     if not params.include_gold:
         qs = qs.filter(comparison__is_gold=False)
+    hidden = hidden_comparison_ids()
+    if hidden:  # a hidden split's verdicts are never exported, nor the votes behind them
+        qs = qs.exclude(comparison_id__in=hidden)
     return qs
 
 

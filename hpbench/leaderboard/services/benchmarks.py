@@ -39,11 +39,15 @@ class PairSpec:
     source_key: str = ""
     n_votes: int | None = None  # from a campaign: the votes its comparison got, and why it stopped asking
     stop_reason: str = ""
-    selection_weight: float = 1.0  # 1/π relative to a uniform draw (informative pair selection)
+    selection_weight: float = 1.0  # the design weight relative to uniform (informative pair selection)
+    selection_round: int = 0  # informative pair selection: the round that drew it, and its probability in it
+    selection_pi: float | None = None
 
 
 #: PairSpec fields left out of the fingerprint at their defaults, so versions stored before they existed match.
-_FINGERPRINT_DEFAULTS = {"n_votes": None, "stop_reason": "", "selection_weight": 1.0}
+_FINGERPRINT_DEFAULTS = {
+    "n_votes": None, "stop_reason": "", "selection_weight": 1.0, "selection_round": 0, "selection_pi": None,
+}
 
 
 @dataclass
@@ -91,11 +95,15 @@ def benchmark_store(
     campaign: Any = None,
     notes: str = "",
     report: dict | None = None,
+    labels_public: bool = False,
+    hidden_split_of: PreferenceBenchmark | None = None,
 ) -> BenchmarkResult:
     """Freeze ``pairs`` as benchmark ``name``: the same content as the latest version returns that version
     (``created=False``); new content becomes version N+1, the active one (older versions are deactivated).
 
-    Raises ``ValueError`` for no pairs, a bad name or tie policy.
+    ``labels_public`` marks a benchmark whose verdicts are published; ``hidden_split_of`` makes it the hidden
+    split of that benchmark (verdicts never exported or shown). Raises ``ValueError`` for no pairs, a bad name or
+    tie policy.
     """
     if not re.fullmatch(r"[-a-zA-Z0-9_]+", name or ""):
         raise ValueError(f"benchmark name {name!r}: use letters, digits, '-' and '_' only")
@@ -127,6 +135,8 @@ def benchmark_store(
         human_alpha=alpha,
         report=report or {},
         is_active=True,
+        labels_public=labels_public,
+        hidden_split_of=hidden_split_of,
     )
     BenchmarkPair.objects.bulk_create(
         [
@@ -148,6 +158,8 @@ def benchmark_store(
                 n_votes=p.n_votes,
                 stop_reason=p.stop_reason,
                 selection_weight=p.selection_weight,
+                selection_round=p.selection_round,
+                selection_pi=p.selection_pi,
             )
             for i, p in enumerate(pairs)
         ],
@@ -229,6 +241,7 @@ def benchmark_import_hpfiq(
         tie_policy=PreferenceBenchmark.TiePolicy.KEEP,
         notes=f"Imported from {Path(path).name} (HP-FashionIQ, QuRe ICML 2025).",
         report=report,
+        labels_public=True,  # the released file holds every verdict
     )
     result.report = report
     return result
@@ -246,10 +259,24 @@ def collection_settings(*, campaign: Any) -> dict:
     }
 
 
+def hidden_pair(*, seed: int, source_key: str, share: float) -> bool:
+    """Whether a pair goes to the hidden split: a hash of the campaign's seed and the pair's source key below
+    ``share`` (deterministic; about ``share`` of the pairs)."""
+    digest = hashlib.sha256(f"hpbench.hidden:{seed}:{source_key}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+@transaction.atomic
 def benchmark_freeze(
-    *, campaign: Any, tie_policy: str = PreferenceBenchmark.TiePolicy.KEEP, name: str | None = None
+    *, campaign: Any, tie_policy: str = PreferenceBenchmark.TiePolicy.KEEP, name: str | None = None,
+    hidden_share: float = 0.0,
 ) -> BenchmarkResult:
     """Freeze a campaign's votes into a benchmark version.
+
+    With ``hidden_share`` > 0 about that share of the pairs (:func:`hidden_pair`, by the campaign's seed) is
+    frozen apart as the hidden split ``<name>-hidden`` (``hidden_split_of`` the returned benchmark): its verdicts
+    are never exported or shown and score files are ranked on it; ``report["hidden_pairs"]`` counts them.
+    Raises ``ValueError`` for a share outside [0, 1).
 
     Per comparison (gold comparisons left out): the votes of flagged (excluded) annotators and excluded votes are
     left out; a comparison whose remaining votes are in majority "both irrelevant" is dropped; the
@@ -261,6 +288,8 @@ def benchmark_freeze(
 
     if tie_policy not in TIE_POLICIES:
         raise ValueError(f"tie policy {tie_policy!r}: use one of {', '.join(TIE_POLICIES)}")
+    if not 0.0 <= hidden_share < 1.0:
+        raise ValueError(f"hidden share must be in [0, 1), got {hidden_share}")
     comparisons = list(
         Comparison.objects.filter(campaign=campaign, is_gold=False).order_by("id")
     )
@@ -307,16 +336,25 @@ def benchmark_freeze(
                 stop_reason=comparison.stop_reason
                 or ("max_votes" if comparison.votes_count >= comparison.target_votes > 0 else "open"),
                 selection_weight=comparison.selection_weight,
+                selection_round=comparison.selection_round,
+                selection_pi=comparison.selection_pi,
             )
         )
+    apart = [hidden_share > 0 and hidden_pair(seed=campaign.seed, source_key=p.source_key, share=hidden_share)
+             for p in pairs]
+    hidden = [p for p, h in zip(pairs, apart, strict=True) if h]
+    pairs = [p for p, h in zip(pairs, apart, strict=True) if not h]
     report = {
         "comparisons": len(comparisons),
         "pairs": len(pairs),
         "dropped": dropped,
         "collection": collection_settings(campaign=campaign),
     }
+    if hidden_share > 0:
+        report["hidden_pairs"] = len(hidden)
+    name = name or f"campaign-{campaign.slug}"
     result = benchmark_store(
-        name=name or f"campaign-{campaign.slug}",
+        name=name,
         source=PreferenceBenchmark.Source.CAMPAIGN,
         dataset=campaign.dataset,
         pairs=pairs,
@@ -325,5 +363,17 @@ def benchmark_freeze(
         notes=f"Frozen from campaign {campaign}; majority vote, tie policy {tie_policy}.",
         report=report,
     )
+    if hidden:
+        benchmark_store(
+            name=f"{name}-hidden",
+            source=PreferenceBenchmark.Source.CAMPAIGN,
+            dataset=campaign.dataset,
+            pairs=hidden,
+            tie_policy=tie_policy,
+            campaign=campaign,
+            notes=f"Hidden split of {result.benchmark}: verdicts never exported or shown; score files rank here.",
+            report={"hidden_split_of": result.benchmark.label, "pairs": len(hidden)},
+            hidden_split_of=result.benchmark,
+        )
     result.report = report
     return result

@@ -11,7 +11,7 @@ from django.utils import timezone
 from hpbench import dispatch
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services.figures import category_figures, preference_figures, weighted_agreement_figures
+from hpbench.leaderboard.services.figures import category_figures, preference_figures
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,7 +55,8 @@ def model_score_store(
     timings: dict | None = None,
 ) -> ModelScore:
     """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
-    set scores (benchmark order); marks it finished.
+    set scores (benchmark order), all weighted by the pairs' selection weights when any differs from 1; marks it
+    finished.
 
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
@@ -66,11 +67,14 @@ def model_score_store(
     human = [preference for preference, _, _ in rows]
     if len(human) != len(set1):
         raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
-    figures = preference_figures(set1=set1, set2=set2, human=human)
+    # One estimand per benchmark: a benchmark drawn by informative selection weights every figure by the pairs'
+    # design weights (Hajek), the others weight none.
     weights = [w for _, _, w in rows]
-    if any(w != 1.0 for w in weights):
-        figures.update(weighted_agreement_figures(set1=set1, set2=set2, human=human, weights=weights))
-    by_category = category_figures(set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows])
+    design = weights if any(w != 1.0 for w in weights) else None
+    figures = preference_figures(set1=set1, set2=set2, human=human, weights=design)
+    by_category = category_figures(
+        set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows], weights=design
+    )
     from hpbench.metrics.preference import model_choices
 
     ModelScore.objects.filter(pk=score_id).update(

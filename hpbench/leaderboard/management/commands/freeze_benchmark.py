@@ -1,4 +1,5 @@
-"""``python manage.py freeze_benchmark CAMPAIGN [--tie-policy keep-as-tie|drop] [--name NAME] [--json]``."""
+"""``python manage.py freeze_benchmark CAMPAIGN [--tie-policy keep-as-tie|drop] [--name NAME] [--hidden-share S]
+[--json]``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--tie-policy", default=PreferenceBenchmark.TiePolicy.KEEP,
                             choices=PreferenceBenchmark.TiePolicy.values)
         parser.add_argument("--name", default=None, help="Benchmark name (default: campaign-<slug>)")
+        parser.add_argument("--hidden-share", type=float, default=0.0,
+                            help="Share of pairs kept apart as the hidden split NAME-hidden (labels never exported).")
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
@@ -28,7 +31,8 @@ class Command(BaseCommand):
         except Campaign.DoesNotExist:
             raise CommandError(f"campaign {options['campaign']!r}: no such campaign") from None
         try:
-            result = benchmark_freeze(campaign=campaign, tie_policy=options["tie_policy"], name=options["name"])
+            result = benchmark_freeze(campaign=campaign, tie_policy=options["tie_policy"], name=options["name"],
+                                      hidden_share=options["hidden_share"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         b = result.benchmark
