@@ -40,7 +40,8 @@ def _majority(votes) -> int:
 @pytest.fixture
 def campaign_like(fiq_dataset):
     """A benchmark stored as a freeze stores it: makers per set, three votes per pair (one has two)."""
-    ids = make_images(fiq_dataset, {f"i{n}": ("dress", "shirt")[n % 2] for n in range(6)} | {"d": "dress", "s": "shirt"})
+    names = {f"i{n}": ("dress", "shirt")[n % 2] for n in range(6)} | {"d": "dress", "s": "shirt"}
+    ids = make_images(fiq_dataset, names)
     models = {name: ModelEntry.objects.create(name=name, family="demo") for name in MODELS}
     pk = [models[name].pk for name in MODELS]
     pairs = [
@@ -175,3 +176,34 @@ def test_freezing_records_every_model_whose_top_k_is_a_set(db):
         for model_id, makers in ((pair.set1_model_id, pair.set1_makers), (pair.set2_model_id, pair.set2_makers)):
             assert makers[0] == model_id
             assert makers == ([first, twin.pk] if model_id == first else [second])
+
+
+def test_a_pool_makes_sets_for_the_pairs_without_being_scored_on_the_board(db):
+    from annotate.models import Annotator, Comparison
+    from annotate.services.campaign_build import campaign_build
+    from annotate.services.campaigns import campaign_create
+    from tests.annotate.conftest import make_world
+    from tests.leaderboard.test_services import _vote
+
+    world = make_world(n_models=3, n_queries=12)
+    scored, pool = world.models[:2], world.models[2]
+    campaign = campaign_create(slug="pooled", name="pooled", dataset=world.dataset, models=scored, pool_models=[pool],
+                               gold_share=0.0, num_queries=12)
+    campaign_build(campaign=campaign)
+    comparisons = list(Comparison.objects.filter(campaign=campaign))
+    with_pool = [c for c in comparisons if pool.pk in (c.set_a_model_id, c.set_b_model_id)]
+    assert with_pool and len(with_pool) < len(comparisons)
+    annotator = Annotator.objects.create(campaign=campaign, source="account")
+    for c in comparisons:
+        _vote(c, annotator, "a")
+    benchmark = benchmark_freeze(campaign=campaign).benchmark
+
+    for model in scored:
+        score = ModelScore.objects.create(model=model, benchmark=benchmark)
+        model_score_store(score_id=score.pk, set1=[1.0] * benchmark.n_pairs, set2=[0.0] * benchmark.n_pairs)
+    board = APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
+    assert sorted(r["model_id"] for r in board["rows"]) == sorted(m.pk for m in scored)  # the pool is not scored
+    for row in board["rows"]:
+        held = [p for p in benchmark.pairs.all() if row["model_id"] not in p.set1_makers + p.set2_makers]
+        assert row["heldout_n_pairs"] == len(held) > 0  # its held-out pairs: those between the other and the pool
+        assert all(pool.pk in p.set1_makers + p.set2_makers for p in held)

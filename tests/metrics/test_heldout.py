@@ -68,8 +68,8 @@ def test_held_out_agreement_matches_a_count_over_the_pairs_the_model_did_not_mak
     assert figures["n"] == sum(k and h != 0 for k, h in zip(keep, human, strict=True))
     assert figures["lower"] < figures["value"] < figures["upper"]
     # A model that made no set is held out of nothing: its figure is the agreement on every pair.
-    everyone = heldout.agreement_figures(choices, human, weights=weights, mask=heldout.heldout_mask(makers1, makers2, 99),
-                                         rounds=50)
+    nobody = heldout.heldout_mask(makers1, makers2, 99)
+    everyone = heldout.agreement_figures(choices, human, weights=weights, mask=nobody, rounds=50)
     assert everyone["value"] == pytest.approx(_agreement_by_hand(choices, human, weights, [True] * n), abs=1e-12)
 
 
