@@ -207,3 +207,47 @@ def test_a_pool_makes_sets_for_the_pairs_without_being_scored_on_the_board(db):
         held = [p for p in benchmark.pairs.all() if row["model_id"] not in p.set1_makers + p.set2_makers]
         assert row["heldout_n_pairs"] == len(held) > 0  # its held-out pairs: those between the other and the pool
         assert all(pool.pk in p.set1_makers + p.set2_makers for p in held)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_benchmarks_and_scores_stored_before_get_makers_ceiling_and_held_out_figures_from_the_migration():
+    import numpy as np
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    before, after = [("leaderboard", "0008_modelscore_pair_choices")], [("leaderboard", "0010_heldout_fill")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        from hpbench.catalog.models import Dataset, Image  # the catalog stays at its latest migration
+        from hpbench.catalog.models import ModelEntry as Model
+
+        Benchmark, Pair, Score = (apps.get_model("leaderboard", n) for n in ("PreferenceBenchmark", "BenchmarkPair",
+                                                                              "ModelScore"))
+        dataset = Dataset.objects.create(name="old", kind="demo", image_root="/tmp")
+        image = Image.objects.create(dataset=dataset, name="i", category="dress", split="val", file_path="i.png")
+        alpha, beta = (Model.objects.create(name=n, family="demo") for n in ("alpha", "beta"))
+        benchmark = Benchmark.objects.create(name="old", version=1, source="campaign", dataset_id=dataset.pk, n_pairs=3)
+        rows = [(alpha, beta, [1, 1, 2]), (beta, None, [2, 2, 2]), (None, None, [1, 2, 1])]
+        for n, (a, b, votes) in enumerate(rows):
+            Pair.objects.create(benchmark=benchmark, position=n, reference_id=image.pk, text="t",
+                                set1_model_id=a and a.pk, set2_model_id=b and b.pk,
+                                preference=_majority(votes), votes=[{"annotator": str(j), "choice": v}
+                                                                    for j, v in enumerate(votes)])
+        Score.objects.create(model_id=alpha.pk, benchmark=benchmark, status="finished",
+                             pair_choices=np.array([1, 2, 1], dtype=np.int8).tobytes())
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        apps = executor.loader.project_state(after).apps
+        pairs = apps.get_model("leaderboard", "BenchmarkPair").objects.filter(benchmark_id=benchmark.pk)
+        assert [(p.set1_makers, p.set2_makers) for p in pairs.order_by("position")] == [
+            ([alpha.pk], [beta.pk]), ([beta.pk], []), ([], [])]
+        stored = apps.get_model("leaderboard", "PreferenceBenchmark").objects.get(pk=benchmark.pk)
+        # Units (votes whose others have a strict majority): pair 0 the "2" (wrong), pair 1 all three, pair 2 the "2".
+        assert stored.ceiling_loo == pytest.approx(3 / 5)
+        assert stored.preference_ratio_chance == pytest.approx(2 / 3 * (1 - 2 ** -3))
+        score = apps.get_model("leaderboard", "ModelScore").objects.get(model_id=alpha.pk)
+        assert (score.heldout_agreement, score.heldout_n_pairs) == (pytest.approx(1.0), 2)  # pairs 1 and 2
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
