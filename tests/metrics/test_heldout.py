@@ -206,7 +206,8 @@ def test_the_leave_one_out_ceiling_does_not_move_with_the_collection_strategy_be
         half_widths.append((by_fixed["upper"] - by_fixed["lower"]) / 2)
         old_shifts.append(pairwise_agreement(adaptive) - pairwise_agreement(fixed))
     # The leave-one-out ceiling moves less than its interval's half-width on average (measured: +0.032 against a
-    # half-width of 0.035; no function of the final vote counts is unmoved by this stopping rule) ...
+    # half-width of 0.035; no function of the final vote counts is unmoved by this stopping rule, and on a crowd
+    # of mostly contested pairs it moves further: bench/heldout_ceiling.py) ...
     assert abs(np.mean(shifts)) < np.mean(half_widths), (np.mean(shifts), np.mean(half_widths))
     # ... where the old one (two annotators' agreement, pooled over pairs of votes) moves beyond it.
     assert abs(np.mean(old_shifts)) > 1.5 * np.mean(half_widths), (np.mean(old_shifts), np.mean(half_widths))
