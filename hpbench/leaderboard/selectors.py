@@ -146,16 +146,18 @@ def _latest_runs(model_ids: list[int], dataset: Dataset) -> dict[int, RetrievalR
 
 
 def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SORT) -> dict[str, Any]:
-    """Rows of finished scores of the models the caller may see, with recall, arena votes and ranks.
+    """Rows of finished scores of the models the caller may see (not the benchmark's campaign's pool of set makers),
+    with recall, arena votes and ranks.
 
     Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
     intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
     """
     visible = model_entries_visible_to(user)
-    scores = list(
-        ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
-        .select_related("model", "model__submission")
-    )
+    finished = ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
+    if benchmark.campaign_id is not None:  # its campaign's pool of set makers is not on its board, even if scored
+        pool = ModelEntry.objects.filter(pool_campaigns=benchmark.campaign_id).exclude(campaigns=benchmark.campaign_id)
+        finished = finished.exclude(model__in=pool)
+    scores = list(finished.select_related("model", "model__submission"))
     model_ids = [s.model_id for s in scores]
     runs = _latest_runs(model_ids, benchmark.dataset)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}

@@ -178,7 +178,7 @@ def test_freezing_records_every_model_whose_top_k_is_a_set(db):
             assert makers == ([first, twin.pk] if model_id == first else [second])
 
 
-def test_a_pool_makes_sets_for_the_pairs_without_being_scored_on_the_board(db):
+def test_a_pool_makes_sets_for_the_pairs_without_being_on_the_board(db):
     from annotate.models import Annotator, Comparison
     from annotate.services.campaign_build import campaign_build
     from annotate.services.campaigns import campaign_create
@@ -198,11 +198,11 @@ def test_a_pool_makes_sets_for_the_pairs_without_being_scored_on_the_board(db):
         _vote(c, annotator, "a")
     benchmark = benchmark_freeze(campaign=campaign).benchmark
 
-    for model in scored:
+    for model in [*scored, pool]:  # the pool scored too, as "score every model" would
         score = ModelScore.objects.create(model=model, benchmark=benchmark)
         model_score_store(score_id=score.pk, set1=[1.0] * benchmark.n_pairs, set2=[0.0] * benchmark.n_pairs)
     board = APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
-    assert sorted(r["model_id"] for r in board["rows"]) == sorted(m.pk for m in scored)  # the pool is not scored
+    assert sorted(r["model_id"] for r in board["rows"]) == sorted(m.pk for m in scored)  # the pool is not on it
     for row in board["rows"]:
         held = [p for p in benchmark.pairs.all() if row["model_id"] not in p.set1_makers + p.set2_makers]
         assert row["heldout_n_pairs"] == len(held) > 0  # its held-out pairs: those between the other and the pool
