@@ -29,7 +29,7 @@ class CampaignAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "build_status", "dataset")
     search_fields = ("slug", "name")
-    filter_horizontal = ("models",)
+    filter_horizontal = ("models", "pool_models")
     readonly_fields = ("build_status", "build_progress", "build_error", "build_started_at", "claimed_by",
                        "heartbeat_at", "restarts", "created_by", "created_at", "figures")
     prepopulated_fields = {"slug": ("name",)}

@@ -149,6 +149,11 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    pool_models = models.ManyToManyField(
+        ModelEntry, blank=True, related_name="pool_campaigns",
+        help_text="Models that only make sets: drawn into pairs like the compared models, not scored on the "
+                  "board, so that the board's models keep many pairs none of whose sets they made (held-out pairs).",
+    )
     # Last: the name shadows the ``models`` module for the rest of the class body.
     models = models.ManyToManyField(
         ModelEntry, related_name="campaigns", help_text="The models whose result sets are compared."

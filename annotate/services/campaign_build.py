@@ -53,11 +53,12 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     storing its round and inclusion probability (``selection_round``, ``selection_pi``; about ``num_queries`` are
     drawn, a Poisson round); they are drawn once (a rebuild adds nothing; :func:`campaign_refresh` does).
     Every comparison starts at :func:`campaign_initial_target` votes.
-    Deterministic and idempotent: rebuilding creates only what is missing, never duplicates.
+    Deterministic and idempotent: rebuilding creates only what is missing, never duplicates. The models are
+    :func:`campaign_set_makers` (the campaign's models and its pool).
     Raises :class:`BuildError` naming what is missing (models, runs, queries).
     """
     report = progress or (lambda fraction: None)
-    models = list(campaign.models.order_by("pk"))
+    models = campaign_set_makers(campaign=campaign)
     if len(models) < 2:
         raise BuildError(f"campaign {campaign.slug!r} needs at least two models, has {len(models)}")
     runs = _latest_runs(campaign, models)
@@ -140,6 +141,12 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
 
         selection_weights_update(campaign=campaign)
     return Comparison.objects.filter(campaign=campaign).count()
+
+
+def campaign_set_makers(*, campaign: Campaign) -> list[ModelEntry]:
+    """The models whose top-k sets a campaign's pairs oppose, by primary key: its models and its pool (set makers
+    not scored on the board, which keep the board's models many held-out pairs). "Models" below means these."""
+    return list((campaign.models.all() | campaign.pool_models.all()).distinct().order_by("pk"))
 
 
 def campaign_initial_target(*, campaign: Campaign) -> int:
@@ -254,7 +261,7 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
         raise ValueError(f"campaign {campaign.slug!r} does not use informative pair selection")
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be a whole number >= 1, got {count!r}")
-    models = list(campaign.models.order_by("pk"))
+    models = campaign_set_makers(campaign=campaign)
     runs = _latest_runs(campaign, models)
     k = campaign.set_size
     topks = {pk: _stored_topk(run).as_dict(k) for pk, run in runs.items()}

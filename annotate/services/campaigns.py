@@ -17,9 +17,11 @@ def campaign_create(
     dataset: Dataset,
     models: list[ModelEntry],
     created_by=None,
+    pool_models: list[ModelEntry] | tuple[ModelEntry, ...] = (),
     **options,
 ) -> Campaign:
-    """Create a draft campaign comparing ``models`` (at least two) on ``dataset``.
+    """Create a draft campaign comparing ``models`` (at least two) on ``dataset``; ``pool_models`` also make
+    sets for its pairs but are not the campaign's scored models (:attr:`Campaign.pool_models`).
 
     ``options`` are other :class:`Campaign` fields (split, set_size, num_queries, votes_per_pair, ...).
     Raises ``ValueError`` for fewer than two distinct models.
@@ -33,6 +35,7 @@ def campaign_create(
     with transaction.atomic():
         campaign = Campaign.objects.create(slug=slug, name=name, dataset=dataset, created_by=created_by, **options)
         campaign.models.set(models)
+        campaign.pool_models.set(pool_models)
     return campaign
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,10 +29,12 @@ from hpbench.leaderboard.services.submissions import (
 COLUMNS = [  # (sort key, heading, higher is better)
     ("rank", "Rank", False),
     ("model", "Model", False),
-    ("agreement", "Agreement", True),
+    ("heldout", "Held-out agreement", True),
+    ("agreement", "All pairs", True),
+    ("loo", "vs leave-one-out majorities", True),
     ("preference_ratio", "Preference ratio", True),
     ("recall", "Recall", True),
-    ("votes", "Arena votes (rating)", False),
+    ("votes", "Arena: wins of own sets, votes (rating)", False),
     ("submitted", "Submitted", False),
 ]
 
@@ -59,11 +63,25 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         next_sort = (key if descending else f"-{key}") if active else (f"-{key}" if better or key == "votes" else key)
         headers.append({"key": key, "label": label, "better": better, "next": next_sort,
                         "aria": ("descending" if descending else "ascending") if active else "none"})
-    ceiling = board["human_ceiling"]["pairwise_agreement"]
+    ceiling = board["human_ceiling"]["leave_one_out"]
     for row in board["rows"]:  # one cell per category column, in the columns' order
         row["category_cells"] = [(c, row["by_category"].get(c, {})) for c in board["categories"]]
+    # The headline (held-out agreement), each model against the ceiling's leave-one-out majorities (○), the ceiling;
+    # the preference ratio with its chance level on this benchmark.
+    chance = board["benchmark"]["preference_ratio_chance"]
+
+    def headline(**size: Any) -> str:
+        return agreement_svg(board["rows"], ceiling=ceiling, key="heldout_agreement", label="Held-out agreement",
+                             ceiling_key="loo_agreement", ceiling_label="human ceiling (leave-one-out)", **size)
+
+    def ratio(**size: Any) -> str:
+        return agreement_svg(board["rows"], ceiling=None, key="preference_ratio", label="Preference ratio (QuRe Eq. 9)",
+                             chance=0.5 if chance is None else chance, id_prefix="ratio-plot", **size)
+
     return render(request, "frontend/leaderboard/board.html", {
-        "svg_compact": mark_safe(agreement_svg(board["rows"], ceiling=ceiling, width=360, compact=True)),
+        "svg_compact": mark_safe(headline(width=360, compact=True)),
+        "ratio_svg": mark_safe(ratio()),  # built with html.escape
+        "ratio_svg_compact": mark_safe(ratio(width=360, compact=True)),
         "n_columns": len(headers) + len(board["categories"]),
         "benchmark": benchmark,
         "board": board,
@@ -71,7 +89,7 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         "others": selectors.benchmarks_active().exclude(pk=benchmark.pk),
         "collection_note": selectors.benchmark_collection_note(benchmark),
         "labels_note": selectors.benchmark_labels_note(benchmark),
-        "svg": mark_safe(agreement_svg(board["rows"], ceiling=ceiling)),  # built with html.escape
+        "svg": mark_safe(headline()),  # built with html.escape
         "demo_caption": demo_caption(benchmark=benchmark, rows=board["rows"]),
     })
 

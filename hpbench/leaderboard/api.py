@@ -30,10 +30,17 @@ from hpbench.openapi import error
 from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
-    "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
-    "preference_ratio", "preference_ratio_low", "preference_ratio_high", "recall", "arena_rating", "arena_votes",
+    "rank", "model", "family", "variant", "is_baseline",
+    "heldout_agreement", "heldout_agreement_low", "heldout_agreement_high", "heldout_n_pairs",
+    "agreement", "agreement_low", "agreement_high",
+    "loo_agreement", "loo_agreement_low", "loo_agreement_high", "human_ceiling_leave_one_out",
+    "preference_ratio", "preference_ratio_low", "preference_ratio_high", "preference_ratio_chance",
+    "recall", "arena_rating", "arena_votes",
     "n_pairs", "n_human_ties", "n_model_ties", "submitted", "source", "reported_preference_ratio",
 ]
+
+#: Per-category CSV columns ``agreement_<category><suffix>``, each from the category's figure of that key.
+CATEGORY_KEYS = {"": "agreement", "_low": "agreement_low", "_high": "agreement_high", "_n_pairs": "n_pairs"}
 
 
 def _get_submission(request: Request, pk: int, *, write: bool = False) -> Submission:
@@ -57,7 +64,8 @@ class BenchmarkSerializer(serializers.ModelSerializer):
     class Meta:
         model = PreferenceBenchmark
         fields = ["name", "version", "source", "dataset", "tie_policy", "n_pairs", "votes_per_pair",
-                  "human_agreement", "human_alpha", "frozen_at", "is_active", "notes"]
+                  "human_agreement", "human_alpha", "ceiling_loo", "ceiling_loo_low", "ceiling_loo_high",
+                  "ceiling_loo_pairs", "preference_ratio_chance", "frozen_at", "is_active", "notes"]
 
 
 def _for_caller(serializer: serializers.Serializer, text: str) -> str:
@@ -77,7 +85,9 @@ class ScoreSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelScore
-        fields = ["benchmark", "status", "progress", "error", "agreement", "agreement_low", "agreement_high",
+        fields = ["benchmark", "status", "progress", "error", "heldout_agreement", "heldout_agreement_low",
+                  "heldout_agreement_high", "heldout_n_pairs", "agreement", "agreement_low", "agreement_high",
+                  "loo_agreement", "loo_agreement_low", "loo_agreement_high",
                   "preference_ratio", "preference_ratio_low", "preference_ratio_high", "n_pairs",
                   "n_human_ties", "n_model_ties", "computed_at"]
 
@@ -133,8 +143,17 @@ _LEADERBOARD = inline_serializer("Leaderboard", {
         "name": serializers.CharField(), "version": serializers.IntegerField(), "label": serializers.CharField(),
         "source": serializers.CharField(), "dataset": serializers.CharField(),
         "tie_policy": serializers.CharField(), "n_pairs": serializers.IntegerField(),
-        "frozen_at": serializers.DateTimeField(), "notes": serializers.CharField()}),
+        "frozen_at": serializers.DateTimeField(), "notes": serializers.CharField(),
+        "preference_ratio_chance": serializers.FloatField(
+            allow_null=True,
+            help_text="Expected preference ratio of random scores: the share of pairs preferring set 1.")}),
     "human_ceiling": inline_serializer("HumanCeiling", {
+        "leave_one_out": serializers.FloatField(
+            allow_null=True, help_text="Each vote against the majority of the other votes on its pair: the units of "
+                                       "the rows' loo_agreement."),
+        "leave_one_out_low": serializers.FloatField(allow_null=True),
+        "leave_one_out_high": serializers.FloatField(allow_null=True),
+        "leave_one_out_pairs": serializers.IntegerField(),
         "pairwise_agreement": serializers.FloatField(allow_null=True),
         "krippendorff_alpha": serializers.FloatField(allow_null=True),
         "votes_per_pair": serializers.FloatField(allow_null=True)}),
@@ -142,7 +161,9 @@ _LEADERBOARD = inline_serializer("Leaderboard", {
     "sort": serializers.CharField(),
     "higher_is_better": serializers.ListField(child=serializers.CharField()),
     "rows": serializers.ListField(child=serializers.DictField(), help_text="One per model the caller may see: "
-                                  "its scores with intervals, recall, arena rating, rank (columns as in the CSV)."),
+                                  "its scores with intervals (heldout_agreement, the headline, on the pairs where "
+                                  "neither set is its own, with heldout_n_pairs), recall, arena rating, rank "
+                                  "(columns as in the CSV)."),
 })
 
 class SubmissionUploadSerializer(SubmissionCreateSerializer):
@@ -169,7 +190,7 @@ class BenchmarkListApi(APIView):
 
 
 class LeaderboardApi(APIView):
-    """``GET benchmarks/<name>?sort=-agreement&version=N``: the leaderboard as JSON."""
+    """``GET benchmarks/<name>?sort=-heldout&version=N``: the leaderboard as JSON."""
 
     permission_classes = [AllowAny]
 
@@ -194,14 +215,17 @@ class LeaderboardCsvApi(APIView):
         benchmark = _get_benchmark(name, params.get("version"))
         board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=params["sort"])
         buffer = io.StringIO()
-        per_category = [f"agreement_{c}" for c in board["categories"]]  # FashionIQ: dress, shirt, toptee
+        per_category = [f"agreement_{c}{end}" for c in board["categories"]  # FashionIQ: dress, shirt, toptee
+                        for end in CATEGORY_KEYS]
         writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS + per_category, extrasaction="ignore")
         writer.writeheader()
         for row in board["rows"]:
             writer.writerow({**row, "submitted": row["submitted"].isoformat() if row["submitted"] else "",
                              "reported_preference_ratio": (row["reported"] or {}).get("preference_ratio", ""),
-                             **{f"agreement_{c}": figures.get("agreement", "")
-                                for c, figures in row["by_category"].items()}})
+                             "human_ceiling_leave_one_out": board["human_ceiling"]["leave_one_out"],
+                             "preference_ratio_chance": board["benchmark"]["preference_ratio_chance"],
+                             **{f"agreement_{c}{end}": figures.get(CATEGORY_KEYS[end], "")
+                                for c, figures in row["by_category"].items() for end in CATEGORY_KEYS}})
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{benchmark.label}.csv"'
         return response

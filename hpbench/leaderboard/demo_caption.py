@@ -62,10 +62,19 @@ def _recalls(dataset: Dataset, model_ids: list[int]) -> dict[int, dict[str, Any]
     return out
 
 
+def _headline(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A row's headline figures as ``agreement``/``_low``/``_high``: held-out agreement where it has one, else the
+    agreement on all pairs (scores stored before held-out figures)."""
+    if not row or row.get("heldout_agreement") is None:
+        return row
+    return {**row, "agreement": row["heldout_agreement"], "agreement_low": row.get("heldout_agreement_low"),
+            "agreement_high": row.get("heldout_agreement_high")}
+
+
 def qure_sentence(rows: Sequence[dict[str, Any]]) -> str:
-    """One sentence on how demo-qure compares with demo-contrastive on this page's agreement scores ("" when
-    either lacks a score)."""
-    by_name = {row["model"]: row for row in rows}
+    """One sentence on how demo-qure compares with demo-contrastive on this page's headline agreement (held-out;
+    "" when either lacks a score)."""
+    by_name = {row["model"]: _headline(row) for row in rows}
     qure, contrastive = by_name.get(QURE), by_name.get(CONTRASTIVE)
     if not qure or not contrastive or qure.get("agreement") is None or contrastive.get("agreement") is None:
         return ""
@@ -93,7 +102,7 @@ def qure_sentence(rows: Sequence[dict[str, Any]]) -> str:
 def text_only_sentence(rows: Sequence[dict[str, Any]]) -> str:
     """A sentence explaining the text-only baseline when it agrees with the crowd at least as often as one of the
     trained composed models ("" otherwise, or when a score is missing)."""
-    by_name = {row["model"]: row for row in rows}
+    by_name = {row["model"]: _headline(row) for row in rows}
     text = (by_name.get(TEXT_ONLY) or {}).get("agreement")
     composed = [(by_name.get(name) or {}).get("agreement") for name in (QURE, CONTRASTIVE)]
     known = [value for value in composed if value is not None]

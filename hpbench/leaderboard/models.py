@@ -43,6 +43,17 @@ class PreferenceBenchmark(models.Model):
     votes_per_pair = models.FloatField(default=1.0)
     human_agreement = models.FloatField(null=True, blank=True, help_text="Pairwise agreement of annotators.")
     human_alpha = models.FloatField(null=True, blank=True, help_text="Krippendorff's alpha (nominal).")
+    # The human ceiling in the models' units (hpbench.metrics.heldout.loo_ceiling): each vote against the majority
+    # of the other votes on its pair; null with one vote per pair.
+    ceiling_loo = models.FloatField(
+        null=True, blank=True, help_text="Share of votes agreeing with their leave-one-out majority."
+    )
+    ceiling_loo_low = models.FloatField(null=True, blank=True)
+    ceiling_loo_high = models.FloatField(null=True, blank=True)
+    ceiling_loo_pairs = models.PositiveIntegerField(default=0, help_text="Pairs with a leave-one-out unit.")
+    preference_ratio_chance = models.FloatField(
+        null=True, blank=True, help_text="Expected preference ratio of random scores (share of pairs preferring set 1)."
+    )
     report = models.JSONField(default=dict, blank=True, help_text="What the import or freeze left out, and why.")
     labels_public = models.BooleanField(
         default=False,
@@ -94,6 +105,10 @@ class BenchmarkPair(models.Model):
     set2_model = models.ForeignKey(
         ModelEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Every model whose top-k is the set (ids): its maker, and any model producing the identical set; a model is
+    # held out of the pairs where it made neither set (hpbench.metrics.heldout). Empty for imported pairs.
+    set1_makers = models.JSONField(default=list, blank=True)
+    set2_makers = models.JSONField(default=list, blank=True)
     preference = models.PositiveSmallIntegerField(choices=Preference.choices)
     likert1 = models.FloatField(null=True, blank=True)
     likert2 = models.FloatField(null=True, blank=True)
@@ -142,6 +157,16 @@ class ModelScore(models.Model):
     n_pairs = models.PositiveIntegerField(default=0)
     n_human_ties = models.PositiveIntegerField(default=0)
     n_model_ties = models.PositiveIntegerField(default=0)
+    # The headline: agreement on the pairs where neither set is the model's own (all pairs when it made none);
+    # null until computed from pair_choices (scores stored before, until rescored).
+    heldout_agreement = models.FloatField(null=True, blank=True)
+    heldout_agreement_low = models.FloatField(null=True, blank=True)
+    heldout_agreement_high = models.FloatField(null=True, blank=True)
+    heldout_n_pairs = models.PositiveIntegerField(null=True, blank=True, help_text="Held-out pairs with a preference.")
+    # The model against the leave-one-out majorities of the human ceiling, on its held-out pairs.
+    loo_agreement = models.FloatField(null=True, blank=True)
+    loo_agreement_low = models.FloatField(null=True, blank=True)
+    loo_agreement_high = models.FloatField(null=True, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     pair_choices = models.BinaryField(
         null=True, blank=True, editable=False,

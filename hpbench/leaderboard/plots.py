@@ -6,16 +6,27 @@ from collections.abc import Sequence
 from html import escape
 
 
-def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 720, compact: bool = False) -> str:
-    """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has an agreement.
+def agreement_svg(
+    rows: Sequence[dict], *, ceiling: float | None, width: int = 720, compact: bool = False,
+    key: str = "agreement", chance: float = 0.5, label: str = "Agreement", ceiling_key: str | None = None,
+    ceiling_label: str = "human ceiling", id_prefix: str = "agreement-plot",
+) -> str:
+    """An accessible SVG (role="img", a <title>) with one horizontal interval per row that has a value at ``key``
+    (its interval at ``key_low``/``key_high``).
 
-    The axis spans 0.4-1.0 (widened to fit every interval and the ceiling); the dotted line at 0.5, labelled
-    "chance" under the axis, is what a model scoring the two sets at random agrees.
+    The axis spans 0.4-1.0 (widened to fit every interval, the ceiling and chance); the dotted line at ``chance``,
+    labelled "chance" under the axis, is what a model scoring the two sets at random gets. With ``ceiling_key``,
+    each row also gets a hollow marker at that value: the figure in the ceiling's units.
     """
-    rows = [r for r in rows if r.get("agreement") is not None]
+    rows = [
+        {**r, "agreement": r[key], "agreement_low": r.get(f"{key}_low"), "agreement_high": r.get(f"{key}_high"),
+         "marker": r.get(ceiling_key) if ceiling_key else None}
+        for r in rows if r.get(key) is not None
+    ]
     row_h, top, left, right = 26, 50, 190, 30
     height = top + row_h * max(len(rows), 1) + 48
-    values = [0.5, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
+    values = [chance, 1.0] + [r["agreement_low"] or r["agreement"] for r in rows]
+    values += [r["marker"] for r in rows if r["marker"] is not None]
     if ceiling is not None:
         values.append(ceiling)
     lo = min(0.4, min(values) - 0.02)
@@ -27,15 +38,16 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
     def x(v: float) -> float:
         return left + (width - left - right) * (v - lo) / (hi - lo)
 
-    title_id = "agreement-plot-compact-title" if compact else "agreement-plot-title"
+    title_id = f"{id_prefix}-compact-title" if compact else f"{id_prefix}-title"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" '
         f'aria-labelledby="{title_id}" class="agreement-plot{" agreement-plot-compact" if compact else ""}">',
-        f'<title id="{title_id}">Agreement with human preferences per model, with 95% intervals'
-        + (f"; human ceiling {ceiling:.3f}" if ceiling is not None else "") + "</title>",
-        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement (higher is better); bars: 95% '
-        "bootstrap interval</text>" if not compact else
-        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">Agreement ↑; bars: 95% interval</text>',
+        f'<title id="{title_id}">{escape(label)} per model, with 95% intervals; chance {chance:.3f}'
+        + (f"; {escape(ceiling_label)} {ceiling:.3f}" if ceiling is not None else "") + "</title>",
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">{escape(label)} (higher is better); bars: 95% '
+        "bootstrap interval" + ("; ○ in the ceiling's units" if ceiling_key else "") + "</text>"
+        if not compact else
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">{escape(label)} ↑; bars: 95% interval</text>',
     ]
     axis_y = top + row_h * max(len(rows), 1) + 4
     tick = lo - (lo % 0.1) + (0.1 if lo % 0.1 > 1e-9 else 0)
@@ -47,10 +59,10 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
         )
         tick += 0.1
     parts.append(
-        f'<line x1="{x(0.5):.1f}" x2="{x(0.5):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
-        'stroke-dasharray="2 3"/>'
-        f'<text x="{x(0.5):.1f}" y="{axis_y + 30}" font-size="11" text-anchor="middle" fill="#5a5a66">'
-        "chance</text>"
+        f'<line x1="{x(chance):.1f}" x2="{x(chance):.1f}" y1="{top - 6}" y2="{axis_y}" stroke="#9a9aa6" '
+        'stroke-dasharray="2 3" class="chance-line"/>'
+        f'<text x="{x(chance):.1f}" y="{axis_y + 30}" font-size="11" text-anchor="middle" fill="#5a5a66">'
+        + ("chance" if chance == 0.5 else f"chance {chance:.3f}") + "</text>"
     )
     for i, row in enumerate(rows):
         cy = top + row_h * i + row_h / 2
@@ -72,12 +84,18 @@ def agreement_svg(rows: Sequence[dict], *, ceiling: float | None, width: int = 7
             f'<circle cx="{x(row["agreement"]):.1f}" cy="{cy:.1f}" r="5" fill="{color}">'
             f'<title>{label}: {row["agreement"]:.3f} [{low:.3f}, {high:.3f}]</title></circle>'
         )
+        if row["marker"] is not None:
+            parts.append(
+                f'<circle cx="{x(row["marker"]):.1f}" cy="{cy:.1f}" r="4" fill="none" stroke="{color}" '
+                f'stroke-width="1.5"><title>{label}: {row["marker"]:.3f} against the leave-one-out majorities'
+                "</title></circle>"
+            )
     if ceiling is not None:
         parts.append(
             f'<line x1="{x(ceiling):.1f}" x2="{x(ceiling):.1f}" y1="{top - 10}" y2="{axis_y}" stroke="#c0392b" '
             'stroke-width="2" stroke-dasharray="6 4"/>'
             f'<text x="{x(ceiling) - 4:.1f}" y="{top - 14}" font-size="11" fill="#c0392b" text-anchor="end">'
-            f"human ceiling {ceiling:.3f}</text>"
+            f"{escape(ceiling_label)} {ceiling:.3f}</text>"
         )
     if not rows:
         parts.append(f'<text x="{left}" y="{top + 16}" font-size="13" fill="#5a5a66">No scores yet.</text>')

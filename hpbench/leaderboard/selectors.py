@@ -15,13 +15,15 @@ from hpbench.leaderboard.models import BenchmarkPair, ModelScore, PreferenceBenc
 SORT_KEYS = {
     "rank": "rank",
     "model": "model",
+    "heldout": "heldout_agreement",
     "agreement": "agreement",
+    "loo": "loo_agreement",
     "preference_ratio": "preference_ratio",
     "recall": "recall",
     "votes": "arena_votes",
     "submitted": "submitted",
 }
-DEFAULT_SORT = "-agreement"
+DEFAULT_SORT = "-heldout"
 
 
 class NotFound(Exception):
@@ -144,16 +146,18 @@ def _latest_runs(model_ids: list[int], dataset: Dataset) -> dict[int, RetrievalR
 
 
 def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SORT) -> dict[str, Any]:
-    """Rows of finished scores of the models the caller may see, with recall, arena votes and ranks.
+    """Rows of finished scores of the models the caller may see (not the benchmark's campaign's pool of set makers),
+    with recall, arena votes and ranks.
 
     Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
     intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
     """
     visible = model_entries_visible_to(user)
-    scores = list(
-        ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
-        .select_related("model", "model__submission")
-    )
+    finished = ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
+    if benchmark.campaign_id is not None:  # its campaign's pool of set makers is not on its board, even if scored
+        pool = ModelEntry.objects.filter(pool_campaigns=benchmark.campaign_id).exclude(campaigns=benchmark.campaign_id)
+        finished = finished.exclude(model__in=pool)
+    scores = list(finished.select_related("model", "model__submission"))
     model_ids = [s.model_id for s in scores]
     runs = _latest_runs(model_ids, benchmark.dataset)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
@@ -185,6 +189,14 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "n_pairs": s.n_pairs,
                 "n_human_ties": s.n_human_ties,
                 "n_model_ties": s.n_model_ties,
+                # The headline: agreement on the pairs neither of whose sets the model made ("–" until rescored).
+                "heldout_agreement": s.heldout_agreement,
+                "heldout_agreement_low": s.heldout_agreement_low,
+                "heldout_agreement_high": s.heldout_agreement_high,
+                "heldout_n_pairs": s.heldout_n_pairs,
+                "loo_agreement": s.loo_agreement,
+                "loo_agreement_low": s.loo_agreement_low,
+                "loo_agreement_high": s.loo_agreement_high,
                 "by_category": s.by_category or {},
                 "recall": recall_summary(run.metrics, benchmark.dataset) if run else None,
                 "arena_rating": arena.get(s.model_id, {}).get("rating"),
@@ -221,8 +233,15 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
             "n_pairs": benchmark.n_pairs,
             "frozen_at": benchmark.frozen_at,
             "notes": benchmark.notes,
+            "preference_ratio_chance": benchmark.preference_ratio_chance,
         },
         "human_ceiling": {
+            # In the models' units: each vote against the majority of the other votes on its pair (the rows'
+            # loo_agreement is each model against the same majorities).
+            "leave_one_out": benchmark.ceiling_loo,
+            "leave_one_out_low": benchmark.ceiling_loo_low,
+            "leave_one_out_high": benchmark.ceiling_loo_high,
+            "leave_one_out_pairs": benchmark.ceiling_loo_pairs,
             "pairwise_agreement": benchmark.human_agreement,
             "krippendorff_alpha": benchmark.human_alpha,
             "votes_per_pair": benchmark.votes_per_pair,
@@ -231,7 +250,8 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
         # The categories some row has figures for (FashionIQ: dress, shirt, toptee); [] when none does.
         "categories": sorted({c for row in rows for c in row["by_category"]}),
         "sort": key,
-        "higher_is_better": ["agreement", "preference_ratio", "recall", "arena_rating"],
+        "higher_is_better": ["heldout_agreement", "agreement", "loo_agreement", "preference_ratio", "recall",
+                             "arena_rating"],
         "rows": present + missing,
     }
 

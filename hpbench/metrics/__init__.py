@@ -9,6 +9,8 @@ Modules:
   official evaluation code computes it; CIRR test1 submission files.
 - :mod:`hpbench.metrics.preference`: set scores, preference ratio (QuRe Eq. 9), agreement, bootstrap
   intervals.
+- :mod:`hpbench.metrics.heldout`: agreement on the pairs a model did not make, the leave-one-out human ceiling
+  and the model against the same majorities, the preference ratio's chance level (from a model's choices).
 - :mod:`hpbench.metrics.reliability`: pairwise annotator agreement and Krippendorff's alpha (nominal).
 - :mod:`hpbench.metrics.arena`: Bradley-Terry ratings with Chatbot Arena conventions and bootstrap intervals.
 """

@@ -265,8 +265,12 @@ def score_line(score) -> str:
     interval = (
         f" [{_num(score.agreement_low, 2)}, {_num(score.agreement_high, 2)}]" if score.agreement_low is not None else ""
     )
+    heldout = ""
+    if score.heldout_agreement is not None:  # the headline: on the pairs the model made no set of
+        heldout = (f"held-out agreement {_num(score.heldout_agreement, 3)} [{_num(score.heldout_agreement_low, 2)}, "
+                   f"{_num(score.heldout_agreement_high, 2)}] n={score.heldout_n_pairs}, all pairs ")
     return (
-        f"{head}: agreement {_num(score.agreement, 3)}{interval}, "
+        f"{head}: {heldout}agreement {_num(score.agreement, 3)}{interval}, "
         f"preference ratio {_num(score.preference_ratio, 3)}"
     )
 

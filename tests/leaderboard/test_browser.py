@@ -51,8 +51,12 @@ def test_the_leaderboard_page_renders_the_table_and_the_plot(live_server, browse
     rows = page.locator("table.lb-table tbody tr")
     assert rows.count() == 5
     assert rows.first.locator("td").nth(1).inner_text().startswith("qure")
-    assert page.locator("svg.agreement-plot:visible circle").count() == 5  # the phone's plot is hidden
-    assert "human ceiling" in page.locator("svg.agreement-plot:visible").text_content()
+    plots = page.locator("svg.agreement-plot:visible")  # the phone's plots are hidden
+    assert plots.count() == 2  # held-out agreement, preference ratio
+    assert plots.first.locator("circle[r='5']").count() == 5  # a point per model ...
+    assert plots.first.locator("circle[r='4']").count() == 5  # ... and its figure in the ceiling's units
+    assert "human ceiling" in plots.first.text_content()
+    assert "chance" in plots.nth(1).text_content()
     page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
     page.get_by_role("link", name="Model", exact=True).click()
     assert page.locator("table.lb-table tbody tr").first.locator("td").nth(1).inner_text().startswith("clip4cir")

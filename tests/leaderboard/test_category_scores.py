@@ -68,17 +68,19 @@ def test_the_leaderboard_shows_a_column_per_category_with_the_stored_figures(cli
     model = ModelEntry.objects.create(name="m", family="demo", paper_url="https://arxiv.org/abs/1",
                                       code_url="https://github.com/example/m")
     score = ModelScore.objects.create(model=model, benchmark=benchmark)
-    model_score_store(score_id=score.pk, set1=[c[1] for c in CASES], set2=[c[2] for c in CASES])
+    stored = model_score_store(score_id=score.pk, set1=[c[1] for c in CASES], set2=[c[2] for c in CASES])
     html = client.get(f"/leaderboard/{benchmark.name}/").content.decode()
     for category, hand in HAND.items():
         assert f'<th scope="col" class="lb-category">{category} ' in html
-        cell = f'data-category="{category}">{hand["agreement"]:.3f} <span class="muted lb-small">n={hand["n_pairs"]}'
+        low, high = stored.by_category[category]["agreement_low"], stored.by_category[category]["agreement_high"]
+        cell = (f'data-category="{category}">{hand["agreement"]:.3f} <span class="muted lb-small">'
+                f'[{low:.3f}, {high:.3f}] n={hand["n_pairs"]}')  # each cell with its interval
         assert cell in html
     assert '<a href="https://arxiv.org/abs/1" rel="noopener">paper</a>' in html
     assert '<a href="https://github.com/example/m" rel="noopener">code</a>' in html
-    for words in ("chance</text>", "Arena votes N (M)", "Eq. 9", "human ceiling"):
+    for words in ("chance</text>", "Arena: wins of own sets, votes N (M)", "Eq. 9", "human ceiling"):
         assert words in html
-    assert html.count('class="agreement-plot') == 2  # the wide plot and the phone's
+    assert html.count('class="agreement-plot') == 4  # agreement and preference ratio: the wide plots and the phone's
     csv_rows = list(csv.DictReader(io.StringIO(client.get(f"/api/leaderboard/benchmarks/{benchmark.name}/csv")
                                                .content.decode())))
     assert float(csv_rows[0]["agreement_shirt"]) == pytest.approx(HAND["shirt"]["agreement"])

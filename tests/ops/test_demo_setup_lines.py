@@ -43,6 +43,12 @@ def test_a_score_names_agreement_and_preference_ratio_rounded():
     assert score_line(score) == (
         "score demo-qure on demo-human-preferences v1: agreement 0.869 [0.80, 0.93], preference ratio 0.871"
     )
+    score.heldout_agreement, score.heldout_agreement_low, score.heldout_agreement_high = 0.8123, 0.7512, 0.8634
+    score.heldout_n_pairs = 180
+    assert score_line(score) == (
+        "score demo-qure on demo-human-preferences v1: held-out agreement 0.812 [0.75, 0.86] n=180, "
+        "all pairs agreement 0.869 [0.80, 0.93], preference ratio 0.871"
+    )
 
 
 def test_a_frozen_benchmark_is_a_sentence_not_an_object_dump():

@@ -42,11 +42,16 @@ class PairSpec:
     selection_weight: float = 1.0  # the design weight relative to uniform (informative pair selection)
     selection_round: int = 0  # informative pair selection: the round that drew it, and its probability in it
     selection_pi: float | None = None
+    # Every model whose top-k is the set (its maker first): the pairs a model is held out of are those where it
+    # made neither set. Empty when unknown (imported pairs).
+    set1_makers: tuple[int, ...] = ()
+    set2_makers: tuple[int, ...] = ()
 
 
 #: PairSpec fields left out of the fingerprint at their defaults, so versions stored before they existed match.
 _FINGERPRINT_DEFAULTS = {
     "n_votes": None, "stop_reason": "", "selection_weight": 1.0, "selection_round": 0, "selection_pi": None,
+    "set1_makers": (), "set2_makers": (),
 }
 
 
@@ -119,6 +124,12 @@ def benchmark_store(
     if latest is not None and latest.fingerprint == fingerprint:
         return BenchmarkResult(benchmark=latest, created=False, report=latest.report)
     agreement, alpha, mean_votes = human_ceiling(pairs)
+    from hpbench.leaderboard.services.figures import benchmark_ceiling_figures
+
+    ceiling = benchmark_ceiling_figures(
+        human=[p.preference for p in pairs], votes_by_pair=[[int(v["choice"]) for v in p.votes] for p in pairs],
+        weights=[p.selection_weight for p in pairs],
+    )
     PreferenceBenchmark.objects.filter(name=name, is_active=True).update(is_active=False)
     benchmark = PreferenceBenchmark.objects.create(
         name=name,
@@ -133,6 +144,7 @@ def benchmark_store(
         votes_per_pair=mean_votes,
         human_agreement=agreement,
         human_alpha=alpha,
+        **ceiling,
         report=report or {},
         is_active=True,
         labels_public=labels_public,
@@ -150,6 +162,8 @@ def benchmark_store(
                 set2_image_ids=list(p.set2),
                 set1_model_id=p.set1_model_id,
                 set2_model_id=p.set2_model_id,
+                set1_makers=_makers(p.set1_model_id, p.set1_makers),
+                set2_makers=_makers(p.set2_model_id, p.set2_makers),
                 preference=p.preference,
                 likert1=p.likert1,
                 likert2=p.likert2,
@@ -166,6 +180,45 @@ def benchmark_store(
         batch_size=1000,
     )
     return BenchmarkResult(benchmark=benchmark, created=True, report=benchmark.report)
+
+
+def _makers(model_id: int | None, makers: Sequence[int]) -> list[int]:
+    """The set's makers as stored: its maker first, then the others with the identical set, no repeats."""
+    return list(dict.fromkeys(([model_id] if model_id is not None else []) + [int(m) for m in makers]))
+
+
+def set_makers(*, campaign: Any, comparisons: Sequence[Any]) -> dict[tuple[int, str], tuple[int, ...]]:
+    """``{(comparison id, "a"|"b"): ids of every model whose top-k is that set}``: the model that made it, and any
+    model with a finished retrieval run on the campaign's dataset and split (its latest) whose top ``set_size``
+    images for the query are the same images. A model whose results cannot be read is left out (its own set
+    is still known from the comparison)."""
+    from hpbench.catalog.models import RetrievalRun
+    from hpbench.catalog.results import read_topk_stored
+
+    k = campaign.set_size
+    latest: dict[int, Any] = {}
+    runs = RetrievalRun.objects.filter(
+        dataset=campaign.dataset, split=campaign.split, status=RetrievalRun.Status.FINISHED
+    ).exclude(results_path="").order_by("model_id", "-finished_at", "-created_at", "-pk")
+    for run in runs.only("id", "model_id", "results_path"):
+        latest.setdefault(run.model_id, run)
+    by_set: dict[tuple[int, frozenset[int]], list[int]] = {}
+    wanted = {c.query_id for c in comparisons}
+    for model_id, run in sorted(latest.items()):
+        try:
+            topk = read_topk_stored(run.results_path).as_dict(k)
+        except (OSError, KeyError, ValueError):
+            continue
+        for query_id in wanted:
+            ids = topk.get(query_id)
+            if ids is not None and len(ids) >= k:
+                by_set.setdefault((query_id, frozenset(int(i) for i in ids[:k])), []).append(model_id)
+    out: dict[tuple[int, str], tuple[int, ...]] = {}
+    for c in comparisons:
+        for side, images in (("a", c.set_a_images), ("b", c.set_b_images)):
+            found = by_set.get((c.query_id, frozenset(int(i) for i in images)), [])
+            out[(c.id, side)] = tuple(found)
+    return out
 
 
 def benchmark_import_hpfiq(
@@ -298,6 +351,7 @@ def benchmark_freeze(
     for vote in valid_votes:
         votes_by_comparison.setdefault(vote.comparison_id, []).append(vote)
     code = {"a": 1, "b": 2, "tie": 0}
+    makers = set_makers(campaign=campaign, comparisons=[c for c in comparisons if c.id in votes_by_comparison])
     pairs: list[PairSpec] = []
     dropped = {"no_votes": 0, "both_irrelevant": 0, "tie": 0}
     for comparison in comparisons:
@@ -324,6 +378,8 @@ def benchmark_freeze(
                 query_id=comparison.query_id,
                 set1_model_id=comparison.set_a_model_id,
                 set2_model_id=comparison.set_b_model_id,
+                set1_makers=makers.get((comparison.id, "a"), ()),
+                set2_makers=makers.get((comparison.id, "b"), ()),
                 likert1=float(np.mean(ratings_a)) if ratings_a else None,
                 likert2=float(np.mean(ratings_b)) if ratings_b else None,
                 votes=tuple(

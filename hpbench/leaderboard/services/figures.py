@@ -66,3 +66,49 @@ def category_figures(
         out[category] = {key: figures[key] for key in
                          ("agreement", "agreement_low", "agreement_high", "preference_ratio", "n_pairs")}
     return out
+
+
+def vote_codes(votes: Sequence[dict]) -> list[int]:
+    """A stored pair's votes (``BenchmarkPair.votes``) as choice codes 1, 2, 0 (tie)."""
+    return [int(v["choice"]) for v in votes]
+
+
+def benchmark_ceiling_figures(
+    *, human: Sequence[int], votes_by_pair: Sequence[Sequence[int]], weights: Sequence[float],
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
+    """A benchmark's leave-one-out human ceiling with its interval, and its preference ratio's chance level
+    (:mod:`hpbench.metrics.heldout`), as ``PreferenceBenchmark`` field values."""
+    from hpbench.metrics import heldout
+
+    ceiling = heldout.loo_ceiling(votes_by_pair, weights=weights, rounds=rounds, seed=seed)
+    return {
+        "ceiling_loo": ceiling["value"],
+        "ceiling_loo_low": ceiling["lower"],
+        "ceiling_loo_high": ceiling["upper"],
+        "ceiling_loo_pairs": ceiling["pairs"],
+        "preference_ratio_chance": heldout.preference_ratio_chance(human),
+    }
+
+
+def heldout_figures(
+    *, model_id: int, choices: Sequence[int] | np.ndarray, human: Sequence[int], weights: Sequence[float],
+    makers1: Sequence[Sequence[int]], makers2: Sequence[Sequence[int]], votes_by_pair: Sequence[Sequence[int]],
+    rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
+) -> dict[str, Any]:
+    """A model's held-out agreement (pairs where it made neither set; weighted by selection weight) and its
+    agreement with the leave-one-out majorities on those pairs, as ``ModelScore`` field values."""
+    from hpbench.metrics import heldout
+
+    mask = heldout.heldout_mask(makers1, makers2, model_id)
+    agree = heldout.agreement_figures(choices, human, weights=weights, mask=mask, rounds=rounds, seed=seed)
+    loo = heldout.loo_model_agreement(choices, votes_by_pair, weights=weights, mask=mask, rounds=rounds, seed=seed)
+    return {
+        "heldout_agreement": agree["value"],
+        "heldout_agreement_low": agree["lower"],
+        "heldout_agreement_high": agree["upper"],
+        "heldout_n_pairs": agree["n"],
+        "loo_agreement": loo["value"],
+        "loo_agreement_low": loo["lower"],
+        "loo_agreement_high": loo["upper"],
+    }

@@ -11,7 +11,7 @@ from django.utils import timezone
 from hpbench import dispatch
 from hpbench.catalog.models import ModelEntry
 from hpbench.leaderboard.models import ModelScore, PreferenceBenchmark
-from hpbench.leaderboard.services.figures import category_figures, preference_figures
+from hpbench.leaderboard.services.figures import category_figures, heldout_figures, preference_figures, vote_codes
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,32 +54,39 @@ def model_score_store(
     *, score_id: int, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray,
     timings: dict | None = None,
 ) -> ModelScore:
-    """Compute and store a model's figures, overall and per category (:func:`category_figures`), from its per-pair
-    set scores (benchmark order), all weighted by the pairs' selection weights when any differs from 1; marks it
-    finished.
+    """Compute and store a model's figures, overall, per category (:func:`category_figures`) and on its held-out
+    pairs (:func:`heldout_figures`), from its per-pair set scores (benchmark order), all weighted by the pairs'
+    selection weights when any differs from 1; marks it finished.
 
     Raises ``ValueError`` when the number of scores differs from the benchmark's pairs.
     """
     score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
     rows = list(
-        score.benchmark.pairs.order_by("position").values_list("preference", "reference__category", "selection_weight")
+        score.benchmark.pairs.order_by("position").values_list(
+            "preference", "reference__category", "selection_weight", "set1_makers", "set2_makers", "votes"
+        )
     )
-    human = [preference for preference, _, _ in rows]
+    human = [row[0] for row in rows]
     if len(human) != len(set1):
         raise ValueError(f"score {score_id}: {len(set1)} set scores for {len(human)} pairs")
     # One estimand per benchmark: a benchmark drawn by informative selection weights every figure by the pairs'
     # design weights (Hajek), the others weight none.
-    weights = [w for _, _, w in rows]
+    weights = [row[2] for row in rows]
     design = weights if any(w != 1.0 for w in weights) else None
     figures = preference_figures(set1=set1, set2=set2, human=human, weights=design)
     by_category = category_figures(
-        set1=set1, set2=set2, human=human, categories=[c for _, c, _ in rows], weights=design
+        set1=set1, set2=set2, human=human, categories=[row[1] for row in rows], weights=design
     )
     from hpbench.metrics.preference import model_choices
 
+    choices = model_choices(set1, set2)
+    figures.update(heldout_figures(
+        model_id=score.model_id, choices=choices, human=human, weights=weights, makers1=[row[3] for row in rows],
+        makers2=[row[4] for row in rows], votes_by_pair=[vote_codes(row[5]) for row in rows],
+    ))
     ModelScore.objects.filter(pk=score_id).update(
         **figures,
-        pair_choices=model_choices(set1, set2).tobytes(),
+        pair_choices=choices.tobytes(),
         by_category=by_category,
         status=ModelScore.Status.FINISHED,
         progress=1.0,
