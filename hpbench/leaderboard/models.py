@@ -95,6 +95,9 @@ class BenchmarkPair(models.Model):
     n_votes = models.PositiveIntegerField(null=True, blank=True)
     stop_reason = models.CharField(max_length=10, blank=True, default="")
     selection_weight = models.FloatField(default=1.0)
+    # The pair's own category (FashionIQ: dress, shirt, toptee): its query's, or for HP-FashionIQ the folder of its
+    # reference path (image_data/<category>/). Not the reference image's row, which FashionIQ may list under two.
+    category = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [

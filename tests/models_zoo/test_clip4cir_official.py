@@ -273,7 +273,8 @@ def test_on_a_real_gpu_the_weights_are_those_of_the_official_cuda_load(tmp_path,
 def test_a_data_parallel_clip_loads_as_the_plain_one(tmp_path, bpe_file, images):
     combiner_path, clip, _ = _release(tmp_path / "r", "ViT", bpe_file)
     torch.save({"epoch": 2, "CLIP": {f"module.{k}": v for k, v in clip.items()}}, tmp_path / "r" / "dp.pt")
-    plain = load_model("clip4cir", combiner_path, config={"clip_checkpoint": str(tmp_path / "r" / "fiq_clip_fullft.pt")})
+    plain_path = str(tmp_path / "r" / "fiq_clip_fullft.pt")
+    plain = load_model("clip4cir", combiner_path, config={"clip_checkpoint": plain_path})
     wrapped = load_model("clip4cir", combiner_path, config={"clip_checkpoint": str(tmp_path / "r" / "dp.pt")})
     pixels = plain.preprocess(images)
     with torch.no_grad():

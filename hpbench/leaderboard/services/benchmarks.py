@@ -40,10 +40,11 @@ class PairSpec:
     n_votes: int | None = None  # from a campaign: the votes its comparison got, and why it stopped asking
     stop_reason: str = ""
     selection_weight: float = 1.0  # 1/π relative to a uniform draw (informative pair selection)
+    category: str = ""  # the pair's own category: its query's, or HP-FashionIQ's image_data/<category>/ folder
 
 
 #: PairSpec fields left out of the fingerprint at their defaults, so versions stored before they existed match.
-_FINGERPRINT_DEFAULTS = {"n_votes": None, "stop_reason": "", "selection_weight": 1.0}
+_FINGERPRINT_DEFAULTS = {"n_votes": None, "stop_reason": "", "selection_weight": 1.0, "category": ""}
 
 
 @dataclass
@@ -148,6 +149,7 @@ def benchmark_store(
                 n_votes=p.n_votes,
                 stop_reason=p.stop_reason,
                 selection_weight=p.selection_weight,
+                category=p.category,
             )
             for i, p in enumerate(pairs)
         ],
@@ -204,6 +206,7 @@ def benchmark_import_hpfiq(
                     votes=({"annotator": q.annotator, "choice": q.preferred, "likert1": q.likert1,
                             "likert2": q.likert2},),
                     source_key=q.key,
+                    category=q.reference.category,
                 )
             )
         if progress is not None:
@@ -264,6 +267,9 @@ def benchmark_freeze(
     comparisons = list(
         Comparison.objects.filter(campaign=campaign, is_gold=False).order_by("id")
     )
+    category_of = dict(
+        Query.objects.filter(pk__in={c.query_id for c in comparisons if c.query_id}).values_list("id", "category")
+    )
     votes_by_comparison: dict[int, list] = {}
     valid_votes = Vote.objects.counted().filter(comparison__campaign=campaign, comparison__is_gold=False).order_by("id")
     for vote in valid_votes:
@@ -307,6 +313,7 @@ def benchmark_freeze(
                 stop_reason=comparison.stop_reason
                 or ("max_votes" if comparison.votes_count >= comparison.target_votes > 0 else "open"),
                 selection_weight=comparison.selection_weight,
+                category=category_of.get(comparison.query_id, ""),
             )
         )
     report = {

@@ -41,7 +41,7 @@ def category_figures(
     *, set1: Sequence[float] | np.ndarray, set2: Sequence[float] | np.ndarray, human: Sequence[int],
     categories: Sequence[str], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`preference_figures` on each category's pairs (the category of a pair's reference image:
+    """:func:`preference_figures` on each category's pairs (the pair's own category, ``BenchmarkPair.category``:
     FashionIQ's dress, shirt, toptee): ``{category: {"agreement", "agreement_low", "agreement_high",
     "preference_ratio", "n_pairs"}}``. Pairs without a category are left out; ``{}`` when fewer than two
     categories have pairs (one category's figures are the overall ones)."""
