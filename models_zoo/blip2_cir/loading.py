@@ -17,8 +17,9 @@
     model's ``vision_model``; the Q-Former keys go through the table.
 
   A file without ``visual_encoder.*`` weights (LAVIS builds the ViT from its own ``clip_vit_L.pth`` and then
-  loads the fine-tuned dict non-strictly) needs that ViT file: ``vit_checkpoint=`` or ``clip_vit_L.pth``
-  beside the checkpoint. As LAVIS, at most 23 ViT blocks are used (of the ViT file and of the fine-tuned file),
+  loads the fine-tuned dict non-strictly) needs that ViT file: ``vit_checkpoint=`` or ``clip_vit_L.pth`` (or
+  ``clip_vit_L.safetensors``) beside the checkpoint; a submission's ``vit_checkpoint`` file is stored there.
+  As LAVIS, at most 23 ViT blocks are used (of the ViT file and of the fine-tuned file),
   ``ln_post``/``proj`` are ignored, ViT weights in the fine-tuned file win over the ViT file's, and the ViT's
   convolution and linear weights are rounded to fp16 values whichever file they come from (``vit_precision``
   fp16, QuRe's; ``config["vit_precision"] = "fp32"`` keeps them as stored): see :func:`as_lavis_clip_l`.
@@ -44,6 +45,7 @@ from typing import Any
 
 import torch
 
+from models_zoo import CLIP_L_VIT_STEM
 from models_zoo.blip2_cir.clip_vit import LAVIS_CLIP_L_BLOCKS, ClipLVision, clip_vit_sizes
 from models_zoo.blip2_cir.keymap import infer_blip2_config_kwargs, infer_qformer_config_kwargs, lavis_to_hf
 from models_zoo.blip2_cir.model import Blip2Cir
@@ -51,8 +53,10 @@ from models_zoo.checkpoints import DEFAULT_MAX_BYTES, load_state_dict_checked, l
 from models_zoo.errors import CheckpointError
 
 CONFIG_NAME = "blip2_cir.json"
-#: The ViT file LAVIS ``blip2_pretrain_vitL`` builds its ``clip_L`` tower from, looked for beside the checkpoint.
-CLIP_L_VIT_NAME = "clip_vit_L.pth"
+#: The ViT file LAVIS ``blip2_pretrain_vitL`` builds its ``clip_L`` tower from, looked for beside the checkpoint
+#: (as ``.pth`` or ``.safetensors``).
+CLIP_L_VIT_NAME = f"{CLIP_L_VIT_STEM}.pth"
+CLIP_L_VIT_SUFFIXES = (".pth", ".safetensors")
 _VIT_BLOCK = re.compile(r"^visual_encoder\.transformer\.resblocks\.(\d+)\.")
 _DEFAULT_HEADS = {"vision_num_attention_heads": 16, "qformer_num_attention_heads": 12}
 
@@ -149,14 +153,16 @@ def _with_vit(
     """``lavis`` completed with the ViT file's weights when it has none (or when one is given explicitly)."""
     layout = vision_layout(lavis)
     if vit_checkpoint is None and layout == "none":
-        beside = checkpoint.parent / CLIP_L_VIT_NAME
-        if not beside.is_file():
+        found = [p for p in (checkpoint.parent / f"{CLIP_L_VIT_STEM}{s}" for s in CLIP_L_VIT_SUFFIXES) if p.is_file()]
+        if not found:
             raise CheckpointError(
                 f"Checkpoint {checkpoint}: holds no ViT weights (no visual_encoder.* keys). LAVIS builds the "
                 f"clip_L ViT from its own {CLIP_L_VIT_NAME} before loading the fine-tuned weights non-strictly; "
-                f"put that file beside the checkpoint as {CLIP_L_VIT_NAME} (or pass vit_checkpoint=...)"
+                f"give that file beside the checkpoint as {CLIP_L_VIT_NAME} or {CLIP_L_VIT_STEM}.safetensors "
+                "(on hpbench: upload it as the submission's second file, 'vit_checkpoint'; from Python: "
+                "vit_checkpoint=...)"
             )
-        vit_checkpoint = beside
+        vit_checkpoint = found[0]
     if vit_checkpoint is None:
         return lavis
     if layout not in ("none", "clip_L"):
