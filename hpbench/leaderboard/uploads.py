@@ -51,9 +51,8 @@ def max_checkpoint_bytes() -> int:
 
 
 def max_request_bytes() -> int:
-    """The largest request body a checkpoint upload may have: a checkpoint and a ViT file (``vit_checkpoint``),
-    each within the per-file limit."""
-    return 2 * max_checkpoint_bytes() + FORM_OVERHEAD_BYTES
+    """The largest request body a checkpoint upload may have."""
+    return max_checkpoint_bytes() + FORM_OVERHEAD_BYTES
 
 
 def _too_large(detail: str) -> JsonResponse:
