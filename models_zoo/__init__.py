@@ -35,6 +35,10 @@ FAMILIES: dict[str, str] = {
     "demo": "models_zoo.demo",
 }
 
+#: The file a ``blip2_cir`` checkpoint without ViT weights (QuRe's clip_L) is completed from, looked for beside it:
+#: this stem with ``.pth`` or ``.safetensors`` (LAVIS builds the ViT from ``clip_vit_L.pth``).
+CLIP_L_VIT_STEM = "clip_vit_L"
+
 #: family name -> accepted variants; the first is the default used for ``variant=""``.
 VARIANTS: dict[str, tuple[str, ...]] = {
     "clip_zeroshot": ("sum", "mean", "image", "text"),

@@ -59,12 +59,30 @@ def check_file(path: str | Path, *, max_bytes: int | None = DEFAULT_MAX_BYTES) -
     return path
 
 
+def refuse_torchscript(path: Path) -> None:
+    """Raise CheckpointError saying how to convert when ``path`` is a TorchScript archive (OpenAI's CLIP downloads
+    such as ``RN50x4.pt``): code, not a state dict, which is never loaded here because loading runs its code."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            scripted = any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return
+    if scripted:
+        raise CheckpointError(
+            f"Checkpoint {path}: a TorchScript archive (the format of OpenAI's CLIP downloads), which hpbench does "
+            "not load because loading runs its code; convert it once where you trust it: "
+            f"torch.save(torch.jit.load('{path.name}', map_location='cpu').state_dict(), '{path.stem}_state.pt') "
+            "(or save that state dict with safetensors.torch.save_file) and give that file instead"
+        )
+
+
 def load_checkpoint_file(path: str | Path, *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> Any:
     """Read a checkpoint file safely and return its content on CPU.
 
     A ``.safetensors`` file gives a ``dict[str, Tensor]``; a ``.pt/.pth/.bin`` file gives whatever
     plain structure it holds (dicts, lists, tensors, numbers, strings). Raises CheckpointError for a
-    missing, oversized, empty, truncated/corrupt or code-carrying file, or an unknown extension.
+    missing, oversized, empty, truncated/corrupt or code-carrying file (a TorchScript archive gets the way to
+    convert it), or an unknown extension.
     """
     path = check_file(path, max_bytes=max_bytes)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
@@ -76,6 +94,7 @@ def load_checkpoint_file(path: str | Path, *, max_bytes: int | None = DEFAULT_MA
             raise CheckpointError(
                 f"Checkpoint {path}: not a valid safetensors file (truncated or corrupt?): {exc}"
             ) from exc
+    refuse_torchscript(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

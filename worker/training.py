@@ -22,11 +22,13 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
 
     Query text: :func:`hpbench.catalog.query_text.query_text` (FashionIQ's two captions joined as the official
     code does, for FashionIQ and the demo; CIRR's caption as is). ``val`` (for the per-epoch Recall@K) is None
-    for CIRR or when the dataset has no val queries with targets; its galleries are each category's val images.
+    for CIRR or when the dataset has no val queries with targets; its galleries are each category's val
+    gallery (:func:`hpbench.catalog.selectors.gallery_images`).
     Raises ValueError for an unknown dataset or one without train queries.
     """
-    from hpbench.catalog.models import Dataset, Image, Query
+    from hpbench.catalog.models import Dataset, Query
     from hpbench.catalog.query_text import query_text
+    from hpbench.catalog.selectors import gallery_images
     from models_zoo.qure.data import FilePixels, QuerySet
 
     try:
@@ -65,9 +67,12 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
         if not reference:
             return None
         galleries: dict[str, list[int]] = {}
-        if split != "train":
-            for image in Image.objects.filter(dataset=dataset, split=split).order_by("id"):
-                galleries.setdefault(image.category, []).append(image_id(image.pk, image.file_path))
+        if split != "train":  # each category's gallery as the protocol has it (an image may be in two)
+            for category in sorted(set(categories)):
+                for pk, file_path in gallery_images(dataset=dataset, split=split, category=category).values_list(
+                    "pk", "file_path"
+                ):
+                    galleries.setdefault(category, []).append(image_id(pk, file_path))
         return reference, target, texts, categories, galleries
 
     train_rows = query_rows("train")

@@ -132,6 +132,7 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 submission = submission_create(
                     owner=request.user, family=form["family"], variant=form["variant"], config=config,
                     file=upload, description=form["description"], link=form["link"],
+                    vit_checkpoint=request.FILES.get("vit_checkpoint"),
                 )
             except SubmissionError as exc:
                 error = str(exc)

@@ -3,8 +3,11 @@
 Each importer reads a folder, validates every file and entry, and writes Dataset, Image and Query
 rows in ONE transaction: any bad input raises :class:`DatasetImportError` naming the file and entry,
 and nothing is written. Missing image files (a FashionIQ reality) are not errors: they are reported
-by count and name, and the queries that need them are skipped. Re-running an import updates rows in
-place (images by name, queries by their stable key), so it is idempotent.
+by count and name, and the queries that need them are skipped (counted per split in the report). An image
+listed in several split files (FashionIQ lists some under two categories) is one ``Image`` with an
+``ImageListing`` per split file, so every category's gallery is its split file. Re-running an import updates
+rows in place (images by name, queries by their stable key, the listings of the split files read), so it is
+idempotent.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from hpbench.catalog.models import Dataset, Image, Query
+from hpbench.catalog.models import Dataset, Image, ImageListing, Query
 
 FASHIONIQ_CATEGORIES = ("dress", "shirt", "toptee")
 FASHIONIQ_SPLITS = ("train", "val", "test")
@@ -48,6 +52,8 @@ class ImportReport:
     missing_images: list[str] = field(default_factory=list)
     skipped_queries: int = 0
     per_split: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Images the split files list more than once (FashionIQ: under two categories); each listing is kept.
+    images_listed_twice: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +67,8 @@ class ImportReport:
             "missing_image_names": sorted(self.missing_images),
             "skipped_queries": self.skipped_queries,
             "per_split": self.per_split,
+            "images_listed_twice": len(self.images_listed_twice),
+            "images_listed_twice_names": self.images_listed_twice[:100],
         }
 
 
@@ -97,19 +105,49 @@ def _check_readable(path: Path, where: str) -> None:
 
 
 class _Writer:
-    """Collects images and queries, then upserts them in bulk."""
+    """Collects images, their listings and queries, then upserts them in bulk.
+
+    An image listed in several split files (FashionIQ lists some under two categories) is one ``Image`` row,
+    whose split and category are those of its first listing, with one ``ImageListing`` per listing: each
+    category's gallery is exactly its split file.
+    """
 
     def __init__(self, dataset: Dataset, report: ImportReport) -> None:
         self.dataset = dataset
         self.report = report
         self.images: dict[str, Image] = {}
+        self.listings: dict[str, dict[tuple[str, str], None]] = {}  # name -> (split, category), in file order
+        self.covered: set[tuple[str, str]] = set()  # the (split, category) split files this import read
         self.queries: list[Query] = []
 
+    def cover(self, *, split: str, category: str) -> None:
+        """This import reads the split file of (split, category): its listings are replaced by the ones added."""
+        self.covered.add((split, category))
+
     def add_image(self, *, name: str, category: str, split: str, file_path: str, attributes: dict) -> None:
-        self.images[name] = Image(
-            dataset=self.dataset, name=name, category=category, split=split,
-            file_path=file_path, attributes=attributes,
+        self.cover(split=split, category=category)
+        if name not in self.images:
+            self.images[name] = Image(
+                dataset=self.dataset, name=name, category=category, split=split,
+                file_path=file_path, attributes=attributes,
+            )
+        self.listings.setdefault(name, {})[(split, category)] = None
+
+    def _flush_listings(self, ids: dict[str, int]) -> None:
+        stale = Q()
+        for split, category in self.covered:
+            stale |= Q(split=split, category=category)
+        if self.covered:
+            ImageListing.objects.filter(stale, dataset=self.dataset).delete()
+        ImageListing.objects.bulk_create(
+            [
+                ImageListing(dataset=self.dataset, image_id=ids[name], split=split, category=category)
+                for name, places in self.listings.items()
+                for split, category in places
+            ],
+            batch_size=2000, ignore_conflicts=True,
         )
+        self.report.images_listed_twice = sorted(name for name, places in self.listings.items() if len(places) > 1)
 
     def flush(self, pending_queries: list[dict[str, Any]]) -> None:
         existing_images = set(Image.objects.filter(dataset=self.dataset).values_list("name", flat=True))
@@ -118,6 +156,7 @@ class _Writer:
             unique_fields=["dataset", "name"], update_fields=["category", "split", "file_path", "attributes"],
         )
         ids = dict(Image.objects.filter(dataset=self.dataset).values_list("name", "id"))
+        self._flush_listings(ids)
         existing_queries = set(Query.objects.filter(dataset=self.dataset).values_list("key", flat=True))
         rows = [
             Query(
@@ -189,6 +228,7 @@ def import_fashioniq(
         for category in categories:
             for split in splits:
                 split_path = root / "image_splits" / f"split.{category}.{split}.json"
+                writer.cover(split=split, category=category)
                 names = _read_json(split_path)
                 if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
                     raise DatasetImportError(f"{split_path}: expected a list of image names")
@@ -261,6 +301,7 @@ def import_cirr(
             if split not in CIRR_SPLITS:
                 raise DatasetImportError(f"unknown CIRR split {split!r}; expected one of {CIRR_SPLITS}")
             split_path = root / "cirr" / "image_splits" / f"split.rc2.{split}.json"
+            writer.cover(split=split, category="")
             mapping = _read_json(split_path)
             if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
                 raise DatasetImportError(f"{split_path}: expected an object mapping image names to paths")

@@ -48,6 +48,31 @@ class Image(models.Model):
         return f"{self.dataset_id}:{self.name}"
 
 
+class ImageListing(models.Model):
+    """One place a split file lists an image: its (split, category).
+
+    FashionIQ lists some images under two categories, and the official evaluation's gallery for a category and
+    split is exactly that category's split file, so an image may have several listings; ``Image.split`` and
+    ``Image.category`` keep the first. The importers write every listing; a gallery is the images listed there
+    (plus images created without listings, by their own split and category:
+    :func:`hpbench.catalog.selectors.gallery_images`).
+    """
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="listings")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="listings")
+    split = models.CharField(max_length=32)
+    category = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "split", "category"], name="image_listing_unique"),
+        ]
+        indexes = [models.Index(fields=["dataset", "split", "category"], name="image_listing_gallery_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}:{self.category}/{self.split}"
+
+
 class Query(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="queries")
     key = models.CharField(max_length=255, help_text="Stable id within the dataset (for idempotent imports).")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.models import Dataset, Image, ImageListing, ModelEntry, Query, RetrievalRun
 from hpbench.catalog.results import TopK, read_topk_stored
 
 
@@ -26,10 +26,16 @@ def model_entry_get_for_user(user, model_id: int) -> ModelEntry:
 
 
 def gallery_images(*, dataset: Dataset, split: str, category: str | None = None) -> QuerySet[Image]:
-    """The images a query of this split is ranked against, in a stable order."""
-    images = Image.objects.filter(dataset=dataset, split=split)
+    """The images a query of this split (and category) is ranked against, in a stable order: those the split
+    files list there (:class:`ImageListing`; an image FashionIQ lists under two categories is in both
+    galleries), and images without listings by their own split and category."""
+    own = Q(split=split) if category is None else Q(split=split, category=category)
+    listed = ImageListing.objects.filter(dataset=dataset, split=split)
     if category is not None:
-        images = images.filter(category=category)
+        listed = listed.filter(category=category)
+    images = Image.objects.filter(dataset=dataset).filter(
+        (own & ~Exists(ImageListing.objects.filter(image=OuterRef("pk")))) | Q(pk__in=listed.values("image_id"))
+    )
     return images.order_by("id")
 
 

@@ -111,6 +111,10 @@ class SubmissionCreateSerializer(serializers.Serializer):
     variant = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     config = serializers.CharField(required=False, allow_blank=True, default="")
     file = serializers.FileField()
+    vit_checkpoint = serializers.FileField(
+        required=False, allow_null=True, default=None,
+        help_text="blip2_cir (QuRe clip_L) only: the ViT file (LAVIS's clip_vit_L.pth, or .safetensors) for a "
+        "checkpoint without ViT weights; stored beside it, where the loader looks.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="")
 

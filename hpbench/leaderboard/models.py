@@ -127,6 +127,9 @@ class BenchmarkPair(models.Model):
     # Informative pair selection: the round that drew the comparison (1 = the build) and its probability in it.
     selection_round = models.PositiveSmallIntegerField(default=0)
     selection_pi = models.FloatField(null=True, blank=True)
+    # The pair's own category (FashionIQ: dress, shirt, toptee): its query's, or for HP-FashionIQ the folder of its
+    # reference path (image_data/<category>/). Not the reference image's row, which FashionIQ may list under two.
+    category = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         constraints = [

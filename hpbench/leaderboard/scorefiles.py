@@ -496,13 +496,21 @@ def relevance_set_scores(scores: RelevanceScores) -> tuple[Any, Any]:
 def rankings_recall(proto: SplitProtocol, files: dict[str, Rankings]) -> dict[str, Any]:
     """Recall@K of submitted rankings (``files`` by metric: ``recall`` and/or CIRR's ``recall_subset``), by the
     functions of ``hpbench.metrics.retrieval`` a model run uses: FashionIQ per category and averaged, CIRR
-    R@1/5/10/50 and Rsubset@1/2/3 (``avg`` when both files are there). Queries without a target in their
-    gallery are left out, as in a model run."""
+    R@1/5/10/50 and Rsubset@1/2/3 (``avg`` when both files are there). Queries whose target is not in their
+    gallery are left out, as in a model run, and counted: ``skipped_queries`` and ``skipped_by_group``."""
     from hpbench.metrics import retrieval as metrics
 
     out: dict[str, Any] = {"protocol": proto.protocol, "split": proto.split, "queries": len(proto.queries),
                            "source": "score file"}
     scored = [k for k in proto.queries if proto.target[k] is not None and proto.target[k] in proto.gallery_set(k)]
+    # Counted and reported as a model run reports them (worker.retrieval), never dropped silently.
+    skipped: dict[str, int] = {}
+    for k in proto.queries:
+        if proto.target[k] is not None and proto.target[k] not in proto.gallery_set(k):
+            skipped[proto.group[k]] = skipped.get(proto.group[k], 0) + 1
+    out["skipped_queries"] = sum(skipped.values())
+    if skipped:
+        out["skipped_by_group"] = skipped
     if not scored:
         return out
     targets = [proto.target[k] for k in scored]

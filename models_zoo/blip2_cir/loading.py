@@ -17,9 +17,12 @@
     model's ``vision_model``; the Q-Former keys go through the table.
 
   A file without ``visual_encoder.*`` weights (LAVIS builds the ViT from its own ``clip_vit_L.pth`` and then
-  loads the fine-tuned dict non-strictly) needs that ViT file: ``vit_checkpoint=`` or ``clip_vit_L.pth``
-  beside the checkpoint. As LAVIS, at most 23 of its blocks are used, ``ln_post``/``proj`` are ignored, and
-  ViT weights in the fine-tuned file win over the ViT file's.
+  loads the fine-tuned dict non-strictly) needs that ViT file: ``vit_checkpoint=`` or ``clip_vit_L.pth`` (or
+  ``clip_vit_L.safetensors``) beside the checkpoint; a submission's ``vit_checkpoint`` file is stored there.
+  As LAVIS, at most 23 ViT blocks are used (of the ViT file and of the fine-tuned file),
+  ``ln_post``/``proj`` are ignored, ViT weights in the fine-tuned file win over the ViT file's, and the ViT's
+  convolution and linear weights are rounded to fp16 values whichever file they come from (``vit_precision``
+  fp16, QuRe's; ``config["vit_precision"] = "fp32"`` keeps them as stored): see :func:`as_lavis_clip_l`.
 
   Sizes are read from the tensors; the EVA and Q-Former attention-head counts are not visible there and
   default to the official ViT-g (16) and BERT-base (12) values, overridable with
@@ -28,16 +31,21 @@
 
 Tokenizer: BERT (lowercasing), from ``vocab_file=`` (a ``vocab.txt`` such as bert-base-uncased's), else
 ``vocab.txt`` in the folder (or beside the checkpoint file, or ``config["tokenizer_folder"]``), else a
-tokenizer saved in that folder. Other config keys: ``max_text_length`` (32), ``pad_ratio`` (1.25), ``max_bytes``.
+tokenizer saved in that folder. Other config keys: ``max_text_length`` (32), ``pad_ratio`` (1.25), ``max_bytes``,
+``vit_precision`` (``fp16``).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from models_zoo import CLIP_L_VIT_STEM
 from models_zoo.blip2_cir.clip_vit import LAVIS_CLIP_L_BLOCKS, ClipLVision, clip_vit_sizes
 from models_zoo.blip2_cir.keymap import infer_blip2_config_kwargs, infer_qformer_config_kwargs, lavis_to_hf
 from models_zoo.blip2_cir.model import Blip2Cir
@@ -45,8 +53,11 @@ from models_zoo.checkpoints import DEFAULT_MAX_BYTES, load_state_dict_checked, l
 from models_zoo.errors import CheckpointError
 
 CONFIG_NAME = "blip2_cir.json"
-#: The ViT file LAVIS ``blip2_pretrain_vitL`` builds its ``clip_L`` tower from, looked for beside the checkpoint.
-CLIP_L_VIT_NAME = "clip_vit_L.pth"
+#: The ViT file LAVIS ``blip2_pretrain_vitL`` builds its ``clip_L`` tower from, looked for beside the checkpoint
+#: (as ``.pth`` or ``.safetensors``).
+CLIP_L_VIT_NAME = f"{CLIP_L_VIT_STEM}.pth"
+CLIP_L_VIT_SUFFIXES = (".pth", ".safetensors")
+_VIT_BLOCK = re.compile(r"^visual_encoder\.transformer\.resblocks\.(\d+)\.")
 _DEFAULT_HEADS = {"vision_num_attention_heads": 16, "qformer_num_attention_heads": 12}
 
 
@@ -142,14 +153,16 @@ def _with_vit(
     """``lavis`` completed with the ViT file's weights when it has none (or when one is given explicitly)."""
     layout = vision_layout(lavis)
     if vit_checkpoint is None and layout == "none":
-        beside = checkpoint.parent / CLIP_L_VIT_NAME
-        if not beside.is_file():
+        found = [p for p in (checkpoint.parent / f"{CLIP_L_VIT_STEM}{s}" for s in CLIP_L_VIT_SUFFIXES) if p.is_file()]
+        if not found:
             raise CheckpointError(
                 f"Checkpoint {checkpoint}: holds no ViT weights (no visual_encoder.* keys). LAVIS builds the "
                 f"clip_L ViT from its own {CLIP_L_VIT_NAME} before loading the fine-tuned weights non-strictly; "
-                f"put that file beside the checkpoint as {CLIP_L_VIT_NAME} (or pass vit_checkpoint=...)"
+                f"give that file beside the checkpoint as {CLIP_L_VIT_NAME} or {CLIP_L_VIT_STEM}.safetensors "
+                "(on hpbench: upload it as the submission's second file, 'vit_checkpoint'; from Python: "
+                "vit_checkpoint=...)"
             )
-        vit_checkpoint = beside
+        vit_checkpoint = found[0]
     if vit_checkpoint is None:
         return lavis
     if layout not in ("none", "clip_L"):
@@ -157,9 +170,40 @@ def _with_vit(
     return {**_clip_l_vit_file(Path(vit_checkpoint), max_bytes=max_bytes), **lavis}
 
 
+#: ``visual_encoder`` keys LAVIS ``convert_weights_to_fp16`` turns to fp16 (nn.Conv2d / nn.Linear weights and
+#: biases; the attention's ``in_proj`` stays fp32, its conversion being commented out in LAVIS).
+_FP16_VIT_KEY = re.compile(
+    r"^visual_encoder\.(conv1\.weight|transformer\.resblocks\.\d+\.(attn\.out_proj|mlp\.c_fc|mlp\.c_proj)\.(weight|bias))$"
+)
+
+
+def as_lavis_clip_l(lavis: dict[str, Any], *, vit_precision: str = "fp16") -> dict[str, Any]:
+    """``lavis`` as LAVIS's ``blip2_pretrain_vitL`` holds it once loaded: ViT blocks past the 23 that
+    ``create_clip_vit_L`` builds dropped (it loads non-strictly, so they are ignored), and with ``vit_precision``
+    ``"fp16"`` (QuRe's) the ViT's convolution and linear weights and biases rounded to fp16 values, since
+    ``convert_weights_to_fp16`` runs after the ViT file is loaded and the fine-tuned weights are copied into those
+    fp16 tensors (on every device; on CPU ``load_model_and_preprocess`` widens them back with ``.float()``).
+    Files with fewer blocks keep theirs (small test models). Raises ValueError for another precision."""
+    if vit_precision not in ("fp16", "fp32"):
+        raise ValueError(f"vit_precision {vit_precision!r}: expected 'fp16' or 'fp32'")
+    out: dict[str, Any] = {}
+    for key, value in lavis.items():
+        block = _VIT_BLOCK.match(key)
+        if block is not None and int(block.group(1)) >= LAVIS_CLIP_L_BLOCKS:
+            continue
+        if vit_precision == "fp16" and _FP16_VIT_KEY.match(key) and value.is_floating_point():
+            value = value.to(torch.float16)
+        out[key] = value
+    return out
+
+
 def _clip_l(lavis: dict[str, Any], checkpoint: Path, config: dict[str, Any]) -> Any:
     from transformers import Blip2Config, Blip2ForImageTextRetrieval
 
+    try:
+        lavis = as_lavis_clip_l(lavis, vit_precision=config.get("vit_precision", "fp16"))
+    except ValueError as exc:
+        raise CheckpointError(f"Checkpoint {checkpoint}: {exc}") from None
     vision = {k[len("visual_encoder.") :]: v for k, v in lavis.items() if k.startswith("visual_encoder.")}
     sizes = clip_vit_sizes(vision, source=f"Checkpoint {checkpoint} (clip_L visual_encoder)")
     kwargs = infer_qformer_config_kwargs(lavis, source=str(checkpoint))

@@ -32,14 +32,19 @@ import torch
 
 from models_zoo.checkpoints import (
     DEFAULT_MAX_BYTES,
-    load_checkpoint_file,
     load_state_dict_checked,
     load_state_dict_file,
 )
 from models_zoo.clip4cir.bpe import ClipBpeTokenizer
 from models_zoo.clip4cir.keymap import is_openai_layout, openai_to_hf
 from models_zoo.clip4cir.model import Clip4Cir, Combiner, OpenAIClip4Cir
-from models_zoo.clip4cir.official import bpe_path, build_official, find_official_files
+from models_zoo.clip4cir.official import (
+    bpe_path,
+    build_official,
+    find_official_files,
+    read_official_file,
+    read_official_pair,
+)
 from models_zoo.clip_common import load_clip_folder
 from models_zoo.errors import CheckpointError
 
@@ -98,15 +103,11 @@ def _read(checkpoint: Path, config: dict[str, Any], max_bytes: int | None) -> tu
     beside = checkpoint.parent / CONFIG_NAME
     if beside.is_file():
         config.update({k: v for k, v in _read_json(beside).items() if k not in config})
-    if checkpoint.suffix.lower() == ".safetensors":
+    if checkpoint.suffix.lower() == ".safetensors" and not config.get("clip_checkpoint"):
         combiner, clip = _split(load_state_dict_file(checkpoint, max_bytes=max_bytes), source=checkpoint)
         return combiner, clip or None
-    content = load_checkpoint_file(checkpoint, max_bytes=max_bytes)
-    if not isinstance(content, dict) or "Combiner" not in content:
-        keys = ", ".join(repr(k) for k in list(content)[:8]) if isinstance(content, dict) else type(content).__name__
-        raise CheckpointError(f"Checkpoint {checkpoint}: expected a dict with key 'Combiner' (found {keys})")
-    clip_state = content.get("CLIP")
-    return dict(content["Combiner"]), (dict(clip_state) if clip_state is not None else None)
+    extra = config.get("clip_checkpoint")
+    return read_official_pair(combiner=checkpoint, clip=Path(extra) if extra else None, max_bytes=max_bytes)
 
 
 def load(
@@ -121,10 +122,14 @@ def load(
     if not checkpoint.exists():
         raise CheckpointError(f"Checkpoint {checkpoint}: not found")
     combiner_state, clip_state = _read(checkpoint, config, max_bytes)
-    if config.get("clip_checkpoint"):
-        extra_path = Path(config["clip_checkpoint"])
-        extra = load_checkpoint_file(extra_path, max_bytes=max_bytes)
-        clip_state = dict(extra["CLIP"]) if isinstance(extra, dict) and "CLIP" in extra else dict(extra)
+    if checkpoint.is_dir() and config.get("clip_checkpoint"):  # a file's CLIP file is read with it (_read)
+        clip_path = Path(config["clip_checkpoint"])
+        _, clip_state = read_official_file(clip_path, max_bytes=max_bytes)
+        if clip_state is None:
+            raise CheckpointError(
+                f"Checkpoint {clip_path} (the CLIP file, config['clip_checkpoint']): holds a 'Combiner' state dict, "
+                "not a 'CLIP' one"
+            )
     if not config.get("clip_folder"):
         if clip_state is not None and is_openai_layout(clip_state):
             beside = checkpoint if checkpoint.is_dir() else checkpoint.parent

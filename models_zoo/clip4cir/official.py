@@ -17,7 +17,6 @@ tokenizer needs OpenAI's BPE vocabulary ``bpe_simple_vocab_16e6.txt.gz`` (see ``
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,19 @@ def _is_state_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _refuse_torchscript(path: Path) -> None:
-    """OpenAI's own downloads (``RN50x4.pt``) are TorchScript archives: code, not a state dict. Say how to convert."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            scripted = any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return
-    if scripted:
-        raise CheckpointError(
-            f"Checkpoint {path}: a TorchScript archive (the format of OpenAI's CLIP downloads), which hpbench does "
-            "not load because loading runs its code; convert it once where you trust it: "
-            f"torch.save(torch.jit.load('{path.name}', map_location='cpu').state_dict(), 'clip_state.pt')"
-        )
+#: Keys that only a Combiner state dict has (CLIP4Cir's ``combiner.py``).
+_COMBINER_KEYS = ("text_projection_layer.weight", "combiner_layer.weight")
+
+
+def _without_data_parallel(state: StateDict) -> StateDict:
+    """``state`` with the ``module.`` prefix ``nn.DataParallel`` / DDP adds to every key removed."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def _is_combiner(state: StateDict) -> bool:
+    return all(k in state for k in _COMBINER_KEYS)
 
 
 def read_official_file(
@@ -64,10 +63,11 @@ def read_official_file(
 ) -> tuple[StateDict | None, StateDict | None]:
     """``(Combiner state dict or None, CLIP state dict or None)`` from one file.
 
-    Accepts ``{"Combiner": ...}``, ``{"CLIP": ...}``, both in one dict, a flat OpenAI CLIP state dict, or a
-    safetensors file of ``combiner.*``/``clip.*`` tensors. Raises CheckpointError when the file holds neither.
+    Accepts ``{"Combiner": ...}``, ``{"CLIP": ...}``, both in one dict, a flat OpenAI CLIP or Combiner state dict,
+    or a safetensors file of ``combiner.*``/``clip.*`` tensors; keys saved from ``nn.DataParallel`` (``module.``
+    prefix) are read as the plain ones. Raises CheckpointError when the file holds neither (a TorchScript archive
+    gets the way to convert it).
     """
-    _refuse_torchscript(path)
     content = load_checkpoint_file(path, max_bytes=max_bytes)
     if isinstance(content, Mapping) and ("Combiner" in content or "CLIP" in content):
         parts = []
@@ -75,20 +75,48 @@ def read_official_file(
             value = content.get(key)
             if value is not None and not _is_state_dict(value):
                 raise CheckpointError(f"Checkpoint {path}: {key!r} is not a state dict (name -> tensor)")
-            parts.append(dict(value) if value is not None else None)
+            parts.append(_without_data_parallel(dict(value)) if value is not None else None)
         return parts[0], parts[1]
     if _is_state_dict(content):
+        content = _without_data_parallel(dict(content))
         if any(k.startswith(("combiner.", "clip.")) for k in content):
             combiner = {k[len("combiner.") :]: v for k, v in content.items() if k.startswith("combiner.")}
             clip = {k[len("clip.") :]: v for k, v in content.items() if k.startswith("clip.")}
             return combiner or None, clip or None
         if is_openai_layout(content):
             return None, dict(content)
+        if _is_combiner(content):
+            return dict(content), None
     keys = ", ".join(repr(k) for k in list(content)[:8]) if isinstance(content, Mapping) else type(content).__name__
     raise CheckpointError(
         f"Checkpoint {path}: expected CLIP4Cir's {{'epoch', 'Combiner'}} or {{'epoch', 'CLIP'}} dict or an OpenAI "
         f"CLIP state dict (found {keys})"
     )
+
+
+def read_official_pair(
+    *, combiner: Path, clip: Path | None, max_bytes: int | None = DEFAULT_MAX_BYTES
+) -> tuple[StateDict, StateDict | None]:
+    """The Combiner state dict from the file ``combiner`` and the CLIP state dict from ``clip`` (else from
+    ``combiner`` when it holds both, else None). Raises CheckpointError naming the file at fault, including when
+    the two files are swapped (the Combiner file given as the CLIP's, or the CLIP file as the checkpoint)."""
+    combiner_state, clip_state = read_official_file(combiner, max_bytes=max_bytes)
+    other_combiner: StateDict | None = None
+    if clip is not None:
+        other_combiner, clip_state = read_official_file(clip, max_bytes=max_bytes)
+    if combiner_state is None:
+        swapped = " and the CLIP file holds the Combiner: the two files are swapped" if other_combiner else ""
+        raise CheckpointError(
+            f"Checkpoint {combiner}: holds a CLIP state dict, not the 'Combiner' the checkpoint must hold{swapped}; "
+            "give CLIP4Cir's Combiner file ({'epoch', 'Combiner'}) as the checkpoint and the CLIP file as "
+            "config['clip_checkpoint']"
+        )
+    if clip is not None and clip_state is None:
+        raise CheckpointError(
+            f"Checkpoint {clip} (the CLIP file, config['clip_checkpoint']): holds a 'Combiner' state dict, not a "
+            "'CLIP' one; give the fine-tuned CLIP file ({'epoch', 'CLIP'}) or OpenAI's pretrained CLIP state dict"
+        )
+    return combiner_state, clip_state
 
 
 def find_official_files(
@@ -201,13 +229,9 @@ def load_official(
     Raises CheckpointError naming the file and what is wrong.
     """
     combiner_path = Path(combiner)
-    combiner_state, clip_state = read_official_file(combiner_path, max_bytes=max_bytes)
-    if combiner_state is None:
-        raise CheckpointError(f"Checkpoint {combiner_path}: holds no 'Combiner' state dict")
-    if clip is not None:
-        _, clip_state = read_official_file(Path(clip), max_bytes=max_bytes)
-        if clip_state is None:
-            raise CheckpointError(f"Checkpoint {clip}: holds no 'CLIP' state dict")
+    combiner_state, clip_state = read_official_pair(
+        combiner=combiner_path, clip=Path(clip) if clip is not None else None, max_bytes=max_bytes
+    )
     if clip_state is None:
         raise CheckpointError(
             f"Checkpoint {combiner_path}: holds no CLIP weights; give the fine-tuned CLIP file ({{'epoch', 'CLIP'}}) "

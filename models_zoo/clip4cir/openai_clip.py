@@ -326,8 +326,49 @@ class ModifiedResNet(nn.Module):
         return self.attnpool(x)
 
 
+def official_weight_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype CLIP4Cir's evaluation holds a CLIP's converted weights in when it loads the fine-tuned state
+    dict into them on ``device``.
+
+    ``validate.py`` runs ``clip.load(name, device=device, jit=False)``, whose ``build_model`` converts the weights
+    to fp16 (``convert_weights``) and widens them back only on CPU; it then ``load_state_dict``s the fine-tuned
+    CLIP (copying it into those fp16 tensors, so rounding it) and only then calls ``clip_model.float()``. So
+    fp16 on CUDA, fp32 elsewhere.
+    """
+    return torch.float16 if torch.device(device).type == "cuda" else torch.float32
+
+
+def round_as_official_load(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Round in place, keeping their dtype, the tensors OpenAI's ``convert_weights`` converts, to the values
+    ``dtype`` holds: convolution and linear weights and biases, ``nn.MultiheadAttention`` input projections and
+    biases, and the ``text_projection`` / ``proj`` matrices (embeddings, LayerNorm, BatchNorm, positional
+    embeddings and ``logit_scale`` are left as they are). A no-op for fp32; idempotent. Returns ``model``."""
+    if dtype == torch.float32:
+        return model
+    tensors: list[torch.Tensor | None] = []
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            tensors += [module.weight, module.bias]
+        if isinstance(module, nn.MultiheadAttention):
+            names = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias",
+                     "bias_k", "bias_v")
+            tensors += [getattr(module, name, None) for name in names]
+        tensors += [getattr(module, name, None) for name in ("text_projection", "proj")]
+    with torch.no_grad():
+        for tensor in tensors:
+            if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                tensor.copy_(tensor.to(dtype).to(tensor.dtype))
+    return model
+
+
 class OpenAIClip(nn.Module):
-    """OpenAI's ``CLIP`` with its state-dict keys: ``encode_image(pixels)``, ``encode_text(token_ids)``."""
+    """OpenAI's ``CLIP`` with its state-dict keys: ``encode_image(pixels)``, ``encode_text(token_ids)``.
+
+    Precision follows CLIP4Cir's official evaluation on each device (:func:`official_weight_dtype`): the weights
+    stay fp32, and moving the module to CUDA (``.to``/``.cuda``, as ``load_model(..., device="cuda")`` does) rounds
+    the converted ones to fp16 values (:func:`round_as_official_load`) as the official CUDA path does; on CPU they
+    are the file's values, as the official CPU path keeps them. Moving back to CPU keeps them rounded.
+    """
 
     def __init__(self, arch: ClipArchitecture):
         super().__init__()
@@ -356,6 +397,11 @@ class OpenAIClip(nn.Module):
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = nn.Parameter(torch.zeros(width, arch.embed_dim))
         self.logit_scale = nn.Parameter(torch.zeros(()))
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001 - nn.Module's signature
+        super()._apply(fn, recurse)
+        round_as_official_load(self, official_weight_dtype(self.text_projection.device))
+        return self
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
         """Raw (unnormalised) image features ``(B, embed_dim)`` from normalised pixels ``(B, 3, R, R)``."""

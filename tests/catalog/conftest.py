@@ -63,3 +63,36 @@ def fashioniq_root(tmp_path) -> Path:
 @pytest.fixture
 def cirr_root(tmp_path) -> Path:
     return build_cirr(tmp_path / "cirr_root")
+
+
+#: The image FashionIQ-style split files below list under two categories (dress and shirt).
+SHARED = "B00SHARED"
+
+
+def build_fashioniq_listed_twice(root: Path, *, per_category: int = 30, seed: int = 0) -> Path:
+    """A FashionIQ folder in the official layout (``images/``, ``image_splits/split.<category>.val.json``,
+    ``captions/cap.<category>.val.json``) whose dress and shirt split files both list :data:`SHARED`, the target
+    of a query in each; ``per_category`` noisy images per category, so rankings differ."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for category in ("dress", "shirt", "toptee"):
+        letter = category[0].upper()
+        names = [f"{letter}{i}" for i in range(per_category)]
+        if category != "toptee":
+            names.insert(per_category // 2, SHARED)
+        write_json(root / "image_splits" / f"split.{category}.val.json", names)
+        for name in names:
+            path = root / "images" / f"{name}.png"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                PILImage.fromarray(rng.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(path)
+        pairs = [(f"{letter}{i}", f"{letter}{i + 1}") for i in range(0, 8, 2)]
+        if category != "toptee":
+            pairs.insert(1, (f"{letter}9", SHARED))
+        entries = [
+            {"candidate": c, "target": t, "captions": [f"is {category} number {i}.", f"has {i} stripes"]}
+            for i, (c, t) in enumerate(pairs)
+        ]
+        write_json(root / "captions" / f"cap.{category}.val.json", entries)
+    return root

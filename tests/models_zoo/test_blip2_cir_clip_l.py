@@ -260,6 +260,72 @@ def test_a_state_dict_of_something_else_is_not_a_lavis_blip2(tmp_path):
         load_model("blip2_cir", path)
 
 
+def _embeddings(model, pixels):
+    with torch.inference_mode():
+        return model.encode_queries(pixels[:3], TEXTS), model.encode_images(pixels)
+
+
+def _reference_embeddings(state, pixels, tokenizer):
+    return reference_queries(state, pixels[:3], TEXTS, tokenizer), reference_targets(state, pixels)
+
+
+def test_a_file_with_24_vit_blocks_gives_what_lavis_gives_with_its_23(tmp_path, pixels):
+    from dataclasses import replace
+
+    from models_zoo.blip2_cir.synthetic import qure_clip_l_state_dict as full_state
+
+    sizes = replace(TINY_SIZES, layers=24)
+    path = make_tiny_qure_clip_l(tmp_path / "24", sizes=sizes)
+    state = full_state(sizes, seed=0)
+    # LAVIS create_clip_vit_L builds VisionTransformer(layers=23) and loads the file with strict=False.
+    lavis = {k: v for k, v in state.items() if not k.startswith("visual_encoder.transformer.resblocks.23.")}
+    tokenizer = BertTokenizer.from_pretrained(path.parent, do_lower_case=True)
+    model = load_model("blip2_cir", path)
+    assert len(model.retrieval.vision_model.visual_encoder.transformer.resblocks) == 23
+    queries, targets = _embeddings(model, pixels)
+    expected_queries, expected_targets = _reference_embeddings(lavis, pixels, tokenizer)
+    assert (queries - expected_queries).abs().max().item() <= 1e-5
+    assert (targets - expected_targets).abs().max().item() <= 1e-5
+    scores, expected = model.score(queries, targets), reference_scores(expected_queries, expected_targets)
+    assert torch.equal(scores.argsort(dim=1, descending=True), expected.argsort(dim=1, descending=True))
+    all_blocks, _ = _reference_embeddings(state, pixels, tokenizer)
+    assert (queries - all_blocks).abs().max().item() > 1e-5  # the 24th block would show
+
+
+# LAVIS eva_vit.convert_weights_to_fp16: nn.Conv1d/Conv2d/Linear weights and biases (the attention's in_proj is
+# commented out there), applied by create_clip_vit_L when vit_precision is fp16, on every device.
+_LAVIS_FP16_MODULES = ("conv1", "attn.out_proj", "mlp.c_fc", "mlp.c_proj")
+
+
+def _lavis_fp16(key: str) -> bool:
+    module, _, name = key.rpartition(".")
+    return key.startswith("visual_encoder.") and name in ("weight", "bias") and module.endswith(_LAVIS_FP16_MODULES)
+
+
+def test_an_fp32_vit_file_is_rounded_to_fp16_as_lavis_does(tmp_path, pixels):
+    from models_zoo.blip2_cir.synthetic import qure_clip_l_vit_state_dict
+
+    path = make_tiny_qure_clip_l(tmp_path / "split", with_vit=False)
+    vit = qure_clip_l_vit_state_dict(TINY_SIZES, generator=torch.Generator().manual_seed(7), fp16=False)
+    assert vit["conv1.weight"].dtype == torch.float32
+    torch.save(vit, path.parent / "clip_vit_L.pth")
+    fine_tuned = torch.load(path, weights_only=True)
+    stored = {**fine_tuned, **{f"visual_encoder.{k}": v for k, v in vit.items()}}
+    lavis = {k: v.half().float() if _lavis_fp16(k) else v for k, v in stored.items()}
+    assert sum(_lavis_fp16(k) for k in stored) == 1 + 6 * TINY_SIZES.layers
+    tokenizer = BertTokenizer.from_pretrained(path.parent, do_lower_case=True)
+    model = load_model("blip2_cir", path)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    queries, targets = _embeddings(model, pixels)
+    expected_queries, expected_targets = _reference_embeddings(lavis, pixels, tokenizer)
+    assert (queries - expected_queries).abs().max().item() <= 1e-5
+    assert (targets - expected_targets).abs().max().item() <= 1e-5
+    unrounded, _ = _reference_embeddings(stored, pixels, tokenizer)
+    assert (queries - unrounded).abs().max().item() > 1e-5  # the rounding shows
+    kept = load(path, config={"vit_precision": "fp32"}, vocab_file=path.parent / "vocab.txt")
+    assert (_embeddings(kept, pixels)[0] - unrounded).abs().max().item() <= 1e-5
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_cuda_the_vit_runs_fp16_as_released_and_rankings_match_fp32(checkpoint, model, pixels):
     gpu = load_model("blip2_cir", checkpoint, device="cuda")

@@ -179,7 +179,7 @@ def test_what_is_missing_or_mismatched_is_named(tmp_path, bpe_file):
     torch.save({"epoch": 1, "Combiner": ref.combiner_state(16, 24, 40)}, tmp_path / "small.pt")
     with pytest.raises(CheckpointError, match="Combiner expects CLIP features of size 16 but this CLIP gives 32"):
         load_official(combiner=tmp_path / "small.pt", clip=clip_path, bpe_vocab=bpe_file)
-    with pytest.raises(CheckpointError, match="holds no 'CLIP' state dict"):
+    with pytest.raises(CheckpointError, match=r"small.pt \(the CLIP file.*holds a 'Combiner' state dict, not a 'CLIP'"):
         load_official(combiner=combiner_path, clip=tmp_path / "small.pt", bpe_vocab=bpe_file)
     torch.jit.script(torch.nn.Linear(2, 2)).save(tmp_path / "RN50x4.pt")  # OpenAI's download format
     with pytest.raises(CheckpointError, match=r"RN50x4.pt: a TorchScript archive .* torch.save\(torch.jit.load"):
@@ -198,3 +198,99 @@ def test_a_folder_of_released_files_must_hold_one_combiner(tmp_path, bpe_file):
     torch.save({"weights": [1, 2]}, tmp_path / "r" / "notes.pt")
     with pytest.raises(CheckpointError, match=r"notes.pt: expected CLIP4Cir's \{'epoch', 'Combiner'\}"):
         load_model("clip4cir", tmp_path / "r")
+
+
+# --- precision per device and error messages (issue 21 item 10) ---------------------------------------------------
+
+# OpenAI's clip/model.py ``convert_weights``, by state-dict key: nn.Conv1d/Conv2d/Linear weights and biases,
+# nn.MultiheadAttention input projections and biases, and the ``text_projection`` / ``proj`` attributes.
+_CONVERTED_MODULES = ("conv1", "conv2", "conv3", "downsample.0", "q_proj", "k_proj", "v_proj", "c_proj", "out_proj",
+                      "c_fc")
+
+
+def _converted_by_openai(key: str) -> bool:
+    module, _, name = key.rpartition(".")
+    if name in ("in_proj_weight", "in_proj_bias") or key in ("text_projection", "visual.proj"):
+        return True
+    return name in ("weight", "bias") and module.endswith(_CONVERTED_MODULES)
+
+
+def _official_cuda_state(clip: dict) -> dict:
+    """What CLIP4Cir's validate.py holds on CUDA: the fine-tuned CLIP copied into fp16 tensors, then .float()."""
+    return {k: v.half().float() if _converted_by_openai(k) else v for k, v in clip.items()}
+
+
+def _expected_queries(clip, combiner, pixels, bpe_file):
+    tokens = ref.SimpleTokenizer(bpe_file).tokenize(TEXTS)
+    index = ref.encode_image(clip, pixels)
+    return F.normalize(ref.combine(combiner, index, ref.encode_text(clip, tokens)), dim=-1), F.normalize(index, dim=-1)
+
+
+def test_the_weight_dtype_follows_the_official_load_on_each_device():
+    from models_zoo.clip4cir.openai_clip import official_weight_dtype
+
+    assert official_weight_dtype("cuda") == torch.float16 and official_weight_dtype("cuda:1") == torch.float16
+    assert official_weight_dtype("cpu") == torch.float32 and official_weight_dtype(torch.device("cpu")) == torch.float32
+
+
+@pytest.mark.parametrize("kind", list(CLIPS))
+def test_on_cuda_the_fine_tuned_clip_is_rounded_to_fp16_as_the_official_load_and_kept_on_cpu(
+    kind, tmp_path, bpe_file, images, monkeypatch
+):
+    from models_zoo.clip4cir import openai_clip
+
+    combiner_path, clip, combiner = _release(tmp_path / "release", kind, bpe_file)
+    config = {"clip_checkpoint": str(tmp_path / "release" / "fiq_clip_fullft.pt")}
+    cpu = load_model("clip4cir", combiner_path, config=config)
+    # The CUDA policy, exercised on CPU: moving the model (as load_model(device="cuda") does) applies it.
+    monkeypatch.setattr(openai_clip, "official_weight_dtype", lambda device: torch.float16)
+    cuda_policy = load_model("clip4cir", combiner_path, config=config)
+    pixels = cpu.preprocess(images)
+    rounded = _official_cuda_state(clip)
+    assert {p.dtype for p in cuda_policy.parameters()} == {torch.float32}
+    assert any(not torch.equal(rounded[k], clip[k]) for k in rounded)
+    with torch.no_grad():
+        for model, state in ((cpu, clip), (cuda_policy, rounded)):
+            queries, gallery = model.encode_queries(pixels, TEXTS), model.encode_images(pixels)
+            expected_queries, expected_gallery = _expected_queries(state, combiner, pixels, bpe_file)
+            assert (queries - expected_queries).abs().max() <= 1e-5
+            assert (gallery - expected_gallery).abs().max() <= 1e-5
+            scores, expected = model.score(queries, gallery), expected_queries @ expected_gallery.T
+            assert torch.equal(scores.argsort(dim=-1, descending=True), expected.argsort(dim=-1, descending=True))
+        other, _ = _expected_queries(clip, combiner, pixels, bpe_file)
+        assert (cuda_policy.encode_queries(pixels, TEXTS) - other).abs().max() > 1e-5  # the rounding shows
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_a_real_gpu_the_weights_are_those_of_the_official_cuda_load(tmp_path, bpe_file):
+    combiner_path, clip, _ = _release(tmp_path / "release", "RN50x4-like", bpe_file)
+    model = load_model("clip4cir", combiner_path, device="cuda",
+                       config={"clip_checkpoint": str(tmp_path / "release" / "fiq_clip_fullft.pt")})
+    ours = {k: v.cpu() for k, v in model.clip.state_dict().items()}
+    assert all(torch.equal(ours[k], v.float()) for k, v in _official_cuda_state(clip).items() if k in ours)
+
+
+def test_a_data_parallel_clip_loads_as_the_plain_one(tmp_path, bpe_file, images):
+    combiner_path, clip, _ = _release(tmp_path / "r", "ViT", bpe_file)
+    torch.save({"epoch": 2, "CLIP": {f"module.{k}": v for k, v in clip.items()}}, tmp_path / "r" / "dp.pt")
+    plain_path = str(tmp_path / "r" / "fiq_clip_fullft.pt")
+    plain = load_model("clip4cir", combiner_path, config={"clip_checkpoint": plain_path})
+    wrapped = load_model("clip4cir", combiner_path, config={"clip_checkpoint": str(tmp_path / "r" / "dp.pt")})
+    pixels = plain.preprocess(images)
+    with torch.no_grad():
+        assert torch.equal(plain.encode_queries(pixels, TEXTS), wrapped.encode_queries(pixels, TEXTS))
+
+
+def test_swapped_files_and_torchscript_are_named_with_the_fix(tmp_path, bpe_file):
+    combiner_path, _, _ = _release(tmp_path / "r", "ViT", bpe_file)
+    clip_path = tmp_path / "r" / "fiq_clip_fullft.pt"
+    with pytest.raises(CheckpointError, match=r"fiq_clip_fullft.pt: holds a CLIP state dict, not the 'Combiner'.*"
+                                              r"the two files are swapped"):
+        load_model("clip4cir", clip_path, config={"clip_checkpoint": str(combiner_path)})
+    with pytest.raises(CheckpointError, match=r"fiq_comb_fullft.pt \(the CLIP file.*holds a 'Combiner'"):
+        load_model("clip4cir", combiner_path, config={"clip_checkpoint": str(combiner_path)})
+    scripted = tmp_path / "RN50x4.pt"
+    torch.jit.script(torch.nn.Linear(2, 2)).save(scripted)
+    with pytest.raises(CheckpointError, match=r"RN50x4.pt: a TorchScript archive.*torch.save\(torch.jit.load") as got:
+        load_model("clip4cir", combiner_path, config={"clip_checkpoint": str(scripted)})
+    assert "truncated or corrupt" not in str(got.value)

@@ -165,3 +165,58 @@ def test_a_query_shows_each_visible_models_top_results(celery_worker_process, tm
     image = client.get(f"/images/{query.reference_id}")
     assert image.status_code == 200 and b"".join(image.streaming_content).startswith(b"\x89PNG")
     assert client.get("/images/999999").status_code == 404
+
+
+def _official_fashioniq_recall(root, category, model) -> tuple[dict[str, float], dict[str, list[str]]]:
+    """Recall@10/50 of ``category`` as CLIP4Cir's ``fashioniq_val_retrieval`` computes it, written here from the
+    official code: the gallery is the names of ``split.<category>.val.json``, the queries ``cap.<category>.val.json``
+    (captions joined as ``"Cap1 and cap2"``), the reference not removed; a query counts at K when its target is
+    among the K gallery names most similar to it. Also each query's full ranking (names)."""
+    import torch
+    from PIL import Image as PILImage
+
+    names = json.loads((root / "image_splits" / f"split.{category}.val.json").read_text())
+    entries = json.loads((root / "captions" / f"cap.{category}.val.json").read_text())
+
+    def pixels(image_names):
+        return model.preprocess([PILImage.open(root / "images" / f"{n}.png") for n in image_names])
+
+    texts = [f"{e['captions'][0].strip('.?, ').capitalize()} and {e['captions'][1].strip('.?, ')}" for e in entries]
+    with torch.inference_mode():
+        gallery = model.encode_images(pixels(names))
+        queries = model.encode_queries(pixels([e["candidate"] for e in entries]), texts)
+        order = model.score(queries, gallery).argsort(dim=1, descending=True)
+    ranked = [[names[i] for i in row] for row in order.tolist()]
+    hits = {k: [e["target"] in row[:k] for e, row in zip(entries, ranked, strict=True)] for k in (10, 50)}
+    recall = {f"R@{k}": 100.0 * sum(h) / len(h) for k, h in hits.items()}
+    return recall, {f"{category}.val.{i}": row for i, row in enumerate(ranked)}
+
+
+def test_an_image_listed_under_two_categories_counts_in_both_as_the_official_evaluation(
+    celery_worker_process, tmp_path, tiny_clip
+):
+    from models_zoo import load_model
+    from tests.catalog.conftest import SHARED, build_fashioniq_listed_twice
+
+    root = build_fashioniq_listed_twice(tmp_path / "fiq", per_category=30)
+    report = _json("import_dataset", "fashioniq", str(root), "--name", "fiq", "--splits", "val")
+    assert report["skipped_queries"] == 0
+    _json("register_model", "tiny-clip", "--family", "clip_zeroshot", "--variant", "sum", "--checkpoint",
+          str(tiny_clip))
+    run = _json("run_retrieval", "tiny-clip", "fiq", "--split", "val", "--topk", "50", "--wait", "--timeout", "180")
+    assert run["status"] == "finished"
+    metrics = run["metrics"]
+    assert metrics["queries"] == 5 + 5 + 4 and metrics["skipped_queries"] == 0
+    model = load_model("clip_zeroshot", tiny_clip, variant="sum")
+    stored = RetrievalRun.objects.get(pk=run["run"])
+    topk = read_topk_stored(stored.results_path)
+    names = dict(Dataset.objects.get(name="fiq").images.values_list("id", "name"))
+    keys = dict(Query.objects.values_list("id", "key"))
+    rows = zip(topk.query_ids.tolist(), topk.image_ids.tolist(), strict=True)
+    ours = {keys[q]: [names[i] for i in row if i >= 0] for q, row in rows}
+    for category in ("dress", "shirt", "toptee"):
+        expected, rankings = _official_fashioniq_recall(root, category, model)
+        assert metrics[category] == pytest.approx(expected), category
+        for key, ranking in rankings.items():
+            assert sorted(ours[key]) == sorted(ranking)  # the whole gallery: the split file, the shared image too
+    assert SHARED in ours["dress.val.1"] and SHARED in ours["shirt.val.1"]

@@ -6,6 +6,7 @@ import json
 import time
 from io import StringIO
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -68,3 +69,62 @@ def test_a_submission_names_a_base_model_and_the_worker_ranks_with_its_clip_fold
     assert "…/combiner" in shown["runs"][0]["error"] and "config['clip_folder']" in shown["runs"][0]["error"]
     assert media not in json.dumps(shown) and str(tmp_path) not in json.dumps(shown)
     assert Submission.objects.count() == 2
+
+
+def test_a_qure_upload_without_vit_weights_is_completed_by_a_second_file_of_the_same_submission(
+    celery_worker_process, tmp_path, researcher, settings
+):
+    """Issue 21 item 10: the loader's ``vit_checkpoint`` cannot be given as a path through the platform, so the ViT
+    file travels with the checkpoint (field ``vit_checkpoint``) and is stored beside it as ``clip_vit_L.pth``."""
+    from hpbench import media
+    from hpbench.catalog.results import read_topk_stored
+    from models_zoo.blip2_cir.synthetic import make_tiny_qure_clip_l
+
+    settings.HPBENCH_SUBMISSION_DATASETS = ["fiq:val"]
+    checkpoint = make_tiny_qure_clip_l(tmp_path / "qure", with_vit=False)  # model.pth, clip_vit_L.pth, vocab.txt
+    vit = checkpoint.parent / "clip_vit_L.pth"
+    tokenizer = tmp_path / "bert"
+    tokenizer.mkdir()
+    (tokenizer / "vocab.txt").write_bytes((checkpoint.parent / "vocab.txt").read_bytes())
+    root = build_fashioniq(tmp_path / "fiq")
+    call_command("import_dataset", "fashioniq", str(root), "--name", "fiq", "--categories", "dress", "--splits", "val",
+                 "--json", stdout=StringIO())
+    call_command("register_base_model", "bert-vocab", "--family", "blip2_cir", "--path",
+                 f"tokenizer_folder={tokenizer}", stdout=StringIO())
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=researcher).key}")
+
+    def submit(family="blip2_cir", **extra):
+        form = {"family": family, "file": SimpleUploadedFile("model.pth", checkpoint.read_bytes()),
+                "config": json.dumps({"base_model": "bert-vocab"} if family == "blip2_cir" else {}), **extra}
+        return api.post("/api/leaderboard/submissions", form, format="multipart")
+
+    refused = submit("clip4cir", vit_checkpoint=SimpleUploadedFile("my_vit.pth", vit.read_bytes()))
+    assert refused.status_code == 400 and "vit_checkpoint: only blip2_cir" in refused.json()["detail"]
+    not_a_checkpoint = submit(vit_checkpoint=SimpleUploadedFile("my_vit.txt", b"hello"))
+    assert not_a_checkpoint.status_code == 400 and "'my_vit.txt'" in not_a_checkpoint.json()["detail"]
+
+    alone = submit()
+    assert alone.status_code == 201, alone.content
+    failed = _wait_for_run(alone.json()["id"], timeout=180)
+    assert failed.status == "failed" and "holds no ViT weights" in failed.error and "vit_checkpoint" in failed.error
+
+    completed = submit(vit_checkpoint=SimpleUploadedFile("my_vit.pth", vit.read_bytes()))
+    assert completed.status_code == 201, completed.content
+    run = _wait_for_run(completed.json()["id"], timeout=180)
+    assert run.status == "finished", run.log
+    stored = Submission.objects.get(pk=completed.json()["id"]).model.checkpoint_file.name
+    folder = stored.rsplit("/", 1)[0]
+    assert media.read_bytes(f"{folder}/clip_vit_L.pth") == vit.read_bytes()
+
+    # The same ranking as the files side by side, registered from the server's disk.
+    call_command("register_model", "qure-local", "--family", "blip2_cir", "--variant", "qure", "--checkpoint",
+                 str(checkpoint), stdout=StringIO())
+    out = StringIO()
+    call_command("run_retrieval", "qure-local", "fiq", "--split", "val", "--topk", str(run.topk), "--wait",
+                 "--timeout", "180", "--json", stdout=out)
+    local = RetrievalRun.objects.get(pk=json.loads(out.getvalue())["run"])
+    ours, theirs = read_topk_stored(run.results_path), read_topk_stored(local.results_path)
+    assert run.metrics == local.metrics
+    assert ours.image_ids.tolist() == theirs.image_ids.tolist()
+    np.testing.assert_allclose(ours.scores, theirs.scores, atol=1e-6)  # padding (NaN) where the gallery ends

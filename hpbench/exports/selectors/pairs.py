@@ -16,8 +16,9 @@ def pair_rows(
 ) -> Iterator[list[dict]]:
     """One dict per pair of the benchmark version (keys of :data:`PAIR_COLUMNS`), by position.
 
-    With ``with_categories`` each row also carries ``_category``: the linked query's category, else the
-    reference image's (the HP-FashionIQ writer files all of a question's images under it, as the release does).
+    With ``with_categories`` each row also carries ``_category``: the pair's own (``BenchmarkPair.category``),
+    else the linked query's, else the reference image's (the HP-FashionIQ writer files all of a question's images
+    under it, as the release does).
     """
     benchmark = benchmark_of(params)
     if benchmark is None:
@@ -55,6 +56,7 @@ def pair_rows(
             "query__captions",
             "query__target_id",
             "query__category",
+            "category",
         )
     )
     for chunk in _chunks(qs.iterator(chunk_size=chunk_size), chunk_size):
@@ -81,6 +83,7 @@ def pair_rows(
             captions,
             target,
             category,
+            pair_category,
         ) in chunk:
             public_votes = []
             for v in votes or []:
@@ -116,7 +119,7 @@ def pair_rows(
                 "selection_weight": selection_weight,
             }
             if with_categories:
-                row["_category"] = category or names.category(ref)
+                row["_category"] = pair_category or category or names.category(ref)
             rows.append(row)
         yield rows
 

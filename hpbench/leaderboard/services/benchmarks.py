@@ -46,12 +46,13 @@ class PairSpec:
     # made neither set. Empty when unknown (imported pairs).
     set1_makers: tuple[int, ...] = ()
     set2_makers: tuple[int, ...] = ()
+    category: str = ""  # the pair's own category: its query's, or HP-FashionIQ's image_data/<category>/ folder
 
 
 #: PairSpec fields left out of the fingerprint at their defaults, so versions stored before they existed match.
 _FINGERPRINT_DEFAULTS = {
     "n_votes": None, "stop_reason": "", "selection_weight": 1.0, "selection_round": 0, "selection_pi": None,
-    "set1_makers": (), "set2_makers": (),
+    "set1_makers": (), "set2_makers": (), "category": "",
 }
 
 
@@ -174,6 +175,7 @@ def benchmark_store(
                 selection_weight=p.selection_weight,
                 selection_round=p.selection_round,
                 selection_pi=p.selection_pi,
+                category=p.category,
             )
             for i, p in enumerate(pairs)
         ],
@@ -269,6 +271,7 @@ def benchmark_import_hpfiq(
                     votes=({"annotator": q.annotator, "choice": q.preferred, "likert1": q.likert1,
                             "likert2": q.likert2},),
                     source_key=q.key,
+                    category=q.reference.category,
                 )
             )
         if progress is not None:
@@ -346,6 +349,9 @@ def benchmark_freeze(
     comparisons = list(
         Comparison.objects.filter(campaign=campaign, is_gold=False).order_by("id")
     )
+    category_of = dict(
+        Query.objects.filter(pk__in={c.query_id for c in comparisons if c.query_id}).values_list("id", "category")
+    )
     votes_by_comparison: dict[int, list] = {}
     valid_votes = Vote.objects.counted().filter(comparison__campaign=campaign, comparison__is_gold=False).order_by("id")
     for vote in valid_votes:
@@ -394,6 +400,7 @@ def benchmark_freeze(
                 selection_weight=comparison.selection_weight,
                 selection_round=comparison.selection_round,
                 selection_pi=comparison.selection_pi,
+                category=category_of.get(comparison.query_id, ""),
             )
         )
     apart = [hidden_share > 0 and hidden_pair(seed=campaign.seed, source_key=p.source_key, share=hidden_share)

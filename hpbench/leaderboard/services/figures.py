@@ -46,7 +46,7 @@ def category_figures(
     categories: Sequence[str], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
     weights: Sequence[float] | np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`preference_figures` on each category's pairs (the category of a pair's reference image:
+    """:func:`preference_figures` on each category's pairs (the pair's own category, ``BenchmarkPair.category``:
     FashionIQ's dress, shirt, toptee): ``{category: {"agreement", "agreement_low", "agreement_high",
     "preference_ratio", "n_pairs"}}``, weighted by ``weights`` when given (domain estimates of the same design).
     Pairs without a category are left out; ``{}`` when fewer than two categories have pairs (one category's

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from hpbench import dispatch
@@ -62,9 +64,10 @@ def model_score_store(
     """
     score = ModelScore.objects.select_related("benchmark").get(pk=score_id)
     rows = list(
-        score.benchmark.pairs.order_by("position").values_list(
-            "preference", "reference__category", "selection_weight", "set1_makers", "set2_makers", "votes"
-        )
+        score.benchmark.pairs.order_by("position")
+        # The pair's own category; pairs stored without one (before it was kept) count under their reference's.
+        .annotate(group=Coalesce(NullIf("category", Value("")), "reference__category"))
+        .values_list("preference", "group", "selection_weight", "set1_makers", "set2_makers", "votes")
     )
     human = [row[0] for row in rows]
     if len(human) != len(set1):

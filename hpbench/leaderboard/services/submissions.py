@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -52,11 +52,14 @@ def submission_create(
     config: dict | None = None,
     description: str = "",
     link: str = "",
+    vit_checkpoint: UploadedFile | None = None,
 ) -> Submission:
     """Register a researcher's checkpoint as a private model and queue its evaluation.
 
     ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
-    server paths, no limits. ``link`` must be an http(s) URL.
+    server paths, no limits. ``link`` must be an http(s) URL. ``vit_checkpoint`` (``blip2_cir`` only): the
+    ``clip_L`` ViT file for a QuRe checkpoint without ViT weights, checked as a checkpoint and stored beside it
+    as ``clip_vit_L.pth`` / ``.safetensors``, where the loader looks for it.
     Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
     ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
     24 hours (every submission counts, failed and cancelled ones too).
@@ -82,6 +85,10 @@ def submission_create(
     if link_problem(link):
         raise SubmissionError(f"link: {link_problem(link)}")
     _check_upload(file)
+    if vit_checkpoint is not None:
+        if family != "blip2_cir":
+            raise SubmissionError(f"vit_checkpoint: only blip2_cir (QuRe clip_L) takes a ViT file, not {family}")
+        _check_upload(vit_checkpoint)
     # Lock the owner's row so two concurrent uploads cannot both pass the quota.
     get_user_model().objects.select_for_update().get(pk=owner.pk)
     used = submissions_counted_today(owner=owner)
@@ -102,6 +109,14 @@ def submission_create(
     # clip4cir.json), which must never be another researcher's upload.
     # _check_upload refused a file without a checkpoint's name.
     entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
+    if vit_checkpoint is not None:
+        from hpbench import media
+        from models_zoo import CLIP_L_VIT_STEM
+
+        folder = PurePosixPath(entry.checkpoint_file.name or "").parent
+        suffix = Path(vit_checkpoint.name or "").suffix.lower()
+        vit_checkpoint.seek(0)
+        media.save_bytes(str(folder / f"{CLIP_L_VIT_STEM}{suffix}"), vit_checkpoint)
     entry.save()
     submission = Submission.objects.create(
         owner=owner, model=entry, family=family, variant=variant, config=config or {},

@@ -1,5 +1,6 @@
-"""``python manage.py submit --url URL --token TOKEN --family F --file CKPT [...]``: upload a checkpoint to a
-hpbench server with a progress bar (httpx streaming + tqdm), then print the submission.
+"""``python manage.py submit --url URL --token TOKEN --family F --file CKPT [--vit-checkpoint VIT] [...]``: upload a
+checkpoint (with QuRe's ViT file where it has none) to a hpbench server with a progress bar (httpx streaming +
+tqdm), then print the submission.
 ``submit --url URL --token TOKEN --scores FILE [--scores FILE ...]`` uploads score files instead (a model that
 runs elsewhere; see ``hpbench/leaderboard/scorefiles.py``)."""
 
@@ -58,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--variant", default="")
         parser.add_argument("--config", default="", help="JSON object, or @file.json")
         parser.add_argument("--file", default="", help=".safetensors or official .pt checkpoint")
+        parser.add_argument("--vit-checkpoint", default="",
+                            help="blip2_cir (QuRe clip_L) only: the ViT file (clip_vit_L.pth) for a checkpoint "
+                                 "without ViT weights, uploaded with it")
         parser.add_argument("--scores", action="append", default=[],
                             help="a score file (.jsonl/.parquet relevance, .json rankings) instead of a checkpoint; "
                                  "repeat for several")
@@ -80,6 +84,8 @@ class Command(BaseCommand):
             if not options["family"]:
                 raise CommandError("--family: required with --file")
             files = [("file", Path(options["file"]))]
+            if options["vit_checkpoint"]:
+                files.append(("vit_checkpoint", Path(options["vit_checkpoint"])))
             config = options["config"]
             if config.startswith("@"):
                 config = Path(config[1:]).read_text()
