@@ -20,9 +20,12 @@ Fit (as lmarena's ``compute_bt`` / ``fit_bt``)
 Intervals (as lmarena's ``compute_bootstrap_bt``)
     Multinomial bootstrap over the unique rows: each round draws counts ``rng.multinomial(V, counts / V)``
     (``rng = numpy.random.default_rng(seed)``) and refits from the point estimate (all rounds at once with
-    batched Newton steps). ``lower``/``upper`` are the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles
-    of each model's bootstrap ratings; ``rating`` is the point estimate. ``rank`` = 1 + the number of models
-    whose ``lower`` is above this model's ``upper``.
+    batched Newton steps). With ``clusters`` (the comparison each vote was cast on) each round instead
+    resamples whole comparisons with replacement (a multinomial over the distinct comparison contents): votes
+    on one comparison are correlated, and resampling them one by one gives intervals that are too narrow.
+    ``lower``/``upper`` are the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of each model's bootstrap
+    ratings; ``rating`` is the point estimate. ``rank`` = 1 + the number of models whose ``lower`` is above this
+    model's ``upper``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.special import expit, log_expit
 
@@ -73,7 +76,11 @@ def bt_loss_and_grad(
 
 
 class _Design:
-    """Dense helpers for batched Newton steps over many weight vectors at once."""
+    """Dense helpers for batched Newton steps over many weight vectors at once.
+
+    The Hessian only depends on each unordered model pair's total of ``v = w p (1 - p)``, so it is assembled from
+    those totals (a few thousand numbers per round at 50 models) rather than from every row.
+    """
 
     def __init__(self, matchups: np.ndarray, n_models: int) -> None:
         r = matchups.shape[0]
@@ -82,12 +89,15 @@ class _Design:
         self.incidence = np.zeros((r, n_models))  # +1 for A, -1 for B
         self.incidence[np.arange(r), a] = 1.0
         self.incidence[np.arange(r), b] = -1.0
-        # Row r's contribution to the flattened Hessian: +v on (a,a), (b,b); -v on (a,b), (b,a).
-        self.hess_map = np.zeros((r, n_models * n_models))
-        np.add.at(self.hess_map, (np.arange(r), a * n_models + a), 1.0)
-        np.add.at(self.hess_map, (np.arange(r), b * n_models + b), 1.0)
-        np.add.at(self.hess_map, (np.arange(r), a * n_models + b), -1.0)
-        np.add.at(self.hess_map, (np.arange(r), b * n_models + a), -1.0)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        pairs, row_pair = np.unique(lo * n_models + hi, return_inverse=True)
+        self.row_to_pair = csr_matrix((np.ones(r), (row_pair.ravel(), np.arange(r))), shape=(pairs.size, r))
+        p_lo, p_hi = np.divmod(pairs, n_models)
+        self.off_diagonal = np.concatenate([p_lo * n_models + p_hi, p_hi * n_models + p_lo])
+        self.pair_ends = np.zeros((pairs.size, n_models))  # each pair adds its total to both ends' diagonal
+        self.pair_ends[np.arange(pairs.size), p_lo] = 1.0
+        self.pair_ends[np.arange(pairs.size), p_hi] = 1.0
+        self.diagonal = np.arange(n_models) * (n_models + 1)
 
     def loss_grad_hess(
         self, theta: np.ndarray, outcomes: np.ndarray, weights: np.ndarray, l2: float, *, hessian: bool = True
@@ -101,7 +111,11 @@ class _Design:
         if not hessian:
             return loss, grad, None
         v = (ALPHA * ALPHA) * weights * p * (1.0 - p)
-        hess = (v @ self.hess_map).reshape(-1, self.n, self.n)
+        per_pair = np.asarray((self.row_to_pair @ v.T).T)  # (B, pairs)
+        flat = np.zeros((theta.shape[0], self.n * self.n))
+        flat[:, self.off_diagonal] = -np.concatenate([per_pair, per_pair], axis=1)
+        flat[:, self.diagonal] = per_pair @ self.pair_ends
+        hess = flat.reshape(-1, self.n, self.n)
         # + 11^T / n makes the matrix invertible without l2; since the gradient sums to zero at mean-zero
         # theta, the step then has no component along 11^T and is the exact Newton step.
         hess += l2 * np.eye(self.n) + np.full((self.n, self.n), 1.0 / self.n)
@@ -219,6 +233,24 @@ def bt_fit(
     return theta[0] - theta[0].mean()
 
 
+def _refit_rounds(
+    m: np.ndarray, y: np.ndarray, weights: np.ndarray, n_models: int, theta_hat: ArrayLike, l2: float
+) -> np.ndarray:
+    """``(rounds, n_models)`` strengths refitted for each round's row weights ``(rounds, R)`` (each summing to 1),
+    every round starting from ``theta_hat``; rounds batched Newton does not settle are refitted with bt_fit."""
+    rounds = weights.shape[0]
+    design = _Design(m, n_models)
+    start = np.broadcast_to(np.asarray(theta_hat, dtype=np.float64), (rounds, n_models))
+    out = np.empty((rounds, n_models))
+    block = max(1, (1 << 23) // max(1, m.shape[0] + n_models * n_models))
+    for s in range(0, rounds, block):
+        theta, ok = _newton(design, start[s : s + block], y, weights[s : s + block], l2)
+        for i in np.flatnonzero(~ok):
+            theta[i] = bt_fit(m, y, weights[s + i], n_models, l2=l2, theta0=start[s + i])
+        out[s : s + block] = theta - theta.mean(axis=1, keepdims=True)
+    return out
+
+
 def bt_bootstrap(
     matchups: ArrayLike,
     outcomes: ArrayLike,
@@ -235,6 +267,8 @@ def bt_bootstrap(
     Each round's counts are ``rng.multinomial(V, counts / V)`` with ``V = sum(counts)`` and
     ``rng = numpy.random.default_rng(seed)`` (all rounds drawn in one call); every round starts from
     ``theta_hat``. Rounds that batched Newton does not settle are refitted one by one with :func:`bt_fit`.
+    This resamples single votes: right when votes are independent; when several votes were cast on one
+    comparison use :func:`bt_bootstrap_clusters`.
     """
     m = np.asarray(matchups, dtype=np.int64).reshape(-1, 2)
     y = np.asarray(outcomes, dtype=np.float64)
@@ -246,16 +280,72 @@ def bt_bootstrap(
     total = int(c.sum())
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(total, c / total, size=rounds).astype(np.float64) / total
-    design = _Design(m, n_models)
-    start = np.broadcast_to(np.asarray(theta_hat, dtype=np.float64), (rounds, n_models))
-    out = np.empty((rounds, n_models))
-    block = max(1, (1 << 23) // max(1, m.shape[0] + n_models * n_models))
-    for s in range(0, rounds, block):
-        theta, ok = _newton(design, start[s : s + block], y, draws[s : s + block], l2)
-        for i in np.flatnonzero(~ok):
-            theta[i] = bt_fit(m, y, draws[s + i], n_models, l2=l2, theta0=start[s + i])
-        out[s : s + block] = theta - theta.mean(axis=1, keepdims=True)
-    return out
+    return _refit_rounds(m, y, draws, n_models, theta_hat, l2)
+
+
+def cluster_types(vote_rows: ArrayLike, clusters: ArrayLike, counts: ArrayLike, n_rows: int) -> tuple[Any, np.ndarray]:
+    """Clusters of votes (e.g. the votes cast on one comparison) grouped by what they hold.
+
+    ``vote_rows`` ``(V,)``: each vote's unique row (:func:`unique_rows`' order); ``clusters`` ``(V,)``: each vote's
+    cluster id (any sortable values); ``counts`` ``(V,)``: how many times each vote counts. Returns
+    ``(composition, multiplicity)``: a sparse ``(T, n_rows)`` matrix, one row per distinct cluster content (how many
+    votes it puts on each unique row), and how many clusters have that content (summing to the number of
+    clusters). Resampling clusters with replacement is a multinomial over these T types.
+    """
+    rows = np.asarray(vote_rows, dtype=np.int64)
+    _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
+    cluster = cluster.ravel()
+    per_entry = np.bincount(cluster * n_rows + rows, weights=np.asarray(counts, dtype=np.float64))
+    entry = np.flatnonzero(per_entry)
+    cl, row = np.divmod(entry, n_rows)
+    count = np.rint(per_entry[entry]).astype(np.int64)
+    n_clusters = int(cl.max()) + 1 if cl.size else 0
+    first = np.searchsorted(cl, np.arange(n_clusters))
+    width = int(np.bincount(cl, minlength=n_clusters).max()) if cl.size else 0
+    signature = np.full((n_clusters, 2 * width), -1, dtype=np.int64)  # (row, count) pairs, padded
+    slot = np.arange(cl.size) - first[cl]
+    signature[cl, 2 * slot] = row
+    signature[cl, 2 * slot + 1] = count
+    types, multiplicity = np.unique(signature, axis=0, return_counts=True)
+    type_rows, type_counts = types[:, 0::2], types[:, 1::2]
+    used = type_rows >= 0
+    composition = csr_matrix(
+        (type_counts[used].astype(np.float64), (np.nonzero(used)[0], type_rows[used])), shape=(types.shape[0], n_rows)
+    )
+    return composition, multiplicity
+
+
+def bt_bootstrap_clusters(
+    matchups: ArrayLike,
+    outcomes: ArrayLike,
+    composition: Any,
+    multiplicity: ArrayLike,
+    n_models: int,
+    *,
+    theta_hat: ArrayLike,
+    rounds: int = 1000,
+    seed: int = 0,
+    l2: float = 1e-6,
+) -> np.ndarray:
+    """``(rounds, n_models)`` strengths refitted on resamples of whole clusters (:func:`cluster_types`).
+
+    Each round draws ``C`` clusters with replacement from the ``C`` clusters, i.e. type counts
+    ``rng.multinomial(C, multiplicity / C)`` (``rng = numpy.random.default_rng(seed)``, all rounds in one call);
+    a round's row weights are the drawn clusters' votes, normalised to sum 1. Votes on one comparison are
+    correlated (the same sets, often the same annotators' reading of them), so resampling single votes makes the
+    intervals too narrow; resampling comparisons keeps their correlation.
+    """
+    m = np.asarray(matchups, dtype=np.int64).reshape(-1, 2)
+    y = np.asarray(outcomes, dtype=np.float64)
+    mult = np.asarray(multiplicity, dtype=np.int64)
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds}")
+    total = int(mult.sum())
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(total, mult / total, size=rounds).astype(np.float64)
+    weights = np.asarray((composition.T @ draws.T).T)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return _refit_rounds(m, y, weights, n_models, theta_hat, l2)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -329,6 +419,21 @@ def unique_rows(
     Returns ``(names, matchups (R, 2), outcomes (R,), counts (R,) int64)``, rows with zero count dropped.
     Raises ``ValueError`` for a model playing itself, mismatched lengths or bad outcomes.
     """
+    names, matchups, outcomes, row_counts, _, _ = _unique_rows(model_a, model_b, outcome, counts=counts, models=models)
+    return names, matchups, outcomes, row_counts
+
+
+def _unique_rows(
+    model_a: Sequence[str] | ArrayLike,
+    model_b: Sequence[str] | ArrayLike,
+    outcome: ArrayLike,
+    *,
+    counts: ArrayLike | None = None,
+    models: Sequence[str] | None = None,
+    return_vote_rows: bool = False,
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """:func:`unique_rows`, plus each vote's row index (when asked; meaningless for votes with count 0) and the
+    per-vote counts."""
     a = np.asarray(model_a)
     b = np.asarray(model_b)
     n = a.shape[0] if a.ndim else 0
@@ -357,7 +462,8 @@ def unique_rows(
     nz = np.flatnonzero(totals)
     pair, code = np.divmod(nz, 3)
     matchups = np.stack(np.divmod(pair, k), axis=1).astype(np.int64)
-    return names, matchups, code / 2.0, np.rint(totals[nz]).astype(np.int64)
+    vote_rows = np.searchsorted(nz, key) if return_vote_rows else None
+    return names, matchups, code / 2.0, np.rint(totals[nz]).astype(np.int64), vote_rows, c
 
 
 def arena_ratings(
@@ -367,6 +473,7 @@ def arena_ratings(
     *,
     counts: ArrayLike | None = None,
     models: Sequence[str] | None = None,
+    clusters: ArrayLike | None = None,
     rounds: int = 1000,
     seed: int = 0,
     level: float = 0.95,
@@ -374,7 +481,9 @@ def arena_ratings(
 ) -> list[dict[str, Any]]:
     """Arena leaderboard rows from pairwise votes, best first.
 
-    Inputs as :func:`unique_rows`. Returns one dict per model::
+    Inputs as :func:`unique_rows`; ``clusters`` (optional, one id per vote: the comparison it was cast on) makes
+    the bootstrap resample whole clusters (:func:`bt_bootstrap_clusters`) instead of single votes. Returns one
+    dict per model::
 
         {"model": name, "rating": float, "lower": float, "upper": float, "rank": int, "votes": int}
 
@@ -385,7 +494,11 @@ def arena_ratings(
     """
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
-    names, matchups, outcomes, row_counts = unique_rows(model_a, model_b, outcome, counts=counts, models=models)
+    names, matchups, outcomes, row_counts, vote_rows, vote_counts = _unique_rows(
+        model_a, model_b, outcome, counts=counts, models=models, return_vote_rows=clusters is not None
+    )
+    if clusters is not None and np.shape(clusters) != (vote_counts.size,):
+        raise ValueError(f"clusters must hold one id per vote ({vote_counts.size}), got shape {np.shape(clusters)}")
     votes = np.bincount(matchups.ravel(), weights=np.repeat(row_counts, 2), minlength=len(names))
     played = np.flatnonzero(votes > 0)
     rows: list[dict[str, Any]] = []
@@ -394,7 +507,17 @@ def arena_ratings(
         remap[played] = np.arange(played.size)
         sub = remap[matchups]
         theta = bt_fit(sub, outcomes, row_counts, played.size, l2=l2)
-        boot = bt_bootstrap(sub, outcomes, row_counts, played.size, theta_hat=theta, rounds=rounds, seed=seed, l2=l2)
+        if clusters is None:
+            boot = bt_bootstrap(sub, outcomes, row_counts, played.size, theta_hat=theta, rounds=rounds, seed=seed,
+                                l2=l2)
+        else:
+            assert vote_rows is not None  # asked for above
+            counted = vote_counts > 0
+            composition, multiplicity = cluster_types(
+                vote_rows[counted], np.asarray(clusters)[counted], vote_counts[counted], matchups.shape[0]
+            )
+            boot = bt_bootstrap_clusters(sub, outcomes, composition, multiplicity, played.size, theta_hat=theta,
+                                         rounds=rounds, seed=seed, l2=l2)
         ratings = SCALE * theta + INIT_RATING
         q = (1.0 - level) / 2
         lower, upper = np.quantile(SCALE * boot + INIT_RATING, [q, 1.0 - q], axis=0)
