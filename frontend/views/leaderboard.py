@@ -27,6 +27,7 @@ from hpbench.leaderboard.services.submissions import (
 COLUMNS = [  # (sort key, heading, higher is better)
     ("rank", "Rank", False),
     ("model", "Model", False),
+    ("above", "Gap to the row above", False),
     ("agreement", "Agreement", True),
     ("preference_ratio", "Preference ratio", True),
     ("recall", "Recall", True),
@@ -54,6 +55,9 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
     for key, label, better in COLUMNS:
         if key == "recall":
             label = board["recall_label"]
+        if key not in selectors.SORT_KEYS:  # not sortable: a plain heading
+            headers.append({"key": key, "label": label, "better": better, "next": None, "aria": None})
+            continue
         active = current.lstrip("-") == key
         descending = current.startswith("-")
         next_sort = (key if descending else f"-{key}") if active else (f"-{key}" if better or key == "votes" else key)

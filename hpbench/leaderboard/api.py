@@ -30,7 +30,8 @@ from hpbench.openapi import error
 from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
-    "rank", "model", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
+    "rank", "model", "above_model", "above_difference", "above_difference_low", "above_difference_high",
+    "above_p_holm", "family", "variant", "is_baseline", "agreement", "agreement_low", "agreement_high",
     "preference_ratio", "preference_ratio_low", "preference_ratio_high", "recall", "arena_rating", "arena_votes",
     "n_pairs", "n_human_ties", "n_model_ties", "submitted", "source", "reported_preference_ratio",
 ]
@@ -139,10 +140,13 @@ _LEADERBOARD = inline_serializer("Leaderboard", {
         "krippendorff_alpha": serializers.FloatField(allow_null=True),
         "votes_per_pair": serializers.FloatField(allow_null=True)}),
     "recall_label": serializers.CharField(),
+    "recall_split": serializers.CharField(help_text="The dataset split the recall column comes from."),
+    "ranking": serializers.DictField(help_text="How ranks are decided: paired test, correction, alpha, counts."),
     "sort": serializers.CharField(),
     "higher_is_better": serializers.ListField(child=serializers.CharField()),
     "rows": serializers.ListField(child=serializers.DictField(), help_text="One per model the caller may see: "
-                                  "its scores with intervals, recall, arena rating, rank (columns as in the CSV)."),
+                                  "its scores with intervals, recall, arena rating, rank and the paired difference "
+                                  "to the model above (columns as in the CSV)."),
 })
 
 class SubmissionUploadSerializer(SubmissionCreateSerializer):

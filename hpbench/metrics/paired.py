@@ -99,9 +99,9 @@ def _inputs(
         m, p = bad[0] if bad.size else (0, 0)
         raise ValueError(f"choices[{m}][{p}] = {c[m, p].item()!r}: expected 1, 2 or 0 (model tie), as integers")
     if h.size and (h.min() < 0 or h.max() > 2 or h.dtype.kind not in "iu"):
-        bad = np.flatnonzero(~np.isin(h, (0, 1, 2)))
-        p = bad[0] if bad.size else 0
-        raise ValueError(f"human[{p}] = {h[p].item()!r}: expected 1, 2 or 0 (tie), as integers")
+        bad_h = np.flatnonzero(~np.isin(h, (0, 1, 2)))
+        at = int(bad_h[0]) if bad_h.size else 0
+        raise ValueError(f"human[{at}] = {h[at].item()!r}: expected 1, 2 or 0 (tie), as integers")
     u = None
     if usable is not None:
         u = np.asarray(usable)
@@ -280,7 +280,7 @@ def _weighted_se(wsq: np.ndarray, total: np.ndarray, difference: np.ndarray, n: 
     """Linearised standard error of a weighted mean difference from its per-value sums of w²."""
     spread = np.sum(wsq * (DIFFERENCE_VALUES - difference[..., None]) ** 2, axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(n / (n - 1.0) * spread) / total
+        return np.asarray(np.sqrt(n / (n - 1.0) * spread) / total)
 
 
 def difference_interval(
@@ -299,8 +299,8 @@ def difference_interval(
     if comparisons.weighted:
         assert comparisons.weight_sums is not None and comparisons.weight_sq_sums is not None
         d = float(comparisons.difference[i, j])
-        se = float(_weighted_se(comparisons.weight_sq_sums[i, j], comparisons.weight_sums[i, j].sum(), np.float64(d),
-                                np.int64(n))) if n >= 2 else float("nan")
+        se = float(_weighted_se(comparisons.weight_sq_sums[i, j], comparisons.weight_sums[i, j].sum(),
+                                np.asarray(d), np.asarray(float(n)))) if n >= 2 else float("nan")
         half = float(stats.norm.ppf((1.0 + level) / 2)) * se
         return d - half, d + half
     rng = np.random.default_rng(seed)
