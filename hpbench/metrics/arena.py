@@ -78,44 +78,51 @@ def bt_loss_and_grad(
 class _Design:
     """Dense helpers for batched Newton steps over many weight vectors at once.
 
-    The Hessian only depends on each unordered model pair's total of ``v = w p (1 - p)``, so it is assembled from
-    those totals (a few thousand numbers per round at 50 models) rather than from every row.
+    All rows of one (unordered) model pair share a logit, so a batch of row weights is first reduced to each model
+    pair's total weight ``t`` and the lower-indexed model's score ``s`` (:meth:`reduce`); the likelihood is then
+    ``sum_pairs s log p + (t - s) log (1 - p)`` and everything is computed per model pair, not per row.
     """
 
     def __init__(self, matchups: np.ndarray, n_models: int) -> None:
         r = matchups.shape[0]
         a, b = matchups[:, 0], matchups[:, 1]
         self.n = n_models
-        self.incidence = np.zeros((r, n_models))  # +1 for A, -1 for B
-        self.incidence[np.arange(r), a] = 1.0
-        self.incidence[np.arange(r), b] = -1.0
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         pairs, row_pair = np.unique(lo * n_models + hi, return_inverse=True)
+        self.flipped = a > b  # the row's A is the pair's higher-indexed model
         self.row_to_pair = csr_matrix((np.ones(r), (row_pair.ravel(), np.arange(r))), shape=(pairs.size, r))
         p_lo, p_hi = np.divmod(pairs, n_models)
+        self.incidence = np.zeros((pairs.size, n_models))  # +1 for the lower-indexed model, -1 for the other
+        self.incidence[np.arange(pairs.size), p_lo] = 1.0
+        self.incidence[np.arange(pairs.size), p_hi] = -1.0
         self.off_diagonal = np.concatenate([p_lo * n_models + p_hi, p_hi * n_models + p_lo])
-        self.pair_ends = np.zeros((pairs.size, n_models))  # each pair adds its total to both ends' diagonal
-        self.pair_ends[np.arange(pairs.size), p_lo] = 1.0
-        self.pair_ends[np.arange(pairs.size), p_hi] = 1.0
+        self.pair_ends = np.abs(self.incidence)  # each pair adds its total to both ends' diagonal
         self.diagonal = np.arange(n_models) * (n_models + 1)
 
+    def reduce(self, outcomes: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row weights ``(B, R)`` -> per model pair: the lower-indexed model's score ``s`` and the total ``t``."""
+        score = np.where(self.flipped, 1.0 - outcomes, outcomes)
+        s = np.asarray((self.row_to_pair @ (weights * score).T).T)
+        t = np.asarray((self.row_to_pair @ weights.T).T)
+        return s, t
+
     def loss_grad_hess(
-        self, theta: np.ndarray, outcomes: np.ndarray, weights: np.ndarray, l2: float, *, hessian: bool = True
+        self, theta: np.ndarray, s: np.ndarray, t: np.ndarray, l2: float, *, hessian: bool = True
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """For ``theta`` ``(B, M)`` and ``weights`` ``(B, R)``: losses ``(B,)``, gradients, Hessians."""
+        """For ``theta`` ``(B, M)`` and per-pair ``s``, ``t`` ``(B, pairs)``: losses ``(B,)``, gradients, Hessians."""
         logits = ALPHA * (theta @ self.incidence.T)
-        loss = -np.sum(weights * (outcomes * log_expit(logits) + (1.0 - outcomes) * log_expit(-logits)), axis=1)
+        # s log p + (t - s) log(1 - p), with log(1 - p) = log p - logit: one log_expit, the costly part
+        loss = -np.sum(t * log_expit(logits) - (t - s) * logits, axis=1)
         loss += 0.5 * l2 * np.sum(theta * theta, axis=1)
         p = expit(logits)
-        grad = (ALPHA * weights * (p - outcomes)) @ self.incidence + l2 * theta
+        grad = (ALPHA * (t * p - s)) @ self.incidence + l2 * theta
         if not hessian:
             return loss, grad, None
-        v = (ALPHA * ALPHA) * weights * p * (1.0 - p)
-        per_pair = np.asarray((self.row_to_pair @ v.T).T)  # (B, pairs)
-        flat = np.zeros((theta.shape[0], self.n * self.n))
-        flat[:, self.off_diagonal] = -np.concatenate([per_pair, per_pair], axis=1)
-        flat[:, self.diagonal] = per_pair @ self.pair_ends
-        hess = flat.reshape(-1, self.n, self.n)
+        per_pair = ((ALPHA * ALPHA) * t * p * (1.0 - p)).T  # (pairs, B): whole rows are cheap to scatter
+        flat = np.zeros((self.n * self.n, theta.shape[0]))
+        flat[self.off_diagonal] = -np.concatenate([per_pair, per_pair])
+        flat[self.diagonal] = self.pair_ends.T @ per_pair
+        hess = flat.reshape(self.n, self.n, -1).transpose(2, 0, 1)
         # + 11^T / n makes the matrix invertible without l2; since the gradient sums to zero at mean-zero
         # theta, the step then has no component along 11^T and is the exact Newton step.
         hess += l2 * np.eye(self.n) + np.full((self.n, self.n), 1.0 / self.n)
@@ -134,15 +141,18 @@ def _newton(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Damped batched Newton from ``theta`` ``(B, M)``; returns ``(theta, converged (B,))``."""
     theta = theta.copy()
+    s_all, t_all = design.reduce(outcomes, weights)
     active = np.arange(theta.shape[0])
     converged = np.zeros(theta.shape[0], dtype=bool)
     for _ in range(max_iter):
-        loss, grad, hess = design.loss_grad_hess(theta[active], outcomes, weights[active], l2)
+        s, t_pair = s_all[active], t_all[active]
+        loss, grad, hess = design.loss_grad_hess(theta[active], s, t_pair, l2)
         assert hess is not None  # asked for (hessian=True)
         done = np.abs(grad).max(axis=1) < tol
         converged[active[done]] = True
         keep = ~done
         active, loss, grad, hess = active[keep], loss[keep], grad[keep], hess[keep]
+        s, t_pair = s[keep], t_pair[keep]
         if active.size == 0:
             break
         try:
@@ -156,14 +166,14 @@ def _newton(
         # is taken, since loss differences there are below floating-point resolution.
         for _ in range(30):
             trial = current - t[:, None] * step
-            new_loss, _, _ = design.loss_grad_hess(trial, outcomes, weights[active], l2, hessian=False)
+            new_loss, _, _ = design.loss_grad_hess(trial, s, t_pair, l2, hessian=False)
             worse = ~(new_loss <= loss - 1e-4 * t * decrement) & (decrement > 1e-14)  # NaN is worse
             if not worse.any():
                 break
             t[worse] *= 0.5
         theta[active] = current - t[:, None] * step
     else:
-        _, grad, _ = design.loss_grad_hess(theta[active], outcomes, weights[active], l2, hessian=False)
+        _, grad, _ = design.loss_grad_hess(theta[active], s_all[active], t_all[active], l2, hessian=False)
         converged[active[np.abs(grad).max(axis=1) < tol]] = True
     return theta, converged
 
@@ -295,10 +305,11 @@ def cluster_types(vote_rows: ArrayLike, clusters: ArrayLike, counts: ArrayLike, 
     rows = np.asarray(vote_rows, dtype=np.int64)
     _, cluster = np.unique(np.asarray(clusters), return_inverse=True)
     cluster = cluster.ravel()
-    per_entry = np.bincount(cluster * n_rows + rows, weights=np.asarray(counts, dtype=np.float64))
-    entry = np.flatnonzero(per_entry)
+    entry, inverse = np.unique(cluster * n_rows + rows, return_inverse=True)  # sorted by cluster, then row
+    count = np.bincount(inverse.ravel(), weights=np.asarray(counts, dtype=np.float64), minlength=entry.size)
+    keep = count > 0
+    entry, count = entry[keep], np.rint(count[keep]).astype(np.int64)
     cl, row = np.divmod(entry, n_rows)
-    count = np.rint(per_entry[entry]).astype(np.int64)
     n_clusters = int(cl.max()) + 1 if cl.size else 0
     first = np.searchsorted(cl, np.arange(n_clusters))
     width = int(np.bincount(cl, minlength=n_clusters).max()) if cl.size else 0
@@ -306,7 +317,16 @@ def cluster_types(vote_rows: ArrayLike, clusters: ArrayLike, counts: ArrayLike, 
     slot = np.arange(cl.size) - first[cl]
     signature[cl, 2 * slot] = row
     signature[cl, 2 * slot + 1] = count
-    types, multiplicity = np.unique(signature, axis=0, return_counts=True)
+    # One integer per signature when it fits in int64 (sorting integers is far faster than sorting rows).
+    base = (n_rows + 1) * (int(count.max(initial=0)) + 2)
+    if width and width * math.log2(base) < 62:
+        code = np.zeros(n_clusters, dtype=np.int64)
+        for k in range(width):
+            code = code * base + (signature[:, 2 * k] + 1) * (base // (n_rows + 1)) + signature[:, 2 * k + 1] + 1
+        _, first_of_type, multiplicity = np.unique(code, return_index=True, return_counts=True)
+        types = signature[first_of_type]
+    else:
+        types, multiplicity = np.unique(signature, axis=0, return_counts=True)
     type_rows, type_counts = types[:, 0::2], types[:, 1::2]
     used = type_rows >= 0
     composition = csr_matrix(
