@@ -20,14 +20,18 @@ pytestmark = pytest.mark.django_db
 N_PAIRS = 400
 
 
-def _benchmark(fiq_dataset, *, makers: dict[int, int] | None = None, name: str = "paired"):
-    """``N_PAIRS`` pairs, people preferring set 1 and set 2 in turn; ``makers``: position -> model that made set 1."""
+def _benchmark(fiq_dataset, *, makers: dict[int, int] | None = None, name: str = "paired",
+               weights: np.ndarray | None = None):
+    """``N_PAIRS`` pairs, people preferring set 1 and set 2 in turn; ``makers``: position -> model that made set 1;
+    ``weights``: the pairs' selection weights."""
     from tests.leaderboard.conftest import make_images
 
     ids = list(make_images(fiq_dataset, {f"p{n}": "dress" for n in range(5)}).values())
     makers = makers or {}
+    w = np.ones(N_PAIRS) if weights is None else weights
     pairs = [PairSpec(reference_id=ids[0], text=f"t{n}", set1=(ids[1], ids[2]), set2=(ids[3], ids[4]),
-                      preference=1 + n % 2, set1_model_id=makers.get(n)) for n in range(N_PAIRS)]
+                      preference=1 + n % 2, set1_model_id=makers.get(n), selection_weight=float(w[n]))
+             for n in range(N_PAIRS)]
     return benchmark_store(name=name, source="imported", dataset=fiq_dataset, pairs=pairs).benchmark
 
 
@@ -81,6 +85,26 @@ def test_models_are_compared_only_on_pairs_held_out_for_both(fiq_dataset):
     # on the 300 pairs neither made the two answer alike: no difference, one rank
     assert rows["b"]["above_pairs"] == 300 and rows["b"]["above_difference"] == 0.0
     assert rows["a"]["rank"] == rows["b"]["rank"] == 1
+
+
+def test_a_weighted_benchmark_ranks_by_the_weighted_difference(fiq_dataset):
+    weights = np.where(np.arange(N_PAIRS) < 200, 3.0, 1.0)
+    benchmark = _benchmark(fiq_dataset, weights=weights)
+    a = ModelEntry.objects.create(name="a", family="demo")
+    b = ModelEntry.objects.create(name="b", family="demo")
+    right_a, right_b = np.arange(N_PAIRS) < 280, np.arange(N_PAIRS) < 256
+    _score(a, benchmark, right_a)
+    _score(b, benchmark, right_b)
+    board = APIClient().get("/api/leaderboard/benchmarks/paired").json()
+    rows = {r["model"]: r for r in board["rows"]}
+    # by definition: the weighted mean of the per-pair differences (only pairs 256-279 differ, weight 1 each)
+    x = right_a.astype(float) - right_b
+    d = np.sum(weights * x) / np.sum(weights)
+    se = np.sqrt(N_PAIRS / (N_PAIRS - 1) * np.sum(weights**2 * (x - d) ** 2)) / np.sum(weights)
+    assert rows["b"]["above_difference"] == pytest.approx(d, abs=1e-6)
+    assert rows["b"]["above_difference_low"] == pytest.approx(d - 1.959964 * se, abs=1e-5)
+    assert board["ranking"]["test"] == "Wald test of the weighted paired difference"
+    assert rows["a"]["rank"] == 1 and rows["b"]["rank"] == 2
 
 
 def test_the_recall_column_comes_from_one_named_split(fiq_dataset):
