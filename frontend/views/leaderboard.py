@@ -66,6 +66,8 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
     ceiling = board["human_ceiling"]["pairwise_agreement"]
     for row in board["rows"]:  # one cell per category column, in the columns' order
         row["category_cells"] = [(c, row["by_category"].get(c, {})) for c in board["categories"]]
+        p = row.get("above_p_holm")
+        row["above_p_text"] = "" if p is None else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
     return render(request, "frontend/leaderboard/board.html", {
         "svg_compact": mark_safe(agreement_svg(board["rows"], ceiling=ceiling, width=360, compact=True)),
         "n_columns": len(headers) + len(board["categories"]),

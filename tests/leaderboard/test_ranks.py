@@ -131,6 +131,6 @@ def test_the_page_explains_the_ranks_under_the_chart_and_shows_the_gap(fiq_datas
     html = client.get("/leaderboard/paired/").content.decode()
     chart, how, table = html.index("<svg"), html.index("How to read this</h3>"), html.index('id="table-h"')
     assert chart < how < table
-    assert "Gap to the row above" in html and "+0.060" in html and "vs a" in html
+    assert "Gap to the row above" in html and "+0.060" in html and "vs a, p<sub>Holm</sub> &lt; 0.001" in html
     assert "cannot tell them apart" not in html and "Overlapping intervals do not mean" in html
     assert "exact McNemar test" in html and "Holm" in html
