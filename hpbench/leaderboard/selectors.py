@@ -216,6 +216,9 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 **paired["rows"].get(s.model_id, _UNRANKED),
             }
         )
+    names = {s.model_id: s.model.name for s in scores}  # names at read time: the cached figures keep ids
+    for row in rows:
+        row["above_model"] = names.get(row.pop("above_model_id", None))
     key = sort if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
     field, descending = SORT_KEYS[key.lstrip("-")], key.startswith("-")
     present = [r for r in rows if r[field] is not None]
@@ -256,7 +259,7 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
 PAIRED_CACHE_SECONDS = 24 * 3600
 #: Family-wise error rate of the rank's tests (Holm over every pair of ranked models).
 RANK_ALPHA = 0.05
-_UNRANKED = {"rank": None, "above_model": None, "above_difference": None, "above_difference_low": None,
+_UNRANKED = {"rank": None, "above_model_id": None, "above_difference": None, "above_difference_low": None,
              "above_difference_high": None, "above_p": None, "above_p_holm": None, "above_pairs": None}
 
 
@@ -284,7 +287,8 @@ def paired_ranks(*, benchmark: PreferenceBenchmark, scores: Sequence[ModelScore]
     rank = 1 + the number of models significantly better (``hpbench.metrics.paired``). ``above_difference`` is
     the model above's agreement minus this one's on their shared pairs, with its 95% interval (paired bootstrap,
     1,000 rounds; weighted: Wald), ``above_p`` / ``above_p_holm`` the test's raw and corrected p-values.
-    Scores without stored choices are left unranked. Returns ``{"rows": {model_id: figures}, "ranking": {the
+    Scores without stored choices are left unranked. Returns ``{"rows": {model_id: figures (the model above
+    by id, ``above_model_id``: names are read fresh)}, "ranking": {the
     method, in words and numbers}}``; cached per benchmark content and set of scores.
     """
     import hashlib
@@ -337,7 +341,7 @@ def _paired_ranks_compute(*, benchmark: PreferenceBenchmark, scores: Sequence[Mo
         if k > 0:
             low, high = difference_interval(result, k - 1, k)
             row.update({
-                "above_model": ranked[k - 1].model.name,
+                "above_model_id": ranked[k - 1].model_id,
                 "above_difference": number(result.difference[k - 1, k]),
                 "above_difference_low": number(low), "above_difference_high": number(high),
                 "above_p": float(result.p_value[k - 1, k]), "above_p_holm": float(result.p_holm[k - 1, k]),
