@@ -357,18 +357,21 @@ def _paired_ranks_compute(*, benchmark: PreferenceBenchmark, scores: Sequence[Mo
 ARENA_CACHE_SECONDS = 3600
 
 
-def arena_ratings_for_games(games: Sequence[tuple[int, int, str, int]], *, rounds: int = 1000) -> list[dict]:
+def arena_ratings_for_games(games: Sequence[tuple], *, rounds: int = 1000) -> list[dict]:
     """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first.
 
     Games are ``(model A, model B, outcome, comparison)``: the bootstrap resamples comparisons (all votes cast on
-    one together), since votes on one comparison are correlated.
+    one together), since votes on one comparison are correlated. Games without a comparison ``(A, B, outcome)``
+    count as independent votes.
     """
     from hpbench.metrics import arena
 
     if not games:
         return []
-    a, b, outcome, comparison = zip(*games, strict=True)
-    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), clusters=list(comparison),
+    columns = list(zip(*games, strict=True))
+    a, b, outcome = columns[:3]
+    clusters = list(columns[3]) if len(columns) > 3 else None
+    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), clusters=clusters,
                                rounds=rounds)
     return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
 
