@@ -30,6 +30,7 @@ COLUMNS = [  # (sort key, heading, higher is better)
     ("rank", "Rank", False),
     ("model", "Model", False),
     ("heldout", "Held-out agreement", True),
+    ("above", "Gap to the row above", False),
     ("agreement", "All pairs", True),
     ("loo", "vs leave-one-out majorities", True),
     ("preference_ratio", "Preference ratio", True),
@@ -58,6 +59,9 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
     for key, label, better in COLUMNS:
         if key == "recall":
             label = board["recall_label"]
+        if key not in selectors.SORT_KEYS:  # not sortable: a plain heading
+            headers.append({"key": key, "label": label, "better": better, "next": None, "aria": None})
+            continue
         active = current.lstrip("-") == key
         descending = current.startswith("-")
         next_sort = (key if descending else f"-{key}") if active else (f"-{key}" if better or key == "votes" else key)
@@ -66,6 +70,8 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
     ceiling = board["human_ceiling"]["leave_one_out"]
     for row in board["rows"]:  # one cell per category column, in the columns' order
         row["category_cells"] = [(c, row["by_category"].get(c, {})) for c in board["categories"]]
+        p = row.get("above_p_holm")
+        row["above_p_text"] = "" if p is None else ("< 0.001" if p < 0.001 else f"= {p:.3f}")
     # The headline (held-out agreement), each model against the ceiling's leave-one-out majorities (○), the ceiling;
     # the preference ratio with its chance level on this benchmark.
     chance = board["benchmark"]["preference_ratio_chance"]

@@ -30,7 +30,8 @@ from hpbench.openapi import error
 from hpbench.redact import researcher_text
 
 CSV_COLUMNS = [
-    "rank", "model", "family", "variant", "is_baseline",
+    "rank", "model", "above_model", "above_difference", "above_difference_low", "above_difference_high",
+    "above_p_holm", "family", "variant", "is_baseline",
     "heldout_agreement", "heldout_agreement_low", "heldout_agreement_high", "heldout_n_pairs",
     "agreement", "agreement_low", "agreement_high",
     "loo_agreement", "loo_agreement_low", "loo_agreement_high", "human_ceiling_leave_one_out",
@@ -162,12 +163,14 @@ _LEADERBOARD = inline_serializer("Leaderboard", {
         "krippendorff_alpha": serializers.FloatField(allow_null=True),
         "votes_per_pair": serializers.FloatField(allow_null=True)}),
     "recall_label": serializers.CharField(),
+    "recall_split": serializers.CharField(help_text="The dataset split the recall column comes from."),
+    "ranking": serializers.DictField(help_text="How ranks are decided: paired test, correction, alpha, counts."),
     "sort": serializers.CharField(),
     "higher_is_better": serializers.ListField(child=serializers.CharField()),
     "rows": serializers.ListField(child=serializers.DictField(), help_text="One per model the caller may see: "
                                   "its scores with intervals (heldout_agreement, the headline, on the pairs where "
-                                  "neither set is its own, with heldout_n_pairs), recall, arena rating, rank "
-                                  "(columns as in the CSV)."),
+                                  "neither set is its own, with heldout_n_pairs), recall, arena rating, rank and the "
+                                  "paired difference to the model above (columns as in the CSV)."),
 })
 
 class SubmissionUploadSerializer(SubmissionCreateSerializer):

@@ -79,16 +79,15 @@ def qure_sentence(rows: Sequence[dict[str, Any]]) -> str:
     if not qure or not contrastive or qure.get("agreement") is None or contrastive.get("agreement") is None:
         return ""
     q, c = qure["agreement"], contrastive["agreement"]
-    overlap = not (
-        qure.get("agreement_low") is not None
-        and contrastive.get("agreement_high") is not None
-        and (
-            qure["agreement_low"] > contrastive["agreement_high"]
-            or contrastive["agreement_low"] > qure["agreement_high"]
-        )
-    )
+    # Whether the paired test on the pairs both are judged on separates them (their ranks), not whether their
+    # intervals overlap: overlapping intervals of models judged on the same pairs can still differ clearly.
+    q_rank, c_rank = qure.get("rank"), contrastive.get("rank")
+    separated = q_rank is not None and c_rank is not None and q_rank < c_rank
     if q > c:
-        caveat = "; their intervals overlap, so this run alone does not settle it" if overlap else ""
+        caveat = "" if separated else (
+            "; the paired test on the pairs both are judged on does not separate them, so this run alone does not "
+            "settle it"
+        )
         return (
             f"As in the paper, {QURE} agrees with the simulated crowd more often than {CONTRASTIVE} "
             f"({q:.3f} vs {c:.3f}){caveat}."

@@ -131,14 +131,30 @@ def recall_summary(metrics: dict, dataset: Dataset) -> float | None:
     return None
 
 
-def recall_label(dataset: Dataset) -> str:
-    return "(R@5 + Rsubset@1) / 2" if dataset.protocol == "cirr" else "Recall@10/@50 avg"
+def recall_label(dataset: Dataset, split: str | None = None) -> str:
+    label = "(R@5 + Rsubset@1) / 2" if dataset.protocol == "cirr" else "Recall@10/@50 avg"
+    return f"{label} ({split})" if split else label
 
 
-def _latest_runs(model_ids: list[int], dataset: Dataset) -> dict[int, RetrievalRun]:
+def recall_split(dataset: Dataset) -> str:
+    """The split whose Recall@K the leaderboard shows for ``dataset``: the one submissions run retrieval on
+    (``HPBENCH_SUBMISSION_DATASETS``'s ``name:split`` for it, else "val" when it has val queries, else its first
+    split with queries, else "val")."""
+    from django.conf import settings
+
+    for item in getattr(settings, "HPBENCH_SUBMISSION_DATASETS", None) or []:
+        name, _, split = str(item).partition(":")
+        if name == dataset.name:
+            return split or "val"
+    splits = sorted(set(dataset.queries.values_list("split", flat=True)))
+    return "val" if "val" in splits or not splits else splits[0]
+
+
+def _latest_runs(model_ids: list[int], dataset: Dataset, split: str) -> dict[int, RetrievalRun]:
+    """Each model's latest finished run on ``dataset``/``split`` (runs on other splits are not comparable)."""
     latest: dict[int, RetrievalRun] = {}
     runs = RetrievalRun.objects.filter(
-        model_id__in=model_ids, dataset=dataset, status=RetrievalRun.Status.FINISHED
+        model_id__in=model_ids, dataset=dataset, split=split, status=RetrievalRun.Status.FINISHED
     ).order_by("model_id", "-finished_at", "-id")
     for run in runs.only("id", "model_id", "metrics", "finished_at"):
         latest.setdefault(run.model_id, run)
@@ -149,17 +165,20 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     """Rows of finished scores of the models the caller may see (not the benchmark's campaign's pool of set makers),
     with recall, arena votes and ranks.
 
-    Rank: 1 + the number of models whose agreement interval lies entirely above this model's (models whose
-    intervals overlap share a rank). Unknown ``sort`` keys fall back to the default.
+    Rank and the difference to the row above: :func:`paired_ranks` (from paired tests on the pairs two models
+    share, not from overlapping intervals). Recall: the latest finished run on :func:`recall_split`. Unknown
+    ``sort`` keys fall back to the default.
     """
     visible = model_entries_visible_to(user)
     finished = ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible)
     if benchmark.campaign_id is not None:  # its campaign's pool of set makers is not on its board, even if scored
         pool = ModelEntry.objects.filter(pool_campaigns=benchmark.campaign_id).exclude(campaigns=benchmark.campaign_id)
         finished = finished.exclude(model__in=pool)
-    scores = list(finished.select_related("model", "model__submission"))
+    scores = list(finished.select_related("model", "model__submission").defer("pair_choices"))
     model_ids = [s.model_id for s in scores]
-    runs = _latest_runs(model_ids, benchmark.dataset)
+    split = recall_split(benchmark.dataset)
+    runs = _latest_runs(model_ids, benchmark.dataset, split)
+    paired = paired_ranks(benchmark=benchmark, scores=scores)
     arena = {row["model_id"]: row for row in arena_for_benchmark(benchmark=benchmark)}
     reported = {
         r.model_id: {"source": r.source, "label": r.label, "preference_ratio": r.preference_ratio / 100}
@@ -208,14 +227,12 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "reported": reported.get(s.model_id),
                 "submitted": (submission.created_at if submission else s.model.created_at),
                 "computed_at": s.computed_at,
+                **paired["rows"].get(s.model_id, _UNRANKED),
             }
         )
+    names = {s.model_id: s.model.name for s in scores}  # names at read time: the cached figures keep ids
     for row in rows:
-        low, high = row["agreement_low"], row["agreement_high"]
-        row["rank"] = 1 + sum(
-            1 for other in rows
-            if other["agreement_low"] is not None and high is not None and other["agreement_low"] > high
-        ) if low is not None else None
+        row["above_model"] = names.get(row.pop("above_model_id", None))
     key = sort if sort.lstrip("-") in SORT_KEYS else DEFAULT_SORT
     field, descending = SORT_KEYS[key.lstrip("-")], key.startswith("-")
     present = [r for r in rows if r[field] is not None]
@@ -246,7 +263,9 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
             "krippendorff_alpha": benchmark.human_alpha,
             "votes_per_pair": benchmark.votes_per_pair,
         },
-        "recall_label": recall_label(benchmark.dataset),
+        "recall_label": recall_label(benchmark.dataset, split),
+        "recall_split": split,
+        "ranking": paired["ranking"],
         # The categories some row has figures for (FashionIQ: dress, shirt, toptee); [] when none does.
         "categories": sorted({c for row in rows for c in row["by_category"]}),
         "sort": key,
@@ -256,20 +275,136 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
     }
 
 
+# --- ranks from paired comparisons (cached) ------------------------------------------------
+
+
+PAIRED_CACHE_SECONDS = 24 * 3600
+#: Family-wise error rate of the rank's tests (Holm over every pair of ranked models).
+RANK_ALPHA = 0.05
+_UNRANKED = {"rank": None, "above_model_id": None, "above_difference": None, "above_difference_low": None,
+             "above_difference_high": None, "above_p": None, "above_p_holm": None, "above_pairs": None}
+
+
+def _benchmark_pair_arrays(benchmark: PreferenceBenchmark) -> dict[str, Any]:
+    """The pairs' verdicts, makers (0 = none) and selection weights in position order, as numpy arrays."""
+    import numpy as np
+
+    rows = list(benchmark.pairs.order_by("position").values_list(
+        "preference", "set1_model_id", "set2_model_id", "selection_weight", "set1_makers", "set2_makers"))
+    # Every maker of each set (the comparison's model and any model with the identical top-k), padded with 0.
+    makers = [list(r[4] or ([r[1]] if r[1] else [])) + list(r[5] or ([r[2]] if r[2] else [])) for r in rows]
+    width = max((len(m) for m in makers), default=0)
+    return {
+        "human": np.array([r[0] for r in rows], dtype=np.int8),
+        "makers": np.array([m + [0] * (width - len(m)) for m in makers], dtype=np.int64).reshape(len(rows), width),
+        "weights": np.array([r[3] for r in rows], dtype=np.float64),
+    }
+
+
+def paired_ranks(*, benchmark: PreferenceBenchmark, scores: Sequence[ModelScore]) -> dict[str, Any]:
+    """Ranks of the models of ``scores`` (finished, on ``benchmark``) from paired comparisons, with each one's
+    difference to the model just above it (by held-out agreement, best first).
+
+    Two models are compared on the pairs held out for both (neither set made by either model; every pair when
+    the benchmark records no makers) that have a human preference: exact McNemar test (weighted benchmarks: Wald
+    test of the weighted difference), Holm correction over every pair of ranked models at :data:`RANK_ALPHA`;
+    rank = 1 + the number of models significantly better (``hpbench.metrics.paired``). ``above_difference`` is
+    the model above's agreement minus this one's on their shared pairs, with its 95% interval (paired bootstrap,
+    1,000 rounds; weighted: Wald), ``above_p`` / ``above_p_holm`` the test's raw and corrected p-values.
+    Scores without stored choices are left unranked. Returns ``{"rows": {model_id: figures (the model above
+    by id, ``above_model_id``: names are read fresh)}, "ranking": {the
+    method, in words and numbers}}``; cached per benchmark content and set of scores.
+    """
+    import hashlib
+
+    from django.core.cache import cache
+
+    state = ",".join(f"{s.pk}:{s.computed_at.isoformat() if s.computed_at else ''}"
+                     for s in sorted(scores, key=lambda s: s.pk))
+    key = (f"hpbench:paired:{benchmark.pk}:{benchmark.fingerprint}:"
+           f"{hashlib.sha256(state.encode()).hexdigest()[:32]}")
+    figures = cache.get(key)
+    if figures is None:
+        figures = _paired_ranks_compute(benchmark=benchmark, scores=scores)
+        cache.set(key, figures, PAIRED_CACHE_SECONDS)
+    return figures
+
+
+def _headline(score: ModelScore) -> float:
+    value = score.heldout_agreement if score.heldout_agreement is not None else score.agreement
+    return -1.0 if value is None else value
+
+
+def _paired_ranks_compute(*, benchmark: PreferenceBenchmark, scores: Sequence[ModelScore]) -> dict[str, Any]:
+    import numpy as np
+
+    from hpbench.metrics.paired import difference_interval, paired_comparisons
+
+    pairs = _benchmark_pair_arrays(benchmark)
+    n_pairs = pairs["human"].size
+    stored = {pk: bytes(raw) for pk, raw in ModelScore.objects.filter(pk__in=[s.pk for s in scores])
+              .values_list("pk", "pair_choices") if raw is not None}
+    ranked = [s for s in scores if len(stored.get(s.pk, b"")) == n_pairs]
+    weighted = bool(n_pairs) and bool((pairs["weights"] != 1.0).any())
+    ranking = {
+        "method": "paired: rank = 1 + models significantly better on the pairs held out for both",
+        "test": "Wald test of the weighted paired difference" if weighted else "exact McNemar test",
+        "correction": "Holm", "alpha": RANK_ALPHA, "models_ranked": len(ranked),
+        "comparisons": len(ranked) * (len(ranked) - 1) // 2,
+    }
+    if not ranked:
+        return {"rows": {}, "ranking": ranking}
+    # The row above is the next by the headline (held-out agreement; all pairs for scores stored before it).
+    ranked.sort(key=lambda s: (-_headline(s), s.model.name, s.pk))
+    choices = np.stack([np.frombuffer(stored[s.pk], dtype=np.int8) for s in ranked])
+    # A model is judged on the pairs where it made neither set (held out); two models on those of both.
+    usable = np.ones((len(ranked), n_pairs), dtype=bool)
+    for k, s in enumerate(ranked):
+        usable[k] = ~(pairs["makers"] == s.model_id).any(axis=1)
+    result = paired_comparisons(choices, pairs["human"], usable=usable,
+                                weights=pairs["weights"] if weighted else None, alpha=RANK_ALPHA)
+
+    def number(x: float) -> float | None:
+        return None if not np.isfinite(x) else float(x)
+
+    rows: dict[int, dict[str, Any]] = {}
+    for k, s in enumerate(ranked):
+        row: dict[str, Any] = {**_UNRANKED, "rank": int(result.rank[k])}
+        if k > 0:
+            low, high = difference_interval(result, k - 1, k)
+            row.update({
+                "above_model_id": ranked[k - 1].model_id,
+                "above_difference": number(result.difference[k - 1, k]),
+                "above_difference_low": number(low), "above_difference_high": number(high),
+                "above_p": float(result.p_value[k - 1, k]), "above_p_holm": float(result.p_holm[k - 1, k]),
+                "above_pairs": int(result.n[k - 1, k]),
+            })
+        rows[s.model_id] = row
+    return {"rows": rows, "ranking": ranking}
+
+
 # --- arena ratings (reads, cached) ---------------------------------------------------------
 
 
 ARENA_CACHE_SECONDS = 3600
 
 
-def arena_ratings_for_games(games: Sequence[tuple[int, int, str]], *, rounds: int = 1000) -> list[dict]:
-    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first."""
+def arena_ratings_for_games(games: Sequence[tuple], *, rounds: int = 1000) -> list[dict]:
+    """Bradley-Terry rows (``hpbench.metrics.arena``) with ``model_id`` (int) in place of names, best first.
+
+    Games are ``(model A, model B, outcome, comparison)``: the bootstrap resamples comparisons (all votes cast on
+    one together), since votes on one comparison are correlated. Games without a comparison ``(A, B, outcome)``
+    count as independent votes.
+    """
     from hpbench.metrics import arena
 
     if not games:
         return []
-    a, b, outcome = zip(*games, strict=True)
-    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), rounds=rounds)
+    columns = list(zip(*games, strict=True))
+    a, b, outcome = columns[:3]
+    clusters = list(columns[3]) if len(columns) > 3 else None
+    rows = arena.arena_ratings([str(x) for x in a], [str(x) for x in b], list(outcome), clusters=clusters,
+                               rounds=rounds)
     return [{**{k: v for k, v in row.items() if k != "model"}, "model_id": int(row["model"])} for row in rows]
 
 
@@ -278,11 +413,11 @@ def arena_for_benchmark(*, benchmark: PreferenceBenchmark) -> list[dict]:
     are frozen, so the cache key is the benchmark's content fingerprint)."""
     from django.core.cache import cache
 
-    key = f"hpbench:arena:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
+    key = f"hpbench:arena:comparisons:benchmark:{benchmark.pk}:{benchmark.fingerprint}"
     rows = cache.get(key)
     if rows is None:
         pairs = benchmark.pairs.exclude(set1_model=None).exclude(set2_model=None).only(
-            "set1_model_id", "set2_model_id", "votes", "preference"
+            "position", "set1_model_id", "set2_model_id", "votes", "preference"
         )
         rows = arena_ratings_for_games(arena_games_from_pairs(pairs))
         cache.set(key, rows, ARENA_CACHE_SECONDS)
@@ -302,25 +437,26 @@ def arena_for_campaign(*, campaign: Any) -> list[dict]:
         comparison__set_a_model__isnull=False, comparison__set_b_model__isnull=False,
     ).exclude(comparison__set_a_model=F("comparison__set_b_model"))
     state = votes.aggregate(n=Count("id"), last=Max("id"))
-    key = f"hpbench:arena:campaign:{campaign.pk}:{state['n']}:{state['last']}"
+    key = f"hpbench:arena:comparisons:campaign:{campaign.pk}:{state['n']}:{state['last']}"
     rows = cache.get(key)
     if rows is None:
-        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice"))
+        games = list(votes.values_list("comparison__set_a_model_id", "comparison__set_b_model_id", "choice",
+                                       "comparison_id"))
         rows = arena_ratings_for_games(games)
         cache.set(key, rows, ARENA_CACHE_SECONDS)
     return rows
 
 
-def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str]]:
-    """Games (model A, model B, outcome "a"|"b"|"tie") from every vote of pairs whose two sets came from
-    different models."""
+def arena_games_from_pairs(pairs: Iterable[BenchmarkPair]) -> list[tuple[int, int, str, int]]:
+    """Games (model A, model B, outcome "a"|"b"|"tie", the pair's position: its comparison) from every vote of
+    pairs whose two sets came from different models."""
     outcome = {1: "a", 2: "b", 0: "tie"}
     games = []
     for pair in pairs:
         if pair.set1_model_id and pair.set2_model_id and pair.set1_model_id != pair.set2_model_id:
             votes = pair.votes or [{"choice": pair.preference}]
             for vote in votes:
-                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])]))
+                games.append((pair.set1_model_id, pair.set2_model_id, outcome[int(vote["choice"])], pair.position))
     return games
 
 

@@ -202,9 +202,11 @@ def test_arena_ratings_come_from_votes_between_different_models(campaign_setup):
     rows = arena_for_benchmark(benchmark=benchmark)
     # Direct computation from the same 9 games with the metrics module.
     games = (["a", "a", "b"] * 2) + ["b", "tie", "b"]
-    expected = arena.arena_ratings([str(m1.pk)] * 9, [str(m2.pk)] * 9, games)
+    # The bootstrap resamples the three comparisons (their votes together), not the nine votes one by one.
+    expected = arena.arena_ratings([str(m1.pk)] * 9, [str(m2.pk)] * 9, games, clusters=[0, 0, 0, 1, 1, 1, 2, 2, 2])
     assert [r["model_id"] for r in rows] == [int(r["model"]) for r in expected]
-    assert [r["rating"] for r in rows] == pytest.approx([r["rating"] for r in expected])
+    for key in ("rating", "lower", "upper"):
+        assert [r[key] for r in rows] == pytest.approx([r[key] for r in expected])
     assert [r["votes"] for r in rows] == [9, 9]
     # 4.5 wins of 9 each: equal ratings around 1000.
     assert rows[0]["rating"] == pytest.approx(1000, abs=1e-3) and not math.isnan(rows[0]["lower"])

@@ -164,3 +164,54 @@ def test_bt_fit_on_rows_has_zero_gradient_of_the_mean_log_likelihood() -> None:
     np.add.at(grad, matchups[:, 1], -counts * math.log(10) * (outcomes - p))
     assert np.abs(grad).max() < 1e-6
     assert theta.mean() == pytest.approx(0.0, abs=1e-12)
+
+
+# --- resampling comparisons rather than votes ------------------------------------------------------------------
+
+
+def test_cluster_types_group_comparisons_by_what_their_votes_are() -> None:
+    from hpbench.metrics.arena import cluster_types
+
+    # rows 0, 1, 2; comparisons "p" and "q" both hold two votes on row 0 and one on row 2; "r" one vote on row 1
+    vote_rows = [0, 2, 0, 1, 0, 0, 2]
+    clusters = ["p", "p", "p", "r", "q", "q", "q"]
+    composition, multiplicity = cluster_types(vote_rows, clusters, np.ones(7, dtype=int), 3)
+    by_content = {tuple(composition.toarray()[t]): int(multiplicity[t]) for t in range(len(multiplicity))}
+    assert by_content == {(2.0, 0.0, 1.0): 2, (0.0, 1.0, 0.0): 1}
+
+
+def test_one_vote_per_comparison_resamples_exactly_as_single_votes() -> None:
+    a, b, y = as_columns(VOTES)
+    assert arena_ratings(a, b, y, clusters=np.arange(len(a)), rounds=200) == arena_ratings(a, b, y, rounds=200)
+
+
+def _correlated_arena(rng: np.random.Generator, true: np.ndarray, comparisons: int, votes_each: int):
+    """Comparisons of random model pairs; each comparison has its own chance q ~ Beta(p, 1 - p) (mean p, the
+    Bradley-Terry probability: the truth), and its votes are drawn from q: votes on one comparison agree more
+    than votes on different ones (intra-class correlation 1/2)."""
+    m = true.size
+    a = rng.integers(0, m, comparisons)
+    b = (a + rng.integers(1, m, comparisons)) % m
+    p = win_probability(true[a], true[b])
+    q = rng.beta(p, 1.0 - p)
+    wins = rng.random((comparisons, votes_each)) < q[:, None]
+    names = np.array([f"m{i}" for i in range(m)])
+    return (np.repeat(names[a], votes_each), np.repeat(names[b], votes_each), wins.ravel().astype(float),
+            np.repeat(np.arange(comparisons), votes_each))
+
+
+def test_resampling_comparisons_covers_the_true_ratings_where_resampling_votes_does_not() -> None:
+    rng = np.random.default_rng(11)
+    true = np.array([1100.0, 1040.0, 980.0, 880.0])
+    true += 1000.0 - true.mean()  # the fit centres ratings on 1000
+    covered = {"votes": 0, "comparisons": 0}
+    total = 0
+    for _ in range(100):
+        a, b, y, comparison = _correlated_arena(rng, true, comparisons=300, votes_each=5)
+        for how, clusters in (("votes", None), ("comparisons", comparison)):
+            seed = int(rng.integers(1 << 30))
+            rows = {r["model"]: r for r in arena_ratings(a, b, y, clusters=clusters, rounds=200, seed=seed)}
+            covered[how] += sum(rows[f"m{i}"]["lower"] <= true[i] <= rows[f"m{i}"]["upper"] for i in range(true.size))
+        total += true.size
+    assert 0.88 <= covered["comparisons"] / total <= 0.99  # 94.5% with this seed
+    assert covered["votes"] / total <= 0.85  # too narrow: 75.8% with this seed

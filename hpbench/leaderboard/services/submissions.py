@@ -141,10 +141,11 @@ def submission_datasets() -> list[tuple[Dataset, str]]:
             name, _, split = str(item).partition(":")
             out.append((Dataset.objects.get(name=name), split or "val"))
         return out
+    from hpbench.leaderboard.selectors import recall_split  # the split the leaderboard shows: one rule
+
     for dataset in Dataset.objects.filter(preference_benchmarks__is_active=True).distinct().order_by("id"):
-        splits = list(dataset.queries.values_list("split", flat=True).distinct())
-        if splits:
-            out.append((dataset, "val" if "val" in splits else sorted(splits)[0]))
+        if dataset.queries.exists():
+            out.append((dataset, recall_split(dataset)))
     return out
 
 
