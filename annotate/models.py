@@ -82,6 +82,11 @@ class Campaign(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
         help_text="Informative selection: share of the selection probability spread uniformly (keeps weights bounded).",
     )
+    shuffle_sets = models.BooleanField(
+        default=True,
+        help_text="Show each set's images in a random order (stored per comparison), not in the model's rank "
+        "order, which can tell the model.",
+    )
     allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
     ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
     ask_irrelevant = models.BooleanField(default=False, help_text="Offer 'both sets are irrelevant'.")
@@ -240,6 +245,13 @@ class CampaignImage(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
     token = models.CharField(max_length=32, unique=True)
+    stored_name = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Media name of the re-encoded copy served to annotators (empty: the file itself, campaigns "
+        "built before re-encoding).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "image"], name="campaign_image_once")]

@@ -74,6 +74,12 @@ def query_in_unfinished_campaign(*, query_id: int) -> bool:
     return Comparison.objects.filter(query_id=query_id).exclude(campaign__status=Campaign.Status.CLOSED).exists()
 
 
+def query_in_campaign(*, query_id: int) -> bool:
+    """Whether any campaign, closed ones included, compares result sets of this query (its results then stay
+    hidden from everyone but staff for good: :func:`hpbench.catalog.selectors.query_results_hidden_from`)."""
+    return Comparison.objects.filter(query_id=query_id).exists()
+
+
 # --- Campaign monitoring (staff) ------------------------------------------------------------------
 
 #: A vote faster than this is implausible for comparing two sets of images (flagged on the monitoring page
