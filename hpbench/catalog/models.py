@@ -66,6 +66,7 @@ class Query(models.Model):
     )
     reserved = models.BooleanField(
         default=False,
+        db_default=False,  # rows written by code that predates the column (older migrations' states) get False
         help_text="In the private pool of campaign queries (drawn, or kept for future builds): its model results "
         "and target are never shown publicly, even after the campaigns close.",
     )

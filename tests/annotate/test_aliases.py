@@ -7,8 +7,8 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image as PILImage
 from django.conf import settings
+from PIL import Image as PILImage
 
 from annotate.aliases import image_token, reencode_campaign_images, reencoded
 from annotate.models import CampaignImage, Comparison
@@ -56,7 +56,8 @@ def test_the_same_image_has_different_tokens_in_two_campaigns():
     for c in Comparison.objects.filter(campaign=first):
         assert c.shown["reference"] == a[c.reference_image_id]
         for side in ("a", "b"):  # in the order shown (test_anonymity checks the order)
-            assert c.shown[side] == [a[i] for i in (getattr(c, f"set_{side}_images")[j] for j in c.shown["order"][side])]
+            images = getattr(c, f"set_{side}_images")
+            assert c.shown[side] == [a[images[j]] for j in c.shown["order"][side]]
 
 
 def test_a_token_is_derived_from_the_secret_key_and_stored_ones_are_kept(world):

@@ -238,8 +238,9 @@ def test_a_query_whose_results_were_public_is_never_drawn_into_a_campaign(client
     drawn = set(Comparison.objects.filter(campaign=campaign).values_list("query_id", flat=True))
     public = {q.pk for q in world.queries[:5]}
     assert drawn and not drawn & public, drawn & public
-    assert set(Query.objects.filter(pk__in=public, results_public_at__isnull=False).values_list("pk", flat=True)) == public
-    # A staff member looking does not make a query public.
+    stamped = Query.objects.filter(pk__in=public, results_public_at__isnull=False)
+    assert set(stamped.values_list("pk", flat=True)) == public
+    # The queries drawn join the private pool.
     assert Query.objects.filter(pk__in=drawn, results_public_at__isnull=True, reserved=True).count() == len(drawn)
 
 

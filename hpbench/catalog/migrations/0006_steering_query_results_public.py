@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
             name="reserved",
             field=models.BooleanField(
                 default=False,
+                db_default=False,
                 help_text="In the private pool of campaign queries (drawn, or kept for future builds): its model "
                 "results and target are never shown publicly, even after the campaigns close.",
             ),
