@@ -30,7 +30,6 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from annotate.models import Assignment, CampaignImage, Comparison
 from hpbench.catalog.models import ModelEntry, Query, RetrievalRun
 from hpbench.catalog.results import write_topk
-from hpbench.catalog.services import query_pool_reserve
 from tests.annotate.conftest import enter, make_campaign, make_world, next_task, post_vote
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +244,8 @@ def test_a_query_whose_results_were_public_is_never_drawn_into_a_campaign(client
 
 
 def test_queries_of_the_private_pool_never_show_their_results(client, staff_user):
+    from hpbench.catalog.services import query_pool_reserve
+
     world = make_world(n_queries=6)
     reserved = query_pool_reserve(dataset=world.dataset, split="val", count=3, seed=1)
     assert len(reserved) == 3
