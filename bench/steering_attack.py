@@ -322,10 +322,8 @@ def _flag_times(slug: str, attackers: set[int]) -> dict[int, dict]:
 
 
 def _steering(base: str, world: dict, args) -> None:
-    from annotate.models import Annotator
+    from annotate.models import Annotator, Comparison
     from annotate.quality import STEERING_FLAG_P, quality_refresh, steering_figures
-
-    from annotate.models import Comparison
 
     steered = world["models"]["steered"].pk
     slugs = {}
