@@ -87,6 +87,11 @@ class Campaign(models.Model):
         help_text='Informative selection: the rounds drawn (build, refreshes), each {"take", "expected", "pool", '
                   '"population"} (annotate.selection).',
     )
+    shuffle_sets = models.BooleanField(
+        default=True,
+        help_text="Show each set's images in a random order (stored per comparison), not in the model's rank "
+        "order, which can tell the model.",
+    )
     allow_tie = models.BooleanField(default=False, help_text="Offer 'tie' besides the forced choice.")
     ask_ratings = models.BooleanField(default=False, help_text="Ask a 1-5 rating of each set.")
     ask_irrelevant = models.BooleanField(default=False, help_text="Offer 'both sets are irrelevant'.")
@@ -258,6 +263,13 @@ class CampaignImage(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="+")
     token = models.CharField(max_length=32, unique=True)
+    stored_name = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="Media name of the re-encoded copy served to annotators (empty: the file itself, campaigns "
+        "built before re-encoding).",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["campaign", "image"], name="campaign_image_once")]

@@ -1,4 +1,5 @@
-"""Quality control: per-annotator and per-campaign figures, and flagging annotators who fail gold tasks.
+"""Quality control: per-annotator and per-campaign figures, and flagging annotators who fail gold tasks or
+whose votes favour one model beyond what the other annotators' votes predict (steering).
 
 The reliability statistics (pairwise agreement, nominal Krippendorff's alpha) take ``{unit: [label, ...]}``
 and are computed by :mod:`hpbench.metrics.reliability`, the same code the leaderboard's human ceiling uses.
@@ -16,7 +17,13 @@ from django.db import transaction
 from django.db.models import Q, Sum
 
 from annotate.models import Annotator, Campaign, Comparison, Vote
-from hpbench.metrics import reliability
+from hpbench.metrics import reliability, steering
+
+#: Family-wise error bounds of the steering test (:mod:`hpbench.metrics.steering`, Bonferroni over the campaign's
+#: (annotator, model) tests): under the first an annotator is flagged on the monitoring page, under the second
+#: their votes are also excluded (unless staff approved them).
+STEERING_FLAG_P = 0.05
+STEERING_EXCLUDE_P = 0.01
 
 
 def pairwise_agreement(units: Mapping[Any, Sequence[str]]) -> float | None:
@@ -122,13 +129,30 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
     return out
 
 
+def steering_figures(*, campaign: Campaign) -> dict[int, steering.SteeringTest]:
+    """Each annotator's most significant steering test (:func:`hpbench.metrics.steering.steering_tests` over every
+    vote on the campaign's model comparisons, flagged annotators' included: the test is about how someone votes),
+    keyed by annotator id; annotators with no informative vote are absent."""
+    rows = Vote.objects.filter(comparison__campaign=campaign, comparison__is_gold=False).values_list(
+        "annotator_id", "comparison_id", "comparison__set_a_model_id", "comparison__set_b_model_id", "choice"
+    )
+    votes = [
+        steering.SteeringVote(annotator=a, comparison=c, model_a=ma, model_b=mb, choice=choice)
+        for a, c, ma, mb, choice in rows
+        if ma is not None and mb is not None
+    ]
+    return steering.worst_per_annotator(steering.steering_tests(votes))
+
+
 def quality_refresh(*, campaign: Campaign) -> list[int]:
     """Flag annotators whose gold accuracy is under ``campaign.gold_min_accuracy`` (once they have at
-    least ``gold_min_votes`` gold votes) and mark their votes excluded; unflag the others. Staff's review
+    least ``gold_min_votes`` gold votes), or whose votes favour a model past :data:`STEERING_EXCLUDE_P`
+    (:func:`steering_figures`), and mark their votes excluded; unflag the others. Staff's review
     (``Annotator.review``) wins: approved annotators are never flagged, excluded ones always. Returns the
-    flagged annotator ids. Votes are kept either way.
+    flagged annotator ids. Votes are kept either way; only rows whose state changes are written.
     """
     figures = annotator_figures(campaign=campaign)
+    steered = {a for a, t in steering_figures(campaign=campaign).items() if t.p_adjusted < STEERING_EXCLUDE_P}
     reviews = dict(Annotator.objects.filter(campaign=campaign).exclude(review="").values_list("pk", "review"))
     flagged = [
         f.annotator_id
@@ -136,16 +160,23 @@ def quality_refresh(*, campaign: Campaign) -> list[int]:
         if reviews.get(f.annotator_id) == Annotator.Review.EXCLUDED
         or (
             f.annotator_id not in reviews
-            and f.gold_votes >= max(1, campaign.gold_min_votes)
-            and f.gold_accuracy is not None
-            and f.gold_accuracy < campaign.gold_min_accuracy
+            and (
+                f.annotator_id in steered
+                or (
+                    f.gold_votes >= max(1, campaign.gold_min_votes)
+                    and f.gold_accuracy is not None
+                    and f.gold_accuracy < campaign.gold_min_accuracy
+                )
+            )
         )
     ]
     with transaction.atomic():
-        Annotator.objects.filter(campaign=campaign).exclude(pk__in=flagged).update(flagged=False)
-        Annotator.objects.filter(campaign=campaign, pk__in=flagged).update(flagged=True)
-        Vote.objects.filter(comparison__campaign=campaign).exclude(annotator_id__in=flagged).update(excluded=False)
-        Vote.objects.filter(comparison__campaign=campaign, annotator_id__in=flagged).update(excluded=True)
+        annotators = Annotator.objects.filter(campaign=campaign)
+        annotators.exclude(pk__in=flagged).filter(flagged=True).update(flagged=False)
+        annotators.filter(pk__in=flagged, flagged=False).update(flagged=True)
+        votes = Vote.objects.filter(comparison__campaign=campaign)
+        votes.exclude(annotator_id__in=flagged).filter(excluded=True).update(excluded=False)
+        votes.filter(annotator_id__in=flagged, excluded=False).update(excluded=True)
     return flagged
 
 

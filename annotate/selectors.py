@@ -74,6 +74,12 @@ def query_in_unfinished_campaign(*, query_id: int) -> bool:
     return Comparison.objects.filter(query_id=query_id).exclude(campaign__status=Campaign.Status.CLOSED).exists()
 
 
+def query_in_campaign(*, query_id: int) -> bool:
+    """Whether any campaign, closed ones included, compares result sets of this query (its results then stay
+    hidden from everyone but staff for good: :func:`hpbench.catalog.selectors.query_results_hidden_from`)."""
+    return Comparison.objects.filter(query_id=query_id).exists()
+
+
 # --- Campaign monitoring (staff) ------------------------------------------------------------------
 
 #: A vote faster than this is implausible for comparing two sets of images (flagged on the monitoring page
@@ -109,6 +115,10 @@ class AnnotatorRow:
     flagged: bool
     review: str
     flags: tuple[str, ...]
+    # The steering test (annotate.quality.steering_figures): the model their votes favour most, and the
+    # family-wise p-value of that (None: no informative vote yet).
+    favoured_model: str = ""
+    steering_p: float | None = None
 
 
 @dataclass(frozen=True)
@@ -190,14 +200,23 @@ def campaign_reliability(*, campaign: Campaign, rounds: int = 1000, seed: int = 
     return reliability_with_intervals(matrix, rounds=rounds, seed=seed)
 
 
-def _flags(row, *, campaign: Campaign, review: str, fast_ms: int) -> tuple[str, ...]:
+def _flags(row, *, campaign: Campaign, review: str, fast_ms: int, steering=None, model: str = "") -> tuple[str, ...]:
+    from annotate.quality import STEERING_EXCLUDE_P, STEERING_FLAG_P
+
     flags = []
+    steered = steering is not None and steering.p_adjusted < STEERING_FLAG_P
     if review == Annotator.Review.EXCLUDED:
         flags.append("excluded by staff")
     elif review == Annotator.Review.APPROVED:
         flags.append("approved by staff")
-    elif row.flagged:
+    elif row.flagged and not (steered and steering.p_adjusted < STEERING_EXCLUDE_P):
         flags.append("under the gold bar: votes excluded")
+    if steered:
+        excluded = steering.p_adjusted < STEERING_EXCLUDE_P and row.flagged
+        flags.append(
+            f"favours {model}: {steering.observed} of {steering.votes} votes for it where the others predict "
+            f"{steering.expected:.1f} (p = {steering.p_adjusted:.2g}){': votes excluded' if excluded else ''}"
+        )
     if (
         row.gold_votes >= max(1, campaign.gold_min_votes)
         and row.gold_accuracy is not None
@@ -215,8 +234,10 @@ def _flags(row, *, campaign: Campaign, review: str, fast_ms: int) -> tuple[str, 
 def campaign_annotator_rows(*, campaign: Campaign) -> list[AnnotatorRow]:
     """Every annotator of the campaign with their quality figures (:func:`annotate.quality.annotator_figures`)
     and flags, most votes first."""
-    from annotate.quality import annotator_figures
+    from annotate.quality import annotator_figures, steering_figures
 
+    steering = steering_figures(campaign=campaign)
+    model_names = dict(campaign.models.values_list("pk", "name"))
     extra = {
         pk: (source, review)
         for pk, source, review in Annotator.objects.filter(campaign=campaign).values_list("pk", "source", "review")
@@ -225,6 +246,8 @@ def campaign_annotator_rows(*, campaign: Campaign) -> list[AnnotatorRow]:
     rows = []
     for f in annotator_figures(campaign=campaign):
         source, review = extra.get(f.annotator_id, ("", ""))
+        test = steering.get(f.annotator_id)
+        model = model_names.get(test.model, str(test.model)) if test else ""
         rows.append(
             AnnotatorRow(
                 annotator_id=f.annotator_id,
@@ -238,7 +261,9 @@ def campaign_annotator_rows(*, campaign: Campaign) -> list[AnnotatorRow]:
                 agreement_with_majority=f.agreement_with_majority,
                 flagged=f.flagged,
                 review=review,
-                flags=_flags(f, campaign=campaign, review=review, fast_ms=fast_ms),
+                flags=_flags(f, campaign=campaign, review=review, fast_ms=fast_ms, steering=test, model=model),
+                favoured_model=model,
+                steering_p=test.p_adjusted if test else None,
             )
         )
     rows.sort(key=lambda r: (-r.votes, r.annotator_id))

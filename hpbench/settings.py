@@ -256,11 +256,18 @@ if HPBENCH_HEARTBEAT_TIMEOUT < 2 * HPBENCH_HEARTBEAT_SECONDS:
     )
 HPBENCH_REAP_SECONDS = env_int("HPBENCH_REAP_SECONDS", 60, minimum=1)
 HPBENCH_JOB_RESTARTS = env_int("HPBENCH_JOB_RESTARTS", 2, minimum=0)
+# Quality control of open campaigns (gold bar, steering test: annotate/quality.py), flagging and excluding.
+HPBENCH_QUALITY_SECONDS = env_int("HPBENCH_QUALITY_SECONDS", 300, minimum=10)
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {
         "task": "default.jobs.reap",
         "schedule": float(HPBENCH_REAP_SECONDS),
         "options": {"expires": float(HPBENCH_REAP_SECONDS)},  # a backlog of reaps is one reap too many
+    },
+    "campaign-quality": {
+        "task": "default.campaigns.quality",
+        "schedule": float(HPBENCH_QUALITY_SECONDS),
+        "options": {"expires": float(HPBENCH_QUALITY_SECONDS)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -47,7 +47,10 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     images; pairs whose two sets hold the same images are skipped. Gold comparisons (``gold_share`` of
     the total) oppose the target plus images meeting the request to unrelated images of the category, on
     queries not otherwise sampled where there are enough (so no query is shown twice). Every image shown gets
-    its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload.
+    its per-campaign token (``annotate.aliases``) in the comparison's ``shown`` payload, in a random order within
+    each set with ``shuffle_sets``, and a re-encoded copy to be served under it.
+    Queries whose results were ever shown publicly (``Query.results_public_at``) are never drawn; the queries
+    drawn join the private pool (``Query.reserved``), so their results are never shown publicly afterwards.
     With ``pair_selection = "informative"`` the campaign's ``num_queries`` comparisons are instead drawn from every
     (covered query, model pair) by :mod:`annotate.selection` (a query may then be compared for several pairs), each
     storing its round and inclusion probability (``selection_round``, ``selection_pi``; about ``num_queries`` are
@@ -68,12 +71,15 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
         topks[model.pk] = _stored_topk(runs[model.pk]).as_dict(k)
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
     candidate_ids = sorted(
-        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
-            "pk", flat=True
-        )
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered)
+        .filter(results_public_at__isnull=True)  # a query whose results were ever public could tell the models
+        .values_list("pk", flat=True)
     )
     if not candidate_ids:
-        raise BuildError(f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run")
+        raise BuildError(
+            f"no query of {campaign.dataset.name}/{campaign.split} is covered by every model's latest run "
+            "and has never had its results shown publicly"
+        )
     rng = random.Random(campaign.seed)
     target = campaign_initial_target(campaign=campaign)
     if campaign.pair_selection == "informative":
@@ -130,16 +136,19 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
         spare = [q for q in candidate_ids if q not in chosen_set]
         queries.update(Query.objects.in_bulk(spare))
         rows.extend(_gold_comparisons(campaign, spare, chosen, queries, topks, n_gold, rng))
-    aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
-    report(0.6)
+    rows = _reserve_queries(rows)
+    aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows, shuffle=campaign.shuffle_sets)
+    report(0.5)
     batch = 2000
     for start in range(0, len(rows), batch):
         Comparison.objects.bulk_create(rows[start : start + batch], ignore_conflicts=True)
-        report(0.6 + 0.4 * min(1.0, (start + batch) / len(rows)))
+        report(0.5 + 0.3 * min(1.0, (start + batch) / len(rows)))
     if campaign.pair_selection == "informative":
         from annotate.selection import selection_weights_update
 
         selection_weights_update(campaign=campaign)
+    aliases.reencode_campaign_images(campaign_id=campaign.pk)
+    report(1.0)
     return Comparison.objects.filter(campaign=campaign).count()
 
 
@@ -147,6 +156,17 @@ def campaign_set_makers(*, campaign: Campaign) -> list[ModelEntry]:
     """The models whose top-k sets a campaign's pairs oppose, by primary key: its models and its pool (set makers
     not scored on the board, which keep the board's models many held-out pairs). "Models" below means these."""
     return list((campaign.models.all() | campaign.pool_models.all()).distinct().order_by("pk"))
+
+
+def _reserve_queries(rows: list[Comparison]) -> list[Comparison]:
+    """Put the rows' queries into the private pool (``Query.reserved``: their results are never shown publicly
+    again) and drop the rows of any query whose results were shown publicly since it was drawn. One conditional
+    UPDATE: a public page stamping a query at the same moment (hpbench.catalog.services.query_results_shown_to)
+    either stamps it first, and the query is dropped here, or finds it reserved, and shows nothing."""
+    ids = {row.query_id for row in rows}
+    Query.objects.filter(pk__in=ids, results_public_at__isnull=True).update(reserved=True)
+    public = set(Query.objects.filter(pk__in=ids, results_public_at__isnull=False).values_list("pk", flat=True))
+    return [row for row in rows if row.query_id not in public]
 
 
 def campaign_initial_target(*, campaign: Campaign) -> int:
@@ -267,9 +287,9 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
     topks = {pk: _stored_topk(run).as_dict(k) for pk, run in runs.items()}
     covered = set.intersection(*(set(q for q, ids in t.items() if len(ids) >= k) for t in topks.values()))
     query_ids = sorted(
-        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered).values_list(
-            "pk", flat=True
-        )
+        Query.objects.filter(dataset=campaign.dataset, split=campaign.split, pk__in=covered)
+        .filter(results_public_at__isnull=True)
+        .values_list("pk", flat=True)
     )
     with transaction.atomic():
         Campaign.objects.select_for_update().filter(pk=campaign.pk).first()  # one refresh at a time
@@ -285,11 +305,13 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
             campaign, drawn, {m.pk: m for m in models}, queries, topks, campaign_initial_target(campaign=campaign), rng,
             selection_round,
         )
-        aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows)
+        rows = _reserve_queries(rows)
+        aliases.fill_shown(campaign_id=campaign.pk, comparisons=rows, shuffle=campaign.shuffle_sets)
         Comparison.objects.bulk_create(rows, batch_size=2000)
         from annotate.selection import selection_weights_update
 
         selection_weights_update(campaign=campaign)
+    aliases.reencode_campaign_images(campaign_id=campaign.pk)
     return len(rows)
 
 

@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import Resolver404, path, resolve
 
 from hpbench.catalog.models import Dataset, Query
-from hpbench.catalog.selectors import query_results_for_user, query_results_hidden_from
+from hpbench.catalog.selectors import query_results_for_user
+from hpbench.catalog.services import query_results_shown_to
 
 
 def _submit_url() -> str:
@@ -57,7 +58,7 @@ def query_list(request: HttpRequest) -> HttpResponse:
 
 def query_detail(request: HttpRequest, query_id: int) -> HttpResponse:
     query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
-    hidden = query_results_hidden_from(user=request.user, query=query)
+    hidden = not query_results_shown_to(user=request.user, query=query)
     return render(request, "frontend/catalog/query_detail.html", {
         "query": query, "hidden": hidden,
         "models": [] if hidden else query_results_for_user(user=request.user, query=query, k=10),

@@ -111,13 +111,20 @@ def preview_page(request: HttpRequest, slug: str) -> HttpResponse:
         "campaign": campaign,
         "study_title": STUDY_TITLE,
         "comparison": comparison,
-        "sides": [("left", "A", comparison.set_a_images), ("right", "B", comparison.set_b_images)]
+        "sides": [("left", "A", _as_shown(comparison, "a")), ("right", "B", _as_shown(comparison, "b"))]
         if comparison
         else [],
         "scale": RATING_SCALE,
         "instructions": campaign.instructions,
     }
     return render(request, "frontend/monitor/preview.html", context)
+
+
+def _as_shown(comparison, side: str) -> list[int]:
+    """A set's image ids in the order annotators see them (``shown["order"]`` with ``shuffle_sets``)."""
+    images = getattr(comparison, f"set_{side}_images")
+    order = (comparison.shown or {}).get("order", {}).get(side)
+    return [images[i] for i in order] if order else list(images)
 
 
 urlpatterns = [

@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench.catalog.models import Dataset, Image, ModelEntry, Query, RetrievalRun
-from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user, query_results_hidden_from
+from hpbench.catalog.selectors import model_entries_visible_to, query_results_for_user
+from hpbench.catalog.services import query_results_shown_to
 from hpbench.openapi import error
 
 
@@ -69,8 +70,9 @@ class QueryResultsParams(serializers.Serializer):
 
 
 _RESULTS_HIDDEN_HELP = (
-    "True while an annotation campaign that is not closed compares this query's result sets: then `models` is "
-    "empty and `query.target` null for everyone but staff, so annotators cannot tell which model made a set."
+    "True when the query is kept for annotation campaigns (one compares its result sets, open or closed, or it is "
+    "in the private pool for future ones): then `models` is empty and `query.target` null for everyone but staff, "
+    "so annotators cannot tell which model made a set."
 )
 
 
@@ -98,7 +100,7 @@ class QueryResults(APIView):
         params = QueryResultsParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = get_object_or_404(Query.objects.select_related("dataset", "reference", "target"), pk=query_id)
-        hidden = query_results_hidden_from(user=request.user, query=query)
+        hidden = not query_results_shown_to(user=request.user, query=query)
         data = QuerySerializer(query).data
         if hidden:
             data["target"] = None

@@ -84,6 +84,17 @@ class Query(models.Model):
     pairid = models.IntegerField(null=True, blank=True, help_text="CIRR pair id.")
     subset_members = models.JSONField(default=list, blank=True, help_text="CIRR img_set members (names).")
     extra = models.JSONField(default=dict, blank=True)
+    # Steering defence (annotate/aliases.py explains the attack): a query whose model results anyone but staff
+    # ever saw is never drawn into a campaign, and a query in the private pool never shows its results publicly.
+    results_public_at = models.DateTimeField(
+        null=True, blank=True, help_text="When its model results were first shown to someone other than staff."
+    )
+    reserved = models.BooleanField(
+        default=False,
+        db_default=False,  # rows written by code that predates the column (older migrations' states) get False
+        help_text="In the private pool of campaign queries (drawn, or kept for future builds): its model results "
+        "and target are never shown publicly, even after the campaigns close.",
+    )
 
     class Meta:
         verbose_name_plural = "queries"

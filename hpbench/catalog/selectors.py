@@ -71,14 +71,19 @@ def run_topk(run: RetrievalRun) -> TopK:
 
 
 def query_results_hidden_from(*, user, query: Query) -> bool:
-    """Whether ``query``'s model results and target are hidden from this caller: everyone but staff while a
-    campaign that is not closed compares result sets of the query (an annotator who saw which images each
-    model returned could tell which model made each set, and which task is gold)."""
+    """Whether ``query``'s model results and target are hidden from this caller: from everyone but staff when the
+    query is in the private pool of campaign queries (``Query.reserved``) or any campaign, open or closed, compares
+    result sets of it. An annotator who saw which images each model returned for a query could tell which model
+    made each set, and which task is gold; once a campaign closes, its votes still feed benchmarks, and a later
+    campaign could be built again on the query. A caller shown the results stamps the query
+    (:func:`hpbench.catalog.services.query_results_shown_to`), so no campaign ever draws it afterwards."""
     if user is not None and user.is_authenticated and user.is_staff:
         return False
-    from annotate.selectors import query_in_unfinished_campaign  # annotate builds on the catalogue
+    if query.reserved:
+        return True
+    from annotate.selectors import query_in_campaign  # annotate builds on the catalogue
 
-    return query_in_unfinished_campaign(query_id=query.pk)
+    return query_in_campaign(query_id=query.pk)
 
 
 def query_results_for_user(*, user, query: Query, k: int = 10) -> list[dict]:

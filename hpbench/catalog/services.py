@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from hpbench import dispatch
-from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -103,3 +105,45 @@ def retrieval_run_cancel(*, run: RetrievalRun) -> bool:
         pk=run.pk, status__in=[RetrievalRun.Status.QUEUED, RetrievalRun.Status.RUNNING]
     ).update(status=RetrievalRun.Status.CANCELLED, finished_at=timezone.now())
     return changed == 1
+
+
+def query_results_shown_to(*, user, query: Query) -> bool:
+    """Whether ``query``'s model results and target may be shown to this caller, stamping the query's
+    ``results_public_at`` the first time someone other than staff is shown them (campaign builds never draw a
+    stamped query: its sets could be matched to the models that made them).
+
+    Hidden (False) as :func:`hpbench.catalog.selectors.query_results_hidden_from` says; the stamp is a
+    conditional UPDATE on the query's row that skips reserved queries, so a build reserving the query at the
+    same moment either sees the stamp or makes this answer False, never both miss.
+    """
+    from hpbench.catalog.selectors import query_results_hidden_from
+
+    if query_results_hidden_from(user=user, query=query):
+        return False
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    if query.results_public_at is not None:
+        return True
+    stamped = Query.objects.filter(pk=query.pk, reserved=False).update(
+        results_public_at=Coalesce(F("results_public_at"), Value(timezone.now()))
+    )
+    return stamped == 1
+
+
+def query_pool_reserve(*, dataset: Dataset, split: str, count: int, seed: int = 0) -> list[int]:
+    """Put ``count`` more queries of ``dataset``/``split`` into the private pool (``Query.reserved``): drawn at
+    random (``seed``) among those whose results were never public and that are not reserved yet. Their results
+    are never shown publicly; campaigns built later draw from them. Returns the ids reserved (fewer when fewer
+    are left). Raises ``ValueError`` for ``count < 0``."""
+    import random
+
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be a whole number >= 0, got {count!r}")
+    free = list(
+        Query.objects.filter(dataset=dataset, split=split, reserved=False, results_public_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    picked = sorted(random.Random(seed).sample(free, min(count, len(free))))
+    Query.objects.filter(pk__in=picked, results_public_at__isnull=True).update(reserved=True)
+    return list(Query.objects.filter(pk__in=picked, reserved=True).values_list("pk", flat=True))

@@ -75,3 +75,35 @@ def test_comparisons_built_before_adaptive_overlap_target_their_campaigns_votes_
         assert dict(rows) == {"three": 3, "five": 5}
     finally:
         MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_campaigns_built_before_the_steering_defence_keep_rank_order_and_their_queries_stay_hidden():
+    executor = MigrationExecutor(connection)
+    before = [("annotate", "0013_heldout_pool_models"), ("catalog", "0007_catzoo_fill_image_listings")]
+    after = [("annotate", "0014_steering_shuffle_sets_and_reencoded_images")]
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        Dataset, Image, Query = (apps.get_model("catalog", name) for name in ("Dataset", "Image", "Query"))
+        Campaign, Comparison = apps.get_model("annotate", "Campaign"), apps.get_model("annotate", "Comparison")
+        dataset = Dataset.objects.create(name="old", kind="demo", image_root="/tmp")
+        image = Image.objects.create(dataset=dataset, name="i", category="dress", split="val", file_path="i.png")
+        compared, other = (
+            Query.objects.create(dataset=dataset, key=k, split="val", reference=image, target=image, captions=[])
+            for k in ("compared", "other")
+        )
+        campaign = Campaign.objects.create(slug="old", name="old", dataset=dataset, status="closed")
+        Comparison.objects.create(
+            campaign=campaign, query=compared, reference_image=image, text="t", position=1,
+            set_a_images=[], set_b_images=[], open_slots=0,
+        )
+        executor = MigrationExecutor(connection)
+        executor.migrate(after)
+        apps = executor.loader.project_state(after).apps
+        assert apps.get_model("annotate", "Campaign").objects.get(slug="old").shuffle_sets is False
+        reserved = dict(apps.get_model("catalog", "Query").objects.values_list("key", "reserved"))
+        assert reserved == {"compared": True, "other": False}
+        assert apps.get_model("annotate", "Campaign")._meta.get_field("shuffle_sets").default is True
+    finally:
+        MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -43,3 +43,28 @@ def test_a_failed_build_names_the_problem(db):
     campaign.refresh_from_db()
     assert campaign.build_status == Campaign.BuildStatus.FAILED
     assert "needs at least two models" in campaign.build_error
+
+
+@pytest.mark.django_db
+def test_beat_runs_quality_control_on_open_campaigns_only(db):
+    from django.utils import timezone
+
+    from annotate.models import Annotator, Assignment, Vote
+    from hpbench.celery import app
+    from worker.tasks.campaigns import quality
+
+    assert app.conf.beat_schedule["campaign-quality"]["task"] == quality.name
+    world = make_world(n_queries=4)
+    open_one, draft = make_campaign(world, gold_min_votes=1), make_campaign(world, status=Campaign.Status.DRAFT)
+    for campaign in (open_one, draft):
+        gold = Comparison.objects.filter(campaign=campaign).first()
+        Comparison.objects.filter(pk=gold.pk).update(is_gold=True, gold_answer="a")
+        annotator = Annotator.objects.create(campaign=campaign, source="prolific", external_id_hash=campaign.slug)
+        lease = Assignment.objects.create(
+            campaign=campaign, annotator=annotator, comparison=gold, left_is_a=True, expires_at=timezone.now()
+        )
+        Vote.objects.create(
+            assignment=lease, comparison=gold, annotator=annotator, choice="b", idempotency_key=str(gold.pk)
+        )
+    assert quality.run() == {open_one.slug: 1}
+    assert list(Annotator.objects.filter(flagged=True).values_list("campaign_id", flat=True)) == [open_one.pk]

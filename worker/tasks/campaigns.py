@@ -1,4 +1,5 @@
-"""Campaign tasks: building a campaign's comparisons (thin, idempotent)."""
+"""Campaign tasks: building a campaign's comparisons, and the periodic quality check of open ones (thin,
+idempotent)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,16 @@ def build(campaign_id: int) -> int:
             raise
     mine.update(build_status=Campaign.BuildStatus.BUILT, build_progress=1.0)
     return count
+
+
+@shared_task(name="default.campaigns.quality", acks_late=False, ignore_result=True)
+def quality() -> dict[str, int]:
+    """Run quality control (:func:`annotate.quality.quality_refresh`: the gold bar and the steering test) on every
+    open campaign; run by Celery beat every ``HPBENCH_QUALITY_SECONDS``. Returns ``{slug: annotators flagged}``."""
+    from annotate.models import Campaign
+    from annotate.quality import quality_refresh
+
+    return {
+        campaign.slug: len(quality_refresh(campaign=campaign))
+        for campaign in Campaign.objects.filter(status=Campaign.Status.OPEN).order_by("pk")
+    }
