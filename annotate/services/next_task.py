@@ -123,13 +123,22 @@ _UNDER_PAIR_CAP = (
 )
 
 
+#: How many candidates in serving order one scan of the pick weighs against the cap per model pair, at most: an
+#: identity at the cap on every pair would otherwise scan the whole pool on each next-task.
+PICK_WINDOW = 256
+
+
 # The first comparison with room in serving order from the annotator's start position, else from the start:
-# two index-ordered scans, the second evaluated only when the first finds nothing.
+# two index-ordered scans, the second evaluated only when the first finds nothing. Each reads at most PICK_WINDOW
+# candidates the annotator has not had, in serving order, and takes the first under the cap: the outer query has
+# no ORDER BY of its own (both databases read a subquery's rows in its order; a sort there would weigh, and on
+# PostgreSQL lock, every candidate of the window instead of stopping at the first that passes).
 _PICK_FROM = (
-    "SELECT c.id FROM annotate_comparison c"
-    " WHERE c.campaign_id = %s AND c.open_slots > 0 AND c.position {bound} %s AND NOT EXISTS ("
-    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = c.id)"
-    " AND " + _UNDER_PAIR_CAP + " ORDER BY c.position LIMIT 1{{lock}}"
+    "SELECT c.id FROM (SELECT w.id, w.set_a_model_id, w.set_b_model_id FROM annotate_comparison w"
+    " WHERE w.campaign_id = %s AND w.open_slots > 0 AND w.position {bound} %s AND NOT EXISTS ("
+    "  SELECT 1 FROM annotate_assignment x WHERE x.annotator_id = %s AND x.comparison_id = w.id)"
+    f" ORDER BY w.position LIMIT {PICK_WINDOW}{{{{lock}}}}) c"
+    " WHERE " + _UNDER_PAIR_CAP + " LIMIT 1"
 )
 
 

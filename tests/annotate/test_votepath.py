@@ -276,7 +276,8 @@ def test_an_idle_identitys_preloaded_slot_returns_to_the_pool_after_the_short_le
     assignment_next(annotator_id=idle.pk, campaign_slug=campaign.slug)  # holds both comparisons
     assert task_of(person, campaign) is None
     # PREVIEW_LEASE_SECONDS later (well under the 600 s lease): the preloaded slot is taken over.
-    Assignment.objects.filter(annotator=idle).update(expires_at=F("expires_at") - timedelta(seconds=PREVIEW_LEASE_SECONDS))
+    early = timedelta(seconds=PREVIEW_LEASE_SECONDS)
+    Assignment.objects.filter(annotator=idle).update(expires_at=F("expires_at") - early)
     assert task_of(person, campaign) is not None
 
 
