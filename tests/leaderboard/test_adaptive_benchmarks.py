@@ -74,7 +74,7 @@ def test_the_leaderboard_page_of_an_adaptive_benchmark_says_how_votes_were_colle
 
 
 def test_a_fixed_overlap_benchmark_page_says_nothing_of_it():
-    campaign = make_campaign(make_world(n_queries=1, n_models=2), per_person_quota=0, votes_per_pair=1)
+    campaign = make_campaign(make_world(n_queries=1, n_models=2), per_person_quota=0, votes_per_pair=1, min_vote_ms=0)
     person = crowd(campaign, "P0")
     vote_for(person, task_of(person, campaign).lease, "a")
     assert selectors.benchmark_collection_note(benchmark_freeze(campaign=campaign).benchmark) == ""
