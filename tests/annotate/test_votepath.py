@@ -248,6 +248,13 @@ def test_an_abandoned_lease_is_not_taken_over_past_the_cap(db):
     assert Assignment.objects.filter(annotator=idle, state="leased").count() == 2
 
 
+def test_staff_read_the_cap_in_the_campaign_api(client, staff_user):
+    campaign = make_campaign(make_world(n_queries=2), max_votes_per_model_pair=4)
+    assert Campaign._meta.get_field("max_votes_per_model_pair").default == 10
+    client.force_login(staff_user)
+    assert client.get(f"/api/annotate/campaigns/{campaign.slug}").json()["max_votes_per_model_pair"] == 4
+
+
 # --- Issue 22, item 4: identities -----------------------------------------------------------------------------------
 
 
