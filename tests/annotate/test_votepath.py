@@ -24,7 +24,7 @@ from annotate.quality import annotator_figures
 from annotate.services.entry import annotator_enter
 from annotate.services.next_task import PREVIEW_LEASE_SECONDS, assignment_next
 from annotate.services.votes import Caller, vote_record
-from tests.annotate.conftest import make_campaign, make_world, next_task, post_vote
+from tests.annotate.conftest import make_campaign, make_world, next_task
 
 pytestmark = pytest.mark.django_db
 
@@ -332,11 +332,3 @@ def test_new_account_annotators_are_rate_limited_like_crowd_entries(world, djang
         browser.force_login(django_user_model.objects.create_user(f"acct-{n}-{uuid.uuid4().hex[:6]}"))
         statuses.append(browser.get(f"/api/annotate/campaigns/{campaign.slug}/enter").status_code)
     assert statuses == [200, 429]
-
-
-def test_a_vote_over_http_still_works_for_a_crowd_worker(world, csrf_client):
-    campaign = make_campaign(world, min_vote_ms=0)
-    link = "PROLIFIC_PID=w1&STUDY_ID=s1&SESSION_ID=sess-w1"
-    token = csrf_client.get(f"/api/annotate/campaigns/{campaign.slug}/enter?{link}").cookies["csrftoken"].value
-    body = next_task(csrf_client, campaign, token).json()
-    assert post_vote(csrf_client, token, lease=body["task"]["lease"]).status_code == 201
