@@ -345,6 +345,7 @@ def _campaign_summary(campaign: Campaign) -> dict:
         "pair_selection": campaign.pair_selection,
         "random_share": campaign.random_share,
         "per_person_quota": campaign.per_person_quota,
+        "max_votes_per_model_pair": campaign.max_votes_per_model_pair,
     }
 
 

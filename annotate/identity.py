@@ -5,6 +5,8 @@ campaign's traffic) read who is asking from this cookie, without a session looku
 cache. The cookie is signed with ``SECRET_KEY`` (a changed or forged one counts as absent), HttpOnly,
 SameSite=Lax, Secure where the session cookie is, and expires with the session cookie's age. Logged-in
 users keep their Django session for who they are; this cookie only remembers their annotators too.
+A login or logout on the browser ends it (:func:`forget_on_auth_change`): the next person there does not vote as
+the previous one.
 
 :func:`remembered` reads it (once per request) and :func:`remember` records an entry on the request;
 :func:`middleware` (in ``settings.MIDDLEWARE``) writes the updated cookie on the response, as Django's
@@ -64,7 +66,24 @@ def remember(request: HttpRequest, slug: str, annotator_id: int) -> None:
         setattr(request, _CHANGED, True)
 
 
+def forget(request: HttpRequest) -> None:
+    """Forget every annotator this browser entered as (the middleware deletes the cookie)."""
+    request = _django(request)
+    setattr(request, _ON_REQUEST, {})
+    setattr(request, _CHANGED, True)
+
+
+def forget_on_auth_change(sender, request=None, **kwargs) -> None:
+    """``user_logged_in`` / ``user_logged_out`` receiver (connected in ``AnnotateConfig.ready``): who uses the
+    browser changed, so the annotator identities it held end."""
+    if request is not None:
+        forget(request)
+
+
 def _write(request: HttpRequest, response: HttpResponseBase) -> None:
+    if not remembered(request):
+        response.delete_cookie(COOKIE, samesite="Lax")
+        return
     response.set_signed_cookie(
         COOKIE,
         json.dumps(remembered(request), separators=(",", ":")),

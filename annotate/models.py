@@ -113,10 +113,15 @@ class Campaign(models.Model):
         help_text="Share of all comparisons that are gold tasks (0 to 0.9).",
     )
     per_person_quota = models.PositiveIntegerField(default=25, help_text="Votes per annotator; 0 = no limit.")
+    max_votes_per_model_pair = models.PositiveSmallIntegerField(
+        default=10,
+        help_text="Most comparisons between the same two models one annotator is given (gold tasks aside), so one "
+        "identity cannot carry a pair's verdicts; 0 = no limit.",
+    )
     completion_code = models.CharField(max_length=64, blank=True, default="")
     completion_url = models.URLField(blank=True, default="")
     completion_code_per_annotator = models.BooleanField(
-        default=False,
+        default=True,
         help_text="Show each annotator their own code (the completion code plus a part derived from the annotator), "
         "listed per annotator for staff to verify.",
     )
@@ -357,6 +362,9 @@ class Assignment(models.Model):
     left_is_a = models.BooleanField()
     state = models.CharField(max_length=10, choices=State.choices, default=State.LEASED)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when next-task first serves the lease as the task on screen (a preloaded one is leased earlier):
+    # the server's bound on the time a vote took.
+    shown_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
 
     class Meta:
@@ -374,9 +382,10 @@ class Assignment(models.Model):
 
 def counted_votes_q(prefix: str = "") -> Q:
     """The rule for a vote that counts (benchmark freeze, arena ratings, exports by default): not excluded by
-    quality control and not given by a flagged annotator. ``prefix`` is the path to the vote from another
-    model, e.g. ``"votes__"`` from a Comparison. Whether gold comparisons count is each reader's choice."""
-    return Q(**{f"{prefix}excluded": False, f"{prefix}annotator__flagged": False})
+    quality control, not given by a flagged annotator, and not given faster than the campaign's ``min_vote_ms``.
+    ``prefix`` is the path to the vote from another model, e.g. ``"votes__"`` from a Comparison. Whether gold
+    comparisons count is each reader's choice."""
+    return Q(**{f"{prefix}excluded": False, f"{prefix}annotator__flagged": False, f"{prefix}too_fast": False})
 
 
 class VoteQuerySet(models.QuerySet["Vote"]):
@@ -396,6 +405,13 @@ class Vote(models.Model):
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="votes", db_index=False)
     annotator = models.ForeignKey(Annotator, on_delete=models.CASCADE, related_name="votes", db_index=False)
     choice = models.CharField(max_length=3, choices=Choice.choices)
+    first_choice = models.CharField(
+        max_length=3,
+        blank=True,
+        default="",
+        db_default="",  # the vote path's INSERT leaves it out
+        help_text="The answer first given, where it was changed later (empty: never changed); gold accuracy counts it.",
+    )
     rating_a = models.PositiveSmallIntegerField(null=True, blank=True)
     rating_b = models.PositiveSmallIntegerField(null=True, blank=True)
     irrelevant = models.BooleanField(default=False)

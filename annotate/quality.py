@@ -63,6 +63,7 @@ def _votes(campaign: Campaign) -> list[dict]:
             "annotator_id",
             "comparison_id",
             "choice",
+            "first_choice",
             "time_ms",
             "too_fast",
             "irrelevant",
@@ -95,7 +96,8 @@ def annotator_figures(*, campaign: Campaign, votes: list[dict] | None = None) ->
             row["times"].append(vote["time_ms"])
         if vote["comparison__is_gold"]:
             row["gold"] += 1
-            row["correct"] += vote["choice"] == vote["comparison__gold_answer"]
+            # The answer first given: changing it after the gold feedback corrects nothing.
+            row["correct"] += (vote.get("first_choice") or vote["choice"]) == vote["comparison__gold_answer"]
             continue
         others = Counter(
             o["choice"] for o in by_comparison[vote["comparison_id"]] if o["annotator_id"] != vote["annotator_id"]

@@ -3,7 +3,9 @@
 An annotator may reopen the task they answered last while its lease is still live and answer it again: the
 new answer replaces the stored vote in place. Nothing is counted twice: the vote row, its assignment and the
 comparison's and annotator's ``votes_count`` stay as they are; only the answer, its timing flag and the
-idempotency key change. The next-task and vote hot paths are untouched.
+idempotency key change, and the answer first given is kept (``Vote.first_choice``: gold accuracy counts it). With
+adaptive overlap the comparison's a/b counts follow the change and the stopping rule is applied again in the
+same statement: a comparison the change leaves undecided reopens. The next-task and vote hot paths are untouched.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from annotate.errors import (
@@ -24,15 +25,17 @@ from annotate.errors import (
     NotLastAnswer,
     NotYourLease,
 )
-from annotate.models import Assignment, Campaign, Comparison, Vote
+from annotate.models import Assignment, Campaign, Vote
 from annotate.services.votes import (
     Caller,
     VoteResult,
+    adaptive_recount,
     gold_correct,
     vote_counts_for_a_side,
     vote_too_fast,
     vote_values,
 )
+from hpbench import sql
 from hpbench.inputs import text_problem
 
 
@@ -115,10 +118,15 @@ def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, 
         ask_irrelevant=campaign.ask_irrelevant,
     )
     too_fast = vote_too_fast(
-        min_ms=campaign.min_vote_ms, time_ms=values.time_ms, leased_at=assignment.created_at, now=now
+        min_ms=campaign.min_vote_ms,
+        time_ms=values.time_ms,
+        shown_at=assignment.shown_at or assignment.created_at,
+        now=now,
     )
     Vote.objects.filter(pk=vote.pk).update(
         choice=values.choice,
+        # Gold accuracy counts the answer first given: a change after gold feedback corrects nothing.
+        first_choice=vote.first_choice or vote.choice,
         rating_a=values.rating_a,
         rating_b=values.rating_b,
         irrelevant=values.irrelevant,
@@ -127,17 +135,24 @@ def _replace_locked(lease_uuid, caller, choice, key, rating_left, rating_right, 
         idempotency_key=key,
     )
     if campaign.adaptive_overlap and not comparison.is_gold:
-        # Keep the comparison's a/b counts exact (annotate.services.votes._COUNT_ADAPTIVE); a stop already decided
-        # stays.
+        # Keep the comparison's a/b counts exact and its stop where the rule puts it after the change
+        # (annotate.services.votes._RECOUNT_ADAPTIVE: a decided comparison the change undecides reopens).
         def side(choice: str, fast: bool) -> tuple[int, int]:
             counted = vote_counts_for_a_side(flagged=annotator.flagged, too_fast=fast)
             return int(counted and choice == "a"), int(counted and choice == "b")
 
         (old_a, old_b), (new_a, new_b) = side(vote.choice, vote.too_fast), side(values.choice, too_fast)
         if (old_a, old_b) != (new_a, new_b):
-            Comparison.objects.filter(pk=comparison.pk).update(
-                votes_a=F("votes_a") + (new_a - old_a), votes_b=F("votes_b") + (new_b - old_b)
+            step = adaptive_recount(
+                comparison_id=comparison.pk,
+                da=new_a - old_a,
+                db=new_b - old_b,
+                min_votes=campaign.min_votes_per_pair,
+                max_votes=campaign.votes_per_pair,
+                confidence=campaign.overlap_confidence,
             )
+            with connection.cursor() as cursor:
+                sql.run(cursor, step)
     correct = gold_correct(
         feedback=campaign.gold_feedback,
         is_gold=comparison.is_gold,

@@ -148,6 +148,9 @@ def _build(n_queries: int, sizes: tuple[int, ...] = (100_000, 100)) -> dict[int,
             gold_share=0.0,
             per_person_quota=0,
             votes_per_pair=3,
+            # A cap per model pair that never binds: each pick still weighs it (its cost is measured), yet the
+            # simulated workers, on two models with no quota, are never sent away by it.
+            max_votes_per_model_pair=1000,
         )
         t0 = time.perf_counter()
         count = campaign_build(campaign=campaign)

@@ -38,7 +38,8 @@ def annotator_enter(
 
     ``params`` are the query parameters: Prolific's ``PROLIFIC_PID``/``STUDY_ID``/``SESSION_ID`` or
     MTurk's ``workerId``/``assignmentId``/``hitId``/``turkSubmitTo``; without them a logged-in ``user``
-    enters as themselves. The crowd id is stored only as an HMAC. The campaign's crowd guards apply
+    enters as themselves (a new account annotator is rate-limited as a new crowd identity is, staff excepted).
+    The crowd id is stored only as an HMAC. The campaign's crowd guards apply
     (``annotate.crowd``): study and session required and pinned as configured, a session never shared by two
     worker ids, and new identities rate-limited per campaign and per ``client_ip`` (none: no IP limit).
     Raises ``PermissionDenied`` with a message when the campaign is not open, the link is malformed (or an
@@ -71,7 +72,7 @@ def annotator_enter(
         }
         study, session, session_field = fields["hit_id"], fields["assignment_id"], "assignment_id"
     elif user is not None and user.is_authenticated:
-        return _annotator_for_user(campaign, user)
+        return _annotator_for_user(campaign, user, client_ip)
     else:
         raise PermissionDenied("log in, or open the link from your crowd platform (it carries your worker id)")
     pinned = crowd.study_ids(campaign.crowd_study_ids)
@@ -127,10 +128,17 @@ def _start_position(campaign: Campaign) -> int:
     return _START.randint(bounds["low"], bounds["high"])
 
 
-def _annotator_for_user(campaign: Campaign, user) -> Annotator:
+def _annotator_for_user(campaign: Campaign, user, client_ip: str | None) -> Annotator:
+    """The account's own annotator (one per account and campaign). Any account may annotate, but a new account
+    annotator counts against the same per-IP and per-campaign rate limits as a new crowd identity (staff
+    excepted), since accounts can be made as freely as crowd ids can be typed."""
     annotator = Annotator.objects.filter(campaign=campaign, user=user).first()
     if annotator is not None:
         return annotator
+    if not user.is_staff:
+        crowd.entry_allow(
+            campaign_key=f"{campaign.pk}:{campaign.slug}", per_campaign=campaign.new_annotators_per_hour, ip=client_ip
+        )
     try:
         with transaction.atomic():
             return Annotator.objects.create(
@@ -161,6 +169,8 @@ def annotator_for_request(request, campaign: Campaign) -> Annotator:
         if known is not None:
             annotator = Annotator.objects.filter(pk=known, campaign=campaign).first()
         if annotator is None:
-            annotator = annotator_enter(campaign=campaign, params={}, user=request.user)
+            annotator = annotator_enter(
+                campaign=campaign, params={}, user=request.user, client_ip=crowd.client_ip(request)
+            )
     identity.remember(request, campaign.slug, annotator.pk)
     return annotator

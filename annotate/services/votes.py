@@ -42,12 +42,13 @@ class VoteResult:
     correct: bool | None = None
 
 
-def vote_too_fast(*, min_ms: int, time_ms: int | None, leased_at: datetime, now: datetime) -> bool:
+def vote_too_fast(*, min_ms: int, time_ms: int | None, shown_at: datetime, now: datetime) -> bool:
     """Whether a vote came faster than the campaign's ``min_ms`` (0: never): by the page's own clock
-    (``time_ms``) or by the server's, since the task was leased (an upper bound of its time on screen)."""
+    (``time_ms``) or by the server's, since next-task served the task as the one on screen (an upper bound of its
+    time on screen, which a page cannot stretch: a preloaded task's clock starts when it is served, not leased)."""
     if not min_ms:
         return False
-    return (now - leased_at).total_seconds() * 1000 < min_ms or (time_ms is not None and time_ms < min_ms)
+    return (now - shown_at).total_seconds() * 1000 < min_ms or (time_ms is not None and time_ms < min_ms)
 
 
 def vote_counts_for_a_side(*, flagged: bool, too_fast: bool) -> bool:
@@ -179,7 +180,7 @@ class _VoteState(NamedTuple):
     allow_tie: bool
     ask_ratings: bool
     ask_irrelevant: bool
-    leased_at: datetime | str
+    shown_at: datetime | str  # when next-task first served it as the task on screen (older leases: leased)
     min_vote_ms: int
     gold_feedback: bool
     is_gold: bool
@@ -193,7 +194,7 @@ class _VoteState(NamedTuple):
 _VOTE_STATE = (
     "SELECT s.id, s.annotator_id, s.comparison_id, s.state, s.left_is_a, s.expires_at, an.user_id, an.flagged,"
     " c.slug, c.status, c.allow_tie, c.ask_ratings, c.ask_irrelevant,"
-    " s.created_at, c.min_vote_ms, c.gold_feedback, x.is_gold, x.gold_answer,"
+    " COALESCE(s.shown_at, s.created_at), c.min_vote_ms, c.gold_feedback, x.is_gold, x.gold_answer,"
     " c.adaptive_overlap, c.min_votes_per_pair, c.votes_per_pair, c.overlap_confidence"
     " FROM annotate_assignment s JOIN annotate_annotator an ON an.id = s.annotator_id"
     " JOIN annotate_campaign c ON c.id = s.campaign_id JOIN annotate_comparison x ON x.id = s.comparison_id"
@@ -227,10 +228,16 @@ _COUNT_ON_COMPARISON = Statement(
 # votes + live leases. Undecided with no open slot and no live lease left (target = votes after this one): one more
 # slot, up to the maximum. "Decided" is |a - b| >= the lead needed at a + b votes, read from a fixed-width table
 # parameter (see _lead_table), which needs no array type on either database.
-_DECIDED = (
-    "(votes_count + 1 >= %s AND ABS(votes_a + %s - votes_b - %s)"
-    " >= CAST(COALESCE(NULLIF(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2), ''), '99') AS INTEGER))"
-)
+def _decided(votes: str) -> str:
+    """SQL: the comparison with ``votes`` votes in all and its a/b counts moved by the parameters (da, db) is
+    decided (parameters: min_votes, da, db, the lead table, da + db)."""
+    return (
+        f"({votes} >= %s AND ABS(votes_a + %s - votes_b - %s)"
+        " >= CAST(COALESCE(NULLIF(SUBSTR(%s, 2 * (votes_a + votes_b + %s) + 1, 2), ''), '99') AS INTEGER))"
+    )
+
+
+_DECIDED = _decided("votes_count + 1")
 
 
 _COUNT_ADAPTIVE = Statement(
@@ -246,6 +253,41 @@ _COUNT_ADAPTIVE = Statement(
     f" WHEN {_DECIDED} THEN 'decided' WHEN votes_count + 1 >= %s THEN 'max_votes' ELSE '' END"
     " WHERE id = %s",
 )
+
+
+# A changed answer (annotate/undo.py) moves the a/b counts and applies the rule again, in one statement on the
+# locked row: an open comparison the change decides closes as a vote would close it; a stopped one the change
+# leaves undecided under the maximum reopens (stop_reason '' again), with one more slot when no live lease is
+# left to bring its next vote (target = votes); a stop at the maximum that the change decides becomes
+# 'decided'. Gold tasks keep fixed overlap.
+_RECOUNT_DECIDED = _decided("votes_count")
+_REOPEN = f"stop_reason <> '' AND NOT {_RECOUNT_DECIDED} AND votes_count < %s AND target_votes = votes_count"
+_RECOUNT_ADAPTIVE = Statement(
+    "annotate_recount_comparison_adaptive",
+    "UPDATE annotate_comparison SET votes_a = votes_a + %s, votes_b = votes_b + %s,"
+    " target_votes = CASE WHEN is_gold THEN target_votes"
+    f" WHEN stop_reason = '' AND {_RECOUNT_DECIDED} THEN target_votes - open_slots"
+    f" WHEN {_REOPEN} THEN target_votes + 1 ELSE target_votes END,"
+    " open_slots = CASE WHEN is_gold THEN open_slots"
+    f" WHEN stop_reason = '' AND {_RECOUNT_DECIDED} THEN 0"
+    f" WHEN {_REOPEN} THEN 1 ELSE open_slots END,"
+    " stop_reason = CASE WHEN is_gold THEN stop_reason"
+    f" WHEN {_RECOUNT_DECIDED} THEN 'decided' WHEN votes_count >= %s THEN 'max_votes' ELSE '' END"
+    " WHERE id = %s",
+)
+
+
+def adaptive_recount(
+    *, comparison_id: int, da: int, db: int, min_votes: int, max_votes: int, confidence: float
+) -> sql.Step:
+    """The step that moves an adaptive comparison's a/b counts by ``da``/``db`` (a changed answer) and applies
+    :func:`hpbench.metrics.adaptive.overlap_stop` again (see :data:`_RECOUNT_ADAPTIVE`)."""
+    decided = [min_votes, da, db, _lead_table(max_votes, float(confidence)), da + db]
+    reopen = [*decided, max_votes]
+    return (
+        _RECOUNT_ADAPTIVE,
+        [da, db, *decided, *reopen, *decided, *reopen, *decided, max_votes, comparison_id],
+    )
 
 
 @functools.lru_cache(maxsize=64)
@@ -319,7 +361,7 @@ def _vote_record_locked(batch, lease_uuid, caller, choice, key, rating_left, rat
         ask_ratings=bool(row.ask_ratings),
         ask_irrelevant=bool(row.ask_irrelevant),
     )
-    too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, leased_at=_aware(row.leased_at), now=now)
+    too_fast = vote_too_fast(min_ms=row.min_vote_ms, time_ms=values.time_ms, shown_at=_aware(row.shown_at), now=now)
     if row.adaptive_overlap:
         counted = vote_counts_for_a_side(flagged=bool(row.flagged), too_fast=too_fast)
         params = _adaptive_count_params(

@@ -154,8 +154,9 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
                     num_queries=150, votes_per_pair=3, gold_share=0.1, per_person_quota=60,
                     completion_code="DEMO-THANKS", log=log,
-                    # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged.
-                    min_vote_ms=0, **common)
+                    # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged;
+                    # nine of them fill every comparison: no cap per model pair.
+                    min_vote_ms=0, max_votes_per_model_pair=0, **common)
     _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
                     votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
                     log=log, **common)

@@ -45,6 +45,7 @@ def test_the_end_gives_the_completion_code_and_url(csrf_client, world):
         world,
         per_person_quota=1,
         completion_code="XYZ123",
+        completion_code_per_annotator=False,
         completion_url="https://app.prolific.com/submissions/complete?cc=XYZ123",
     )
     token = enter(csrf_client, campaign)
@@ -61,7 +62,7 @@ def test_the_end_gives_the_completion_code_and_url(csrf_client, world):
 
 
 def test_a_latecomer_to_a_full_study_gets_no_completion_code(csrf_client, world, django_user_model):
-    campaign = make_campaign(world, votes_per_pair=1, completion_code="XYZ123")
+    campaign = make_campaign(world, votes_per_pair=1, completion_code="XYZ123", completion_code_per_annotator=False)
     first = enter(csrf_client, campaign)
     while (body := next_task(csrf_client, campaign, first).json())["task"] is not None:
         assert post_vote(csrf_client, first, lease=body["task"]["lease"]).status_code == 201

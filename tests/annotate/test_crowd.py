@@ -134,7 +134,9 @@ def test_each_annotator_gets_their_own_completion_code_that_staff_can_verify(cli
 
 
 def test_without_per_annotator_codes_everyone_gets_the_campaign_code(world):
-    campaign = make_campaign(world, completion_code="HPB-DONE", per_person_quota=1, votes_per_pair=3)
+    campaign = make_campaign(
+        world, completion_code="HPB-DONE", completion_code_per_annotator=False, per_person_quota=1, votes_per_pair=3
+    )
     assert _finish(campaign, "carol") == _finish(campaign, "dave") == "HPB-DONE"
 
 

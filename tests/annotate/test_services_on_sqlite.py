@@ -1,8 +1,9 @@
 """The annotation services on SQLite too: the embedded default (``make up``) runs them there, statement by statement
 instead of PostgreSQL's prepared, pipelined batches and without ``SKIP LOCKED`` (see hpbench/sql.py).
 
-``tests/annotate/test_services.py`` runs again in a fresh pytest process whose database is a SQLite file, configured
-as ``manage.py up`` configures it (WAL, IMMEDIATE transactions), concurrency tests included.
+``tests/annotate/test_services.py`` and ``tests/annotate/test_votepath.py`` run again in a fresh pytest process whose
+database is a SQLite file, configured as ``manage.py up`` configures it (WAL, IMMEDIATE transactions), concurrency
+tests included.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ def test_the_annotation_service_tests_pass_on_sqlite(tmp_path):
         "CELERY_BROKER_KEY_PREFIX": f"hpbench-test-sqlite-{uuid.uuid4().hex[:8]}:",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/annotate/test_services.py", "-q", "-p", "no:cacheprovider"],
+        [
+            sys.executable, "-m", "pytest", "tests/annotate/test_services.py", "tests/annotate/test_votepath.py", "-q",
+            "-p", "no:cacheprovider",
+        ],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

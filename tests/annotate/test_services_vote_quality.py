@@ -25,7 +25,9 @@ def _crowd(campaign: Campaign, pid: str) -> Annotator:
 
 
 def _vote(annotator: Annotator, lease, choice: str = "left", *, leased_ago_s: float = 10.0, **extra):
-    Assignment.objects.filter(lease=lease).update(created_at=timezone.now() - timedelta(seconds=leased_ago_s))
+    # The server's clock runs from when next-task served the task (shown_at).
+    since = timezone.now() - timedelta(seconds=leased_ago_s)
+    Assignment.objects.filter(lease=lease).update(created_at=since, shown_at=since)
     return vote_record(
         lease=lease,
         caller=Caller(annotator_ids=frozenset({annotator.pk})),

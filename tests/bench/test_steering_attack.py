@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ def test_the_steering_attack_prints_its_figures_in_quick_mode():
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "now 0 of 30" in out.stdout  # no query whose results were public is drawn
     assert "public /images/<id>, now (re-encoded): 0 of" in out.stdout
-    assert "the models rerun locally, now (re-encoded): 0 of 60" in out.stdout
+    # Comparisons whose two sets are identical are skipped at build, so the number of sets varies a little.
+    assert re.search(r"the models rerun locally, now \(re-encoded\): 0 of \d+ \(0 wrong\)", out.stdout)
     assert "== 2. Steering: 20 annotators, 2 of them attackers" in out.stdout
     assert "== 3. When the attackers are caught" in out.stdout

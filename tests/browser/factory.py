@@ -85,6 +85,7 @@ def build_page_campaign(
         gold_share=0.0,
         per_person_quota=quota,
         completion_code=completion_code,
+        completion_code_per_annotator=False,  # the pages' tests read the campaign's own code
         completion_url=completion_url,
         status=status,
         build_status=Campaign.BuildStatus.BUILT,

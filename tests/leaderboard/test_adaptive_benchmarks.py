@@ -32,7 +32,8 @@ def test_the_frozen_benchmark_records_votes_stop_reason_weights_and_settings():
 
 
 def test_scores_of_a_weighted_benchmark_use_the_weights_and_unit_weights_change_nothing():
-    campaign = make_campaign(make_world(n_queries=3, n_models=2), per_person_quota=0, votes_per_pair=1)
+    # min_vote_ms 0: these votes come at once, and a too-fast vote counts in no benchmark.
+    campaign = make_campaign(make_world(n_queries=3, n_models=2), per_person_quota=0, votes_per_pair=1, min_vote_ms=0)
     person = crowd(campaign, "P0")
     while (task := task_of(person, campaign)) is not None:
         vote_for(person, task.lease, "a")
@@ -74,7 +75,7 @@ def test_the_leaderboard_page_of_an_adaptive_benchmark_says_how_votes_were_colle
 
 
 def test_a_fixed_overlap_benchmark_page_says_nothing_of_it():
-    campaign = make_campaign(make_world(n_queries=1, n_models=2), per_person_quota=0, votes_per_pair=1)
+    campaign = make_campaign(make_world(n_queries=1, n_models=2), per_person_quota=0, votes_per_pair=1, min_vote_ms=0)
     person = crowd(campaign, "P0")
     vote_for(person, task_of(person, campaign).lease, "a")
     assert selectors.benchmark_collection_note(benchmark_freeze(campaign=campaign).benchmark) == ""
