@@ -14,7 +14,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hpbench.env import env_bool, env_header, env_int, env_list, env_path, env_str
+from hpbench.env import env_bool, env_header, env_int, env_list, env_networks, env_path, env_str
 from hpbench.storage_config import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -284,8 +284,16 @@ HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 # --- Crowd entry (annotate/crowd.py) ------------------------------------------------------------
 # New crowd identities per client IP and hour (0 = no limit); counted in the cache (set CACHE_URL in production).
 HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, minimum=0)
-# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For; its last entry is used).
+# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For). It is believed only on
+# requests whose REMOTE_ADDR is one of HPBENCH_TRUSTED_PROXIES (addresses or CIDRs): a client that reaches
+# gunicorn directly cannot name itself. The address used is the header's last entry that is not a trusted proxy.
 HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
+HPBENCH_TRUSTED_PROXIES = env_networks("HPBENCH_TRUSTED_PROXIES", [])
+if HPBENCH_CLIENT_IP_HEADER and not HPBENCH_TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        "HPBENCH_CLIENT_IP_HEADER is set but HPBENCH_TRUSTED_PROXIES is empty: name the proxies' addresses "
+        "(e.g. 127.0.0.1 or 10.0.0.0/8), or anyone could forge the header"
+    )
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
