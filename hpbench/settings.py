@@ -182,8 +182,11 @@ STORAGES = storages_from_env()
 HPBENCH_WORKER_CACHE = env_path("HPBENCH_WORKER_CACHE", VAR_DIR / "worker-cache")
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
-# Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
+# Score files: the web process checks name, size and a Parquet file's metadata; a worker validates the rows in a
+# child process limited to HPBENCH_SCORE_CHECK_MEMORY_BYTES of address space and HPBENCH_SCORE_CHECK_SECONDS.
 HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
+HPBENCH_SCORE_CHECK_MEMORY_BYTES = env_int("HPBENCH_SCORE_CHECK_MEMORY_BYTES", 2 * 1024**3, minimum=512 * 1024**2)
+HPBENCH_SCORE_CHECK_SECONDS = env_int("HPBENCH_SCORE_CHECK_SECONDS", 300, minimum=10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # The first handler stops an upload once it passes HPBENCH_MAX_CHECKPOINT_BYTES (hpbench/leaderboard/uploads.py).
