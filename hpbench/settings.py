@@ -354,6 +354,14 @@ CONTENT_SECURITY_POLICY = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 # Researchers' sign-up (/accounts/signup/): off | approval (inactive until staff approve in the admin) | open.
+# E-mail (password resets): set EMAIL_HOST to send it; without it the password-reset pages are not mounted.
+EMAIL_HOST = env_str("EMAIL_HOST", "") or ""
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hpbench@localhost") or "hpbench@localhost"
+HPBENCH_PASSWORD_RESET = bool(EMAIL_HOST)
 HPBENCH_SIGNUP = (env_str("HPBENCH_SIGNUP", "approval") or "").strip().lower()
 if HPBENCH_SIGNUP not in ("off", "approval", "open"):
     raise ImproperlyConfigured(f"HPBENCH_SIGNUP={HPBENCH_SIGNUP!r}: use off, approval or open")

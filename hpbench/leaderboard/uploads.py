@@ -157,8 +157,9 @@ def check_safetensors_header(raw: bytes, *, name: str) -> dict:
 
 def check_checkpoint_upload(file: UploadedFile) -> None:
     """Refuse (``UploadError``) a checkpoint upload by name, size and first bytes: a safetensors file with a
-    bounded, well-formed header, or a ``torch.save`` zip archive (legacy pickles are refused; nothing is ever
-    unpickled here). Leaves the file at position 0."""
+    bounded, well-formed header, or a ``torch.save`` zip archive whose members do not unpack past the
+    checkpoint limit or 4 times the file's size (``models_zoo.archives``; legacy pickles are refused; nothing
+    is ever unpickled here). Leaves the file at position 0."""
     name = file.name or ""
     suffix = Path(name).suffix.lower()
     if suffix not in CHECKPOINT_SUFFIXES:
@@ -183,4 +184,11 @@ def check_checkpoint_upload(file: UploadedFile) -> None:
     elif not head.startswith(b"PK"):
         # torch.save's format is a zip archive; legacy pickles are refused (never unpickled anyway).
         raise UploadError(f"file {name!r}: not a torch.save zip archive (legacy or foreign format)")
+    else:
+        from models_zoo.archives import ArchiveError, check_zip_archive  # standard library only: no torch
+
+        try:
+            check_zip_archive(file, name=name, max_unpacked_bytes=limit)
+        except ArchiveError as exc:
+            raise UploadError(str(exc)) from None
     file.seek(0)

@@ -221,3 +221,16 @@ def test_a_file_that_outgrows_a_small_path_limit_while_it_streams_is_cut_off(cli
     response = client.post("/accounts/login/", {"username": "x", "csrfmiddlewaretoken": "a" * 32, "f": big})
     assert response.status_code == 413 and "over the limit of 65536 bytes" in response.json()["detail"]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_a_zip_bomb_checkpoint_upload_is_refused_from_its_zip_directory(researcher, tmp_path):
+    from tests.models_zoo.test_checkpoints import zip_bomb
+
+    bomb = zip_bomb(tmp_path / "bomb.pt").read_bytes()
+    response = _client(researcher).post("/api/leaderboard/submissions",
+                                        {"family": "demo", "file": SimpleUploadedFile("bomb.pt", bomb)},
+                                        format="multipart")
+    assert response.status_code == 400, response.content
+    assert "file 'bomb.pt': its members unpack to" in response.json()["detail"]
+    assert Submission.objects.count() == 0
