@@ -16,7 +16,7 @@ handler404 = "hpbench.errors.page_not_found"
 handler500 = "hpbench.errors.server_error"
 
 ACCOUNT_URLS = [p for p in auth_urls.urlpatterns
-                if settings.HPBENCH_PASSWORD_RESET or not (p.name or "").startswith("password_reset")]
+                if settings.HPBENCH_PASSWORD_RESET or not (getattr(p, "name", "") or "").startswith("password_reset")]
 
 urlpatterns = [
     path("api/annotate/", include("annotate.urls")),  # first: the busiest routes

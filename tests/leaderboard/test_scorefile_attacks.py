@@ -60,7 +60,8 @@ def parquet_bomb(rows: int, value_bytes: int = MIB) -> bytes:
     table = pa.table({"question": pa.array(["q" * value_bytes] * rows).dictionary_encode(), "image": ["a"] * rows,
                       "score": [0.5] * rows})
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd", use_dictionary=True)
+    # No Arrow schema stored: readers see a plain string column (Parquet's dictionary encoding underneath).
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=True, store_schema=False)
     return buffer.getvalue()
 
 
