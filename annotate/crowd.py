@@ -17,6 +17,8 @@ can check is cheap, and it all lives here:
 from __future__ import annotations
 
 import base64
+import functools
+import ipaddress
 import time
 
 from django.conf import settings
@@ -29,15 +31,40 @@ _WINDOW_S = 3600
 
 
 def client_ip(request) -> str:
-    """The caller's IP: ``REMOTE_ADDR``, or the last address of ``HPBENCH_CLIENT_IP_HEADER`` (e.g.
-    ``X-Forwarded-For``) when a trusted proxy in front sets it (the last entry is the one the proxy added)."""
+    """The caller's IP: ``REMOTE_ADDR``, unless it is a trusted proxy (``HPBENCH_TRUSTED_PROXIES``) and
+    ``HPBENCH_CLIENT_IP_HEADER`` (e.g. ``X-Forwarded-For``) is set: then the header's last address that is not a
+    trusted proxy (each proxy appends the address it came from; entries before are the client's own words).
+    A client that reaches the server directly cannot choose its address by sending the header."""
+    remote = request.META.get("REMOTE_ADDR", "")[:64]
     header = settings.HPBENCH_CLIENT_IP_HEADER
-    if header:
-        value = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
-        last = value.rsplit(",", 1)[-1].strip()
-        if last:
-            return last[:64]
-    return request.META.get("REMOTE_ADDR", "")[:64]
+    if not header or not _trusted(remote):
+        return remote
+    value = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+    for entry in reversed(value.split(",")):
+        entry = entry.strip()[:64]
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_address(entry)
+        except ValueError:
+            return remote  # not an address: the chain cannot be read further back than the proxy itself
+        if not _trusted(entry):
+            return entry
+        remote = entry
+    return remote
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(settings.HPBENCH_TRUSTED_PROXIES)))
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(items: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
 def _count(key: str) -> int:

@@ -82,3 +82,17 @@ def env_header(name: str, default: tuple[str, str] | None) -> tuple[str, str] | 
             "(e.g. HTTP_X_FORWARDED_PROTO,https), nor empty"
         )
     return header.upper(), expected
+
+
+def env_networks(name: str, default: list[str]) -> list[str]:
+    """Parse a comma-separated list of IP addresses or CIDR networks (``127.0.0.1,10.0.0.0/8,::1``); returns them
+    normalised (``10.0.0.0/8``), each checked."""
+    import ipaddress
+
+    out = []
+    for item in env_list(name, default):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not an IP address or network") from None
+    return out

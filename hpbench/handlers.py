@@ -22,6 +22,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.wsgi import WSGIHandler
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from hpbench import bodies
+
 
 def content_length_middleware(get_response):
     """Sets Content-Length, as CommonMiddleware does for the pages: without it a keep-alive answer is chunked."""
@@ -87,7 +89,8 @@ def _without_group_names(pattern: str) -> str:
 
 
 class Application:
-    """Routes the hot routes (``settings.HOT_ROUTES``, by name) to the short stack, every other path to the pages."""
+    """Routes the hot routes (``settings.HOT_ROUTES``, by name) to the short stack, every other path to the pages;
+    first refuses a body over its path's limit (:mod:`hpbench.bodies`)."""
 
     def __init__(self) -> None:
         self.pages = WSGIHandler()
@@ -99,4 +102,8 @@ class Application:
         return self.hot if self._hot_path.fullmatch(path) else self.pages
 
     def __call__(self, environ, start_response):
+        # Every path's body limit, by Content-Length, before either stack reads a byte (hpbench/bodies.py).
+        refused = bodies.wsgi_refusal(environ, start_response)
+        if refused is not None:
+            return refused
         return self.handler_for(environ.get("PATH_INFO", ""))(environ, start_response)

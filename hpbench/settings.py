@@ -14,7 +14,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from hpbench.env import env_bool, env_header, env_int, env_list, env_path, env_str
+from hpbench.env import env_bool, env_header, env_int, env_list, env_networks, env_path, env_str
 from hpbench.storage_config import storages_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -182,8 +182,11 @@ STORAGES = storages_from_env()
 HPBENCH_WORKER_CACHE = env_path("HPBENCH_WORKER_CACHE", VAR_DIR / "worker-cache")
 HPBENCH_DATA_ROOT = env_path("HPBENCH_DATA_ROOT", VAR_DIR / "data")
 HPBENCH_MAX_CHECKPOINT_BYTES = env_int("HPBENCH_MAX_CHECKPOINT_BYTES", 2 * 1024**3, minimum=1)
-# Score files are parsed and validated while the upload request waits: keep them modest (64 MiB by default).
+# Score files: the web process checks name, size and a Parquet file's metadata; a worker validates the rows in a
+# child process limited to HPBENCH_SCORE_CHECK_MEMORY_BYTES of address space and HPBENCH_SCORE_CHECK_SECONDS.
 HPBENCH_MAX_SCORE_FILE_BYTES = env_int("HPBENCH_MAX_SCORE_FILE_BYTES", 64 * 1024**2, minimum=1)
+HPBENCH_SCORE_CHECK_MEMORY_BYTES = env_int("HPBENCH_SCORE_CHECK_MEMORY_BYTES", 2 * 1024**3, minimum=512 * 1024**2)
+HPBENCH_SCORE_CHECK_SECONDS = env_int("HPBENCH_SCORE_CHECK_SECONDS", 300, minimum=10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # The first handler stops an upload once it passes HPBENCH_MAX_CHECKPOINT_BYTES (hpbench/leaderboard/uploads.py).
@@ -291,8 +294,16 @@ HPBENCH_SUBMISSION_DATASETS = env_list("HPBENCH_SUBMISSION_DATASETS", [])
 # --- Crowd entry (annotate/crowd.py) ------------------------------------------------------------
 # New crowd identities per client IP and hour (0 = no limit); counted in the cache (set CACHE_URL in production).
 HPBENCH_CROWD_NEW_PER_IP_HOUR = env_int("HPBENCH_CROWD_NEW_PER_IP_HOUR", 20, minimum=0)
-# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For; its last entry is used).
+# Behind a proxy: the header it writes the client's address to (e.g. X-Forwarded-For). It is believed only on
+# requests whose REMOTE_ADDR is one of HPBENCH_TRUSTED_PROXIES (addresses or CIDRs): a client that reaches
+# gunicorn directly cannot name itself. The address used is the header's last entry that is not a trusted proxy.
 HPBENCH_CLIENT_IP_HEADER = env_str("HPBENCH_CLIENT_IP_HEADER", "") or ""
+HPBENCH_TRUSTED_PROXIES = env_networks("HPBENCH_TRUSTED_PROXIES", [])
+if HPBENCH_CLIENT_IP_HEADER and not HPBENCH_TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        "HPBENCH_CLIENT_IP_HEADER is set but HPBENCH_TRUSTED_PROXIES is empty: name the proxies' addresses "
+        "(e.g. 127.0.0.1 or 10.0.0.0/8), or anyone could forge the header"
+    )
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK: dict[str, Any] = {
@@ -350,6 +361,14 @@ CONTENT_SECURITY_POLICY = {
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 # Researchers' sign-up (/accounts/signup/): off | approval (inactive until staff approve in the admin) | open.
+# E-mail (password resets): set EMAIL_HOST to send it; without it the password-reset pages are not mounted.
+EMAIL_HOST = env_str("EMAIL_HOST", "") or ""
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "hpbench@localhost") or "hpbench@localhost"
+HPBENCH_PASSWORD_RESET = bool(EMAIL_HOST)
 HPBENCH_SIGNUP = (env_str("HPBENCH_SIGNUP", "approval") or "").strip().lower()
 if HPBENCH_SIGNUP not in ("off", "approval", "open"):
     raise ImproperlyConfigured(f"HPBENCH_SIGNUP={HPBENCH_SIGNUP!r}: use off, approval or open")

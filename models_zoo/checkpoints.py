@@ -3,7 +3,9 @@
 - ``.safetensors`` is read with safetensors (a JSON header plus raw tensor bytes).
 - ``.pt`` / ``.pth`` / ``.bin`` are read only with ``torch.load(path, map_location="cpu", weights_only=True)``,
   whose restricted unpickler refuses any global other than tensors and plain containers, so a pickle
-  with a ``__reduce__`` that would run code is rejected before anything runs.
+  with a ``__reduce__`` that would run code is rejected before anything runs. A zip archive whose members
+  declare more than ``max_bytes`` or 4 times the file's size (a compression bomb) is refused first
+  (``models_zoo/archives.py``).
 
 Every problem surfaces as :class:`~models_zoo.errors.CheckpointError` naming the file and the problem.
 """
@@ -20,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models_zoo.archives import ArchiveError, check_zip_archive
 from models_zoo.errors import CheckpointError
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
@@ -82,7 +85,7 @@ def load_checkpoint_file(path: str | Path, *, max_bytes: int | None = DEFAULT_MA
     A ``.safetensors`` file gives a ``dict[str, Tensor]``; a ``.pt/.pth/.bin`` file gives whatever
     plain structure it holds (dicts, lists, tensors, numbers, strings). Raises CheckpointError for a
     missing, oversized, empty, truncated/corrupt or code-carrying file (a TorchScript archive gets the way to
-    convert it), or an unknown extension.
+    convert it), a zip archive that unpacks past ``max_bytes`` or 4 times its size, or an unknown extension.
     """
     path = check_file(path, max_bytes=max_bytes)
     if path.suffix.lower() in SAFETENSORS_SUFFIXES:
@@ -95,6 +98,11 @@ def load_checkpoint_file(path: str | Path, *, max_bytes: int | None = DEFAULT_MA
                 f"Checkpoint {path}: not a valid safetensors file (truncated or corrupt?): {exc}"
             ) from exc
     refuse_torchscript(path)
+    if zipfile.is_zipfile(path):  # torch.save's format; a legacy pickle is refused by torch.load below
+        try:
+            check_zip_archive(path, name=str(path), max_unpacked_bytes=max_bytes)
+        except ArchiveError as exc:
+            raise CheckpointError(f"Checkpoint {path}: refused before loading: {exc}") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -1,4 +1,7 @@
-"""Scoring a model from its authors' score files (``default`` queue; no torch, no model to load).
+"""Checking and scoring a model from its authors' score files (``default`` queue; no torch, no model to load).
+
+A researcher's files are validated here first (:func:`score_files_check_execute`), each in a child process with
+a memory and CPU limit (``worker/scorefile_check.py``), never in the web process.
 
 The jobs are the rows a model run fills (``ModelScore``, ``RetrievalRun``), claimed the same way; the file is
 validated again (``hpbench.leaderboard.scorefiles``) and its relevances or rankings go through the same metric
@@ -8,11 +11,20 @@ code as a model's: ``model_score_store`` (preference ratio, agreement, intervals
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
+from django.conf import settings
+from django.db import connection
 from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
@@ -22,7 +34,9 @@ from hpbench.catalog.models import Image, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
 from hpbench.catalog.results import topk_bytes
 from hpbench.leaderboard.models import ModelScore, ScoreFile, Submission
+from hpbench.leaderboard.score_submissions import score_files_check_finish, score_files_pending
 from hpbench.leaderboard.scorefiles import (
+    SCORES_FAMILY,
     Rankings,
     ScoreFileError,
     rankings_recall,
@@ -33,6 +47,71 @@ from hpbench.leaderboard.scorefiles import (
 from hpbench.leaderboard.services.scores import model_score_fail, model_score_store
 from hpbench.leaderboard.services.submissions import submission_refresh
 from worker import claims
+
+
+def score_files_check_execute(*, submission_id: int) -> str:
+    """Claim a score-file submission (submitted -> running), validate each pending file in a child process
+    with ``HPBENCH_SCORE_CHECK_MEMORY_BYTES`` of address space and ``HPBENCH_SCORE_CHECK_SECONDS``, then queue its
+    scoring or fail it with the first error (``score_files_check_finish``). Returns the submission's status; a
+    submission already claimed or ended is left alone."""
+    claimed = Submission.objects.filter(
+        pk=submission_id, status=Submission.Status.SUBMITTED, family=SCORES_FAMILY
+    ).update(status=Submission.Status.RUNNING, log=Concat(F("log"), Value("\nvalidating the score files")))
+    if not claimed:
+        return Submission.objects.filter(pk=submission_id).values_list("status", flat=True).first() or "missing"
+    submission = Submission.objects.select_related("model").get(pk=submission_id)
+    outcomes: list[tuple[int, dict]] = []
+    try:
+        assert submission.model is not None  # a score-file submission always has its model
+        for row in score_files_pending(model=submission.model):
+            outcome = _check_in_child(row)
+            outcomes.append((row.pk, outcome))
+            if "error" in outcome:
+                break
+    except Exception as exc:  # the submission says what went wrong; the worker stays up
+        outcomes.append((0, {"error": f"the score files could not be checked ({type(exc).__name__}: {exc})"}))
+    return score_files_check_finish(submission_id=submission_id, outcomes=outcomes).status
+
+
+def _database_url() -> str:
+    """The URL of the database this process uses (the child connects to the same one, tests' included)."""
+    db = connection.settings_dict
+    if "sqlite" in db["ENGINE"]:
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "", safe="") + (":" + quote(db["PASSWORD"], safe="") if db["PASSWORD"] else "")
+    host = quote(db["HOST"] or "", safe="")
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{auth}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def _check_in_child(row: ScoreFile) -> dict:
+    """Validate one stored score file in ``worker/scorefile_check.py``: a copy of it on local disk, read by a
+    fresh interpreter under the limits. Returns its outcome (``{"error": ...}`` when it failed or was stopped)."""
+    name = Path(row.file.name or "").name
+    memory = int(settings.HPBENCH_SCORE_CHECK_MEMORY_BYTES)
+    seconds = int(settings.HPBENCH_SCORE_CHECK_SECONDS)
+    with tempfile.TemporaryDirectory(prefix="hpbench-scorefile-") as folder:
+        local = Path(folder) / "file"
+        with row.file.open("rb") as source, local.open("wb") as target:
+            shutil.copyfileobj(source, target, 1 << 20)
+        env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "hpbench.settings"}
+        command = [sys.executable, "-m", "worker.scorefile_check", "--memory", str(memory), "--cpu", str(seconds),
+                   str(local), name]
+        root = Path(__file__).resolve().parent.parent
+        try:
+            done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            return {"error": f"file {name!r}: checking it took longer than {seconds} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines:
+        return json.loads(lines[-1])
+    if done.returncode < 0:  # killed: past the CPU limit (SIGXCPU/SIGKILL) or out of memory
+        return {"error": f"file {name!r}: checking it was stopped past the limits ({seconds} s of CPU, "
+                         f"{memory} bytes of memory)"}
+    tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
+    if "MemoryError" in done.stderr:
+        return {"error": f"file {name!r}: needs more than {memory} bytes of memory to read"}
+    return {"error": f"file {name!r}: could not be checked (exit status {done.returncode}: {tail[0][:200]})"}
 
 
 def score_from_file_execute(*, score_id: int) -> str:

@@ -128,7 +128,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
             except SubmissionError as exc:
                 error = str(exc)
             else:
-                messages.success(request, f"Submission {submission.pk} queued: its score files are valid.")
+                messages.success(request, f"Submission {submission.pk} received: its score files are being checked "
+                                          "on a worker; this page shows the outcome.")
                 return redirect("submission-detail", pk=submission.pk)
         elif error is None and upload is None:
             error = "file: choose a checkpoint to upload"

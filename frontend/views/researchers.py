@@ -65,6 +65,13 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         fields = ("username", "email")
 
+    def clean_username(self) -> str:
+        # Whether the name is taken is the service's to say (with approval: never); the form checks its shape only.
+        return self.cleaned_data.get("username", "")
+
+    def validate_unique(self) -> None:
+        return None  # the model's unique username likewise: the service decides what to tell
+
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
@@ -83,11 +90,12 @@ def signup(request: HttpRequest) -> HttpResponse:
             field, _, message = str(exc).partition(": ")
             form.add_error(field if field in form.fields else None, message if field in form.fields else str(exc))
         else:
-            if user.is_active:
+            if user is not None and user.is_active:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
                 messages.success(request, "Welcome: your account is ready. Create an API token below.")
                 return redirect("account-token")
-            return render(request, "frontend/researchers/signup_done.html", {"username": user.username})
+            # The same page whether the name was free or taken (then nothing was created): it tells no one.
+            return render(request, "frontend/researchers/signup_done.html", {"username": form.cleaned_data["username"]})
     return render(request, "frontend/researchers/signup.html", {"form": form, "mode": mode},
                   status=400 if request.method == "POST" else 200)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import User
 from django.db import transaction
 from rest_framework.authtoken.models import Token
@@ -28,20 +29,25 @@ def signup_mode() -> str:
 
 
 @transaction.atomic
-def account_signup(*, username: str, email: str, password: str) -> User:
+def account_signup(*, username: str, email: str, password: str) -> User | None:
     """Create an account as ``HPBENCH_SIGNUP`` says: active when ``open``, inactive until approved when
     ``approval``. The caller has validated the username and password (Django's validators).
 
-    Raises :class:`SignupError` when sign-up is ``off`` or the username or e-mail address is taken.
+    Sign-up never tells whether an e-mail address has an account (addresses need not be unique). With
+    ``approval`` it does not tell whether a username is taken either: it returns ``None``, creating nothing, and
+    the caller answers as for a new account (the password is hashed all the same, so the answer takes as
+    long). Raises :class:`SignupError` when sign-up is ``off``, or, with ``open`` (which logs the new account
+    in at once, so cannot hide it), when the username is taken.
     """
     mode = signup_mode()
     if mode == "off":
         raise SignupError("sign-up is closed on this server; ask its staff for an account")
     users = get_user_model().objects
     if users.filter(username__iexact=username).exists():
-        raise SignupError(f"username: {username!r} is taken")
-    if users.filter(email__iexact=email).exists():
-        raise SignupError("email: an account with this address exists; log in or reset its password")
+        if mode == "open":
+            raise SignupError(f"username: {username!r} is taken")
+        make_password(password)
+        return None
     return users.create_user(username=username, email=email, password=password, is_active=(mode == "open"))
 
 

@@ -111,6 +111,8 @@ def config_parse(text: str) -> dict[str, Any]:
         raise ConfigError(f"config: not valid JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:
         raise ConfigError("config: nested too deeply") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit limit for int(str)
+        raise ConfigError(f"config: not valid JSON ({exc})") from None
     if not isinstance(parsed, dict):
         raise ConfigError("config: expected a JSON object")
     return parsed

@@ -252,7 +252,9 @@ class SubmissionListApi(APIView):
 
     @extend_schema(
         summary="Submit a checkpoint (family + file) or the authors' score files (scores)",
-        description="A checkpoint is evaluated on the platform; score files are validated while the upload waits. "
+        description="A checkpoint is evaluated on the platform; score files get bounded checks (name, size, "
+        "Parquet metadata) while the upload waits and are validated row by row on a worker (a bad row fails "
+        "the submission, its log naming the file and line). "
         "Every submission counts against the daily quota (429 once reached).",
         request={"multipart/form-data": SubmissionUploadSerializer},
         responses={201: SubmissionSerializer,

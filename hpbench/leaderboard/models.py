@@ -250,7 +250,8 @@ class ScoreFile(models.Model):
 
     ``relevance``: per (question, image) relevance for one preference benchmark version (JSON Lines or Parquet).
     ``ranking``: top-K image names per query of one dataset split (the official CIRR test-submission JSON;
-    ``metric`` is ``recall`` or ``recall_subset``). Validated when uploaded and again when scored.
+    ``metric`` is ``recall`` or ``recall_subset``). A researcher's file has no target until a worker validated it
+    (``default.scorefiles.check``); it is read again when scored.
     """
 
     class Kind(models.TextChoices):

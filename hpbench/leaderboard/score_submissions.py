@@ -1,9 +1,11 @@
 """Writes for score-file models: a researcher's score-file submission, staff registration, and their jobs.
 
 A score-file model is a ``ModelEntry`` of family ``scores`` with one :class:`ScoreFile` per benchmark or dataset
-split it was scored on. Its jobs are the same rows as a model run's (a ``ModelScore`` per benchmark, a
-``RetrievalRun`` per split), computed by ``worker/scorefiles.py`` on the ``default`` queue with the same metric
-code, so status, progress, quota, privacy and pages work as for checkpoints. Web-safe (no torch).
+split it was scored on. A researcher's files are stored first with no target (pending) and validated on a
+worker (``worker/scorefiles.py``), which sets their targets; staff registrations are validated at once. Its jobs
+are the same rows as a model run's (a ``ModelScore`` per benchmark, a ``RetrievalRun`` per split), computed by
+``worker/scorefiles.py`` on the ``default`` queue with the same metric code, so status, progress, quota, privacy
+and pages work as for checkpoints. Web-safe (no torch).
 """
 
 from __future__ import annotations
@@ -18,12 +20,22 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.utils import timezone
 
 from hpbench import dispatch
-from hpbench.catalog.models import ModelEntry, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, RetrievalRun
 from hpbench.catalog.protocol import RANKING_DEPTH
 from hpbench.leaderboard.models import PreferenceBenchmark, ScoreFile, Submission
-from hpbench.leaderboard.scorefiles import SCORES_FAMILY, ScoreFileError, ValidatedFile, validate_score_file
+from hpbench.leaderboard.scorefiles import (
+    SCORES_FAMILY,
+    ScoreFileError,
+    ValidatedFile,
+    check_file_basics,
+    file_sha256,
+    score_file_kind,
+    score_file_precheck,
+    validate_score_file,
+)
 from hpbench.leaderboard.services.scores import model_scores_request
 from hpbench.leaderboard.services.submissions import (
     QuotaExceeded,
@@ -106,32 +118,112 @@ def score_files_enqueue(*, model: ModelEntry, force: bool = False) -> list[str]:
     return lines or ["nothing to score: no score files"]
 
 
+def _upload_name(handle: IO[bytes]) -> str:
+    return Path(getattr(handle, "name", "") or "").name
+
+
+def _upload_size(handle: IO[bytes]) -> int:
+    size = getattr(handle, "size", None)
+    if size is None:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(0)
+    return int(size)
+
+
 @transaction.atomic
 def score_submission_create(
     *, owner, files: Sequence[IO[bytes]], description: str = "", link: str = ""
 ) -> Submission:
-    """A researcher's score files as a private model with its evaluation queued.
+    """A researcher's score files, stored as a private model's pending files, with their check queued.
 
-    Every file is parsed and validated before anything is written. Raises :class:`ScoreFileError` for a bad
-    file and ``QuotaExceeded`` past the daily quota (shared with checkpoint submissions).
+    While the upload waits, only bounded checks run: the link, each file's name and size, then the daily quota
+    (shared with checkpoint submissions), then a Parquet file's metadata (:func:`score_file_precheck`). No row
+    is read here: the task ``default.scorefiles.check`` validates every file on a worker, in a child process
+    with a memory limit, then queues the scoring or fails the submission naming the file and its first bad
+    line (:func:`score_files_check_finish`). Raises :class:`ScoreFileError` for a refused link or file and
+    ``QuotaExceeded`` past the quota.
     """
     if link:
         try:
             URLValidator(schemes=["http", "https"])(link)
         except ValidationError:
             raise ScoreFileError(f"link {link[:200]!r}: expected an http(s) URL") from None
-    validated = score_files_validate(files)
+    if not files:
+        raise ScoreFileError("scores: upload at least one score file")
+    for handle in files:
+        check_file_basics(name=_upload_name(handle), size=_upload_size(handle))
     get_user_model().objects.select_for_update().get(pk=owner.pk)  # one quota check at a time per owner
     used, limit = submissions_counted_today(owner=owner), submissions_per_day()
     if used >= limit:
         raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
+    kinds = [score_file_kind(score_file_precheck(h, name=_upload_name(h), size=_upload_size(h))) for h in files]
     entry = ModelEntry.objects.create(
         name=f"sub-{uuid.uuid4().hex[:12]}", family=SCORES_FAMILY, owner=owner, is_public=False,
         description=description, link=link,
     )
-    score_files_store(model=entry, files=files, validated=validated)
-    submission = Submission.objects.create(owner=owner, model=entry, family=SCORES_FAMILY, description=description,
-                                           link=link)
+    for handle, kind in zip(files, kinds, strict=True):
+        row = ScoreFile(model=entry, kind=kind, rows=0, sha256=file_sha256(handle))
+        # A folder of the model's own: the file keeps its name (messages name it), never another's.
+        row.file.save(f"{entry.name}/{_upload_name(handle)}", handle if isinstance(handle, File) else File(handle),
+                      save=False)
+        row.save()
+    submission = Submission.objects.create(
+        owner=owner, model=entry, family=SCORES_FAMILY, description=description, link=link,
+        log=f"[{timezone.now():%Y-%m-%d %H:%M:%S}] {len(files)} score file(s) received; queued for validation",
+    )
+    dispatch.task_send_on_commit(dispatch.SCOREFILE_CHECK, submission.pk)
+    return submission
+
+
+def score_files_pending(*, model: ModelEntry):
+    """The model's score files not validated yet (no benchmark or split set)."""
+    return model.score_files.filter(benchmark__isnull=True, dataset__isnull=True).order_by("id")
+
+
+@transaction.atomic
+def score_files_check_finish(*, submission_id: int, outcomes: Sequence[tuple[int, dict]]) -> Submission:
+    """Record the worker's validation of a submission's pending score files and queue its scoring, or fail it.
+
+    ``outcomes``: per ``ScoreFile`` id, ``{"error": message}`` or ``{"kind", "rows", "benchmark_id"}`` /
+    ``{"kind", "rows", "dataset_id", "split", "metric"}``. The first error (or a second file for the same
+    target) fails the submission with that message first in its log. A submission no longer running (cancelled)
+    is left alone.
+    """
+    submission = Submission.objects.select_for_update().get(pk=submission_id)
+    if submission.status != Submission.Status.RUNNING or submission.model is None:
+        return submission
+    rows = {row.pk: row for row in score_files_pending(model=submission.model)}
+    error = next((o["error"] for _, o in outcomes if "error" in o), None)
+    targets: dict[tuple, str] = {}
+    if error is None:
+        for pk, outcome in outcomes:
+            row = rows[pk]
+            name = Path(row.file.name or "").name
+            if outcome.get("benchmark_id") is not None:
+                target: tuple = ("benchmark", outcome["benchmark_id"])
+                label = str(PreferenceBenchmark.objects.get(pk=outcome["benchmark_id"]).label)
+            else:
+                target = ("split", outcome["dataset_id"], outcome["split"], outcome["metric"])
+                dataset = Dataset.objects.get(pk=outcome["dataset_id"])
+                label = f"{dataset.name}/{outcome['split']} ({outcome['metric']})"
+            if target in targets:
+                error = f"file {name!r}: scores {label} again (already in {targets[target]!r})"
+                break
+            targets[target] = name
+            row.kind, row.rows = outcome["kind"], outcome["rows"]
+            row.benchmark_id = outcome.get("benchmark_id")
+            row.dataset_id = outcome.get("dataset_id")
+            row.split, row.metric = outcome.get("split", ""), outcome.get("metric", "")
+    if error is not None:
+        Submission.objects.filter(pk=submission.pk).update(
+            status=Submission.Status.FAILED, finished_at=timezone.now(),
+            log=f"ERROR {error}\n{submission.log}\n[{timezone.now():%Y-%m-%d %H:%M:%S}] score files refused",
+        )
+        submission.refresh_from_db()
+        return submission
+    for row in rows.values():
+        row.save(update_fields=["kind", "rows", "benchmark", "dataset", "split", "metric"])
     return submission_enqueue(submission=submission)
 
 

@@ -31,7 +31,9 @@ class ScoreSubmissionSerializer(serializers.Serializer):
 
 
 def score_submission_post(request: Request) -> Response:
-    """``POST submissions`` with ``scores`` files: validate them now (400 naming the first bad row), then queue."""
+    """``POST submissions`` with ``scores`` files: bounded checks now (400: name, size, Parquet metadata), the
+    quota (429), then the files are stored and checked row by row on a worker; the submission fails there with
+    a message naming the file and its first bad line."""
     from hpbench.leaderboard.api import SubmissionSerializer
 
     fields = request.data if isinstance(request.data, dict) else {}  # a multipart body (it has files): a QueryDict

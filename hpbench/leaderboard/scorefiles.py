@@ -14,8 +14,14 @@ A researcher downloads a *request file*, scores it with their own code and uploa
   ``"metric": "recall_subset"`` with the 3 best subset members. Query ids are CIRR pair ids, FashionIQ query
   keys; the split is recognised from the ids.
 
-Everything here reads the database and never writes; torch-free (the web process validates uploads).
-Errors are :class:`ScoreFileError` naming the file and the first bad line, row or query.
+Everything here reads the database and never writes; torch-free. The web process runs only
+:func:`score_file_precheck` (name, size, a Parquet file's metadata: bounded reads of the file's ends); the full
+validation (:func:`validate_score_file`) runs on a worker in a child process with a memory limit
+(``worker/scorefile_check.py``). Reading is streaming and bounded before it starts: JSON lines of at most
+:data:`MAX_LINE_BYTES`, at most :data:`MAX_BLANK_LINES` blank lines, Parquet files whose footer, row count and
+uncompressed column sizes (from the metadata) are within bounds, read one row group at a time with the string
+columns kept dictionary-encoded. Errors are :class:`ScoreFileError` naming the file and the first bad line, row
+or query.
 """
 
 from __future__ import annotations
@@ -44,6 +50,16 @@ RELEVANCE_COLUMNS = ("question", "image", "score")
 RANKING_METRICS = {"recall": RANKING_DEPTH, "recall_subset": SUBSET_DEPTH}
 #: Parquet rows read per batch while validating.
 _BATCH_ROWS = 65536
+#: The longest JSON line of a relevance file (a real row is under 200 bytes).
+MAX_LINE_BYTES = 64 * 1024
+#: Blank lines tolerated in a JSON Lines file (each costs a loop turn, and a file may hold millions).
+MAX_BLANK_LINES = 1000
+#: The longest question id or image name (a Parquet dictionary value or string cell).
+MAX_NAME_CHARS = 1024
+#: The largest Parquet footer (metadata) read.
+MAX_PARQUET_FOOTER_BYTES = 1024 * 1024
+#: A Parquet file's columns may unpack to at most this many times the score-file limit.
+PARQUET_UNPACK_FACTOR = 8
 
 
 class ScoreFileError(SubmissionError):
@@ -204,50 +220,142 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _json_loads(text: str | bytes) -> Any:
+    """``json.loads`` whose every refusal is a ``ValueError`` (numbers of over 4,300 digits included)."""
+    return json.loads(text)
+
+
 def _jsonl_rows(handle: IO[bytes], name: str) -> Iterator[tuple[str, Any]]:
-    for n, raw in enumerate(handle, start=1):
+    blank = 0
+    n = 0
+    while raw := handle.readline(MAX_LINE_BYTES + 1):
+        n += 1
         where = f"file {name!r}, line {n}"
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise ScoreFileError(f"{where}: longer than {MAX_LINE_BYTES} bytes (a row is one short JSON object)")
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ScoreFileError(f"{where}: not UTF-8 text ({exc.reason})") from None
         if not text.strip():
+            blank += 1
+            if blank > MAX_BLANK_LINES:
+                raise ScoreFileError(f"{where}: over {MAX_BLANK_LINES} blank lines")
             continue
         try:
-            row = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+            row = _json_loads(text)
+        except RecursionError:
+            raise ScoreFileError(f"{where}: not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError, and integers past Python's 4,300-digit limit
             raise ScoreFileError(f"{where}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
         yield where, row
 
 
-def _parquet_rows(handle: IO[bytes], name: str) -> Iterator[tuple[str, Any]]:
+def _string_type(kind) -> bool:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    try:
-        parquet = pq.ParquetFile(handle)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ScoreFileError(f"file {name!r}: not a Parquet file ({exc})") from None
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def parquet_check_metadata(parquet, *, name: str) -> None:
+    """Refuse (:class:`ScoreFileError`) a Parquet file whose schema is not the relevance file's or whose metadata
+    says it unpacks past :data:`PARQUET_UNPACK_FACTOR` times the score-file limit (the sum of every column
+    chunk's uncompressed size, dictionary pages included), or has more rows than the limit allows (8 bytes a
+    row at least). Reads the metadata only."""
+    import pyarrow as pa
+
     schema = parquet.schema_arrow
     missing = [c for c in RELEVANCE_COLUMNS if c not in schema.names]
     if missing:
         raise ScoreFileError(f"file {name!r}: missing column(s) {', '.join(missing)}; expected "
                              f"{', '.join(RELEVANCE_COLUMNS)}, got {', '.join(schema.names)}")
-    for column, test, expected in (("question", pa.types.is_string, "string"), ("image", pa.types.is_string, "string"),
+    for column, test, expected in (("question", _string_type, "string"), ("image", _string_type, "string"),
                                    ("score", lambda t: pa.types.is_floating(t) or pa.types.is_integer(t), "number")):
         kind = schema.field(column).type
-        if not (test(kind) or pa.types.is_large_string(kind) and expected == "string"):
+        if not test(kind):
             raise ScoreFileError(f"file {name!r}: column {column!r} is {kind}, expected {expected}")
     meta = parquet.metadata
-    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    if unpacked > 8 * max_score_file_bytes():  # a compression bomb would be read into memory below
-        raise ScoreFileError(f"file {name!r}: unpacks to {unpacked} bytes, over 8 times the score-file limit")
+    limit = max_score_file_bytes()
+    if meta.num_rows > limit // 8:
+        raise ScoreFileError(f"file {name!r}: {meta.num_rows} rows, over the {limit // 8} a file of the "
+                             f"score-file limit ({limit} bytes) may hold")
+    unpacked = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        unpacked += sum(max(group.column(c).total_uncompressed_size, 0) for c in range(group.num_columns))
+    if unpacked > PARQUET_UNPACK_FACTOR * limit:  # a compression bomb, refused before a page is read
+        raise ScoreFileError(f"file {name!r}: unpacks to {unpacked} bytes, over {PARQUET_UNPACK_FACTOR} times the "
+                             "score-file limit")
+
+
+def parquet_open(handle: IO[bytes], *, name: str, size: int):
+    """The file as a ``pyarrow.parquet.ParquetFile`` after bounded checks of its ends (magic bytes, footer length
+    at most :data:`MAX_PARQUET_FOOTER_BYTES`) and :func:`parquet_check_metadata`; string columns are read
+    dictionary-encoded. Raises :class:`ScoreFileError`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    not_parquet = f"file {name!r}: not a Parquet file"
+    handle.seek(0)
+    head = handle.read(4)
+    if size < 12 or head != b"PAR1":
+        raise ScoreFileError(f"{not_parquet} (no PAR1 magic bytes)")
+    handle.seek(size - 8)
+    tail = handle.read(8)
+    footer = int.from_bytes(tail[:4], "little")
+    if tail[4:] != b"PAR1" or footer <= 0 or footer > size - 12:
+        raise ScoreFileError(f"{not_parquet} (bad footer)")
+    if footer > MAX_PARQUET_FOOTER_BYTES:
+        raise ScoreFileError(f"file {name!r}: Parquet metadata of {footer} bytes is over the limit of "
+                             f"{MAX_PARQUET_FOOTER_BYTES} bytes")
+    handle.seek(0)
+    try:
+        parquet = pq.ParquetFile(handle, read_dictionary=["question", "image"])
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ScoreFileError(f"{not_parquet} ({exc})") from None
+    parquet_check_metadata(parquet, name=name)
+    return parquet
+
+
+def _names_column(column, name: str, label: str, first_row: int) -> Any:
+    """A string column of a batch as a list of Python strings, each dictionary value converted once; values
+    longer than :data:`MAX_NAME_CHARS` refused."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_dictionary(column.type):
+        values = column.dictionary
+        lengths = pc.utf8_length(values)
+        longest = pc.max(lengths).as_py() if len(values) else 0
+        if longest and longest > MAX_NAME_CHARS:
+            raise ScoreFileError(f"file {name!r}, row group from row {first_row}: a {label} longer than "
+                                 f"{MAX_NAME_CHARS} characters")
+        names = values.to_pylist()
+        return [None if i is None else names[i] for i in column.indices.to_pylist()]
+    lengths = pc.utf8_length(column)
+    longest = pc.max(lengths).as_py() if len(column) else 0
+    if longest and longest > MAX_NAME_CHARS:
+        raise ScoreFileError(f"file {name!r}, row group from row {first_row}: a {label} longer than "
+                             f"{MAX_NAME_CHARS} characters")
+    return column.to_pylist()
+
+
+def _parquet_rows(handle: IO[bytes], name: str) -> Iterator[tuple[str, Any]]:
+    import pyarrow as pa
+
+    handle.seek(0, 2)
+    size = handle.tell()
+    parquet = parquet_open(handle, name=name, size=size)
     n = 0
     try:
         for batch in parquet.iter_batches(batch_size=_BATCH_ROWS, columns=list(RELEVANCE_COLUMNS)):
-            for row in batch.to_pylist():
+            questions = _names_column(batch.column(0), name, "question", n + 1)
+            images = _names_column(batch.column(1), name, "image", n + 1)
+            for question, image, score in zip(questions, images, batch.column(2).to_pylist(), strict=True):
                 n += 1
-                yield f"file {name!r}, row {n}", row
+                yield f"file {name!r}, row {n}", {"question": question, "image": image, "score": score}
     except pa.ArrowException as exc:
         raise ScoreFileError(f"file {name!r}: unreadable after row {n} ({exc})") from None
 
@@ -362,8 +470,10 @@ def read_rankings(handle: IO[bytes], *, name: str) -> Rankings:
     length, a repeated name, a name outside the query's gallery (or subset), or CIRR's reference image.
     """
     try:
-        data = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        data = _json_loads(handle.read())
+    except RecursionError:
+        raise ScoreFileError(f"file {name!r}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers past the 4,300-digit limit
         raise ScoreFileError(f"file {name!r}: not valid JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(data, dict):
         raise ScoreFileError(f"file {name!r}: expected an object {{\"version\", \"metric\", \"<query id>\": [names]}}")
@@ -453,7 +563,8 @@ class ValidatedFile:
         return f"{self.rankings.protocol.dataset.name}/{self.rankings.protocol.split} ({self.rankings.metric})"
 
 
-def _sha256(handle: IO[bytes]) -> str:
+def file_sha256(handle: IO[bytes]) -> str:
+    """The SHA-256 of the file's bytes, read in blocks; leaves it at position 0."""
     digest = hashlib.sha256()
     handle.seek(0)
     while block := handle.read(1 << 20):
@@ -462,10 +573,30 @@ def _sha256(handle: IO[bytes]) -> str:
     return digest.hexdigest()
 
 
+def score_file_precheck(handle: IO[bytes], *, name: str, size: int | None) -> str:
+    """The checks the web process makes while the upload waits, each reading a bounded amount: name, size,
+    and for Parquet the magic bytes, the footer's length and the metadata (:func:`parquet_open`). Returns the
+    suffix; leaves the file at position 0. Raises :class:`ScoreFileError`. Rows are read by
+    :func:`validate_score_file`, on a worker."""
+    suffix = check_file_basics(name=name, size=size)
+    try:
+        if suffix == ".parquet":
+            assert size is not None  # check_file_basics refused a file without one
+            parquet_open(handle, name=name, size=size)
+    finally:
+        handle.seek(0)
+    return suffix
+
+
+def score_file_kind(suffix: str) -> str:
+    """``relevance`` or ``ranking``, by the file's suffix."""
+    return "relevance" if suffix in RELEVANCE_SUFFIXES else "ranking"
+
+
 def validate_score_file(handle: IO[bytes], *, name: str, size: int | None) -> ValidatedFile:
     """Check and parse a score file of either kind (see the module docstring). Raises :class:`ScoreFileError`."""
     suffix = check_file_basics(name=name, size=size)
-    sha = _sha256(handle)
+    sha = file_sha256(handle)
     try:
         if suffix in RELEVANCE_SUFFIXES:
             relevance = read_relevance(handle, name=name, suffix=suffix)

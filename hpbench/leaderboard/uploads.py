@@ -1,9 +1,11 @@
 """Bounds on what a researcher's upload may cost the web process: bytes on the wire, bytes on disk, header parsing.
 
-- :func:`upload_limit_middleware` refuses a submission POST whose ``Content-Length`` is over the limit with a
-  413 JSON answer before a byte of the body is read, and turns an upload the handler cut short into the same.
+- :func:`upload_limit_middleware` refuses a request whose ``Content-Length`` is over its path's limit
+  (:mod:`hpbench.bodies`; ``hpbench.wsgi`` does so before Django too) with a 413 JSON answer before a byte of
+  the body is read, and turns an upload the handler cut short into the same.
 - :class:`CappedUploadHandler` (first in ``FILE_UPLOAD_HANDLERS``) counts the bytes of each uploaded file as
-  they stream in and stops the upload past ``HPBENCH_MAX_CHECKPOINT_BYTES``: nothing larger reaches /tmp.
+  they stream in and stops the upload past the path's file limit (``HPBENCH_MAX_CHECKPOINT_BYTES`` on the
+  upload paths): nothing larger reaches /tmp.
 - :func:`check_checkpoint_upload` checks a checkpoint's format from its first bytes; a safetensors header is
   parsed only when it is at most ``HPBENCH_MAX_SAFETENSORS_HEADER_BYTES`` long and its structure (nesting
   depth, number of containers and items), counted without building it, is that of a real header.
@@ -21,9 +23,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from hpbench import bodies
+
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-#: Room for the form fields and multipart boundaries beside the checkpoint itself.
-FORM_OVERHEAD_BYTES = 1024 * 1024
 #: A safetensors header is an object of tensors, each an object with a ``shape`` and ``data_offsets`` array:
 #: nesting depth 3. Per tensor about 3 containers and 8 items; the caps allow 200,000 tensors.
 MAX_HEADER_DEPTH = 3
@@ -43,7 +45,7 @@ class UploadTooLarge(RequestDataTooBig):
 
 def upload_paths() -> list[str]:
     """Paths (PATH_INFO, exact) of the endpoints that take checkpoint uploads."""
-    return list(getattr(settings, "HPBENCH_UPLOAD_PATHS", ["/api/leaderboard/submissions", "/submissions/"]))
+    return bodies.upload_paths()
 
 
 def max_checkpoint_bytes() -> int:
@@ -52,46 +54,42 @@ def max_checkpoint_bytes() -> int:
 
 def max_request_bytes() -> int:
     """The largest request body a checkpoint upload may have."""
-    return max_checkpoint_bytes() + FORM_OVERHEAD_BYTES
+    return max_checkpoint_bytes() + bodies.FORM_OVERHEAD_BYTES
 
 
-def _too_large(detail: str) -> JsonResponse:
-    response = JsonResponse({"detail": detail, "limit_bytes": max_checkpoint_bytes()}, status=413)
+def _too_large(detail: str, limit: int) -> JsonResponse:
+    response = JsonResponse({"detail": detail, "limit_bytes": limit}, status=413)
     response["Content-Length"] = str(len(response.content))  # readable before the server looks at the body
     return response
 
 
 def upload_limit_middleware(get_response):
-    """413 JSON for a submission upload over the limit: by its Content-Length, before the body is read; or
-    when :class:`CappedUploadHandler` stopped it while it streamed."""
-    paths = frozenset(upload_paths())
+    """413 JSON for a request body over its path's limit (:mod:`hpbench.bodies`): by its Content-Length, before
+    the body is read; or when :class:`CappedUploadHandler` stopped it while it streamed."""
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if request.method == "POST" and request.path_info in paths:
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return JsonResponse({"detail": "Content-Length: not a number"}, status=400)
-            if length > max_request_bytes():
-                # Nothing of the body is read here (a proxy in front should refuse it too: nginx's
-                # client_max_body_size; WSGI lets no application close the connection itself).
-                return _too_large(
-                    f"request body of {length} bytes is over the limit of {max_request_bytes()} bytes "
-                    f"(a checkpoint of at most {max_checkpoint_bytes()} bytes plus the form)"
-                )
+        # Nothing of the body is read here (a proxy in front should refuse it too: nginx's client_max_body_size;
+        # WSGI lets no application close the connection itself).
+        refused = bodies.refusal(request.META)
+        if refused is not None:
+            status, body = refused
+            response = JsonResponse(body, status=status)
+            response["Content-Length"] = str(len(response.content))
+            return response
         response = get_response(request)
-        refused = getattr(request, "_hpbench_upload_too_large", None)
-        if refused:
+        stopped = getattr(request, "_hpbench_upload_too_large", None)
+        if stopped:
             for handler in getattr(request, "_upload_handlers", None) or []:
                 handler.upload_interrupted()  # the temporary-file handler deletes its partial file
-            response = _too_large(refused)
+            response = _too_large(stopped, bodies.file_limit(request.path_info))
         return response
 
     return middleware
 
 
 class CappedUploadHandler(FileUploadHandler):
-    """Stops an upload as soon as one file, or all files of the request together, pass the checkpoint limit.
+    """Stops an upload as soon as one file, or all files of the request together, pass the path's file limit
+    (the checkpoint limit on the upload paths, ``DATA_UPLOAD_MAX_MEMORY_SIZE`` elsewhere).
 
     The files received so far are closed (temporary files deleted) and the request is marked so that
     :func:`upload_limit_middleware` answers 413.
@@ -99,7 +97,7 @@ class CappedUploadHandler(FileUploadHandler):
 
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
-        self.limit = max_checkpoint_bytes()
+        self.limit = bodies.file_limit(request.path_info) if request is not None else max_checkpoint_bytes()
         self.file_bytes = 0
         self.total_bytes = 0
 
@@ -159,8 +157,9 @@ def check_safetensors_header(raw: bytes, *, name: str) -> dict:
 
 def check_checkpoint_upload(file: UploadedFile) -> None:
     """Refuse (``UploadError``) a checkpoint upload by name, size and first bytes: a safetensors file with a
-    bounded, well-formed header, or a ``torch.save`` zip archive (legacy pickles are refused; nothing is ever
-    unpickled here). Leaves the file at position 0."""
+    bounded, well-formed header, or a ``torch.save`` zip archive whose members do not unpack past the
+    checkpoint limit or 4 times the file's size (``models_zoo.archives``; legacy pickles are refused; nothing
+    is ever unpickled here). Leaves the file at position 0."""
     name = file.name or ""
     suffix = Path(name).suffix.lower()
     if suffix not in CHECKPOINT_SUFFIXES:
@@ -185,4 +184,11 @@ def check_checkpoint_upload(file: UploadedFile) -> None:
     elif not head.startswith(b"PK"):
         # torch.save's format is a zip archive; legacy pickles are refused (never unpickled anyway).
         raise UploadError(f"file {name!r}: not a torch.save zip archive (legacy or foreign format)")
+    else:
+        from models_zoo.archives import ArchiveError, check_zip_archive  # standard library only: no torch
+
+        try:
+            check_zip_archive(file, name=name, max_unpacked_bytes=limit)
+        except ArchiveError as exc:
+            raise UploadError(str(exc)) from None
     file.seek(0)

@@ -92,6 +92,7 @@ def test_a_trusted_proxy_header_names_the_client(settings, world):
     settings.HPBENCH_CLIENT_IP_HEADER = "X-Forwarded-For"
     campaign = make_campaign(world)
     proxy, first, second = _ip(), _ip(), _ip()
+    settings.HPBENCH_TRUSTED_PROXIES = [proxy]
 
     def enter(pid: str, forwarded: str):
         url = f"/api/annotate/campaigns/{campaign.slug}/enter?{_prolific(pid)}"
@@ -100,6 +101,22 @@ def test_a_trusted_proxy_header_names_the_client(settings, world):
     assert enter("a", f"1.2.3.4, {first}").status_code == 200
     assert enter("b", f"9.9.9.9, {second}").status_code == 200  # same proxy, another client
     assert enter("c", f"{second}, {first}").status_code == 429  # the proxy's own entry (the last) counts
+
+
+def test_a_forged_header_from_a_client_that_is_no_proxy_is_ignored(settings, world):
+    # gunicorn reached directly: the client writes its own X-Forwarded-For, one new address per entry.
+    settings.HPBENCH_CROWD_NEW_PER_IP_HOUR = 3
+    settings.HPBENCH_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.HPBENCH_TRUSTED_PROXIES = ["10.255.0.1"]
+    campaign = make_campaign(world)
+    attacker = _ip()
+    statuses = [
+        Client().get(f"/api/annotate/campaigns/{campaign.slug}/enter?{_prolific(f'forged{n}')}",
+                     REMOTE_ADDR=attacker, HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code
+        for n in range(30)
+    ]
+    assert statuses.count(200) == 3 and statuses[3:] == [429] * 27
+    assert Annotator.objects.filter(campaign=campaign).count() == 3
 
 
 def test_new_identities_are_rate_limited_per_campaign(world):

@@ -148,3 +148,10 @@ def test_the_staff_page_starts_an_export_and_lists_jobs(staff_user, finished_job
     assert ExportJob.objects.filter(format="csv", status="queued").count() == 1
     response = client.post("/exports/", {"format": "csv", "since": "yesterday"})
     assert response.status_code == 400 and "is not a date" in response.content.decode()
+
+
+def test_a_date_past_the_last_day_is_a_400_and_no_job(staff_user, export_world):
+    response = client_for(staff_user).post("/api/exports/jobs", {"format": "csv", "until": "9999-12-31"},
+                                           content_type="application/json")
+    assert response.status_code == 400 and "until: 9999-12-31 is out of range" in response.json()["detail"]
+    assert not ExportJob.objects.exists()

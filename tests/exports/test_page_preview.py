@@ -75,3 +75,14 @@ def test_the_preview_stops_at_its_limit(export_world):
     total, columns, rows = rows_preview(params_parse(include_gold=True), limit=3)
     assert total == 8 and len(rows) == 3 and columns[0] == "vote_id"
 
+
+
+def test_a_date_past_the_last_day_is_a_form_error_not_a_500(staff_client, export_world):
+    with mock.patch("hpbench.celery.app.send_task") as send:
+        response = staff_client.post("/exports/", {"format": "csv", "level": "votes", "until": "9999-12-31",
+                                                   "campaigns": [export_world.campaign.slug], "action": "preview"})
+        assert response.status_code == 400 and "until: 9999-12-31 is out of range" in response.content.decode()
+        response = staff_client.post("/exports/", {"format": "csv", "level": "votes", "until": "9999-12-31",
+                                                   "campaigns": [export_world.campaign.slug]})
+        assert response.status_code == 400 and "is out of range" in response.content.decode()
+    assert not send.called and not ExportJob.objects.exists()

@@ -179,6 +179,8 @@ def test_filters_pick_campaigns_dates_gold_and_excluded_votes(export_world, tmp_
         ({"since": "2026-13-01"}, "since: '2026-13-01' is not a date"),
         ({"since": "2026-03-05", "until": "2026-03-01"}, "is after until"),
         ({"level": "pairs"}, "level: 'pairs'"),
+        ({"until": "9999-12-31"}, "until: 9999-12-31 is out of range"),
+        ({"since": "0001-01-01"}, "since: 0001-01-01 is out of range"),
     ],
 )
 def test_bad_filters_are_refused_with_a_clear_message(export_world, filters, message):

@@ -29,6 +29,7 @@ def test_gpu_tasks_are_routed_to_the_gpu_queue_by_name_alone():
         "default.exports.run": "default",
         "gpu.retrieval.run": "gpu",
         "gpu.scoring.score_model": "gpu",
+        "default.scorefiles.check": "default",
         "default.scorefiles.rankings": "default",
         "default.scorefiles.score": "default",
         "gpu.training.train_model": "gpu",

@@ -37,6 +37,7 @@ def test_a_successful_login_resets_the_failures(staff_user, settings):
 
 def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(staff_user, settings):
     settings.HPBENCH_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.HPBENCH_TRUSTED_PROXIES = ["10.0.0.0/24"]
     for n in range(settings.AXES_FAILURE_LIMIT):
         # The client writes its own X-Forwarded-For entries; the proxy appends the address it came from.
         response = Client().post("/accounts/login/", {"username": "staff", "password": "wrong"},
@@ -46,3 +47,26 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_the_proxy_saw(staff_user,
     other = Client().post("/accounts/login/", {"username": "staff", "password": PASSWORD}, REMOTE_ADDR="10.0.0.2",
                           HTTP_X_FORWARDED_FOR="198.51.100.7")
     assert other.status_code == 302
+
+
+def test_a_client_reaching_the_server_directly_cannot_forge_its_address(staff_user, settings):
+    settings.HPBENCH_CLIENT_IP_HEADER = "X-Forwarded-For"
+    settings.HPBENCH_TRUSTED_PROXIES = ["10.0.0.2"]
+    statuses = [
+        Client().post("/accounts/login/", {"username": "staff", "password": "wrong"}, REMOTE_ADDR="203.0.113.77",
+                      HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code
+        for n in range(12)
+    ]
+    limit = settings.AXES_FAILURE_LIMIT
+    assert statuses[: limit - 1] == [200] * (limit - 1) and set(statuses[limit - 1:]) == {429}
+
+
+def test_the_header_without_trusted_proxies_stops_start_up():
+    import subprocess
+    import sys
+
+    env = {"HPBENCH_CLIENT_IP_HEADER": "X-Forwarded-For", "DJANGO_SETTINGS_MODULE": "hpbench.settings",
+           "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0 and "HPBENCH_TRUSTED_PROXIES" in done.stderr

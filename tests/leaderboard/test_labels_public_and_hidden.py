@@ -58,8 +58,9 @@ def test_an_imported_release_has_public_labels_and_its_score_file_rows_are_marke
 
 
 def _campaign_with_votes(n_queries: int = 12):
+    # One person votes at once on every comparison: no minimum vote time and no per-model-pair cap here.
     campaign = make_campaign(make_world(n_queries=n_queries, n_models=2), per_person_quota=0, votes_per_pair=1,
-                             seed=11)
+                             seed=11, min_vote_ms=0, max_votes_per_model_pair=0)
     person = crowd(campaign, "P0")
     while (task := task_of(person, campaign)) is not None:
         vote_for(person, task.lease, "a")

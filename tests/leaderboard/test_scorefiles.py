@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pyarrow as pa
 import pytest
@@ -41,6 +42,28 @@ def _client(user) -> APIClient:
 
 def _post(user, *files):
     return _client(user).post("/api/leaderboard/submissions", {"scores": list(files)}, format="multipart")
+
+
+def _refused_on_the_worker(user, *files) -> str:
+    """Submit; the upload is accepted (201, nothing read) and the worker's check (in-process here, its child
+    processes real) fails the submission: returns the error the owner reads on the API, after checking that
+    no file got a target."""
+    from worker.scorefiles import score_files_check_execute
+
+    response = _post(user, *files)
+    assert response.status_code == 201, response.content
+    pk = response.json()["id"]
+    if score_files_check_execute(submission_id=pk) != "failed":
+        # A real worker of the same test run (tests/conftest.py's session worker) took the check first: wait for it.
+        deadline = time.monotonic() + 120
+        while _client(user).get(f"/api/leaderboard/submissions/{pk}").json()["status"] != "failed":
+            assert time.monotonic() < deadline, "the check did not fail the submission"
+            time.sleep(0.5)
+    body = _client(user).get(f"/api/leaderboard/submissions/{pk}").json()
+    assert body["status"] == "failed" and body["log"].startswith("ERROR "), body
+    assert not ScoreFile.objects.filter(benchmark__isnull=False).exists()
+    assert not ScoreFile.objects.filter(dataset__isnull=False).exists()
+    return body["log"].splitlines()[0].removeprefix("ERROR ")
 
 
 @pytest.fixture
@@ -119,27 +142,30 @@ def test_a_parquet_file_reads_like_the_same_json_lines(benchmark):
     ids=["missing", "duplicate", "nan", "missing-field", "not-a-number", "unknown-image", "unknown-benchmark",
          "bad-json", "extra-field"],
 )
-def test_a_bad_relevance_file_gets_a_400_naming_the_row_and_stores_nothing(researcher, benchmark, edit, message):
-    response = _post(researcher, jsonl_file(edit(relevance_rows(VALUES))))
-    assert response.status_code == 400, response.content
-    assert message in response.json()["detail"]
-    assert response.json()["detail"].startswith("file 'scores.jsonl'")
-    assert Submission.objects.count() == 0 and ScoreFile.objects.count() == 0
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_relevance_file_fails_the_submission_naming_the_row(researcher, benchmark, edit, message):
+    error = _refused_on_the_worker(researcher, jsonl_file(edit(relevance_rows(VALUES))))
+    assert message in error and error.startswith("file 'scores.jsonl'")
 
 
-def test_a_bad_parquet_file_gets_a_400_naming_the_column_or_row(researcher, benchmark):
+def test_a_parquet_file_of_the_wrong_shape_gets_a_400_from_its_metadata_alone(researcher, benchmark):
     rows = relevance_rows(VALUES)
     wrong = pa.table({"question": [r["question"] for r in rows], "image": [r["image"] for r in rows],
                       "relevance": [r["score"] for r in rows]})
     response = _post(researcher, parquet_file(wrong))
     assert response.status_code == 400 and "missing column(s) score" in response.json()["detail"]
+    response = _post(researcher, jsonl_file(relevance_rows(VALUES), name="scores.parquet"))
+    assert response.status_code == 400 and "not a Parquet file" in response.json()["detail"]
+    assert Submission.objects.count() == 0 and ScoreFile.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_parquet_row_fails_the_submission_naming_the_row(researcher, benchmark):
+    rows = relevance_rows(VALUES)
     scores = [r["score"] for r in rows]
     scores[1] = float("inf")
     bad = pa.table({"question": [r["question"] for r in rows], "image": [r["image"] for r in rows], "score": scores})
-    response = _post(researcher, parquet_file(bad))
-    assert response.status_code == 400 and "row 2: score inf" in response.json()["detail"]
-    response = _post(researcher, jsonl_file(relevance_rows(VALUES), name="scores.parquet"))
-    assert response.status_code == 400 and "not a Parquet file" in response.json()["detail"]
+    assert "file 'scores.parquet', row 2: score inf" in _refused_on_the_worker(researcher, parquet_file(bad))
 
 
 @override_settings(HPBENCH_MAX_SCORE_FILE_BYTES=100)
@@ -150,10 +176,11 @@ def test_a_score_file_over_the_size_limit_or_of_an_unknown_kind_is_refused(resea
     assert response.status_code == 400 and "expected .jsonl or .parquet" in response.json()["detail"]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_two_files_for_the_same_benchmark_are_refused(researcher, benchmark):
     rows = relevance_rows(VALUES)
-    response = _post(researcher, jsonl_file(rows, name="one.jsonl"), jsonl_file(rows, name="two.jsonl"))
-    assert response.status_code == 400 and "'two.jsonl': scores tiny-v1 again" in response.json()["detail"]
+    error = _refused_on_the_worker(researcher, jsonl_file(rows, name="one.jsonl"), jsonl_file(rows, name="two.jsonl"))
+    assert "'two.jsonl': scores tiny-v1 again (already in 'one.jsonl')" in error
 
 
 # --- ranking files ----------------------------------------------------------------------------------------
@@ -202,13 +229,12 @@ def test_cirr_rankings_in_the_official_shape_give_recall_and_recall_subset_worke
     ],
     ids=["missing", "unknown", "reference", "short", "repeat", "foreign"],
 )
-def test_a_bad_ranking_file_gets_a_400_naming_the_query(researcher, tmp_path, payload, message):
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_ranking_file_fails_the_submission_naming_the_query(researcher, tmp_path, payload, message):
     cirr_split(tmp_path)
-    response = _post(researcher, json_file({"version": "rc2", "metric": "recall", **payload}))
-    assert response.status_code == 400, response.content
-    assert message in response.json()["detail"]
-    response = _post(researcher, json_file({"version": "rc2", "metric": "top5", "7": []}))
-    assert "'metric' must be 'recall' or 'recall_subset'" in response.json()["detail"]
+    assert message in _refused_on_the_worker(researcher, json_file({"version": "rc2", "metric": "recall", **payload}))
+    error = _refused_on_the_worker(researcher, json_file({"version": "rc2", "metric": "top5", "7": []}))
+    assert "'metric' must be 'recall' or 'recall_subset'" in error
 
 
 @override_settings(HPBENCH_MAX_SCORE_FILE_BYTES=10_000)

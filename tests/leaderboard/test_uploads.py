@@ -180,3 +180,57 @@ def test_each_upload_lies_in_a_folder_of_its_own(researcher):
     assert len(paths) == 2
     for model_name, path in paths.items():
         assert path.rsplit("/", 2)[-2:] == [model_name, "model.safetensors"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("path", ["/healthz", "/accounts/login/", "/api/annotate/votes", "/nowhere"])
+def test_a_real_server_answers_413_to_a_large_anonymous_body_on_any_path(live_server, path):
+    where = urlsplit(live_server.url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    connection.putrequest("POST", path)
+    connection.putheader("Content-Type", "multipart/form-data; boundary=xyz")
+    connection.putheader("Cookie", "csrftoken=" + "a" * 32)
+    connection.putheader("Content-Length", str(2 * GIB))
+    connection.endheaders(b"--xyz\r\n")
+    response = connection.getresponse()
+    assert response.status == 413
+    body = json.loads(response.read())
+    assert "over this path's limit" in body["detail"] and body["limit_bytes"] < 16 * 1024**2
+    connection.close()
+
+
+@pytest.mark.django_db
+def test_a_multipart_file_to_a_page_that_takes_none_never_reaches_the_temporary_folder(client, settings, tmp_path):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    client.cookies["csrftoken"] = "a" * 32
+    big = SimpleUploadedFile("junk.bin", b"\0" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 2 * 1024**2))
+    response = client.post("/accounts/login/", {"username": "x", "csrfmiddlewaretoken": "a" * 32, "f": big})
+    assert response.status_code == 413
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_a_file_that_outgrows_a_small_path_limit_while_it_streams_is_cut_off(client, settings, tmp_path):
+    # Content-Length within the path's limit (the form's room), the file over its file limit.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    client.cookies["csrftoken"] = "a" * 32
+    big = SimpleUploadedFile("junk.bin", b"\0" * (512 * 1024))
+    response = client.post("/accounts/login/", {"username": "x", "csrfmiddlewaretoken": "a" * 32, "f": big})
+    assert response.status_code == 413 and "over the limit of 65536 bytes" in response.json()["detail"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.django_db
+def test_a_zip_bomb_checkpoint_upload_is_refused_from_its_zip_directory(researcher, tmp_path):
+    from tests.models_zoo.test_checkpoints import zip_bomb
+
+    bomb = zip_bomb(tmp_path / "bomb.pt").read_bytes()
+    response = _client(researcher).post("/api/leaderboard/submissions",
+                                        {"family": "demo", "file": SimpleUploadedFile("bomb.pt", bomb)},
+                                        format="multipart")
+    assert response.status_code == 400, response.content
+    assert "file 'bomb.pt': its members unpack to" in response.json()["detail"]
+    assert Submission.objects.count() == 0

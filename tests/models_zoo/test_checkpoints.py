@@ -103,3 +103,32 @@ def test_fingerprint_changes_when_the_file_changes(tmp_path):
     save_file({"a": torch.ones(3)}, str(path))
     os.utime(path, ns=(1, 1))
     assert checkpoint_fingerprint(path) != first
+
+
+def zip_bomb(path, *, unpacked_mib: int = 64):
+    """A torch.save archive of a zeros tensor of ``unpacked_mib`` MiB, its members re-zipped with deflate:
+    a file of a few hundred KiB that torch.load inflates to the full size."""
+    import zipfile
+
+    plain = path.with_suffix(".plain")
+    torch.save({"w": torch.zeros(unpacked_mib * 1024**2 // 4)}, plain)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+    plain.unlink()
+    return path
+
+
+def test_a_zip_bomb_checkpoint_is_refused_before_it_is_inflated(tmp_path):
+    bomb = zip_bomb(tmp_path / "bomb.pt")
+    assert bomb.stat().st_size < 1024**2
+    with pytest.raises(CheckpointError, match=r"refused before loading: .*unpack to \d+ bytes, over the limit"):
+        load_checkpoint_file(bomb)
+    # Stored members (torch.save's own way) of the same size load.
+    torch.save({"w": torch.zeros(1024)}, tmp_path / "plain.pt")
+    assert load_checkpoint_file(tmp_path / "plain.pt")["w"].shape == (1024,)
+    # The absolute bound passed in counts too (members declaring 4 KiB against a limit of 1,000 bytes).
+    from models_zoo.archives import ArchiveError, check_zip_archive
+
+    with pytest.raises(ArchiveError, match="over the limit of 1000 bytes"):
+        check_zip_archive(tmp_path / "plain.pt", name="plain.pt", max_unpacked_bytes=1000)

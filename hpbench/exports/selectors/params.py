@@ -53,17 +53,25 @@ class ExportParams:
         return data
 
 
+#: The days a date filter may name: the filters use the start of the day after ``until``, which must exist.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(9998, 12, 31)
+
+
 def _date(value: Any, name: str) -> dt.date | None:
     if value in (None, ""):
         return None
     if isinstance(value, dt.datetime):
-        return value.date()
+        value = value.date()
     if isinstance(value, dt.date):
-        return value
+        value = value.isoformat()
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        day = dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ExportError(f"{name}: {value!r} is not a date (use YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # the filters compare with the start of the next day
+        raise ExportError(f"{name}: {day} is out of range (use a day from {FIRST_DAY} to {LAST_DAY})")
+    return day
 
 
 def _bool(value: Any, name: str) -> bool:
