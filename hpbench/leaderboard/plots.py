@@ -44,8 +44,8 @@ def agreement_svg(
         f'aria-labelledby="{title_id}" class="agreement-plot{" agreement-plot-compact" if compact else ""}">',
         f'<title id="{title_id}">{escape(label)} per model, with 95% intervals; chance {chance:.3f}'
         + (f"; {escape(ceiling_label)} {ceiling:.3f}" if ceiling is not None else "") + "</title>",
-        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">{escape(label)} (higher is better); bars: 95% '
-        "bootstrap interval" + ("; ○ in the ceiling's units" if ceiling_key else "") + "</text>"
+        f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">{escape(label)}; bars: 95% bootstrap interval'
+        + ("; ○ against the ceiling's majorities" if ceiling_key else "") + "</text>"
         if not compact else
         f'<text x="{left}" y="16" font-size="12" fill="#5a5a66">{escape(label)} ↑; bars: 95% interval</text>',
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 import pytest
@@ -134,3 +135,19 @@ def test_the_page_explains_the_ranks_under_the_chart_and_shows_the_gap(fiq_datas
     assert "Gap to the row above" in html and "+0.060" in html and "vs a, p<sub>Holm</sub> &lt; 0.001" in html
     assert "cannot tell them apart" not in html and "Overlapping intervals do not mean" in html
     assert "exact McNemar test" in html and "Holm" in html
+
+
+def test_the_page_opens_with_the_chart_and_the_table_and_folds_the_explanation_below(fiq_dataset, client):
+    benchmark = _benchmark(fiq_dataset)
+    _score(ModelEntry.objects.create(name="a", family="demo"), benchmark, np.arange(N_PAIRS) < 280)
+    html = client.get("/leaderboard/paired/").content.decode()
+    main = html[html.index("<main"):]
+    chart, table = main.index("<svg"), main.index("</table>")
+    # Before the table: the header, the headline chart and the short reading guide only (no long explanation).
+    before = re.sub(r"<svg.*?</svg>|<[^>]+>", " ", main[:table], flags=re.S)
+    words_before_chart = len(re.sub(r"<[^>]+>", " ", main[:chart]).split())
+    assert words_before_chart < 80, words_before_chart
+    assert "The question people answered" not in before and "About this demo" not in before
+    fold = main.index('<details class="lb-fold" id="how-to-read-fold">')
+    assert table < fold < main.index('id="how-to-read"')  # the full explanation sits folded below the table
+    assert '<details class="lb-fold" id="how-to-read-fold" open' not in main
