@@ -216,3 +216,6 @@ class ReaperState(models.Model):
     ran_at = models.DateTimeField(null=True, blank=True)
     beat_ran_at = models.DateTimeField(null=True, blank=True)
     up_since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"reaper: last ran {self.ran_at}, by beat {self.beat_ran_at}"
