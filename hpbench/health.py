@@ -59,7 +59,7 @@ def _check_beat() -> dict:
     from hpbench.catalog.models import ReaperState
 
     try:
-        state = ReaperState.objects.filter(pk=1).values("ran_at", "beat_ran_at").first() or {}
+        state: dict = ReaperState.objects.filter(pk=1).values("ran_at", "beat_ran_at").first() or {}
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     beat_ran, ran = state.get("beat_ran_at"), state.get("ran_at")

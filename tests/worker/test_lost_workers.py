@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = f"hpbench-lost-{uuid.uuid4().hex[:8]}:"
 FAST = {"HPBENCH_HEARTBEAT_SECONDS": "1", "HPBENCH_HEARTBEAT_TIMEOUT": "6", "HPBENCH_REAP_SECONDS": "1",
-        "HPBENCH_REQUEUE_QUEUED_SECONDS": "3"}
+        "HPBENCH_REQUEUE_QUEUED_SECONDS": "30"}  # after the slowest worker start
 BOUND_S = 120  # how long a job may take to end once its worker is killed (far more than it needs)
 
 
