@@ -59,10 +59,10 @@ def _check_beat() -> dict:
     from hpbench.catalog.models import ReaperState
 
     try:
-        state: dict = ReaperState.objects.filter(pk=1).values("ran_at", "beat_ran_at").first() or {}
+        state = ReaperState.objects.filter(pk=1).first() or ReaperState()
     except Exception as exc:
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    beat_ran, ran = state.get("beat_ran_at"), state.get("ran_at")
+    beat_ran, ran = state.beat_ran_at, state.ran_at
     report = {"reaper_last_run": ran.isoformat() if ran else None,
               "beat_last_run": beat_ran.isoformat() if beat_ran else None}
     period = settings.HPBENCH_REAP_SECONDS

@@ -38,8 +38,8 @@ def beat_is_missing() -> bool:
 
     period = timedelta(seconds=settings.HPBENCH_REAP_SECONDS)
     now = timezone.now()
-    state: dict = ReaperState.objects.filter(pk=1).values("ran_at", "beat_ran_at").first() or {}
-    beat_ran, ran = state.get("beat_ran_at"), state.get("ran_at")
+    state = ReaperState.objects.filter(pk=1).first() or ReaperState()
+    beat_ran, ran = state.beat_ran_at, state.ran_at
     return (beat_ran is None or beat_ran < now - 3 * period) and (ran is None or ran < now - 0.9 * period)
 
 
