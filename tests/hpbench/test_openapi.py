@@ -116,6 +116,16 @@ def test_the_query_parameters_are_documented():
     assert parameters["GET /api/leaderboard/requests/benchmarks/{name}"] == {"version"}
 
 
+def test_the_next_task_answer_documents_its_sets_as_lists_and_a_completion_that_may_be_null():
+    schema, _ = _schema()
+    components = schema["components"]["schemas"]
+    sets = components["AnnotateSets"]["properties"]
+    assert sets["left"]["type"] == sets["right"]["type"] == "array"
+    assert sets["left"]["items"]["$ref"].endswith("/AnnotateSetImage")
+    answer = components["AnnotateNext"]["properties"]
+    assert answer["completion"]["nullable"] is True and answer["task"]["nullable"] is True
+
+
 @pytest.mark.django_db
 def test_a_bad_benchmark_version_or_sort_is_a_400_naming_it(api_world):
     client = APIClient()
