@@ -31,6 +31,7 @@ from annotate.services.entry import annotator_for_request
 from annotate.services.next_task import CampaignView, NextResult, TaskView, assignment_next
 from annotate.services.votes import Caller, vote_record
 from hpbench.catalog.models import Dataset
+from hpbench.parsers import JSONParser
 
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
 
@@ -318,6 +319,8 @@ class VoteReplaceView(VoteView):
 
 
 class OnboardedView(_AnnotatorAPIView):
+    parser_classes = [JSONParser]  # a JSON object whose consent is a boolean (a form's would be a string)
+
     @extend_schema(
         summary="Record that the caller read the campaign's first screen (and accepted its consent, if any)",
         request=inline_serializer("AnnotateOnboard", {"consent": serializers.BooleanField(required=False)}),
