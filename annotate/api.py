@@ -155,7 +155,8 @@ _NEXT_RESPONSE = inline_serializer(
                 "text": serializers.CharField(),
                 "sets": inline_serializer(
                     "AnnotateSets",
-                    {"left": _image("AnnotateSetImage", many=True), "right": _image("AnnotateSetImageRight", many=True)},
+                    {"left": _image("AnnotateSetImage", many=True),
+                     "right": _image("AnnotateSetImageRight", many=True)},
                 ),
                 "options": inline_serializer(
                     "AnnotateOptions",

@@ -15,7 +15,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hpbench import media
-from hpbench.parsers import JSONParser
 from hpbench.exports import services
 from hpbench.exports.models import ExportJob
 from hpbench.exports.selectors.jobs import (
@@ -26,6 +25,7 @@ from hpbench.exports.selectors.jobs import (
 )
 from hpbench.exports.selectors.params import LEVELS, ExportError, params_parse
 from hpbench.openapi import error
+from hpbench.parsers import JSONParser
 
 
 def job_json(job: ExportJob) -> dict:

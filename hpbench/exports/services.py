@@ -191,9 +191,9 @@ def _partial_files_remove(*, job_id: int, only_ended: bool = True) -> None:
         return
     leftovers: dict[int, list[Path]] = {}
     for path in folder.iterdir():
-        pk = path.name.split("-")[1] if path.name.startswith("job-") else ""
-        if pk.isdigit():
-            leftovers.setdefault(int(pk), []).append(path)
+        number = path.name.split("-")[1] if path.name.startswith("job-") else ""
+        if number.isdigit():
+            leftovers.setdefault(int(number), []).append(path)
     remove = {job_id}
     if only_ended:
         live = set(ExportJob.objects.filter(pk__in=leftovers, status__in=[ExportJob.Status.QUEUED,
