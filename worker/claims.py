@@ -202,8 +202,9 @@ class Heartbeat:
                     close_old_connections()  # a connection the database dropped is replaced, not reused
                     self.beat()
                     wait = heartbeat_seconds()
-                except Exception:  # a busy or unreachable database: try again soon, the outage may be short
-                    log.exception("%s %s: heartbeat failed", self.model.__name__, self.pk)
+                except Exception as exc:  # a busy or unreachable database: try again soon, the outage may be short
+                    log.warning("%s %s: heartbeat failed (%s: %s)", self.model.__name__, self.pk,
+                                type(exc).__name__, str(exc).strip()[:300])
                     connection.close()
                     wait = min(heartbeat_seconds(), 1.0)
         finally:
