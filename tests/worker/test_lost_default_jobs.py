@@ -132,9 +132,11 @@ class DatabaseOutage:
         self.admin.close()
 
 
-def test_database_outages_longer_than_the_heartbeat_timeout_do_not_count_as_lost_workers(processes, job):
+def test_database_outages_longer_than_the_heartbeat_timeout_do_not_count_as_lost_workers(processes, job, settings):
     """Three outages of 8 s (the heartbeat timeout is 6 s) while the job waits: its worker lives throughout, so
     the job is neither queued again nor failed, and finishes once it may."""
+    for name, value in lost.FAST.items():  # this process reaps too: with the workers' settings
+        setattr(settings, name, int(value))
     row, _, _, field, done = job
     worker, lock, first = _start_held(processes, job)
     outage = DatabaseOutage()
