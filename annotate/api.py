@@ -31,6 +31,7 @@ from annotate.services.entry import annotator_for_request
 from annotate.services.next_task import CampaignView, NextResult, TaskView, assignment_next
 from annotate.services.votes import Caller, vote_record
 from hpbench.catalog.models import Dataset
+from hpbench.parsers import JSONParser
 
 _FASHION = {Dataset.Kind.FASHIONIQ, Dataset.Kind.DEMO}
 
@@ -136,8 +137,8 @@ def next_payload(result: NextResult) -> dict:
     }
 
 
-def _image(name: str):
-    return inline_serializer(name, {"url": serializers.CharField(), "alt": serializers.CharField()})
+def _image(name: str, **kwargs):
+    return inline_serializer(name, {"url": serializers.CharField(), "alt": serializers.CharField()}, **kwargs)
 
 
 _PROGRESS = inline_serializer(
@@ -153,7 +154,9 @@ _NEXT_RESPONSE = inline_serializer(
                 "reference": _image("AnnotateReference"),
                 "text": serializers.CharField(),
                 "sets": inline_serializer(
-                    "AnnotateSets", {"left": _image("AnnotateSetImage")} | {"right": _image("AnnotateSetImageRight")}
+                    "AnnotateSets",
+                    {"left": _image("AnnotateSetImage", many=True),
+                     "right": _image("AnnotateSetImageRight", many=True)},
                 ),
                 "options": inline_serializer(
                     "AnnotateOptions",
@@ -168,6 +171,8 @@ _NEXT_RESPONSE = inline_serializer(
             allow_null=True,
         ),
         "done": serializers.BooleanField(),
+        "reason": serializers.ChoiceField(choices=["quota_reached", "no_tasks_left"], required=False,
+                                          help_text="Why there is no task (only when ``done``)."),
         "progress": _PROGRESS,
         "next": serializers.DictField(
             allow_null=True, required=False, help_text="Preview of the following task (reference, text, sets)."
@@ -176,6 +181,8 @@ _NEXT_RESPONSE = inline_serializer(
             "AnnotateCompletion",
             {"code": serializers.CharField(), "url": serializers.CharField(allow_null=True)},
             required=False,
+            allow_null=True,
+            help_text="Only when ``done``: null for someone who answered nothing.",
         ),
     },
 )
@@ -313,16 +320,21 @@ class VoteReplaceView(VoteView):
 
 
 class OnboardedView(_AnnotatorAPIView):
+    parser_classes = [JSONParser]  # a JSON object whose consent is a boolean (a form's would be a string)
+
     @extend_schema(
         summary="Record that the caller read the campaign's first screen (and accepted its consent, if any)",
         request=inline_serializer("AnnotateOnboard", {"consent": serializers.BooleanField(required=False)}),
         responses={200: inline_serializer("AnnotateOnboarded", {"ok": serializers.BooleanField()}), 403: _DETAIL},
     )
     def post(self, request: Request, slug: str) -> JsonResponse:
+        data = request.data  # a JSON object, or an empty body
+        consent = data.get("consent", False) if isinstance(data, dict) else None
+        if type(consent) is not bool:  # "yes", 1, null ... must not pass for (or silently drop) a consent
+            return _json({"detail": "consent: expected true or false in a JSON object"}, status=400)
         campaign = selectors.campaign_get(slug=slug)
         annotator = annotator_for_request(request, campaign)
-        data = request.data if isinstance(request.data, dict) else {}
-        onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent=data.get("consent") is True)
+        onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent=consent)
         return _json({"ok": True})
 
 

@@ -29,14 +29,18 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
+def too_large_detail() -> str:
+    """The 413 answer's ``detail`` for a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+    return f"the request body is over the {limit:,}-byte limit (DATA_UPLOAD_MAX_MEMORY_SIZE)"
+
+
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's ``handler400``: it always passes the exception that ended the request."""
     if not _is_api(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
-        detail = f"the request body is over the {limit:,}-byte limit (DATA_UPLOAD_MAX_MEMORY_SIZE)"
-        return JsonResponse({"detail": detail}, status=413)
+        return JsonResponse({"detail": too_large_detail()}, status=413)
     if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
         return JsonResponse({"detail": "the request has too many fields or files"}, status=400)
     return JsonResponse({"detail": "bad request"}, status=400)

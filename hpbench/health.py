@@ -1,4 +1,4 @@
-"""``GET /healthz``: database, broker and worker reachability as JSON."""
+"""``GET /healthz``: database, broker and worker reachability as JSON, and when Celery beat last ran the reaper."""
 
 from __future__ import annotations
 
@@ -48,10 +48,36 @@ def _check_workers(timeout: float) -> dict:
     return {"ok": True, "workers": names}
 
 
+def _check_beat() -> dict:
+    """When beat last ran the reaper (``default.jobs.reap``); ``ok`` False once that is three periods ago (or
+    never): lost workers' jobs are then taken over only by the workers' own reaping (``worker/tasks/reaper.py``)."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from hpbench.catalog.models import ReaperState
+
+    try:
+        state = ReaperState.objects.filter(pk=1).first() or ReaperState()
+    except Exception as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    beat_ran, ran = state.beat_ran_at, state.ran_at
+    report = {"reaper_last_run": ran.isoformat() if ran else None,
+              "beat_last_run": beat_ran.isoformat() if beat_ran else None}
+    period = settings.HPBENCH_REAP_SECONDS
+    if beat_ran is None or beat_ran < timezone.now() - timedelta(seconds=3 * period):
+        return {"ok": False, "error": f"celery beat has not run the reaper in the last {3 * period} s "
+                                      f"(is beat running?)", **report}
+    return {"ok": True, **report}
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with ``{"ok": true, ...}`` when everything answers, 503 naming what is down otherwise."""
+    """200 with ``{"ok": true, ...}`` when the database, the broker and a worker answer, 503 naming what is down
+    otherwise. ``beat`` reports when Celery beat last ran the reaper (``ok`` False when it is missing); it does
+    not change the status code (the site serves without beat) but is listed in ``warnings``."""
     try:
         timeout = float(request.GET.get("timeout", 1.0))
     except ValueError:
@@ -65,4 +91,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         else {"ok": False, "error": "broker unreachable", "workers": []}
     )
     ok = all(check["ok"] for check in checks.values())
-    return JsonResponse({"ok": ok, **checks}, status=200 if ok else 503)
+    beat = _check_beat()
+    warnings = [] if beat["ok"] else [f"beat: {beat['error']}"]
+    return JsonResponse({"ok": ok, **checks, "beat": beat, "warnings": warnings}, status=200 if ok else 503)

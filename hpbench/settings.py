@@ -261,6 +261,11 @@ HPBENCH_REAP_SECONDS = env_int("HPBENCH_REAP_SECONDS", 60, minimum=1)
 HPBENCH_JOB_RESTARTS = env_int("HPBENCH_JOB_RESTARTS", 2, minimum=0)
 # Quality control of open campaigns (gold bar, steering test: annotate/quality.py), flagging and excluding.
 HPBENCH_QUALITY_SECONDS = env_int("HPBENCH_QUALITY_SECONDS", 300, minimum=10)
+# A job still queued this long after its message was sent is sent again by the reaper (a lost broker message, a
+# worker that failed as it took it); a duplicate message is harmless (the claim is one conditional UPDATE).
+HPBENCH_REQUEUE_QUEUED_SECONDS = env_int("HPBENCH_REQUEUE_QUEUED_SECONDS", 600, minimum=1)
+# Workers reap too (a thread in each worker's main process) whenever beat has not run the reaper for three periods.
+HPBENCH_WORKER_REAPS = env_bool("HPBENCH_WORKER_REAPS", True)
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-jobs": {
         "task": "default.jobs.reap",

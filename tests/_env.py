@@ -18,5 +18,8 @@ os.environ.setdefault("HPBENCH_TEST_DB_NAME", "test_hpbench")
 # Hundreds of crowd identities enter from 127.0.0.1 in one run: no per-IP entry limit, except in the tests of it
 # (tests/annotate/test_crowd.py turns it on, with IPs of their own).
 os.environ.setdefault("HPBENCH_CROWD_NEW_PER_IP_HOUR", "0")
+# Workers do not reap on their own (beat never runs in the suite): a test's rows stay as the test set them,
+# except in the tests of that fallback (tests/worker/test_lost_workers.py turns it on for its workers).
+os.environ.setdefault("HPBENCH_WORKER_REAPS", "0")
 # pytest-django's live_server with Playwright's sync API (see ../shared/FACTS.md).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -10,9 +10,16 @@ worker that is gone. Such a row is taken over by whichever comes first:
 
 - a redelivered task (``job_claim`` accepts a stale heartbeat, and at once an owner process on this machine
   that no longer exists: a SIGKILLed pool child's message comes straight back to the same worker);
-- the reaper (:func:`jobs_reap`, task ``default.jobs.reap`` run by Celery beat every ``HPBENCH_REAP_SECONDS``),
-  which puts the job back in the queue with a fresh message, or fails it once it has lost
-  ``HPBENCH_JOB_RESTARTS`` workers (a job that kills its worker every time must not loop forever).
+- the reaper (:func:`jobs_reap`, task ``default.jobs.reap`` run by Celery beat every ``HPBENCH_REAP_SECONDS``,
+  and by a thread of every worker while beat is missing), which puts the job back in the queue with a fresh
+  message, or fails it once it has lost ``HPBENCH_JOB_RESTARTS`` workers (a job that kills its worker every
+  time must not loop forever).
+
+A stale heartbeat means a lost worker only while the database was reachable: the reaper trusts heartbeats once
+it has itself run without a gap for a heartbeat timeout (``ReaperState.up_since``), so an outage that stopped the
+heartbeats (and the reaper) does not count as lost workers. A queued row's ``heartbeat_at`` is when its message
+was last sent (``created_at`` before that): the reaper sends again, idempotently, every job queued for longer
+than ``HPBENCH_REQUEUE_QUEUED_SECONDS`` (a lost broker message; a worker that failed as it took the message).
 
 The reaper also fails jobs running longer than the hard time limit (the solo pool of the embedded worker
 enforces no time limit), and the job notices at its next heartbeat that the row is no longer its own.
@@ -35,11 +42,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections, connection, models, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotate.models import Campaign
 from hpbench import dispatch
-from hpbench.catalog.models import JobStatus, ModelEntry, RetrievalRun
+from hpbench.catalog.models import JobStatus, ModelEntry, ReaperState, RetrievalRun, TrainingJob
 from hpbench.exports.models import ExportJob
 from hpbench.leaderboard.models import ModelScore
 
@@ -81,6 +89,7 @@ KINDS = (
     JobKind("campaign build", Campaign, dispatch.CAMPAIGN_BUILD, status="build_status", started="build_started_at",
             finished="", error="build_error", progress="build_progress"),
     JobKind("export", ExportJob, dispatch.EXPORT_RUN),
+    JobKind("training", TrainingJob, dispatch.TRAIN_MODEL),
 )
 
 
@@ -186,13 +195,18 @@ class Heartbeat:
         return self.alive
 
     def _run(self) -> None:
+        wait = heartbeat_seconds()
         try:
-            while not self._stop.wait(heartbeat_seconds()) and self.alive:
+            while not self._stop.wait(wait) and self.alive:
                 try:
                     close_old_connections()  # a connection the database dropped is replaced, not reused
                     self.beat()
-                except Exception:  # a busy or unreachable database: the next beat tries again
-                    log.exception("%s %s: heartbeat failed", self.model.__name__, self.pk)
+                    wait = heartbeat_seconds()
+                except Exception as exc:  # a busy or unreachable database: try again soon, the outage may be short
+                    log.warning("%s %s: heartbeat failed (%s: %s)", self.model.__name__, self.pk,
+                                type(exc).__name__, str(exc).strip()[:300])
+                    connection.close()
+                    wait = min(heartbeat_seconds(), 1.0)
         finally:
             connection.close()  # this thread's own connection
 
@@ -224,17 +238,44 @@ def heartbeat(*, model: type[models.Model], pk: int, owner: str) -> Iterator[Hea
 # --------------------------------------------------------------------------------------------
 
 
-def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
-    """Requeue or fail every running job whose worker is lost, and fail those past the hard time limit.
+def _reaper_trusts_heartbeats(now: datetime, *, by_beat: bool) -> bool:
+    """Record this reaper run in :class:`ReaperState` and say whether stale heartbeats mean lost workers now.
+
+    A gap since the previous run longer than a heartbeat timeout less one heartbeat (or two reaper periods)
+    means the reaper itself could not run, most likely because the database was down, and then the workers'
+    heartbeats could not be written either: they are trusted again once the reaper has run for a heartbeat timeout
+    since. The very first run (no record) trusts them.
+    """
+    gap = max(heartbeat_timeout() - timedelta(seconds=heartbeat_seconds()),
+              timedelta(seconds=2 * settings.HPBENCH_REAP_SECONDS))
+    state, _ = ReaperState.objects.get_or_create(pk=1)
+    up_since = state.up_since
+    if state.ran_at is None or up_since is None:
+        up_since = now - heartbeat_timeout()
+    elif now - state.ran_at > gap:
+        log.warning("the reaper last ran %s ago: lost workers are judged again from now on", now - state.ran_at)
+        up_since = now
+    fields = {"ran_at": now, "up_since": up_since, **({"beat_ran_at": now} if by_beat else {})}
+    ReaperState.objects.filter(pk=1).update(**fields)
+    return up_since <= now - heartbeat_timeout()
+
+
+def jobs_reap(*, now: datetime | None = None, by_beat: bool = False) -> dict[str, int]:
+    """Requeue or fail every running job whose worker is lost, fail those past the hard time limit, and send
+    again the jobs queued too long.
 
     A row with a stale heartbeat (older than ``HPBENCH_HEARTBEAT_TIMEOUT``) goes back to ``queued`` with a new
     task message (sent after commit), or is failed once it has already replaced ``HPBENCH_JOB_RESTARTS`` lost
-    workers. A row started longer ago than the hard time limit (plus one heartbeat timeout of grace) is failed
-    whatever its heartbeat says. Each change is a conditional UPDATE on the row as it was read, so a worker
-    finishing at the same moment wins. Returns counts: ``requeued``, ``failed_lost``, ``failed_time_limit``.
+    workers; not while the reaper's own record shows it could not run lately (a database outage: see
+    :func:`_reaper_trusts_heartbeats`). A row started longer ago than the hard time limit (plus one heartbeat
+    timeout of grace) is failed whatever its heartbeat says. A row queued for ``HPBENCH_REQUEUE_QUEUED_SECONDS``
+    since its message was sent gets another message. Each change is a conditional UPDATE on the row as it was
+    read, so a worker finishing at the same moment (or another reaper) wins. ``by_beat``: run by Celery beat
+    (recorded for ``/healthz``). Returns counts: ``requeued``, ``failed_lost``, ``failed_time_limit``, ``resent``.
     """
     now = now or timezone.now()
-    counts = {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
+    counts = {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0, "resent": 0}
+    trusted = _reaper_trusts_heartbeats(now, by_beat=by_beat)
     limit = settings.HPBENCH_JOB_RESTARTS
     for kind in KINDS:
         rows = kind.model._default_manager
@@ -244,6 +285,9 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
             **kind.ended(status=Status.FAILED, error=message, now=now)
         )
         family_field = "model__family" if kind.file_task else "restarts"  # only runs and scores have a model
+        counts["resent"] += _resend_queued(kind, now, family_field)
+        if not trusted:
+            continue
         for pk, owner, beat, restarts, family in rows.filter(_stale(kind, now)).values_list(
             "pk", "claimed_by", "heartbeat_at", "restarts", family_field
         ):
@@ -257,10 +301,29 @@ def jobs_reap(*, now: datetime | None = None) -> dict[str, int]:
                     log.error("%s %s: %s", kind.name, pk, error)
                 continue
             with transaction.atomic():
-                if same.update(**{kind.status: Status.QUEUED, kind.progress: 0.0}, claimed_by="", heartbeat_at=None,
+                if same.update(**{kind.status: Status.QUEUED, kind.progress: 0.0}, claimed_by="", heartbeat_at=now,
                                restarts=F("restarts") + 1):
                     counts["requeued"] += 1
                     log.warning("%s %s: worker %s lost (last heartbeat %s); queued again", kind.name, pk, owner,
                                 last)
                     dispatch.task_send_on_commit(kind.task_for(family), pk)
     return counts
+
+
+def _resend_queued(kind: JobKind, now: datetime, family_field: str) -> int:
+    """Send again the task of every ``kind`` row queued for ``HPBENCH_REQUEUE_QUEUED_SECONDS`` since its message
+    was last sent (``heartbeat_at``, else ``created_at``), and note the time; returns how many."""
+    rows = kind.model._default_manager
+    before = now - timedelta(seconds=settings.HPBENCH_REQUEUE_QUEUED_SECONDS)
+    waiting = rows.filter(kind.q(Status.QUEUED)).alias(sent=Coalesce("heartbeat_at", "created_at")).filter(
+        sent__lt=before)
+    resent = 0
+    for pk, sent, family in waiting.values_list("pk", "heartbeat_at", family_field):
+        with transaction.atomic():
+            if rows.filter(kind.q(Status.QUEUED, pk=pk, heartbeat_at=sent)).update(heartbeat_at=now):
+                resent += 1
+                log.warning("%s %s: still queued %s after its message was sent; sent again", kind.name, pk,
+                            "long" if sent is None else now - sent)
+                dispatch.task_send_on_commit(kind.task_for(family), pk)
+    return resent
+

@@ -88,9 +88,10 @@ def dataset_query_sets(*, dataset_name: str, preprocess: Callable[[Any], Any]) -
     return train, val
 
 
-def _lock_take(lock: Path) -> int:
+def _lock_take(lock: Path, *, lost_owner: str = "") -> int:
     """Create ``lock`` exclusively and return its handle. A lock left by a training process of this machine that
-    died (a SIGKILLed worker: its task is redelivered and resumes) is taken over; any other raises ValueError."""
+    died (a SIGKILLed worker: its task is redelivered and resumes), or by ``lost_owner`` (the owner a training
+    job's claim took over from, on any machine), is taken over; any other raises ValueError."""
     from worker.claims import owner_is_gone
 
     try:
@@ -100,7 +101,7 @@ def _lock_take(lock: Path) -> int:
             owner = lock.read_text().strip()
         except FileNotFoundError:
             owner = ""
-        if owner and owner_is_gone(owner):
+        if owner and (owner == lost_owner or owner_is_gone(owner)):
             try:  # only one of several redelivered tasks moves it away
                 lock.rename(lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}"))
                 lock.with_name(f"{LOCK_NAME}.stale-{os.getpid()}").unlink()
@@ -129,6 +130,7 @@ def model_train(
     family_config: dict[str, Any] | None = None,
     progress: Callable[..., Any] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    lost_owner: str = "",
 ) -> dict[str, Any]:
     """Train ``family`` on the dataset's train split into ``out_dir``; return a summary.
 
@@ -137,7 +139,7 @@ def model_train(
     ``train_log.jsonl``. ``resume=True`` continues from the last finished epoch (ValueError without one);
     ``resume=None`` resumes when a state is there and starts fresh otherwise (what a redelivered task wants).
     A lock file in ``out_dir`` (holding ``host:pid:task``) stops two trainings writing the same folder (ValueError
-    for the second); one left by a process of this machine that died is taken over.
+    for the second); one left by a process of this machine that died, or by ``lost_owner``, is taken over.
     """
     import torch
 
@@ -149,7 +151,7 @@ def model_train(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     lock = out / LOCK_NAME
-    handle = _lock_take(lock)
+    handle = _lock_take(lock, lost_owner=lost_owner)
     try:
         os.write(handle, worker_identity().encode())
         os.close(handle)
@@ -193,6 +195,60 @@ def model_train(
         }
     finally:
         lock.unlink(missing_ok=True)
+
+
+class TrainingStopped(Exception):
+    """The training job's row is no longer its worker's (cancelled, failed by the reaper, taken over)."""
+
+
+def training_job_execute(*, job_id: int) -> dict[str, Any]:
+    """Run a :class:`~hpbench.catalog.models.TrainingJob`: claim it (queued, or running under a lost worker; see
+    :mod:`worker.claims`), keep its heartbeat, train (resuming from the last finished epoch in its folder), store
+    the folder in the media storage under ``training/<folder name>/`` and write the summary on the row.
+
+    Returns the summary (``stored``: the storage names), or ``{"status": ...}`` when the job was not claimed or
+    stopped being this worker's. A bad request (``ValueError``) fails the job with its message; any other error
+    fails it and is raised.
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
+    from hpbench.catalog.models import TrainingJob
+    from worker import claims
+
+    owner = claims.worker_identity()
+    previous = TrainingJob.objects.filter(pk=job_id).values_list("claimed_by", flat=True).first() or ""
+    if not claims.job_claim(model=TrainingJob, pk=job_id, owner=owner, reset={"progress": 0.0, "error": ""}):
+        return {"status": TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"}
+    job = TrainingJob.objects.get(pk=job_id)
+    mine = TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING, claimed_by=owner)
+
+    def on_epoch(record: dict[str, Any]) -> None:
+        if not mine.update(progress=min(1.0, record["epoch"] / job.epochs)):
+            raise TrainingStopped(f"training job {job_id} is no longer {owner}'s")
+
+    def fail(error: str) -> None:
+        mine.update(status=TrainingJob.Status.FAILED, error=error[:20000], finished_at=timezone.now())
+
+    with claims.heartbeat(model=TrainingJob, pk=job_id, owner=owner):
+        try:
+            summary = model_train(
+                family=job.family, dataset_name=job.dataset, objective=job.objective, epochs=job.epochs,
+                out_dir=job.out_dir, lr=job.lr, batch_size=job.batch_size, seed=job.seed, resume=None,
+                device=settings.HPBENCH_DEVICE or "auto", on_epoch=on_epoch, lost_owner=previous,
+            )
+            summary["stored"] = training_outputs_store(out_dir=job.out_dir,
+                                                       prefix=f"training/{Path(job.out_dir).name}")
+        except TrainingStopped:
+            return {"status": TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()}
+        except ValueError as exc:
+            fail(str(exc))
+            return {"status": TrainingJob.Status.FAILED, "error": str(exc)}
+        except Exception as exc:
+            fail(f"{type(exc).__name__}: {exc}")
+            raise
+    mine.update(status=TrainingJob.Status.FINISHED, progress=1.0, summary=summary, finished_at=timezone.now())
+    return summary
 
 
 def training_outputs_store(*, out_dir: str | Path, prefix: str) -> list[str]:

@@ -40,14 +40,16 @@ def campaign_create(
 
 
 def campaign_build_enqueue(*, campaign: Campaign) -> bool:
-    """Mark the campaign queued for building and dispatch the Celery task after commit.
+    """Mark the campaign queued for building and dispatch the Celery task after commit; a build still queued gets
+    its message again (it may have been lost; a duplicate is harmless: the worker's claim is a conditional UPDATE).
 
-    Returns False (and enqueues nothing) when a build is already queued or running.
+    Returns False (and enqueues nothing) when a build is running.
     """
-    changed = (
-        Campaign.objects.filter(pk=campaign.pk)
-        .exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
-        .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0)
+    now = timezone.now()
+    rows = Campaign.objects.filter(pk=campaign.pk)
+    changed = rows.filter(build_status=Campaign.BuildStatus.QUEUED).update(heartbeat_at=now) or (
+        rows.exclude(build_status__in=[Campaign.BuildStatus.QUEUED, Campaign.BuildStatus.RUNNING])
+        .update(build_status=Campaign.BuildStatus.QUEUED, build_error="", build_progress=0.0, heartbeat_at=now)
     )
     if changed:
         dispatch.task_send_on_commit(dispatch.CAMPAIGN_BUILD, campaign.pk)

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
-from hpbench.catalog.models import BaseModel, Dataset, Image, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.models import BaseModel, Dataset, Image, ModelEntry, Query, RetrievalRun, TrainingJob
 
 
 def _thumb(image_id: int | None, size: int = 64) -> str:
@@ -79,6 +79,17 @@ class RetrievalRunAdmin(admin.ModelAdmin):
         for run in queryset:
             retrieval_run_create(model=run.model, dataset=run.dataset, split=run.split, topk=run.topk)
         self.message_user(request, f"Queued {queryset.count()} run(s).")
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    """Trainings queued with ``train_model --queue``: who runs them, their heartbeat and lost workers."""
+
+    list_display = ["id", "family", "dataset", "objective", "epochs", "status", "progress", "claimed_by",
+                    "heartbeat_at", "restarts", "created_at"]
+    list_filter = ["status", "family"]
+    readonly_fields = ["status", "progress", "error", "summary", "started_at", "finished_at", "claimed_by",
+                       "heartbeat_at", "restarts"]
 
 
 class BaseModelForm(forms.ModelForm):

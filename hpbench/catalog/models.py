@@ -210,3 +210,48 @@ class BaseModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.family})"
+
+
+class TrainingJob(models.Model):
+    """One training (task ``gpu.training.train_model``), claimed, heartbeated and reaped like the other jobs
+    (``worker/claims.py``): the parameters of :func:`worker.training.model_train` and the folder it writes."""
+
+    Status = JobStatus
+
+    family = models.CharField(max_length=32)
+    dataset = models.CharField(max_length=200, help_text="Name of a registered dataset.")
+    objective = models.CharField(max_length=16)
+    epochs = models.PositiveIntegerField()
+    out_dir = models.CharField(max_length=1000, help_text="The worker's folder it writes (and resumes from).")
+    lr = models.FloatField(default=1e-4)
+    batch_size = models.PositiveIntegerField(default=32)
+    seed = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True, default="")
+    summary = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=255, blank=True, default="", help_text="host:pid:task of the worker.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0, help_text="Times it was taken over from a lost worker.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"training {self.pk}: {self.family} on {self.dataset} -> {self.out_dir} ({self.status})"
+
+
+class ReaperState(models.Model):
+    """The reaper's own record (one row, pk 1): when it last ran (``ran_at``), when Celery beat last ran it
+    (``beat_ran_at``: ``/healthz`` reports a stale one) and since when it has run without a gap longer than a
+    heartbeat timeout (``up_since``: heartbeats older than that are not trusted to mean a lost worker)."""
+
+    ran_at = models.DateTimeField(null=True, blank=True)
+    beat_ran_at = models.DateTimeField(null=True, blank=True)
+    up_since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"reaper: last ran {self.ran_at}, by beat {self.beat_ran_at}"

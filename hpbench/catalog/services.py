@@ -1,4 +1,4 @@
-"""Writes to the catalogue: registering models and queueing retrieval runs."""
+"""Writes to the catalogue: registering models, queueing retrieval runs and trainings."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from hpbench import dispatch
-from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun
+from hpbench.catalog.models import Dataset, ModelEntry, Query, RetrievalRun, TrainingJob
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -147,3 +147,21 @@ def query_pool_reserve(*, dataset: Dataset, split: str, count: int, seed: int = 
     picked = sorted(random.Random(seed).sample(free, min(count, len(free))))
     Query.objects.filter(pk__in=picked, results_public_at__isnull=True).update(reserved=True)
     return list(Query.objects.filter(pk__in=picked, reserved=True).values_list("pk", flat=True))
+
+
+def training_job_create(
+    *, family: str, dataset: str, objective: str, epochs: int, out_dir: str, lr: float = 1e-4,
+    batch_size: int = 32, seed: int = 0,
+) -> TrainingJob:
+    """Queue a training (task ``gpu.training.train_model``, sent once the transaction commits) writing ``out_dir``
+    on the worker. Raises ``ValueError`` for an unknown objective or dataset, or fewer than one epoch."""
+    if objective not in ("qure", "contrastive"):
+        raise ValueError(f"objective {objective!r}: expected qure or contrastive")
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if not Dataset.objects.filter(name=dataset).exists():
+        raise ValueError(f"no dataset named {dataset!r}")
+    job = TrainingJob.objects.create(family=family, dataset=dataset, objective=objective, epochs=epochs,
+                                     out_dir=out_dir, lr=lr, batch_size=batch_size, seed=seed)
+    dispatch.task_send_on_commit(dispatch.TRAIN_MODEL, job.pk)
+    return job

@@ -25,6 +25,7 @@ from hpbench.exports.selectors.jobs import (
 )
 from hpbench.exports.selectors.params import LEVELS, ExportError, params_parse
 from hpbench.openapi import error
+from hpbench.parsers import JSONParser
 
 
 def job_json(job: ExportJob) -> dict:
@@ -55,6 +56,15 @@ _JOB = inline_serializer("ExportJob", {
     "download_url": serializers.CharField(allow_null=True)})
 
 
+class _Boolean(serializers.BooleanField):
+    """true or false, nothing DRF would coerce ("yes", 1, "on"): a JSON API has booleans."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class JobRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=ExportJob.Format.values)
     level = serializers.ChoiceField(choices=LEVELS, default="votes")
@@ -62,12 +72,13 @@ class JobRequestSerializer(serializers.Serializer):
     benchmark = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     since = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     until = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    include_excluded = serializers.BooleanField(required=False, default=False)
-    include_gold = serializers.BooleanField(required=False, default=True)
+    include_excluded = _Boolean(required=False, default=False)
+    include_gold = _Boolean(required=False, default=True)
 
 
 class JobListView(APIView):
     permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]  # a JSON object: forms would turn its booleans and lists into strings
 
     @extend_schema(summary="Export jobs, newest first (staff)", operation_id="exports_jobs_list",
                    responses=inline_serializer("ExportJobs", {"jobs": serializers.ListField(child=_JOB)}))

@@ -151,6 +151,7 @@ def export_job_run(*, job_id: int, owner: str) -> ExportJob:
 
     base = exports_dir() / f"job-{job.pk}-{job.token[:12]}"
     target = base.with_suffix(SUFFIX[job.format]) if SUFFIX[job.format] else base
+    _partial_files_remove(job_id=job.pk)  # an earlier attempt's, and those of jobs that ended without cleaning up
     try:
         params = params_from_json(job.params)
         summary = export_write(params=params, fmt=job.format, out=target, progress=progress)
@@ -163,9 +164,11 @@ def export_job_run(*, job_id: int, owner: str) -> ExportJob:
         finally:
             file_path.unlink(missing_ok=True)
     except ExportError as exc:
+        _partial_files_remove(job_id=job.pk, only_ended=False)
         mine.update(status=ExportJob.Status.FAILED, error=str(exc), finished_at=timezone.now())
         return ExportJob.objects.get(pk=job_id)
     except Exception as exc:
+        _partial_files_remove(job_id=job.pk, only_ended=False)
         mine.update(status=ExportJob.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         raise
     mine.update(
@@ -177,6 +180,32 @@ def export_job_run(*, job_id: int, owner: str) -> ExportJob:
         finished_at=timezone.now(),
     )
     return ExportJob.objects.get(pk=job_id)
+
+
+def _partial_files_remove(*, job_id: int, only_ended: bool = True) -> None:
+    """Remove the local files a failed or killed attempt left in :func:`exports_dir`: job ``job_id``'s (a new
+    attempt writes them again) and, unless ``only_ended`` is False, those of every job that is no longer queued or
+    running (a worker killed mid-write never cleaned up; the job's stored copy, if any, is in the media storage)."""
+    folder = exports_dir()
+    if not folder.is_dir():
+        return
+    leftovers: dict[int, list[Path]] = {}
+    for path in folder.iterdir():
+        number = path.name.split("-")[1] if path.name.startswith("job-") else ""
+        if number.isdigit():
+            leftovers.setdefault(int(number), []).append(path)
+    remove = {job_id}
+    if only_ended:
+        live = set(ExportJob.objects.filter(pk__in=leftovers, status__in=[ExportJob.Status.QUEUED,
+                                                                          ExportJob.Status.RUNNING])
+                   .values_list("pk", flat=True))
+        remove |= set(leftovers) - live
+    for pk in remove:
+        for path in leftovers.get(pk, []):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def download_name(job: ExportJob) -> str:

@@ -65,3 +65,14 @@ def test_consent_must_be_exactly_true(world):
     )
     with pytest.raises(ConsentRequired):
         onboarding.annotator_onboard(annotator=annotator, campaign=campaign, consent="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("body", ['{"consent": "yes"}', '{"consent": 1}', '{"consent": null}', '[true]', 'true'])
+@pytest.mark.parametrize("consent_text", ["", "I agree."])
+def test_a_consent_that_is_not_a_boolean_is_a_400_and_records_nothing(world, csrf_client, body, consent_text):
+    campaign = make_campaign(world, consent_text=consent_text)
+    token = enter(csrf_client, campaign)
+    url = f"/api/annotate/campaigns/{campaign.slug}/onboarded"
+    answer = csrf_client.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    assert answer.status_code == 400 and "consent" in answer.json()["detail"], answer.content
+    assert Annotator.objects.get().onboarded_at is None

@@ -9,7 +9,8 @@ repeats.
 
 Two settings say what the schema cannot: text never holds a NUL character (the API refuses it everywhere with a
 400, ``hpbench/inputs.py``; the schema's description says so), and a submission's upload is refused (400) when
-its file is not a checkpoint or score file, which no schema can describe.
+its file is not a checkpoint or score file, and an export names campaigns and benchmarks that must exist, which
+no schema can describe.
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ class FuzzReport:
 
 
 def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: int = 10, seed: int = 1,
-         max_time: float | None = None) -> FuzzReport:
+         max_time: float | None = None, headers: dict[str, str] | None = None,
+         campaign: str | None = None) -> FuzzReport:
     """Fuzz the whole API of the server at ``base_url`` once as ``role``, authenticated by ``token`` (DRF's
-    ``Authorization: Token ...``) when given; returns the report.
+    ``Authorization: Token ...``) when given, sending ``headers`` with every request (a crowd worker's annotator
+    and CSRF cookies and token); returns the report.
 
+    ``campaign``: the slug every campaign operation uses (a crowd worker acts in the campaign they entered).
     ``max_examples`` bounds the fuzzing phase per operation; ``max_time`` (seconds) stops the run early.
     """
     import schemathesis
@@ -64,10 +68,17 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
         "generation": {"max-examples": max_examples, "database": "none", "allow-x00": False},
         "checks": {"enabled": True},  # all of them; max_response_time stays off (no limit set): no timings here
         "phases": {"stateful": {"enabled": False}},
+        **({"headers": headers} if headers else {}),
         "operations": [{
             "include-name": "POST /api/leaderboard/submissions",  # (include-path and include-method: either)
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "403", "429"]}},
-        }],
+        }, {
+            "include-name": "POST /api/exports/jobs",  # campaigns and benchmarks by name: an unknown one is a 400
+            "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "403"]}},
+        }, *([{
+            "include-path-regex": "^/api/annotate/campaigns/\\{slug\\}",
+            "parameters": {"path.slug": campaign},
+        }] if campaign else [])],
         **({"max-time": max_time} if max_time else {}),
     })
     schema = schemathesis.openapi.from_url(f"{base_url}/api/schema/", config=config)

@@ -42,3 +42,23 @@ def test_healthz_reports_an_unreachable_broker_with_503(client, monkeypatch):
 
 def test_healthz_answers_only_to_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_healthz_says_when_beat_has_not_run_the_reaper(client, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from hpbench.catalog.models import ReaperState
+
+    body = client.get("/healthz?timeout=0.2").json()
+    assert body["beat"]["ok"] is False and body["beat"]["beat_last_run"] is None
+    assert body["warnings"] == [f"beat: {body['beat']['error']}"] and "is beat running?" in body["beat"]["error"]
+    stale = timezone.now() - timedelta(seconds=3 * settings.HPBENCH_REAP_SECONDS + 5)
+    ReaperState.objects.create(pk=1, ran_at=timezone.now(), beat_ran_at=stale)  # a worker reaps, beat does not
+    body = client.get("/healthz?timeout=0.2").json()
+    assert body["beat"]["ok"] is False and body["beat"]["beat_last_run"] == stale.isoformat()
+    ReaperState.objects.filter(pk=1).update(beat_ran_at=timezone.now())
+    body = client.get("/healthz?timeout=0.2").json()
+    assert body["beat"]["ok"] is True and body["warnings"] == []

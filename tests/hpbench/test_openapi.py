@@ -32,7 +32,7 @@ def api_world(researcher, outsider):
     from hpbench.leaderboard.services.submissions import submission_create
 
     world = make_world(n_queries=3, n_images=12)
-    make_campaign(world)
+    world.campaign = make_campaign(world).slug  # type: ignore[attr-defined]
     ids = [image.pk for image in world.images]
     pairs = [PairSpec(reference_id=ids[0], text=f"t{n}", set1=(ids[1], ids[2]), set2=(ids[3], ids[4]),
                       preference=1 + n % 2) for n in range(4)]
@@ -116,6 +116,16 @@ def test_the_query_parameters_are_documented():
     assert parameters["GET /api/leaderboard/requests/benchmarks/{name}"] == {"version"}
 
 
+def test_the_next_task_answer_documents_its_sets_as_lists_and_a_completion_that_may_be_null():
+    schema, _ = _schema()
+    components = schema["components"]["schemas"]
+    sets = components["AnnotateSets"]["properties"]
+    assert sets["left"]["type"] == sets["right"]["type"] == "array"
+    assert sets["left"]["items"]["$ref"].endswith("/AnnotateSetImage")
+    answer = components["AnnotateNext"]["properties"]
+    assert answer["completion"]["nullable"] is True and answer["task"]["nullable"] is True
+
+
 @pytest.mark.django_db
 def test_a_bad_benchmark_version_or_sort_is_a_400_naming_it(api_world):
     client = APIClient()
@@ -125,6 +135,21 @@ def test_a_bad_benchmark_version_or_sort_is_a_400_naming_it(api_world):
         assert query.split("=")[0] in response.json(), response.json()
     assert client.get("/api/leaderboard/benchmarks/bench?version=1&sort=-recall").status_code == 200
     assert client.get("/api/leaderboard/benchmarks/bench/csv?version=2147483647").status_code == 404
+
+
+def _crowd_worker(base_url: str, slug: str) -> tuple[dict[str, str], str]:
+    """Enter the campaign by its crowd link as a Prolific participant; returns the headers that make every request
+    theirs (the annotator and CSRF cookies, the CSRF token) and the campaign's slug."""
+    import http.cookiejar
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    query = "PROLIFIC_PID=fuzz-participant&STUDY_ID=fuzz-study&SESSION_ID=fuzz-session"
+    with opener.open(f"{base_url}/api/annotate/campaigns/{slug}/enter?{query}", timeout=30) as answer:
+        assert answer.status == 200
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "X-CSRFToken": cookies["csrftoken"]}, slug
 
 
 def _write_report(report) -> None:
@@ -137,12 +162,15 @@ def _write_report(report) -> None:
 
 # The live server answers from threads of its own (their own connections): rows must be committed.
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("role", ["anonymous", "researcher"])
+@pytest.mark.parametrize("role", ["anonymous", "researcher", "staff", "crowd"])
 def test_a_fuzzer_finds_no_server_error_undocumented_status_or_schema_violation(
-    role, api_world, researcher, live_server
+    role, api_world, researcher, staff_user, live_server
 ):
-    token = Token.objects.get_or_create(user=researcher)[0].key if role == "researcher" else None
-    report = fuzz(base_url=live_server.url, role=role, token=token, max_examples=MAX_EXAMPLES)
+    user = {"researcher": researcher, "staff": staff_user}.get(role)
+    token = Token.objects.get_or_create(user=user)[0].key if user else None
+    headers, campaign = (_crowd_worker(live_server.url, api_world.campaign) if role == "crowd" else (None, None))
+    report = fuzz(base_url=live_server.url, role=role, token=token, max_examples=MAX_EXAMPLES, headers=headers,
+                  campaign=campaign)
     _write_report(report)
     assert report.operations >= 20 and report.examples > 100, report.as_dict()
     assert not report.errors and not report.failures, "\n".join(report.errors + report.failures)

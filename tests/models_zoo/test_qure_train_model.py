@@ -82,24 +82,28 @@ def test_it_names_an_unknown_dataset_or_an_untrainable_family(tiny_demo, tmp_pat
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_trains_through_the_gpu_queue_task(celery_worker_process, tiny_demo, tmp_path):
-    from worker.tasks.training import train_model
+    import time
+
+    from django.db import transaction
+
+    from hpbench.catalog.models import TrainingJob
 
     folder = Path(tmp_path / "worker-out")
-    result = train_model.apply_async(
-        kwargs=dict(
-            family="demo",
-            dataset=tiny_demo,
-            objective="contrastive",
-            epochs=1,
-            out_dir=str(folder),
-            lr=1e-3,
-            batch_size=4,
-        ),
-        queue="gpu",
-    ).get(timeout=180)
-    assert result["epochs_run"] == 1
+    out = StringIO()
+    with transaction.atomic():  # `train_model --queue`: a job row, sent to the gpu queue after commit
+        call_command("train_model", "--family", "demo", "--dataset", tiny_demo, "--objective", "contrastive",
+                     "--epochs", "1", "--out", str(folder), "--lr", "1e-3", "--batch-size", "4", "--queue", "--json",
+                     stdout=out)
+    job = TrainingJob.objects.get(pk=json.loads(out.getvalue())["training_job"])
+    deadline = time.monotonic() + 180
+    while job.status in ("queued", "running"):
+        assert time.monotonic() < deadline, f"the training job is still {job.status} after 180 s"
+        time.sleep(0.5)
+        job.refresh_from_db()
+    assert job.status == "finished", job.error
+    assert job.summary["epochs_run"] == 1 and job.progress == 1.0 and job.claimed_by and job.restarts == 0
     assert (folder / "model.safetensors").is_file()
     assert not (folder / ".training.lock").exists()
     # The folder is also in the media storage, for the web server and other machines.
-    assert "training/worker-out/model.safetensors" in result["stored"]
+    assert "training/worker-out/model.safetensors" in job.summary["stored"]
     assert media.read_bytes("training/worker-out/model.safetensors") == (folder / "model.safetensors").read_bytes()

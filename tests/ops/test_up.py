@@ -139,3 +139,36 @@ def test_the_embedded_workers_come_back_after_a_sigkill_and_still_run_tasks(tmp_
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_a_worker_that_keeps_dying_is_named_and_the_web_server_stays_up(tmp_path, settings):
+    """The supervisor on real processes: a "worker" that exits at once, and a "web server" that runs."""
+    import io
+    import threading
+
+    from hpbench.ops.management.commands import up as up_command
+
+    settings.VAR_DIR = tmp_path
+    err = io.StringIO()
+    command = up_command.Command(stderr=err)
+    command._commands = {"web": [sys.executable, "-c", "import time; time.sleep(120)"],
+                         "worker-gpu": [sys.executable, "-c", "import sys; print('no GPU here'); sys.exit(3)"]}
+    processes = {name: command._spawn(name) for name in command._commands}
+    supervisor = threading.Thread(target=command._supervise, args=(processes,), daemon=True)
+    supervisor.start()
+    try:
+        deadline = time.monotonic() + 60
+        while "worker-gpu is failing" not in err.getvalue():
+            assert time.monotonic() < deadline, "the failing worker was not named within 60 s"
+            assert supervisor.is_alive(), "the supervisor gave up (and `up` would stop the web server)"
+            time.sleep(0.5)
+        time.sleep(2)
+        assert supervisor.is_alive() and processes["web"].poll() is None  # the site stays up
+        assert processes["worker-gpu"].poll() == 3  # not restarted in a loop meanwhile
+        log = tmp_path / "logs" / "worker-gpu.log"
+        assert log.read_text().count("no GPU here") == up_command.RESTARTS_PER_MINUTE
+        assert f"see {log}" in err.getvalue()
+    finally:
+        processes["web"].kill()
+        supervisor.join(timeout=10)
+    assert not supervisor.is_alive()  # the web server stopped: `up` shuts down

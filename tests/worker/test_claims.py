@@ -121,10 +121,11 @@ def test_the_reaper_queues_again_a_job_whose_heartbeat_stopped(run, score, sent,
     _set(score, status="running", claimed_by="gone:1:u", heartbeat_at=old, started_at=old)
     with django_capture_on_commit_callbacks(execute=True):
         counts = claims.jobs_reap()
-    assert counts == {"requeued": 2, "failed_lost": 0, "failed_time_limit": 0}
+    assert counts == {"requeued": 2, "failed_lost": 0, "failed_time_limit": 0, "resent": 0}
     run.refresh_from_db()
     score.refresh_from_db()
-    assert (run.status, run.claimed_by, run.heartbeat_at, run.progress, run.restarts) == ("queued", "", None, 0.0, 1)
+    assert (run.status, run.claimed_by, run.progress, run.restarts) == ("queued", "", 0.0, 1)
+    assert run.heartbeat_at > old  # a queued row's heartbeat_at: when its message was sent
     assert (score.status, score.restarts) == ("queued", 1)
     assert sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list) == [
         ("gpu.retrieval.run", [run.pk]), ("gpu.scoring.score_model", [score.pk])
@@ -154,7 +155,7 @@ def test_the_reaper_fails_a_job_past_the_hard_time_limit_even_with_a_fresh_heart
 
 def test_the_reaper_leaves_live_queued_and_ended_jobs_alone(run, score, sent):
     _set(run, status="running", claimed_by="busy:1:t", heartbeat_at=timezone.now(), started_at=timezone.now())
-    assert claims.jobs_reap() == {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0}
+    assert claims.jobs_reap() == {"requeued": 0, "failed_lost": 0, "failed_time_limit": 0, "resent": 0}
     run.refresh_from_db()
     score.refresh_from_db()
     assert run.status == "running" and score.status == "queued"
@@ -198,9 +199,107 @@ def test_campaign_builds_and_exports_are_claimed_requeued_and_failed_on_their_ow
     _set(campaign, heartbeat_at=old, build_progress=0.5)
     _set(export, heartbeat_at=old, started_at=old - timedelta(seconds=settings.CELERY_TASK_HARD_TIME_LIMIT))
     with django_capture_on_commit_callbacks(execute=True):
-        assert claims.jobs_reap() == {"requeued": 1, "failed_lost": 0, "failed_time_limit": 1}
+        assert claims.jobs_reap() == {"requeued": 1, "failed_lost": 0, "failed_time_limit": 1, "resent": 0}
     campaign.refresh_from_db()
     export.refresh_from_db()
     assert (campaign.build_status, campaign.build_progress, campaign.restarts) == ("queued", 0.0, 1)
     assert export.status == "failed" and "hard time limit" in export.error and export.finished_at is not None
     assert [(c.args[0], c.kwargs["args"]) for c in sent.call_args_list] == [("default.campaigns.build", [campaign.pk])]
+
+
+def _sends(sent) -> list:
+    return sorted((c.args[0], c.kwargs["args"]) for c in sent.call_args_list)
+
+
+def test_the_reaper_sends_again_every_kind_of_job_queued_too_long_and_then_waits_again(
+    run, score, sent, settings, django_capture_on_commit_callbacks
+):
+    from annotate.models import Campaign
+    from hpbench.catalog.models import TrainingJob
+    from hpbench.exports.models import ExportJob
+
+    settings.HPBENCH_REQUEUE_QUEUED_SECONDS = 600
+    campaign = Campaign.objects.create(slug="c", name="c", dataset=run.dataset, build_status="queued")
+    export = ExportJob.objects.create(format="jsonl")
+    training = TrainingJob.objects.create(family="demo", dataset="d", objective="qure", epochs=1, out_dir="/x")
+    fresh = ExportJob.objects.create(format="jsonl")  # queued a moment ago: its message is surely on its way
+    long_ago = timezone.now() - timedelta(seconds=700)
+    for row in (run, score, campaign, export, training):  # messages lost (a broker that lost its queues)
+        type(row).objects.filter(pk=row.pk).update(created_at=long_ago)
+    _set(score, heartbeat_at=long_ago)  # sent again (by the reaper or a request) long ago
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["resent"] == 5
+    assert _sends(sent) == sorted([
+        ("gpu.retrieval.run", [run.pk]), ("gpu.scoring.score_model", [score.pk]),
+        ("default.campaigns.build", [campaign.pk]), ("default.exports.run", [export.pk]),
+        ("gpu.training.train_model", [training.pk]),
+    ])
+    fresh.refresh_from_db()
+    assert fresh.heartbeat_at is None and fresh.status == "queued"
+    sent.reset_mock()
+    with django_capture_on_commit_callbacks(execute=True):  # the next message waits its period
+        assert claims.jobs_reap()["resent"] == 0
+    sent.assert_not_called()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap(now=timezone.now() + timedelta(seconds=601))["resent"] == 6  # with the fresh one
+
+
+def test_asking_again_for_a_queued_score_or_build_sends_its_message_again(
+    run, score, sent, django_capture_on_commit_callbacks
+):
+    from annotate.models import Campaign
+    from annotate.services.campaigns import campaign_build_enqueue
+    from hpbench.leaderboard.services.scores import model_scores_request
+
+    campaign = Campaign.objects.create(slug="c", name="c", dataset=run.dataset, build_status="queued")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert [s.pk for s in model_scores_request(model=score.model, benchmarks=[score.benchmark], force=True)] == [
+            score.pk]
+        assert campaign_build_enqueue(campaign=campaign) is True
+    assert _sends(sent) == sorted([("gpu.scoring.score_model", [score.pk]), ("default.campaigns.build", [campaign.pk])])
+    score.refresh_from_db()
+    assert score.status == "queued" and score.heartbeat_at is not None
+    _set(score, status="running", claimed_by=f"{HOST}:1:t", heartbeat_at=timezone.now())
+    Campaign.objects.filter(pk=campaign.pk).update(build_status="running")
+    sent.reset_mock()
+    with django_capture_on_commit_callbacks(execute=True):  # running: not sent twice
+        assert model_scores_request(model=score.model, benchmarks=[score.benchmark], force=True) == []
+        assert campaign_build_enqueue(campaign=campaign) is False
+    sent.assert_not_called()
+
+
+def test_after_a_gap_in_its_own_runs_the_reaper_waits_a_heartbeat_timeout_before_judging_heartbeats(
+    run, sent, settings, django_capture_on_commit_callbacks
+):
+    """The database was down: neither the workers' heartbeats nor the reaper could be written meanwhile."""
+    from hpbench.catalog.models import ReaperState
+
+    timeout = timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT)
+    now = timezone.now()
+    ReaperState.objects.create(pk=1, ran_at=now - 2 * timeout, up_since=now - 10 * timeout)
+    _set(run, status="running", claimed_by="elsewhere:1:t", heartbeat_at=now - timeout - timedelta(seconds=30),
+         started_at=now - 3 * timeout)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap(now=now)["requeued"] == 0
+        assert claims.jobs_reap(now=now + timeout / 2)["requeued"] == 0  # the worker's heartbeat may come back
+    run.refresh_from_db()
+    assert run.status == "running" and run.restarts == 0
+    with django_capture_on_commit_callbacks(execute=True):  # it did not: a heartbeat timeout of reaping later
+        assert claims.jobs_reap(now=now + timeout + timedelta(seconds=1))["requeued"] == 1
+    state = ReaperState.objects.get(pk=1)
+    assert state.up_since == now and state.beat_ran_at is None
+
+
+def test_a_training_job_is_claimed_and_requeued_like_the_others(run, sent, settings,
+                                                                django_capture_on_commit_callbacks):
+    from hpbench.catalog.models import TrainingJob
+
+    job = TrainingJob.objects.create(family="demo", dataset="d", objective="qure", epochs=1, out_dir="/x")
+    assert claims.job_claim(model=TrainingJob, pk=job.pk, owner="gone:1:t")
+    assert not claims.job_claim(model=TrainingJob, pk=job.pk, owner="gone:2:t")
+    _set(job, heartbeat_at=timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["requeued"] == 1
+    job.refresh_from_db()
+    assert (job.status, job.restarts) == ("queued", 1)
+    assert _sends(sent) == [("gpu.training.train_model", [job.pk])]

@@ -35,21 +35,22 @@ from tests.catalog.conftest import build_fashioniq
 pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = f"hpbench-lost-{uuid.uuid4().hex[:8]}:"
-FAST = {"HPBENCH_HEARTBEAT_SECONDS": "1", "HPBENCH_HEARTBEAT_TIMEOUT": "6", "HPBENCH_REAP_SECONDS": "1"}
+FAST = {"HPBENCH_HEARTBEAT_SECONDS": "1", "HPBENCH_HEARTBEAT_TIMEOUT": "6", "HPBENCH_REAP_SECONDS": "1",
+        "HPBENCH_REQUEUE_QUEUED_SECONDS": "30"}  # after the slowest worker start
 BOUND_S = 120  # how long a job may take to end once its worker is killed (far more than it needs)
 
 
 class Processes:
     """Starts worker and beat processes on the test database, each in its own process group."""
 
-    def __init__(self, database_url: str, folder: Path) -> None:
+    def __init__(self, database_url: str, folder: Path, *, prefix: str = PREFIX, env: dict | None = None) -> None:
         self.env = {**os.environ, "DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1",
-                    "CELERY_BROKER_KEY_PREFIX": PREFIX, **FAST}
+                    "CELERY_BROKER_KEY_PREFIX": prefix, **FAST, **(env or {})}
         self.folder = folder
         self.started: list[subprocess.Popen] = []
         # Not the current app: shared tasks (run_retrieval.delay ...) of later tests must keep the suite's prefix.
         self.app = Celery("lost-workers-test", broker=os.environ["CELERY_BROKER_URL"], set_as_current=False)
-        self.app.conf.broker_transport_options = {"global_keyprefix": PREFIX}
+        self.app.conf.broker_transport_options = {"global_keyprefix": prefix}
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen:
         log = (self.folder / f"{name}.log").open("w")
@@ -79,17 +80,23 @@ class Processes:
                 process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def processes(django_db_setup, django_db_blocker) -> Iterator[Processes]:
-    """Beat and a solo worker on the ``default`` queue (the reaper) for the module; gpu workers per test."""
+def test_database_url(django_db_blocker) -> str:
     from django.db import connection
 
     with django_db_blocker.unblock():
         s = connection.settings_dict
-    url = f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def processes(django_db_setup, django_db_blocker) -> Iterator[Processes]:
+    """Beat and a solo worker on the ``default`` queue (the reaper) for the module; gpu workers per test."""
     folder = Path(os.environ["HPBENCH_VAR_DIR"]) / "lost-workers"  # the logs outlive the test
     folder.mkdir(exist_ok=True)
-    procs = Processes(url, folder)
+    procs = Processes(test_database_url(django_db_blocker), folder)
     try:
         procs.worker(queues="default", pool=["-P", "solo"])
         procs.beat()
@@ -249,40 +256,105 @@ def test_a_job_that_keeps_losing_its_worker_is_failed_by_the_reaper(processes, r
         lock.release()
 
 
-def test_a_training_whose_pool_child_is_sigkilled_resumes_in_the_redelivered_task(processes, tmp_path):
+@pytest.fixture
+def training_job(tmp_path):
+    """(make a queued TrainingJob, its task, the table it reads after its claim); writes ``tmp_path/train-out``."""
     from hpbench.catalog.demo import make_demo_dataset
     from hpbench.catalog.importers import import_fashioniq
-    from worker.training import LOCK_NAME
+    from hpbench.catalog.models import TrainingJob
 
     import_fashioniq(make_demo_dataset(tmp_path / "demo", seed=1, per_category=10).out, name="demo-tiny")
-    out = tmp_path / "train-out"
-    processes.worker(queues="gpu", pool=["-P", "prefork", "-c", "1"])
-    lock = TableLock("catalog_query")  # the training reads its queries after taking the folder's lock
+
+    def make(**fields) -> TrainingJob:
+        return TrainingJob.objects.create(family="demo", dataset="demo-tiny", objective="contrastive", epochs=1,
+                                          out_dir=str(tmp_path / "train-out"), batch_size=4, **fields)
+
+    return make, "gpu.training.train_model", "catalog_query"  # it reads its queries after taking its folder
+
+
+def _trained(row) -> None:
+    out = Path(row.out_dir)
+    assert (out / "model.safetensors").is_file() and (out / "training.json").is_file()
+    assert not (out / ".training.lock").exists()
+    assert row.summary["epochs_run"] == 1 and row.progress == 1.0 and row.finished_at is not None
+
+
+def test_a_training_whose_pool_child_is_sigkilled_resumes_in_the_redelivered_task(processes, training_job):
+    worker, row, lock, first = _start_held(processes, training_job)
     try:
-        processes.app.send_task("gpu.training.train_model", queue="gpu", kwargs=dict(
-            family="demo", dataset="demo-tiny", objective="contrastive", epochs=1, out_dir=str(out), batch_size=4))
-        owner_file = out / LOCK_NAME
-        deadline = time.monotonic() + 60
-        while not (owner_file.exists() and owner_file.read_text()):
-            assert time.monotonic() < deadline, "the training did not start within 60 s"
-            time.sleep(0.2)
-        first = owner_file.read_text()
         killed = time.monotonic()
         os.kill(_pid(first), signal.SIGKILL)
-        deadline = time.monotonic() + BOUND_S
-        while not (owner_file.exists() and owner_file.read_text() not in ("", first)):
-            assert time.monotonic() < deadline, f"the folder's lock was not taken over: {owner_file.read_text()}"
-            time.sleep(0.2)
+        _wait(row, lambda r: r.claimed_by and r.claimed_by != first, what="take-over")
         lock.release()
-        deadline = time.monotonic() + BOUND_S
-        while not (out / "training.json").exists():
-            assert time.monotonic() < deadline, "the redelivered training did not finish"
-            time.sleep(0.5)
-        print(f"\ntraining x pool child SIGKILL: finished {time.monotonic() - killed:.1f} s after the kill")
-        assert (out / "model.safetensors").is_file()
-        deadline = time.monotonic() + 30
-        while owner_file.exists():  # removed once the task returns
-            assert time.monotonic() < deadline, "the folder's lock outlived the training"
-            time.sleep(0.2)
+        row = _wait(row, lambda r: r.status in ("finished", "failed", "cancelled"), what="end")
+        print(f"\ntraining x pool child SIGKILL: {row.status} {time.monotonic() - killed:.1f} s after the kill")
+        assert row.status == "finished", row.error
+        assert row.restarts == 1
+        _trained(row)
+    finally:
+        lock.release()
+
+
+def test_a_training_whose_whole_worker_is_sigkilled_is_queued_again_by_the_reaper_and_finishes(
+    processes, training_job
+):
+    worker, row, lock, first = _start_held(processes, training_job)
+    try:
+        killed = time.monotonic()
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+        _wait(row, lambda r: r.status == "queued" and r.restarts == 1, what="requeue")
+        lock.release()
+        processes.worker(queues="gpu", pool=["-P", "prefork", "-c", "1"])
+        row = _wait(row, lambda r: r.status in ("finished", "failed", "cancelled"), what="end")
+        print(f"\ntraining x whole worker SIGKILL: {row.status} {time.monotonic() - killed:.1f} s after the kill")
+        assert row.status == "finished", row.error
+        assert row.claimed_by != first
+        _trained(row)
+    finally:
+        lock.release()
+
+
+def test_a_job_whose_message_was_lost_is_sent_again_by_the_reaper_and_finishes(processes, retrieval_job):
+    make, _, _ = retrieval_job
+    processes.worker(queues="gpu", pool=["-P", "prefork", "-c", "1"])
+    row = make()  # queued, and its message lost (the broker lost its queues): nothing was sent
+    row = _wait(row, lambda r: r.status in ("finished", "failed", "cancelled"), what="end")
+    assert row.status == "finished", row.error
+    assert row.restarts == 0
+
+
+def _backends_waiting_on(table_fragment: str) -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND wait_event_type = 'Lock' AND query LIKE %s", [f"%{table_fragment}%"])
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def test_a_job_whose_worker_lost_its_database_connection_as_it_took_the_message_is_sent_again(
+    processes, retrieval_job
+):
+    """The claim's UPDATE is waiting (a table lock) when the database drops its connection: the task fails, the
+    message is acknowledged, the row stays queued. The reaper sends it again."""
+    from django.db import connection
+
+    make, _, _ = retrieval_job
+    worker, _ = processes.worker(queues="gpu", pool=["-P", "prefork", "-c", "1"])
+    row = make()
+    lock = TableLock("catalog_retrievalrun")
+    try:
+        processes.app.send_task("gpu.retrieval.run", args=[row.pk], queue="gpu")
+        deadline = time.monotonic() + 60
+        while not (waiting := _backends_waiting_on('UPDATE "catalog_retrievalrun"')):
+            assert time.monotonic() < deadline, "the worker's claim did not reach the database"
+            time.sleep(0.1)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [waiting[0]])
+        lock.release()
+        row = _wait(row, lambda r: r.status in ("finished", "failed", "cancelled"), what="end")
+        assert row.status == "finished", row.error
+        assert row.restarts == 0 and worker.poll() is None
     finally:
         lock.release()

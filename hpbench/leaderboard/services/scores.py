@@ -24,7 +24,8 @@ def model_scores_request(
 ) -> list[ModelScore]:
     """Queue scoring of ``model`` on ``benchmarks`` (default: every active benchmark); dispatched on commit.
 
-    A finished score is left alone unless ``force``; a queued or running one is not queued twice.
+    A finished score is left alone unless ``force``; a running one is not queued twice; a queued one gets its
+    message again (it may have been lost; a duplicate is harmless: the worker's claim is a conditional UPDATE).
     """
     if benchmarks is None:
         benchmarks = PreferenceBenchmark.objects.filter(is_active=True)
@@ -38,13 +39,20 @@ def model_scores_request(
         for benchmark in benchmarks:
             score, created = ModelScore.objects.get_or_create(model=model, benchmark=benchmark)
             if not created:
-                if score.status in (ModelScore.Status.QUEUED, ModelScore.Status.RUNNING):
+                if score.status == ModelScore.Status.RUNNING:
+                    continue
+                if score.status == ModelScore.Status.QUEUED:  # asking again sends again
+                    if ModelScore.objects.filter(pk=score.pk, status=ModelScore.Status.QUEUED).update(
+                        heartbeat_at=timezone.now()
+                    ):
+                        queued.append(score)
+                        dispatch.task_send_on_commit(task, score.pk)
                     continue
                 if score.status == ModelScore.Status.FINISHED and not force:
                     continue
                 ModelScore.objects.filter(pk=score.pk).update(
                     status=ModelScore.Status.QUEUED, progress=0.0, error="", started_at=None,
-                    claimed_by="", heartbeat_at=None, restarts=0,
+                    claimed_by="", heartbeat_at=timezone.now(), restarts=0,
                 )
                 score.refresh_from_db()
             queued.append(score)

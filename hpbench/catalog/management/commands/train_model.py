@@ -4,6 +4,9 @@ Trains on the dataset's train split (QuRe's reward-model objective with hard neg
 InfoNCE baseline), printing one line per epoch (loss, validation Recall@K, hard-negative set sizes) and
 writing ``DIR/model.safetensors`` + ``DIR/config.json`` (for ``register_model NAME --family F --checkpoint
 DIR``), ``DIR/trainer_state.pt`` and ``DIR/train_log.jsonl``. ``--resume`` continues from the last epoch.
+``--queue`` instead queues a training job for a worker (task ``gpu.training.train_model``; DIR is the worker's
+folder) and prints its id: the job's row shows its status, owner and heartbeat, and the reaper restarts it after
+a lost worker.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--config", default="{}", help="Family options for a fresh model, as JSON.")
         parser.add_argument("--resume", action="store_true", help="Continue from the last finished epoch in --out.")
         parser.add_argument("--json", action="store_true", help="Print the final summary as JSON.")
+        parser.add_argument("--queue", action="store_true", help="Queue a training job for a gpu worker instead.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         from worker.training import model_train
@@ -63,6 +67,20 @@ class Command(BaseCommand):
 
         if options["epochs"] < 1:
             raise CommandError("--epochs must be at least 1")
+        if options["queue"]:
+            from hpbench.catalog.services import training_job_create
+
+            try:
+                job = training_job_create(
+                    family=options["family"], dataset=options["dataset"], objective=options["objective"],
+                    epochs=options["epochs"], out_dir=options["out"], lr=options["lr"],
+                    batch_size=options["batch_size"], seed=options["seed"],
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(json.dumps({"training_job": job.pk}) if options["json"] else
+                              f"Queued training job {job.pk} -> {job.out_dir} (on a gpu worker)")
+            return
         try:
             summary = model_train(
                 family=options["family"],

@@ -7,7 +7,8 @@ campaign, its simulated annotators, the frozen benchmark and the scores), and pr
 Ctrl-C (or SIGTERM) stops them all.
 
 Each queue gets a worker of its own with the solo pool (the task runs in the worker process: no pool
-children to lose) and ``up`` restarts any worker or beat that dies. A prefork pool on the filesystem broker
+children to lose) and ``up`` restarts any worker or beat that dies; one that keeps dying is named (with its log)
+and tried again each minute while the site stays up. A prefork pool on the filesystem broker
 wedged once its children were killed (tasks received, never run; SIGTERM hung). A job whose worker died is
 queued again by the reaper that beat runs (worker/claims.py): the filesystem broker does not redeliver.
 """
@@ -37,7 +38,8 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-RESTARTS_PER_MINUTE = 5  # a process dying faster than this is broken, not unlucky: stop everything
+RESTARTS_PER_MINUTE = 5  # a process dying faster than this is broken, not unlucky: say so and wait
+BROKEN_PAUSE_SECONDS = 60  # how long a broken worker or beat waits before the next try (the site stays up)
 
 
 def _commands(host: str, port: int, var: Path) -> dict[str, list[str]]:
@@ -127,8 +129,14 @@ class Command(BaseCommand):
                     process.wait()
 
     def _supervise(self, processes: dict[str, subprocess.Popen]) -> None:
-        """Restart a worker or beat that died; return when the web server stops or a process keeps dying."""
+        """Restart a worker or beat that died; return when the web server stops.
+
+        A worker or beat that died ``RESTARTS_PER_MINUTE`` times within a minute is broken: ``up`` says which and
+        where its log is, keeps the web server (and the other processes) running, and tries it again after
+        ``BROKEN_PAUSE_SECONDS``.
+        """
         deaths: dict[str, deque[float]] = {name: deque(maxlen=RESTARTS_PER_MINUTE) for name in processes}
+        paused: dict[str, float] = {}  # name -> when to try again
         while True:
             time.sleep(1)
             for name, process in processes.items():
@@ -138,12 +146,23 @@ class Command(BaseCommand):
                     self.stderr.write(f"the web server stopped (exit {process.returncode}); shutting down")
                     return
                 now = time.monotonic()
-                deaths[name].append(now)
-                if len(deaths[name]) == RESTARTS_PER_MINUTE and now - deaths[name][0] < 60:
-                    self.stderr.write(f"{name} died {RESTARTS_PER_MINUTE} times within a minute; shutting down "
-                                      f"(see {Path(settings.VAR_DIR) / 'logs' / name}.log)")
-                    return
-                self.stderr.write(f"{name} stopped (exit {process.returncode}); restarting it")
+                if name in paused:
+                    if now < paused[name]:
+                        continue
+                    del paused[name]
+                    deaths[name].clear()
+                    self.stderr.write(f"{name}: trying again")
+                else:
+                    deaths[name].append(now)
+                    if len(deaths[name]) == RESTARTS_PER_MINUTE and now - deaths[name][0] < 60:
+                        paused[name] = now + BROKEN_PAUSE_SECONDS
+                        self.stderr.write(self.style.ERROR(
+                            f"{name} is failing: it died {RESTARTS_PER_MINUTE} times within a minute (last exit "
+                            f"{process.returncode}); see {Path(settings.VAR_DIR) / 'logs' / name}.log. The site "
+                            f"stays up; trying {name} again in {BROKEN_PAUSE_SECONDS} s"
+                        ))
+                        continue
+                    self.stderr.write(f"{name} stopped (exit {process.returncode}); restarting it")
                 processes[name] = self._spawn(name)
 
     def _admin_password(self) -> str:
