@@ -70,11 +70,15 @@ def test_the_leaderboard_explains_itself_and_fits_the_screen(page, live_server, 
     width = page.viewport_size["width"]
     assert _fits(page) <= width
     assert page.locator("table.lb-table th.lb-category").all_inner_texts() == ["dress ↑", "shirt ↑", "toptee ↑"]
-    shown = page.locator("svg.agreement-plot:visible")
+    shown = page.locator("section[aria-labelledby='plot-h'] svg.agreement-plot:visible")  # the headline plot
     assert shown.count() == 1
+    assert page.locator("svg.agreement-plot:visible").count() == 2  # and the preference ratio's, with its chance
     assert ("agreement-plot-compact" in shown.get_attribute("class")) == (label == "phone")
     assert "chance" in shown.text_content()
     assert shown.bounding_box()["width"] <= width
+    # The explanation is folded below the table; the caption's link opens it.
+    assert not page.get_by_role("heading", name="How to read this table").is_visible()
+    page.locator("caption a[href='#how-to-read']").click()
     assert page.get_by_role("heading", name="How to read this table").is_visible()
     assert page.get_by_role("link", name="paper").first.get_attribute("href") == "https://arxiv.org/abs/0000.00001"
     assert page.get_by_role("link", name="Submit a model").first.is_visible()
