@@ -148,7 +148,7 @@ def _campaign_ready(*, slug: str, log: Log, **options) -> None:
 def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     """The demo campaign (voted on by simulated annotators) and a small one for people to try the page."""
     common = {
-        "dataset": dataset, "allow_tie": True, "ask_ratings": True, "ask_irrelevant": True,
+        "dataset": dataset, "allow_tie": True, "ask_irrelevant": True,
         "instructions": "Pick the set of garments that better shows the reference changed as the text asks.",
     }
     _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
@@ -156,10 +156,11 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
                     completion_code="DEMO-THANKS", log=log,
                     # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged;
                     # nine of them fill every comparison: no cap per model pair.
-                    min_vote_ms=0, max_votes_per_model_pair=0, **common)
+                    min_vote_ms=0, max_votes_per_model_pair=0, ask_ratings=True, **common)
     _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
                     votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
-                    log=log, **common)
+                    # No ratings: a vote is a choice and Enter (or "both irrelevant" and Enter), as the home page says.
+                    ask_ratings=False, log=log, **common)
     # The home page's "Try the voting page" card gives each visitor a participant id of their own.
     log(f"try the voting page: {base_url}/ (Try the voting page)")
 
