@@ -120,6 +120,10 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
         "instructions_html": onboarding.markdown_html(campaign.instructions) if campaign.instructions.strip() else "",
         "consent_html": onboarding.markdown_html(campaign.consent_text) if campaign.consent_text.strip() else "",
         "show_onboarding": config["onboarding"],
+        # The first screen's facts and worked example (read only while it is shown).
+        "estimated_minutes": onboarding.estimated_minutes(campaign=campaign) if config["onboarding"] else None,
+        "example": onboarding.examples_shown(campaign=campaign) if config["onboarding"] else None,
+        "contact": campaign.contact,
         "quota": campaign.per_person_quota,
         "options": options,
         "config": config,

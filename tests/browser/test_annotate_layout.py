@@ -167,3 +167,45 @@ def test_both_irrelevant_alone_is_a_whole_answer(tmp_path, page):
     assert vote.choice == Vote.Choice.TIE, "no winner: stored as no preference either way"
     assert (vote.rating_a, vote.rating_b) == (None, None)
     assert vote.assignment.state == Assignment.State.SUBMITTED
+
+
+@pytest.mark.parametrize(("width", "height"), [(1440, 900), (390, 844)])
+def test_the_first_screen_shows_examples_duration_contact_and_start_in_view(
+    width, height, tmp_path, browser, live_server
+):
+    from annotate.onboarding import campaign_examples_set
+
+    built = build_page_campaign(image_root=tmp_path / "images", set_size=5, queries=3, quota=20)
+    _real_size_images(built)
+    campaign = built.campaign
+    campaign.contact = "lena.researcher@example.org"
+    campaign.consent_text = "Your answers are **anonymous**."
+    campaign.save(update_fields=["contact", "consent_text"])
+    ids = sorted(built.images)
+    campaign_examples_set(campaign=campaign, reference=ids[-1], text="is blue and has long sleeves",
+                          good=ids[-3:-1], partial=ids[-5:-3], poor=ids[-7:-5])
+    context = browser.new_context(base_url=live_server.url, viewport={"width": width, "height": height})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"/annotate/{campaign.slug}/{PROLIFIC}")
+        page.wait_for_selector("#ann-onboarding:not([hidden])")
+        page.wait_for_function("() => [...document.querySelectorAll('.ann-examples img')].every((i) => i.complete)")
+        start = page.eval_on_selector("#ann-start", "el => el.getBoundingClientRect().toJSON()")
+        assert start["bottom"] <= height and start["right"] <= width, f"Start is out of view: {start}"
+        # 20 votes at the default 12 s each: 4 minutes.
+        assert page.inner_text("#ann-duration") == "About 4 minutes."
+        assert "lena.researcher@example.org" in page.inner_text("#ann-contact")
+        examples = page.evaluate("""() => [...document.querySelectorAll('.ann-examples figure')].map((f) => [
+            f.className, [...f.querySelectorAll('img')].map((i) => i.naturalWidth)])""")
+        assert [kind for kind, _w in examples] == [
+            "ann-ex-ref", "ann-ex-set ann-ex-set-good", "ann-ex-set ann-ex-set-partial", "ann-ex-set ann-ex-set-poor"
+        ]
+        assert all(widths and all(w == 384 for w in widths) for _k, widths in examples), examples
+        assert "Partial match" in page.inner_text(".ann-examples")
+        page.screenshot(path=str(_screens() / f"annotate-first-screen-{width}x{height}.png"))
+        page.check("#ann-consent")
+        page.click("#ann-start")
+        _wait_for_task(page, 0)
+    finally:
+        context.close()
