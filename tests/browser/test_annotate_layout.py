@@ -209,3 +209,27 @@ def test_the_first_screen_shows_examples_duration_contact_and_start_in_view(
         _wait_for_task(page, 0)
     finally:
         context.close()
+
+
+def test_the_staff_preview_is_the_voting_page_and_records_nothing(tmp_path, page, django_user_model):
+    built = build_page_campaign(image_root=tmp_path / "images", set_size=5)
+    django_user_model.objects.create_user(username="staff", password="staff-pass-123", is_staff=True)
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "staff-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    api_calls: list[str] = []
+    page.on("request", lambda request: api_calls.append(request.url) if "/api/" in request.url else None)
+    comparison = built.comparisons[1]
+    page.goto(f"/campaigns/{built.campaign.slug}/preview/?comparison={comparison.pk}")
+    page.wait_for_selector("#ann-task:not([hidden])")
+    assert page.inner_text("#ann-text") == comparison.text
+    shown = page.evaluate("() => [...document.querySelectorAll('#ann-set-left-images img')].map((i) => i.src)")
+    assert [src.rsplit("/", 1)[1] for src in shown] == [str(i) for i in comparison.set_a_images]
+    for key in ("a", "4", "2", "Enter"):
+        page.keyboard.press(key)
+    page.wait_for_function("() => document.getElementById('ann-summary').textContent.startsWith('Still needed')")
+    assert page.inner_text("#ann-text") == comparison.text, "the same task again"
+    assert not Vote.objects.exists() and not Assignment.objects.exists()
+    assert api_calls == []
