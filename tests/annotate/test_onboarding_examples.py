@@ -56,3 +56,16 @@ def test_the_estimated_duration_is_the_quota_times_the_median_vote_time(world):
     assert onboarding.estimated_minutes(campaign=campaign) == 6  # 30 x 12 s before any vote
     campaign.estimated_minutes = 9
     assert onboarding.estimated_minutes(campaign=campaign) == 9
+
+
+def test_the_estimate_follows_the_median_vote_time(world, csrf_client):
+    from tests.annotate.conftest import enter, next_task, post_vote
+
+    campaign = make_campaign(world, per_person_quota=10)
+    token = enter(csrf_client, campaign)
+    times = [3000, 60_000, 18_000]
+    for time_ms in times:
+        lease = next_task(csrf_client, campaign, token).json()["task"]["lease"]
+        assert post_vote(csrf_client, token, lease=lease, time_ms=time_ms).status_code == 201
+    median_ms = sorted(times)[1]
+    assert onboarding.estimated_minutes(campaign=campaign) == -(-10 * median_ms // 60_000) == 3
