@@ -244,7 +244,10 @@ class VoteInput(serializers.Serializer):
     """Documents the vote body; validation itself is the service's (one place, with clear messages)."""
 
     lease = serializers.UUIDField()
-    choice = serializers.ChoiceField(choices=["left", "right", "tie"])
+    choice = serializers.ChoiceField(
+        choices=["left", "right", "tie"], allow_null=True, required=False,
+        help_text="Null (or left out) only with irrelevant: true, \"both sets are irrelevant\" as the whole answer.",
+    )
     rating_left = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
     rating_right = serializers.IntegerField(min_value=1, max_value=5, allow_null=True, required=False)
     irrelevant = serializers.BooleanField(required=False, default=False)
@@ -270,7 +273,9 @@ class VoteView(_AnnotatorAPIView):
         data = request.data
         if not isinstance(data, dict):
             return Response({"detail": "send a JSON object"}, status=400)
-        missing = [name for name in ("lease", "choice", "idempotency_key") if data.get(name) in (None, "")]
+        # "Both sets are irrelevant" (irrelevant: true) is a whole answer: no choice needed.
+        required = ("lease", "idempotency_key") + (() if data.get("irrelevant") is True else ("choice",))
+        missing = [name for name in required if data.get(name) in (None, "")]
         if missing:
             return Response({"detail": f"missing field(s): {', '.join(missing)}"}, status=400)
         caller = Caller(
@@ -282,7 +287,7 @@ class VoteView(_AnnotatorAPIView):
         result = self.record(
             lease=data["lease"],
             caller=caller,
-            choice=data["choice"],
+            choice=data.get("choice"),
             idempotency_key=data["idempotency_key"],
             rating_left=data.get("rating_left"),
             rating_right=data.get("rating_right"),

@@ -101,6 +101,20 @@ class Campaign(models.Model):
     consent_text = models.TextField(
         blank=True, default="", help_text="Markdown consent annotators must accept before starting; empty: none."
     )
+    contact = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text="The researcher's contact shown on the first screen (an e-mail address or a name and address).",
+    )
+    estimated_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="How long the study takes, shown on the first screen; empty: estimated from the quota and the "
+        "median time per vote.",
+    )
+    examples = models.JSONField(
+        default=dict, blank=True,
+        help_text="Worked example of the first screen: {reference, text, good, partial, poor} (dataset image ids; "
+        "set with annotate.onboarding.campaign_examples_set).",
+    )
     gold_feedback = models.BooleanField(
         default=False, help_text="Tell annotators whether their answer to a gold (practice) task was correct."
     )

@@ -43,7 +43,7 @@ def vote_replace(
     *,
     lease: uuid.UUID | str,
     caller: Caller,
-    choice: str,
+    choice: str | None,
     idempotency_key: str,
     rating_left: int | None = None,
     rating_right: int | None = None,

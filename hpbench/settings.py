@@ -286,6 +286,8 @@ HPBENCH_BATCH_SIZE = env_int("HPBENCH_BATCH_SIZE", 64, minimum=1)
 HPBENCH_TOPK = env_int("HPBENCH_TOPK", 50, minimum=1)
 # The open campaign the home page invites visitors to try (``make up`` creates it); nothing shown otherwise.
 HPBENCH_TRY_CAMPAIGN = env_str("HPBENCH_TRY_CAMPAIGN", "demo-try-it")
+# The researcher's contact the demo campaigns show on their first screen.
+HPBENCH_DEMO_CONTACT = env_str("HPBENCH_DEMO_CONTACT", "hpbench demo (no real study): see the project's README")
 
 # --- Submissions ----------------------------------------------------------------------------
 HPBENCH_SUBMISSIONS_PER_DAY = env_int("HPBENCH_SUBMISSIONS_PER_DAY", 5, minimum=1)  # every submission counts

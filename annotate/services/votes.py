@@ -88,23 +88,28 @@ def vote_values(
     ask_irrelevant: bool,
 ) -> VoteValues:
     """Check an answer as the annotator gave it (sides on screen) and map it through the lease's placement.
-    Raises :class:`InvalidVote` naming the field at fault."""
-    allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
-    if choice not in allowed:
-        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
-    rating_left = _rating(rating_left, "rating_left", bool(ask_ratings))
-    rating_right = _rating(rating_right, "rating_right", bool(ask_ratings))
+    Raises :class:`InvalidVote` naming the field at fault.
+
+    "Both sets are irrelevant" (``irrelevant`` true, ``choice`` null) is a complete answer on its own: no winner
+    and no ratings are needed. It is stored as ``choice="tie"`` with ``irrelevant`` set (no preference either way;
+    the benchmark freeze drops a comparison whose votes are in majority irrelevant)."""
     if not isinstance(irrelevant, bool):
         raise InvalidVote(f"irrelevant must be true or false, got {irrelevant!r}")
     if irrelevant and not ask_irrelevant:
         raise InvalidVote("irrelevant must be false: this campaign does not ask for it")
+    irrelevant_only = irrelevant and choice is None
+    allowed = ("left", "right", "tie") if allow_tie else ("left", "right")
+    if not irrelevant_only and choice not in allowed:
+        raise InvalidVote(f"choice must be one of {', '.join(allowed)}; got {choice!r}")
+    rating_left = _rating(rating_left, "rating_left", bool(ask_ratings) and not irrelevant_only, bool(ask_ratings))
+    rating_right = _rating(rating_right, "rating_right", bool(ask_ratings) and not irrelevant_only, bool(ask_ratings))
     if time_ms is not None and (
         isinstance(time_ms, bool) or not isinstance(time_ms, int) or not 0 <= time_ms <= 86_400_000
     ):
         raise InvalidVote(f"time_ms must be a whole number of milliseconds from 0 to 86400000, got {time_ms!r}")
     left_is_a = bool(left_is_a)
     return VoteValues(
-        choice="tie" if choice == "tie" else ("a" if (choice == "left") == left_is_a else "b"),
+        choice="tie" if choice in ("tie", None) else ("a" if (choice == "left") == left_is_a else "b"),
         rating_a=rating_left if left_is_a else rating_right,
         rating_b=rating_right if left_is_a else rating_left,
         irrelevant=irrelevant,
@@ -112,9 +117,9 @@ def vote_values(
     )
 
 
-def _rating(value, name: str, asked: bool) -> int | None:
+def _rating(value, name: str, required: bool, asked: bool) -> int | None:
     if value is None:
-        if asked:
+        if required:
             raise InvalidVote(f"{name} is required: rate each set from 1 to 5")
         return None
     if not asked:
@@ -128,7 +133,7 @@ def vote_record(
     *,
     lease: uuid.UUID | str,
     caller: Caller,
-    choice: str,
+    choice: str | None,
     idempotency_key: str,
     rating_left: int | None = None,
     rating_right: int | None = None,
@@ -137,7 +142,8 @@ def vote_record(
 ) -> VoteResult:
     """Record the answer to a leased task, exactly once.
 
-    ``choice`` is the side chosen on screen ("left", "right", or "tie" where allowed); it and the
+    ``choice`` is the side chosen on screen ("left", "right", or "tie" where allowed; None with ``irrelevant``
+    for "both sets are irrelevant" alone); it and the
     ratings are mapped back to the stored sets through the lease's placement. Submitting again with the
     same ``idempotency_key`` returns the first vote (``created=False``) and records nothing.
     Raises :class:`LeaseNotFound` (404), :class:`NotYourLease` (403), :class:`InvalidVote` (400),

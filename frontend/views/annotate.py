@@ -100,11 +100,6 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
             login=not request.user.is_authenticated,
         )
 
-    options = {
-        "tie": campaign.allow_tie,
-        "ratings": campaign.ask_ratings,
-        "irrelevant": campaign.ask_irrelevant,
-    }
     config = {
         "nextUrl": f"{API_PREFIX}campaigns/{campaign.slug}/next",
         "voteUrl": f"{API_PREFIX}votes",
@@ -115,18 +110,36 @@ def campaign_page(request: HttpRequest, slug: str) -> HttpResponse:
         "onboarding": onboarding.needs_onboarding(annotator=annotator),
         "consent": bool(campaign.consent_text.strip()),
     }
-    context = {
+    context = page_context(campaign, config)
+    context.update({
+        "show_onboarding": config["onboarding"],
+        # The first screen's facts and worked example (read only while it is shown).
+        "estimated_minutes": onboarding.estimated_minutes(campaign=campaign) if config["onboarding"] else None,
+        "example": onboarding.examples_shown(campaign=campaign) if config["onboarding"] else None,
+        "contact": campaign.contact,
+    })
+    return render(request, "frontend/annotate/page.html", context)
+
+
+def campaign_options(campaign: Campaign) -> dict[str, bool]:
+    """The answer options the page offers, as the next-task API sends them."""
+    return {"tie": campaign.allow_tie, "ratings": campaign.ask_ratings, "irrelevant": campaign.ask_irrelevant}
+
+
+def page_context(campaign: Campaign, config: dict) -> dict:
+    """What ``frontend/annotate/page.html`` needs besides the first screen: the voting page and the staff
+    preview (``config["preview"]``: one task rendered by the same script, recording nothing) share it."""
+    return {
         "study_title": STUDY_TITLE,
         "instructions_html": onboarding.markdown_html(campaign.instructions) if campaign.instructions.strip() else "",
         "consent_html": onboarding.markdown_html(campaign.consent_text) if campaign.consent_text.strip() else "",
-        "show_onboarding": config["onboarding"],
+        "show_onboarding": False,
         "quota": campaign.per_person_quota,
-        "options": options,
+        "options": campaign_options(campaign),
         "config": config,
         "sides": [("left", "A"), ("right", "B")],
         "scale": RATING_SCALE,
     }
-    return render(request, "frontend/annotate/page.html", context)
 
 
 urlpatterns = [

@@ -6,6 +6,7 @@ Anonymous visitors are sent to the login page; logged-in non-staff users get 403
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import quote
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -23,7 +25,7 @@ from annotate.errors import CampaignNotFound
 from annotate.models import Annotator, Campaign
 from annotate.plots import progress_svg
 from annotate.services.review import annotator_review
-from frontend.views.annotate import RATING_SCALE, STUDY_TITLE
+from frontend.views.annotate import campaign_options, page_context
 
 # Prolific fills these placeholders with the participant's, study's and session's ids.
 PROLIFIC_QUERY = "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
@@ -107,17 +109,28 @@ def preview_page(request: HttpRequest, slug: str) -> HttpResponse:
     comparison = selectors.campaign_preview_comparison(campaign=campaign, comparison_id=comparison_id)
     if comparison is None and comparison_id is not None:
         raise Http404("No such comparison in this campaign.")
-    context = {
-        "campaign": campaign,
-        "study_title": STUDY_TITLE,
-        "comparison": comparison,
-        "sides": [("left", "A", _as_shown(comparison, "a")), ("right", "B", _as_shown(comparison, "b"))]
-        if comparison
-        else [],
-        "scale": RATING_SCALE,
-        "instructions": campaign.instructions,
+    if comparison is None:
+        return render(request, "frontend/monitor/preview.html", {"campaign": campaign, "comparison": None})
+    # The voting page itself (same template and script), fed this comparison and recording nothing.
+    sets = {
+        side: [{"url": f"/images/{image_id}", "alt": f"Set {letter}, image {i} of {len(ids)}"}
+               for i, image_id in enumerate(ids, start=1)]
+        for side, letter, ids in (("left", "A", _as_shown(comparison, "a")), ("right", "B", _as_shown(comparison, "b")))
     }
-    return render(request, "frontend/monitor/preview.html", context)
+    task = {
+        "lease": "preview",
+        "reference": {"url": f"/images/{comparison.reference_image_id}", "alt": "Reference image"},
+        "text": comparison.text,
+        "sets": sets,
+        "options": campaign_options(campaign),
+        "expires_at": (timezone.now() + timedelta(hours=1)).isoformat(),
+    }
+    config = {"preview": task, "quota": campaign.per_person_quota, "onboarding": False, "redirectDelayMs": 0,
+              "nextUrl": "preview:next", "voteUrl": "preview:vote", "replaceUrl": "preview:replace",
+              "onboardedUrl": "preview:onboarded"}
+    context = page_context(campaign, config)
+    context.update({"preview": {"campaign": campaign, "comparison": comparison}})
+    return render(request, "frontend/annotate/page.html", context)
 
 
 def _as_shown(comparison, side: str) -> list[int]:

@@ -145,21 +145,59 @@ def _campaign_ready(*, slug: str, log: Log, **options) -> None:
         campaign_set_status(campaign=campaign, status=Campaign.Status.OPEN)
 
 
+def demo_examples(*, campaign) -> None:
+    """The first screen's worked example, judged by the demo's relevance oracle: a query of the dataset that no
+    comparison of the campaign uses (so it gives no task away), two images that meet the whole request and keep
+    the rest (good), two that meet part of it (partial) and two that meet none of it (poor)."""
+    from annotate.onboarding import campaign_examples_set
+    from hpbench.catalog import oracle
+    from hpbench.catalog.models import Image, Query
+
+    used = set(campaign.comparisons.values_list("query_id", flat=True))
+    images = list(Image.objects.filter(dataset=campaign.dataset).values_list("pk", "category", "attributes"))
+    for query in Query.objects.filter(dataset=campaign.dataset).exclude(pk__in=used).order_by("pk")[:200]:
+        attrs = {pk: a or {} for pk, c, a in images if c == query.category and pk != query.reference_id}
+        reference = next((a or {} for pk, _c, a in images if pk == query.reference_id), {})
+        try:
+            requested = oracle.requested_attributes(query.captions, reference)
+        except ValueError:
+            continue
+        if len(requested) < 2:
+            continue  # "partial" needs a request of two parts or more
+        met = {pk: oracle.requested_met(a, requested) for pk, a in attrs.items()}
+        good = sorted((pk for pk in attrs if met[pk] == len(requested)),
+                      key=lambda pk: -oracle.relevance(attrs[pk], reference, requested))[:2]
+        partial = [pk for pk in attrs if 0 < met[pk] < len(requested)][:2]
+        poor = [pk for pk in attrs if met[pk] == 0][:2]
+        if len(good) == len(partial) == len(poor) == 2:
+            campaign_examples_set(campaign=campaign, reference=query.reference_id, text=" and ".join(query.captions),
+                                  good=good, partial=partial, poor=poor)
+            return
+
+
 def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
     """The demo campaign (voted on by simulated annotators) and a small one for people to try the page."""
     common = {
-        "dataset": dataset, "allow_tie": True, "ask_ratings": True, "ask_irrelevant": True,
+        "dataset": dataset, "allow_tie": True, "ask_irrelevant": True,
         "instructions": "Pick the set of garments that better shows the reference changed as the text asks.",
+        "contact": settings.HPBENCH_DEMO_CONTACT,
     }
     _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
                     num_queries=150, votes_per_pair=3, gold_share=0.1, per_person_quota=60,
                     completion_code="DEMO-THANKS", log=log,
                     # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged;
                     # nine of them fill every comparison: no cap per model pair.
-                    min_vote_ms=0, max_votes_per_model_pair=0, **common)
+                    min_vote_ms=0, max_votes_per_model_pair=0, ask_ratings=True, **common)
     _campaign_ready(slug=TRY_CAMPAIGN, name="Try it: vote on a few demo comparisons", num_queries=40,
                     votes_per_pair=1000, gold_share=0.1, per_person_quota=15, completion_code="TRIED-IT",
-                    log=log, **common)
+                    # No ratings: a vote is a choice and Enter (or "both irrelevant" and Enter), as the home page says.
+                    ask_ratings=False, log=log, **common)
+    from annotate.models import Campaign
+
+    for slug in (DEMO_CAMPAIGN, TRY_CAMPAIGN):
+        campaign = Campaign.objects.get(slug=slug)
+        if not campaign.examples:
+            demo_examples(campaign=campaign)
     # The home page's "Try the voting page" card gives each visitor a participant id of their own.
     log(f"try the voting page: {base_url}/ (Try the voting page)")
 

@@ -202,3 +202,23 @@ def test_the_openapi_schema_lists_the_annotation_endpoints(client, staff_user):
     schema = client.get("/api/schema/?format=json").content.decode()
     for path in ("/api/annotate/votes", "/api/annotate/campaigns/{slug}/next", "/api/annotate/campaigns/{slug}/enter"):
         assert path in schema
+
+
+def test_both_irrelevant_is_a_whole_answer_without_choice_or_ratings(csrf_client, world):
+    campaign = make_campaign(world, ask_ratings=True, ask_irrelevant=True)
+    token = enter(csrf_client, campaign)
+    lease = next_task(csrf_client, campaign, token).json()["task"]["lease"]
+    # A choice is still needed without the irrelevant mark, and ratings with a choice.
+    assert post_vote(csrf_client, token, lease=lease, choice=None).status_code == 400
+    refused = post_vote(csrf_client, token, lease=lease, choice="left")
+    assert refused.status_code == 400 and "rating_left is required" in refused.json()["detail"]
+    response = post_vote(csrf_client, token, lease=lease, choice=None, irrelevant=True)
+    assert response.status_code == 201, response.content
+    vote = Vote.objects.get()
+    assert (vote.choice, vote.irrelevant, vote.rating_a, vote.rating_b) == ("tie", True, None, None)
+    # Not where the campaign does not ask for it.
+    other = make_campaign(world, ask_irrelevant=False)
+    token = enter(csrf_client, other, pid="PID0002")
+    lease = next_task(csrf_client, other, token).json()["task"]["lease"]
+    refused = post_vote(csrf_client, token, lease=lease, choice=None, irrelevant=True)
+    assert refused.status_code == 400 and "does not ask for it" in refused.json()["detail"]

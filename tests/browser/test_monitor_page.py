@@ -63,8 +63,10 @@ def test_staff_copy_the_study_url_exclude_an_annotator_and_preview(browser, live
         preview.wait_for_load_state()
         assert "Nothing is leased or recorded" in preview.inner_text("main")
         assert preview.locator(".ann-images img").count() == 2 * voted.built.campaign.set_size
-        loaded = preview.evaluate("() => [...document.images].every(i => i.complete && i.naturalWidth > 0)")
-        assert loaded
+        # The task's images (the voting page's closed zoom dialog holds empty placeholders).
+        preview.wait_for_function(
+            "() => [...document.querySelectorAll('#ann-task img')].every(i => i.complete && i.naturalWidth > 0)"
+        )
     finally:
         context.close()
     assert not errors, errors

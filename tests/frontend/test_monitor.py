@@ -206,9 +206,11 @@ def test_the_preview_shows_a_task_without_leasing_or_recording_anything(voted, s
     comparison = voted.built.comparisons[2]
     before = (Assignment.objects.count(), Vote.objects.count(), Annotator.objects.count())
     html = staff_client.get(f"/campaigns/monitored/preview/?comparison={comparison.pk}").content.decode()
-    assert f'src="/images/{comparison.reference_image_id}"' in html
+    # The voting page itself renders it, from its config (frontend/annotate/page.html in preview mode).
+    assert 'id="annotate-app"' in html and '"preview": {"lease": "preview"' in html
+    assert f'"url": "/images/{comparison.reference_image_id}"' in html
     for image_id in comparison.set_a_images + comparison.set_b_images:
-        assert f'src="/images/{image_id}"' in html
+        assert f'"url": "/images/{image_id}"' in html
     assert comparison.text in html and "Nothing is leased or recorded" in html
     assert all(name not in html for name in SECRET_MODEL_NAMES)
     assert staff_client.get("/campaigns/monitored/preview/").status_code == 200  # a random one

@@ -67,8 +67,17 @@
     return match ? decodeURIComponent(match[1]) : config.csrfToken;
   }
 
-  /** POST JSON; resolves {status, body} for any HTTP answer, rejects only on network failure. */
+  /** POST JSON; resolves {status, body} for any HTTP answer, rejects only on network failure.
+   * In the staff preview (config.preview: one task) nothing is sent: every "next" is that task again and
+   * every vote is accepted without being recorded. */
   function post(url, payload) {
+    if (config.preview) {
+      var isNext = url === config.nextUrl;
+      return Promise.resolve({
+        status: isNext ? 200 : 201,
+        body: isNext ? { task: config.preview, progress: { done: 0, quota: config.quota || 0 }, done: false } : { ok: true },
+      });
+    }
     return fetch(url, {
       method: "POST",
       credentials: "same-origin",
@@ -240,13 +249,16 @@
     els.submit.disabled = state.busy;
     els.submit.setAttribute("aria-disabled", missing.length || state.busy ? "true" : "false");
     els.summary.textContent = missing.length
-      ? "Still needed: " + missing.join(" \u00b7 ")
+      ? "Still needed: " + missing.join(" \u00b7 ") + (options.irrelevant ? " (or I: both irrelevant)" : "")
+      : state.irrelevant && !state.choice ? "Ready: both sets irrelevant. Press Enter to submit."
       : "Ready: press Enter to submit.";
   }
 
   function missingParts() {
     var options = (state.task && state.task.options) || {};
     var missing = [];
+    // "Both sets are irrelevant" is a whole answer: no winner and no ratings needed.
+    if (options.irrelevant && state.irrelevant) return missing;
     if (!state.choice) missing.push(options.tie ? "choose A, B or tie" : "choose A or B");
     if (options.ratings) {
       SIDES.forEach(function (side) {
@@ -345,7 +357,8 @@
     if (!state.task || state.busy) return;
     var missing = missingParts();
     if (missing.length) {
-      var message = "Not yet: " + missing.join(", ") + (state.task.options.ratings ? " (keys 1\u20135)." : ".");
+      var message = "Not yet: " + missing.join(", ") + (state.task.options.ratings ? " (keys 1\u20135)" : "") +
+        (state.task.options.irrelevant ? ", or mark both sets irrelevant (I)." : ".");
       showError(message);
       return;
     }
@@ -363,8 +376,8 @@
     var payload = {
       lease: task.lease,
       choice: state.choice,
-      rating_left: task.options && task.options.ratings ? state.ratings.left : null,
-      rating_right: task.options && task.options.ratings ? state.ratings.right : null,
+      rating_left: task.options && task.options.ratings ? state.ratings.left || null : null,
+      rating_right: task.options && task.options.ratings ? state.ratings.right || null : null,
       irrelevant: !!(task.options && task.options.irrelevant && state.irrelevant),
       time_ms: Math.max(0, Math.round(performance.now() - state.shownAt)),
       idempotency_key: state.key,
@@ -568,6 +581,8 @@
     els.zoomImg.src = img.src;
     els.zoomImg.alt = img.alt;
     els.zoomCaption.textContent = img.alt + " (" + (state.zoomAt + 1) + " of " + all.length + ")";
+    $("ann-zoom-ref").src = els.refImg.src;
+    $("ann-zoom-text").textContent = state.task ? state.task.text : "";
   }
 
   function zoomStep(delta) { zoomShow(state.zoomAt + delta); }
