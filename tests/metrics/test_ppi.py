@@ -16,7 +16,7 @@ def _ppi_by_hand(y, f_lab, f_all, lam):
     n, big_n = len(y), len(f_all)
     mean_all = sum(f_all) / big_n
     var_all = sum((v - mean_all) ** 2 for v in f_all) / big_n
-    rect = [a - lam * b for a, b in zip(y, f_lab)]
+    rect = [a - lam * b for a, b in zip(y, f_lab, strict=True)]
     value = lam * mean_all + sum(rect) / n
     var = lam * lam * var_all / big_n + statistics.variance(rect) / n
     return value, math.sqrt(var)
@@ -52,7 +52,7 @@ def test_tuned_ppi_uses_the_ppi_plus_plus_lambda():
     y = (rng.random(60) < 0.3 + 0.4 * f_lab).astype(float)  # a weak predictor: λ strictly inside (0, 1)
     n, big_n = 60, 300
     my, mf = sum(y) / n, sum(f_lab) / n
-    cov = sum((a - my) * (b - mf) for a, b in zip(y, f_lab)) / n
+    cov = sum((a - my) * (b - mf) for a, b in zip(y, f_lab, strict=True)) / n
     var_f = sum((b - mf) ** 2 for b in f_lab) / n
     lam = min(1.0, max(0.0, cov / ((1 + n / big_n) * var_f)))
     assert 0.0 < lam < 1.0
