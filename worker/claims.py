@@ -41,7 +41,7 @@ from annotate.models import Campaign
 from hpbench import dispatch
 from hpbench.catalog.models import JobStatus, ModelEntry, RetrievalRun
 from hpbench.exports.models import ExportJob
-from hpbench.leaderboard.models import ModelScore
+from hpbench.leaderboard.models import ModelScore, PreferenceModel
 
 log = logging.getLogger(__name__)
 Status = JobStatus
@@ -81,6 +81,7 @@ KINDS = (
     JobKind("campaign build", Campaign, dispatch.CAMPAIGN_BUILD, status="build_status", started="build_started_at",
             finished="", error="build_error", progress="build_progress"),
     JobKind("export", ExportJob, dispatch.EXPORT_RUN),
+    JobKind("preference model", PreferenceModel, dispatch.PREFERENCE_TRAIN),
 )
 
 
