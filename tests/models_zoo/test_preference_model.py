@@ -72,3 +72,11 @@ def test_heldout_report_matches_a_direct_computation():
     assert report["margin_over_best"]["value"] == pytest.approx(1 / 6)
     lo, hi = report["preference_model"]["agreement"]["lower"], report["preference_model"]["agreement"]["upper"]
     assert lo <= 4.5 / 6 <= hi
+
+
+def test_the_numpy_fit_reaches_the_torch_fits_optimum():
+    from models_zoo.preference.model import fit_newton
+
+    choices, human, makers, m = _world(2)
+    x = pair_features(choices, makers[0], makers[1], m)
+    assert fit_newton(x, human) == pytest.approx(fit(x, human), abs=1e-5)
