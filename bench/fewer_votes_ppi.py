@@ -8,7 +8,8 @@ pre-drawn votes, so strategies are paired per seed. New here:
   each scored model's choice on the pair (+1/-1) and which two models made the sets (+1/-1), fitted by
   ``fit_newton`` (the same optimum as the worker's torch fit, tested) on the comparisons finished so far, with
   5-fold cross-fitting (folds by candidate): a finished comparison's prediction comes from the fit that did not see
-  it, every other candidate's is the mean of the five fits' (cross-prediction).
+  it, every other candidate's is the mean of the five fits' (cross-prediction); refitted every 100 finished
+  comparisons (a comparison finished since the last fit, unseen by all five, gets their mean).
 - **Prediction-powered agreement** (``hpbench.metrics.ppi.ppi_agreement``, PPI++): labelled = the finished
   comparisons, candidates = every candidate comparison; under informative selection the labelled pairs carry the
   rounds' design weights (``sequential_weights``).
@@ -49,6 +50,7 @@ from hpbench.metrics.ppi import ppi_agreement  # noqa: E402
 from models_zoo.preference.model import fit_newton  # noqa: E402
 
 FOLDS = 5
+REFIT = 100  # finished comparisons between refits of the preference model
 Z = float(norm.ppf(0.975))
 _features: dict[int, np.ndarray] = {}
 
@@ -66,20 +68,35 @@ def features(world: fv.World) -> np.ndarray:
     return _features[key]
 
 
-def cross_predictions(world: fv.World, done: np.ndarray, verdicts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold ``p`` of the finished comparisons and the five fits' mean ``p`` on every candidate."""
-    x = features(world)
+def _fold_fits(x: np.ndarray, done: np.ndarray, verdicts: np.ndarray) -> np.ndarray:
     fold = done % FOLDS
-    p_done = np.empty(done.size)
-    p_all = np.zeros(x.shape[0])
+    betas = np.zeros((FOLDS, x.shape[1]))
     for f in range(FOLDS):
         train = fold != f
-        if train.sum() < 2:
-            beta = np.zeros(x.shape[1])
-        else:
-            beta = fit_newton(x[done[train]], verdicts[train])
-        p_all += 1.0 / (1.0 + np.exp(-(x @ beta))) / FOLDS
-        p_done[~train] = 1.0 / (1.0 + np.exp(-(x[done[~train]] @ beta)))
+        if train.sum() >= 2:
+            betas[f] = fit_newton(x[done[train]], verdicts[train])
+    return betas
+
+
+_fits: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the last fit: the comparisons it saw, its fold coefficients
+
+
+def cross_predictions(world: fv.World, done: np.ndarray, verdicts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold ``p`` of the finished comparisons and the five fits' mean ``p`` on every candidate.
+
+    The folds are refitted once ``REFIT`` comparisons finished since the last fit; until then a comparison that
+    finished after it gets the mean of the five fits (none saw it), the others their out-of-fold fit's.
+    """
+    x = features(world)
+    seen, betas = _fits.get("last", (np.zeros(0, dtype=np.int64), np.zeros((FOLDS, x.shape[1]))))
+    if (done.size - seen.size >= REFIT or seen.size > done.size or not np.array_equal(done[:seen.size], seen)
+            or seen.size == 0):
+        seen, betas = done.copy(), _fold_fits(x, done, verdicts)
+        _fits["last"] = (seen, betas)
+    p_folds = 1.0 / (1.0 + np.exp(-(x @ betas.T)))  # (C, FOLDS)
+    p_all = p_folds.mean(axis=1)
+    p_done = p_all[done].copy()
+    p_done[: seen.size] = p_folds[seen, seen % FOLDS]
     return p_done, p_all
 
 
