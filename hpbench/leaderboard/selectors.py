@@ -393,29 +393,39 @@ def preference_model_board(*, benchmark: PreferenceBenchmark, user) -> dict[str,
 
 
 def _ppi_figures(*, benchmark: PreferenceBenchmark, row, visible) -> tuple[dict[int, dict], str]:
+    """PPI++ agreement per visible model: ``Y`` its exact choices' credit on the decided pairs; ``f`` the expected
+    credit under the preference model, on the labelled pairs from the same inputs as on the candidates
+    (``labelled_p``/``labelled_choices`` when the worker stored them, else the stored out-of-fold predictions and
+    the exact choices)."""
     import numpy as np
 
-    from hpbench.metrics.ppi import ppi_agreement
+    from hpbench.metrics.ppi import credit, expected_credit, ppi_mean
 
     candidates = row.candidates or {}
     cand_p = np.asarray(candidates.get("p") or [], dtype=np.float64)
     if cand_p.size == 0:
-        return {}, ("The preference model has no unlabelled candidate pairs: prediction-powered agreement needs "
-                    "them, so the classic estimate is shown.")
+        why = candidates.get("skipped") or "the preference model has no unlabelled candidate pairs"
+        return {}, f"Prediction-powered agreement needs unlabelled candidate pairs ({why}): the classic estimate " \
+                   "is shown."
     p = row.probabilities()
     human, weights = map(np.asarray, zip(*benchmark.pairs.order_by("position").values_list(
         "preference", "selection_weight"), strict=True))
     decided = human != 0
     design = weights[decided] if (weights != 1.0).any() else None
+    labelled_p = np.asarray(candidates.get("labelled_p") or p if p is not None else [], dtype=np.float64)
     out = {}
     for score in ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible):
         choices = score.choices()
-        cand_choices = (candidates.get("choices") or {}).get(str(score.model_id))
-        if choices is None or cand_choices is None or len(cand_choices) != cand_p.size or p is None:
+        key = str(score.model_id)
+        cand_choices = (candidates.get("choices") or {}).get(key)
+        lab_choices = (candidates.get("labelled_choices") or {}).get(key)
+        lab_choices = np.asarray(lab_choices, dtype=np.int8) if lab_choices is not None else choices
+        if (choices is None or cand_choices is None or len(cand_choices) != cand_p.size
+                or labelled_p.size != human.size or lab_choices is None or lab_choices.size != human.size):
             continue
-        est = ppi_agreement(choices[decided], human[decided], p[decided],
-                            np.concatenate([choices[decided], np.asarray(cand_choices, dtype=np.int8)]),
-                            np.concatenate([p[decided], cand_p]), weights=design)
+        f_lab = expected_credit(labelled_p[decided], lab_choices[decided])
+        f_all = np.concatenate([f_lab, expected_credit(cand_p, np.asarray(cand_choices, dtype=np.int8))])
+        est = ppi_mean(credit(choices[decided], human[decided]), f_lab, f_all, weights=design)
         out[score.model_id] = est.as_dict()
     return out, ""
 

@@ -102,6 +102,6 @@ def test_without_candidates_the_page_says_the_classic_estimate_is_shown(board, c
     benchmark_estimator_set(benchmark=benchmark, estimator="ppi")
     PreferenceModel.objects.update(candidates={})
     html = client.get(f"/leaderboard/{benchmark.name}/").content.decode()
-    assert "Prediction-powered" in html and "no unlabelled candidate pairs" in html
+    assert "Prediction-powered" in html and "needs unlabelled candidate pairs" in html
     body = APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
     assert body["rows"][0]["agreement"] == 0.5 and body["rows"][0]["agreement_estimator"] == "classic"
