@@ -50,7 +50,7 @@ def preference_model_execute(*, model_id: int) -> str:
         if not scores:
             raise ValueError(f"benchmark {row.benchmark.label} has no finished model score with per-pair choices: "
                              "score at least one model first")
-        choices = np.stack([s.choices() for s in scores])
+        choices = np.stack([c for c in (s.choices() for s in scores) if c is not None])
         if choices.shape[1] != len(pairs):
             raise ValueError(f"stored choices cover {choices.shape[1]} pairs, the benchmark has {len(pairs)}")
         makers = sorted({m for _, _, a, b, _ in pairs for m in (a, b) if m is not None})
