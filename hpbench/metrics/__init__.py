@@ -11,4 +11,5 @@ Modules:
   intervals.
 - :mod:`hpbench.metrics.reliability`: pairwise annotator agreement and Krippendorff's alpha (nominal).
 - :mod:`hpbench.metrics.arena`: Bradley-Terry ratings with Chatbot Arena conventions and bootstrap intervals.
+- :mod:`hpbench.metrics.ppi`: prediction-powered agreement (PPI++) from labelled pairs and a preference model.
 """
