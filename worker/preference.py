@@ -70,9 +70,12 @@ def preference_model_execute(*, model_id: int) -> str:
         p[decided] = cross_fit(x[decided], y, folds)
         if (~decided).any():
             p[~decided] = predict(fit(x[decided], y), x[~decided])
-        candidates = candidate_inputs(benchmark=row.benchmark, scores=scores, makers=makers, betas=betas,
-                                      decided_folds=dict(zip(np.flatnonzero(decided).tolist(), folds.tolist(),
-                                                             strict=True)))
+        try:  # the model and its figures stand without candidates: PPI then says why it is not shown
+            candidates = candidate_inputs(benchmark=row.benchmark, scores=scores, makers=makers, betas=betas,
+                                          decided_folds=dict(zip(np.flatnonzero(decided).tolist(), folds.tolist(),
+                                                                 strict=True)))
+        except Exception as exc:
+            candidates = {"skipped": f"{type(exc).__name__}: {exc}"}
         report = heldout_report(p[decided], y, {s.model.name: choices[i][decided] for i, s in enumerate(scores)},
                                 folds, seed=row.seed)
         report["seconds"] = round(time.perf_counter() - started, 3)
@@ -118,7 +121,8 @@ def candidate_inputs(*, benchmark, scores: list, makers: list[int], betas: list,
     except BuildError as exc:
         return {"skipped": str(exc)}
     k = campaign.set_size
-    compared = {(q, min(a, b), max(a, b)) for q, a, b in campaign.comparisons.values_list(
+    compared = {(q, min(a, b), max(a, b)) for q, a, b in campaign.comparisons.filter(
+        is_gold=False, set_a_model__isnull=False, set_b_model__isnull=False).values_list(
         "query_id", "set_a_model_id", "set_b_model_id")}
     covered = sorted(set.intersection(*(set(q for q, (ids, _) in topks[m].items() if len(ids) >= k)
                                         for m in topks)))

@@ -106,6 +106,8 @@ def test_candidates_are_the_campaigns_uncompared_pairs_scored_like_the_labelled_
     makers = [ModelEntry.objects.create(name=f"mk{n}", family="demo") for n in range(3)]
     a, b, c = (m.pk for m in makers)
     campaign = campaign_create(slug="pm-cand", name="c", dataset=dataset, models=makers, set_size=1)
+    Comparison.objects.create(campaign=campaign, query_id=q1, reference_image_id=im[0], text="t", position=2,
+                              set_a_images=[im[1]], set_b_images=[im[3]], is_gold=True, open_slots=0)  # no makers
     Comparison.objects.create(campaign=campaign, query_id=q1, reference_image_id=im[0], text="t", position=1,
                               set_a_images=[im[1]], set_b_images=[im[2]], set_a_model_id=b, set_b_model_id=a,
                               open_slots=0)
