@@ -204,3 +204,17 @@ def test_campaign_builds_and_exports_are_claimed_requeued_and_failed_on_their_ow
     assert (campaign.build_status, campaign.build_progress, campaign.restarts) == ("queued", 0.0, 1)
     assert export.status == "failed" and "hard time limit" in export.error and export.finished_at is not None
     assert [(c.args[0], c.kwargs["args"]) for c in sent.call_args_list] == [("default.campaigns.build", [campaign.pk])]
+
+
+def test_the_reaper_queues_again_a_preference_model_whose_worker_is_lost(score, sent, settings,
+                                                                        django_capture_on_commit_callbacks):
+    from hpbench.leaderboard.models import PreferenceModel
+
+    row = PreferenceModel.objects.create(benchmark=score.benchmark, version=1, method="logreg-v1")
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(row, status="running", claimed_by="gone:1:p", heartbeat_at=old, started_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["requeued"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.restarts) == ("queued", 1)
+    assert [(c.args[0], c.kwargs["args"]) for c in sent.call_args_list] == [("gpu.preference.train", [row.pk])]
