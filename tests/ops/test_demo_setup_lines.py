@@ -102,4 +102,5 @@ def test_a_preference_model_line_names_its_held_out_agreement_and_the_best_model
     assert preference_model_line(row) == ("preference model v2 on demo-human-preferences: held-out agreement 0.812 "
                                           "[0.75, 0.87] (best model demo-qure: 0.805)")
     failed = PreferenceModel(benchmark=benchmark, version=1, status="failed", error="ValueError: no scores\n...")
-    assert preference_model_line(failed) == "preference model v1 on demo-human-preferences: failed (ValueError: no scores)"
+    assert preference_model_line(failed) == (
+        "preference model v1 on demo-human-preferences: failed (ValueError: no scores)")
