@@ -39,6 +39,7 @@ import functools
 import multiprocessing
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,9 +77,16 @@ class World:
 
 @dataclass(frozen=True)
 class Strategy:
+    """``estimator`` (None: the classic weighted agreement) returns ``(estimate, lower, upper)`` per model from
+    ``(world, finished comparisons, their verdicts, their design weights)``; ``predictor`` (None: the adaptive
+    module's predicted preference) gives informative selection its ``p̂`` from ``(world, candidates, finished
+    comparisons, their verdicts)``. Both are ``bench/fewer_votes_ppi.py``'s."""
+
     name: str
     adaptive: bool
     informative: bool
+    estimator: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    predictor: Callable[..., np.ndarray] | None = None
 
 
 STRATEGIES = (
@@ -145,6 +153,7 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
     sizes: list[int] = []  # informative rounds' expected counts
     round_of: dict[int, int] = {}
     checkpoints: list[tuple[int, float, float]] = []
+    covered: list[tuple[int, np.ndarray]] = []  # with an estimator: (finished comparisons, which models are covered)
     max_votes = args.max_votes if strategy.adaptive else FIXED_OVERLAP
 
     def refill_queue() -> None:
@@ -167,7 +176,11 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
                        fit_outcome=np.asarray([verdict[c] for c in done], dtype=np.float64))
         else:
             fit = {}
-        p_hat = predicted_preference(gap[:idx.size], rating[world.maker_i[idx]] - rating[world.maker_j[idx]], **fit)
+        if strategy.predictor is not None:
+            p_hat = strategy.predictor(world, idx, d, np.asarray([verdict[c] for c in done], dtype=bool))
+        else:
+            p_hat = predicted_preference(gap[:idx.size], rating[world.maker_i[idx]] - rating[world.maker_j[idx]],
+                                         **fit)
         picks, pi = informative_draw(p_hat, scorer_disagreement(world.prefers_a[idx]), take=args.refresh,
                                      random_share=args.random_share, rng=rng)
         sizes.append(min(args.refresh, idx.size))  # the round's expected count
@@ -222,7 +235,11 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
                                        pi=[weights[x] for x in done])
             else:
                 w = np.ones(d.size)
-            est = weighted_agreement(world.prefers_a[d], np.asarray([verdict[x] for x in done]), w)
+            if strategy.estimator is None:
+                est = weighted_agreement(world.prefers_a[d], np.asarray([verdict[x] for x in done]), w)
+            else:
+                est, low, high = strategy.estimator(world, d, np.asarray([verdict[x] for x in done]), w)
+                covered.append((d.size, (low <= reference) & (reference <= high)))
             tau = kendalltau(ranking(est), ref_rank).statistic
             checkpoints.append((votes, float(tau), float(np.abs(est - reference).max())))
 
@@ -243,6 +260,7 @@ def simulate(world: World, strategy: Strategy, reference: np.ndarray, args: argp
         "err": settled([e <= args.tolerance for e in errs]),
         "both": settled([t >= 1 - 1e-12 and e <= args.tolerance for t, e in zip(taus, errs, strict=True)]),
         "votes_per_comparison": spent_on_done / max(1, len(counts) - len(active)),
+        "covered": covered,
     }
 
 

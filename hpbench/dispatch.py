@@ -17,13 +17,14 @@ EXPORT_RUN = "default.exports.run"
 RETRIEVAL_RUN = "gpu.retrieval.run"
 SCORE_MODEL = "gpu.scoring.score_model"
 SCOREFILE_CHECK = "default.scorefiles.check"
+PREFERENCE_TRAIN = "gpu.preference.train"
 SCOREFILE_RANKINGS = "default.scorefiles.rankings"
 SCOREFILE_SCORE = "default.scorefiles.score"
 TRAIN_MODEL = "gpu.training.train_model"
 
 TASK_NAMES = (
     CAMPAIGN_BUILD, EXPORT_RUN, RETRIEVAL_RUN, SCORE_MODEL, SCOREFILE_CHECK, SCOREFILE_RANKINGS, SCOREFILE_SCORE,
-    TRAIN_MODEL,
+    TRAIN_MODEL, PREFERENCE_TRAIN,
 )
 
 

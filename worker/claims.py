@@ -49,7 +49,7 @@ from annotate.models import Campaign
 from hpbench import dispatch
 from hpbench.catalog.models import JobStatus, ModelEntry, ReaperState, RetrievalRun, TrainingJob
 from hpbench.exports.models import ExportJob
-from hpbench.leaderboard.models import ModelScore
+from hpbench.leaderboard.models import ModelScore, PreferenceModel
 
 log = logging.getLogger(__name__)
 Status = JobStatus
@@ -90,6 +90,7 @@ KINDS = (
             finished="", error="build_error", progress="build_progress"),
     JobKind("export", ExportJob, dispatch.EXPORT_RUN),
     JobKind("training", TrainingJob, dispatch.TRAIN_MODEL),
+    JobKind("preference model", PreferenceModel, dispatch.PREFERENCE_TRAIN),
 )
 
 

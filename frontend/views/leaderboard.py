@@ -54,6 +54,8 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404("No such benchmark.") from None
     sort = request.GET.get("sort", selectors.DEFAULT_SORT)
     board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=sort)
+    preference_model = selectors.preference_model_board(benchmark=benchmark, user=request.user)
+    board = selectors.leaderboard_with_estimator(board, preference_model)
     current = board["sort"]
     headers = []
     for key, label, better in COLUMNS:
@@ -97,6 +99,7 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
         "labels_note": selectors.benchmark_labels_note(benchmark),
         "svg": mark_safe(headline()),  # built with html.escape
         "demo_caption": demo_caption(benchmark=benchmark, rows=board["rows"]),
+        "preference_model": preference_model,
     })
 
 

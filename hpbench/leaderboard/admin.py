@@ -9,10 +9,12 @@ from hpbench.leaderboard.models import (
     BenchmarkPair,
     ModelScore,
     PreferenceBenchmark,
+    PreferenceModel,
     ReportedScore,
     ScoreFile,
     Submission,
 )
+from hpbench.leaderboard.services.preference_models import preference_model_request
 from hpbench.leaderboard.services.scores import model_scores_request
 from hpbench.leaderboard.services.submissions import submission_rerun
 
@@ -20,11 +22,16 @@ from hpbench.leaderboard.services.submissions import submission_rerun
 @admin.register(PreferenceBenchmark)
 class PreferenceBenchmarkAdmin(admin.ModelAdmin):
     list_display = ["name", "version", "source", "dataset", "n_pairs", "tie_policy", "human_agreement",
-                    "is_active", "frozen_at"]
+                    "agreement_estimator", "is_active", "frozen_at"]
     list_filter = ["source", "is_active", "labels_public"]
     readonly_fields = ["name", "version", "source", "dataset", "campaign", "tie_policy", "fingerprint", "frozen_at",
                        "n_pairs", "votes_per_pair", "human_agreement", "human_alpha", "report", "hidden_split_of"]
-    actions = ["score_all_models"]
+    actions = ["score_all_models", "train_preference_model"]
+
+    @admin.action(description="Train a preference model on the selected benchmarks (gpu queue)")
+    def train_preference_model(self, request, queryset) -> None:
+        rows = [preference_model_request(benchmark=b) for b in queryset]
+        self.message_user(request, f"{len(rows)} preference model(s) queued or running.", messages.SUCCESS)
 
     @admin.action(description="Score every visible model on the selected benchmarks")
     def score_all_models(self, request, queryset) -> None:
@@ -32,6 +39,16 @@ class PreferenceBenchmarkAdmin(admin.ModelAdmin):
         for model in ModelEntry.objects.filter(is_hidden=False):
             queued += len(model_scores_request(model=model, benchmarks=list(queryset)))
         self.message_user(request, f"{queued} score(s) queued.", messages.SUCCESS)
+
+
+@admin.register(PreferenceModel)
+class PreferenceModelAdmin(admin.ModelAdmin):
+    list_display = ["benchmark", "version", "method", "status", "progress", "folds", "finished_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in PreferenceModel._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(BenchmarkPair)

@@ -207,7 +207,8 @@ class LeaderboardApi(APIView):
         params = benchmark_params(request, LeaderboardParams)
         benchmark = _get_benchmark(name, params.get("version"))
         board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=params["sort"])
-        return Response(board)
+        section = selectors.preference_model_board(benchmark=benchmark, user=request.user)
+        return Response(selectors.leaderboard_with_estimator(board, section))
 
 
 class LeaderboardCsvApi(APIView):

@@ -66,6 +66,16 @@ class PreferenceBenchmark(models.Model):
                   "score files are ranked on it (as challenge servers keep test labels).",
     )
 
+    class Estimator(models.TextChoices):
+        CLASSIC = "classic", "Classic (human-labelled pairs only)"
+        PPI = "ppi", "Prediction-powered (PPI++ with the preference model)"
+
+    agreement_estimator = models.CharField(
+        max_length=8, choices=Estimator.choices, default=Estimator.CLASSIC,
+        help_text="How the leaderboard estimates agreement: from the labelled pairs alone, or prediction-powered "
+                  "(hpbench.metrics.ppi) with its latest finished preference model's predictions on every candidate.",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["name", "version"], name="benchmark_unique_version"),
@@ -305,3 +315,57 @@ class ReportedScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.label} {self.preference_ratio} on {self.benchmark_name}"
+
+
+class PreferenceModel(models.Model):
+    """A human-preference model trained on one benchmark's votes (``models_zoo.preference``), versioned per benchmark.
+
+    Not a retrieval model: it predicts, per pair, the probability that people prefer set 1. Trained by a worker
+    (``worker/preference.py``) with K-fold cross-fitting over queries, so each pair's stored prediction comes from a
+    fit that never saw it; ``report`` holds its held-out figures against every CIR model's own choices.
+    """
+
+    Status = JobStatus
+
+    benchmark = models.ForeignKey(PreferenceBenchmark, on_delete=models.CASCADE, related_name="preference_models")
+    version = models.PositiveIntegerField()
+    method = models.CharField(max_length=32, help_text="models_zoo.preference.VERSION when trained.")
+    folds = models.PositiveSmallIntegerField(default=5)
+    seed = models.IntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True, default="")
+    feature_models = models.JSONField(default=list, blank=True, help_text="ModelEntry ids whose choices are features.")
+    predictions = models.BinaryField(
+        null=True, blank=True, editable=False,
+        help_text="Out-of-fold probability that people prefer set 1, float64 per pair in position order.",
+    )
+    candidates = models.JSONField(
+        default=dict, blank=True,
+        help_text='Unlabelled candidate pairs for prediction-powered agreement: {"p": [..], "choices": {model id: '
+                  '[1|2|0, ..]}}; empty when the benchmark has none.',
+    )
+    report = models.JSONField(default=dict, blank=True, help_text="models_zoo.preference.evaluate.heldout_report.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=255, blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    restarts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["benchmark", "version"], name="prefmodel_unique_version"),
+        ]
+        ordering = ["benchmark", "-version"]
+
+    def __str__(self) -> str:
+        return f"preference model v{self.version} of {self.benchmark_id} ({self.status})"
+
+    def probabilities(self) -> np.ndarray | None:
+        """:attr:`predictions` as a float64 array (position order), or ``None`` before it is trained."""
+        import numpy as np
+
+        if self.predictions is None:
+            return None
+        return np.frombuffer(bytes(self.predictions), dtype=np.float64)

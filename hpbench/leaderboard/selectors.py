@@ -497,3 +497,107 @@ def benchmark_labels_note(benchmark: PreferenceBenchmark) -> str:
         return (f"Score files are ranked on the hidden split {hidden.name} ({hidden.n_pairs} pairs, labels never "
                 "exported).")
     return ""
+
+
+# --- preference model and the agreement estimator setting -----------------------------------------
+
+
+def preference_model_board(*, benchmark: PreferenceBenchmark, user) -> dict[str, Any]:
+    """The benchmark's agreement estimator and its latest finished preference model, for the caller.
+
+    Returns ``{"estimator": "classic" | "ppi", "estimator_label", "model": None | {version, method, folds, n_pairs,
+    agreement, log_loss, margin_over_best, best_model, rows: [{model, agreement, log_loss}]}, "ppi": {model id:
+    PPIEstimate dict}, "ppi_note": why no prediction-powered figure is shown, or ""}``. Only models the caller may
+    see appear (by name in ``rows``, by id in ``ppi``); the margin is shown only when the best model is visible.
+    Prediction-powered figures are computed when the setting is ``ppi`` and the preference model carries unlabelled
+    candidate pairs (:mod:`hpbench.metrics.ppi`; design weights when the pairs have them).
+    """
+    from hpbench.leaderboard.models import PreferenceModel
+
+    estimator = benchmark.agreement_estimator
+    out: dict[str, Any] = {"estimator": estimator, "estimator_label": benchmark.get_agreement_estimator_display(),
+                           "model": None, "ppi": {}, "ppi_note": ""}
+    row = (PreferenceModel.objects.filter(benchmark=benchmark, status=PreferenceModel.Status.FINISHED)
+           .order_by("-version").first())
+    if row is None:
+        if estimator == PreferenceBenchmark.Estimator.PPI:
+            out["ppi_note"] = "No trained preference model yet: the classic estimate is shown."
+        return out
+    visible = model_entries_visible_to(user)
+    visible_names = set(visible.filter(pk__in=row.feature_models).values_list("name", flat=True))
+    report = row.report or {}
+    best = report.get("best_model")
+    out["model"] = {
+        "version": row.version,
+        "method": row.method,
+        "folds": row.folds,
+        "n_pairs": report.get("n_pairs"),
+        "agreement": report.get("preference_model", {}).get("agreement"),
+        "log_loss": report.get("preference_model", {}).get("log_loss"),
+        "best_model": best if best in visible_names else None,
+        "margin_over_best": report.get("margin_over_best") if best in visible_names else None,
+        "rows": sorted(
+            ({"model": name, **figures} for name, figures in (report.get("models") or {}).items()
+             if name in visible_names),
+            key=lambda r: -r["agreement"]["value"],
+        ),
+        "finished_at": row.finished_at,
+    }
+    if estimator == PreferenceBenchmark.Estimator.PPI:
+        out["ppi"], out["ppi_note"] = _ppi_figures(benchmark=benchmark, row=row, visible=visible)
+    return out
+
+
+def _ppi_figures(*, benchmark: PreferenceBenchmark, row, visible) -> tuple[dict[int, dict], str]:
+    """PPI++ agreement per visible model: ``Y`` its exact choices' credit on the decided pairs; ``f`` the expected
+    credit under the preference model, on the labelled pairs from the same inputs as on the candidates
+    (``labelled_p``/``labelled_choices`` when the worker stored them, else the stored out-of-fold predictions and
+    the exact choices)."""
+    import numpy as np
+
+    from hpbench.metrics.ppi import credit, expected_credit, ppi_mean
+
+    candidates = row.candidates or {}
+    cand_p = np.asarray(candidates.get("p") or [], dtype=np.float64)
+    if cand_p.size == 0:
+        why = candidates.get("skipped") or "the preference model has no unlabelled candidate pairs"
+        return {}, f"Prediction-powered agreement needs unlabelled candidate pairs ({why}): the classic estimate " \
+                   "is shown."
+    p = row.probabilities()
+    human, weights = map(np.asarray, zip(*benchmark.pairs.order_by("position").values_list(
+        "preference", "selection_weight"), strict=True))
+    decided = human != 0
+    design = weights[decided] if (weights != 1.0).any() else None
+    labelled_p = np.asarray(candidates.get("labelled_p") or p if p is not None else [], dtype=np.float64)
+    out = {}
+    for score in ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible):
+        choices = score.choices()
+        key = str(score.model_id)
+        cand_choices = (candidates.get("choices") or {}).get(key)
+        lab_choices = (candidates.get("labelled_choices") or {}).get(key)
+        lab_choices = np.asarray(lab_choices, dtype=np.int8) if lab_choices is not None else choices
+        if (choices is None or cand_choices is None or len(cand_choices) != cand_p.size
+                or labelled_p.size != human.size or lab_choices is None or lab_choices.size != human.size):
+            continue
+        f_lab = expected_credit(labelled_p[decided], lab_choices[decided])
+        f_all = np.concatenate([f_lab, expected_credit(cand_p, np.asarray(cand_choices, dtype=np.int8))])
+        est = ppi_mean(credit(choices[decided], human[decided]), f_lab, f_all, weights=design)
+        out[score.model_id] = est.as_dict()
+    return out, ""
+
+
+def leaderboard_with_estimator(board: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+    """``board`` (:func:`leaderboard`) with each row's agreement replaced by its prediction-powered estimate where
+    ``section`` (:func:`preference_model_board`) has one; the classic figures stay as ``agreement_classic*``, and
+    every row says which it shows (``agreement_estimator``). Ranks and order are left as computed."""
+    for row in board["rows"]:
+        estimate = section["ppi"].get(row["model_id"])
+        row["agreement_estimator"] = "ppi" if estimate else "classic"
+        if estimate:
+            row["agreement_classic"] = row["agreement"]
+            row["agreement_classic_low"], row["agreement_classic_high"] = row["agreement_low"], row["agreement_high"]
+            row["agreement"], row["agreement_low"], row["agreement_high"] = (
+                estimate["value"], estimate["lower"], estimate["upper"])
+    board["agreement_estimator"] = section["estimator"]
+    board["preference_model"] = {k: v for k, v in section.items() if k != "estimator"}
+    return board

@@ -13,4 +13,5 @@ Modules:
   and the model against the same majorities, the preference ratio's chance level (from a model's choices).
 - :mod:`hpbench.metrics.reliability`: pairwise annotator agreement and Krippendorff's alpha (nominal).
 - :mod:`hpbench.metrics.arena`: Bradley-Terry ratings with Chatbot Arena conventions and bootstrap intervals.
+- :mod:`hpbench.metrics.ppi`: prediction-powered agreement (PPI++) from labelled pairs and a preference model.
 """

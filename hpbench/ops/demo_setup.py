@@ -248,7 +248,24 @@ def _http_ok(url: str) -> bool:
 
 
 #: Steps after the retrieval runs, each ``step(dataset=, base_url=, log=)``; each only adds what is missing.
-DEMO_STEPS: list[Callable[..., None]] = [step_campaign, step_simulated_annotators, step_benchmark_and_scores]
+def step_preference_model(*, dataset: Dataset, base_url: str, log: Log) -> None:
+    """Train the demo benchmark's preference model (on the worker's ``gpu`` queue) once its scores are in."""
+    from hpbench.leaderboard.models import PreferenceBenchmark, PreferenceModel
+    from hpbench.leaderboard.services.preference_models import preference_model_request
+
+    benchmark = PreferenceBenchmark.objects.filter(name="demo-human-preferences").order_by("-version").first()
+    if benchmark is None or PreferenceModel.objects.filter(benchmark=benchmark, status="finished").exists():
+        return
+    with transaction.atomic():
+        row = preference_model_request(benchmark=benchmark)
+    _wait(lambda: PreferenceModel.objects.get(pk=row.pk).status not in ("queued", "running"), timeout=600,
+          what="preference model")
+    log(preference_model_line(PreferenceModel.objects.get(pk=row.pk)))
+
+
+DEMO_STEPS: list[Callable[..., None]] = [
+    step_campaign, step_simulated_annotators, step_benchmark_and_scores, step_preference_model,
+]
 
 
 # --- Status lines for the terminal: each names its metric and rounds it ---------------------------------------
@@ -313,3 +330,15 @@ def score_line(score) -> str:
         f"preference ratio {_num(score.preference_ratio, 3)}"
     )
 
+
+
+def preference_model_line(row) -> str:
+    """``preference model v1 on demo-human-preferences: held-out agreement 0.812 [0.75, 0.87] (best model 0.80)``."""
+    head = f"preference model v{row.version} on {row.benchmark.name}"
+    if row.status != "finished":
+        return f"{head}: {row.status}" + (f" ({_first_line(row.error)})" if row.status == "failed" else "")
+    pm = row.report["preference_model"]["agreement"]
+    best = row.report.get("best_model")
+    best_text = f" (best model {best}: {_num(row.report['models'][best]['agreement']['value'], 3)})" if best else ""
+    return (f"{head}: held-out agreement {_num(pm['value'], 3)} [{_num(pm['lower'], 2)}, {_num(pm['upper'], 2)}]"
+            + best_text)

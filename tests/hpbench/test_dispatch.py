@@ -33,6 +33,7 @@ def test_gpu_tasks_are_routed_to_the_gpu_queue_by_name_alone():
         "default.scorefiles.rankings": "default",
         "default.scorefiles.score": "default",
         "gpu.training.train_model": "gpu",
+        "gpu.preference.train": "gpu",
     }
 
 

@@ -95,3 +95,18 @@ def test_library_log_lines_and_warnings_go_to_the_log_file(tmp_path, capsys):
     assert "No hostname" not in out + err and "deprecated celery" not in out + err
     text = (tmp_path / "logs" / "up.log").read_text()
     assert "No hostname was supplied" in text and "a deprecated celery setting" in text
+
+
+def test_a_preference_model_line_names_its_held_out_agreement_and_the_best_model():
+    from hpbench.leaderboard.models import PreferenceModel
+    from hpbench.ops.demo_setup import preference_model_line
+
+    benchmark = PreferenceBenchmark(name="demo-human-preferences", version=1)
+    row = PreferenceModel(benchmark=benchmark, version=2, status="finished", report={
+        "preference_model": {"agreement": {"value": 0.81234, "lower": 0.7512, "upper": 0.8699}},
+        "best_model": "demo-qure", "models": {"demo-qure": {"agreement": {"value": 0.8049}}}})
+    assert preference_model_line(row) == ("preference model v2 on demo-human-preferences: held-out agreement 0.812 "
+                                          "[0.75, 0.87] (best model demo-qure: 0.805)")
+    failed = PreferenceModel(benchmark=benchmark, version=1, status="failed", error="ValueError: no scores\n...")
+    assert preference_model_line(failed) == (
+        "preference model v1 on demo-human-preferences: failed (ValueError: no scores)")

@@ -303,3 +303,17 @@ def test_a_training_job_is_claimed_and_requeued_like_the_others(run, sent, setti
     job.refresh_from_db()
     assert (job.status, job.restarts) == ("queued", 1)
     assert _sends(sent) == [("gpu.training.train_model", [job.pk])]
+
+
+def test_the_reaper_queues_again_a_preference_model_whose_worker_is_lost(score, sent, settings,
+                                                                        django_capture_on_commit_callbacks):
+    from hpbench.leaderboard.models import PreferenceModel
+
+    row = PreferenceModel.objects.create(benchmark=score.benchmark, version=1, method="logreg-v1")
+    old = timezone.now() - timedelta(seconds=settings.HPBENCH_HEARTBEAT_TIMEOUT + 5)
+    _set(row, status="running", claimed_by="gone:1:p", heartbeat_at=old, started_at=old)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert claims.jobs_reap()["requeued"] == 1
+    row.refresh_from_db()
+    assert (row.status, row.restarts) == ("queued", 1)
+    assert [(c.args[0], c.kwargs["args"]) for c in sent.call_args_list] == [("gpu.preference.train", [row.pk])]
