@@ -21,6 +21,7 @@ from hpbench.leaderboard.services.submissions import (
     submission_cancel,
     submission_create,
     submission_publish,
+    submission_publishable,
     submission_refresh,
     submissions_counted_today,
     submissions_per_day,
@@ -103,7 +104,8 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def submissions_page(request: HttpRequest) -> HttpResponse:
-    from models_zoo import FAMILIES, VARIANTS
+    from models_zoo import VARIANTS
+    from models_zoo.registry import uploadable_families
 
     form = {"family": "", "variant": "", "config": "", "description": "", "link": ""}
     if request.method == "POST":
@@ -153,8 +155,9 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
     submissions = [submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
     return render(request, "frontend/leaderboard/submissions.html", {
         "submissions": submissions,
-        "families": [(f, VARIANTS[f]) for f in sorted(FAMILIES)],
-        "config_keys": [(f, researcher_keys(f)) for f in sorted(FAMILIES) if researcher_keys(f)],
+        # Only what can be submitted: one checkpoint file, or a folder family's archive.
+        "families": [(f.name, VARIANTS[f.name], f.folder_files) for f in uploadable_families()],
+        "config_keys": [(f.name, researcher_keys(f.name)) for f in uploadable_families() if researcher_keys(f.name)],
         "base_models": BaseModel.objects.order_by("family", "name").values_list("name", "family"),
         "form": form,
         "quota_used": submissions_counted_today(owner=request.user),
@@ -182,6 +185,7 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
         "runs": selectors.submission_runs(submission),
         "score_files": selectors.submission_score_files(submission),
         "can_write": can_write,
+        "publishable": submission_publishable(submission),
     })
 
 

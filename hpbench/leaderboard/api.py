@@ -180,7 +180,8 @@ class SubmissionUploadSerializer(SubmissionCreateSerializer):
     """
 
     family = serializers.CharField(max_length=32, required=False, help_text="With `file`: the model family.")
-    file = serializers.FileField(required=False, help_text="A checkpoint (safetensors, or a torch.save zip).")
+    file = serializers.FileField(required=False, help_text="A checkpoint (safetensors, or a torch.save zip); for a "
+                                 "folder-shaped family (demo) a .zip or .tar archive of the folder.")
     scores = serializers.ListField(
         child=serializers.FileField(), required=False,
         help_text="Instead of `file`: one or more score files (.jsonl / .parquet relevance, .json rankings).")
@@ -255,7 +256,8 @@ class SubmissionListApi(APIView):
         description="A checkpoint is evaluated on the platform; score files get bounded checks (name, size, "
         "Parquet metadata) while the upload waits and are validated row by row on a worker (a bad row fails "
         "the submission, its log naming the file and line). "
-        "Every submission counts against the daily quota (429 once reached).",
+        "A checkpoint refused by the upload checks (format, archive layout for the family) is a 400 and does not "
+        "count; every accepted submission counts against the daily quota (429 once reached).",
         request={"multipart/form-data": SubmissionUploadSerializer},
         responses={201: SubmissionSerializer,
                    400: error("A refused field, file or config; the message names it."),
@@ -342,8 +344,12 @@ class SubmissionPublishApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(summary="Make a submission and its scores public", request=None,
-                   responses={200: SubmissionSerializer, 404: _SUBMISSION_404})
+                   responses={200: SubmissionSerializer, 404: _SUBMISSION_404,
+                              409: error("The submission failed or was cancelled: nothing to publish.")})
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
-        return Response(SubmissionSerializer(submission_publish(submission=submission),
-                                             context={"request": request}).data)
+        try:
+            submission = submission_publish(submission=submission)
+        except SubmissionError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)

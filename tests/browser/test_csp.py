@@ -72,7 +72,7 @@ def site(tmp_path, researcher) -> Site:
         score = ModelScore.objects.create(model=model, benchmark=benchmark)
         model_score_store(score_id=score.pk, set1=np.linspace(0, 1, 6), set2=np.full(6, 0.5))
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-    submission = submission_create(owner=researcher, family="demo", file=upload, link="https://example.org/paper")
+    submission = submission_create(owner=researcher, family="clip4cir", file=upload, link="https://example.org/paper")
     return Site(benchmark=benchmark.name, query_id=built.comparisons[0].query_id, campaign=built.campaign.slug,
                 submission_id=submission.pk, bad_model=bad.name)
 

@@ -42,6 +42,35 @@ def _check_upload(file: UploadedFile) -> None:
         raise SubmissionError(str(exc)) from None
 
 
+def _check_folder_upload(file: UploadedFile, *, family: str, required: tuple[str, ...]) -> dict[str, str]:
+    from hpbench.leaderboard.uploads import UploadError, check_folder_upload
+
+    try:
+        return check_folder_upload(file, family=family, required=required)
+    except UploadError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
+def _store_folder(*, file: UploadedFile, folder: dict[str, str], prefix: str) -> None:
+    """Unpack the checked archive's files into ``prefix/`` of the media storage, each bounded by its declared
+    size (read from the directory again) and the checkpoint limit."""
+    import tempfile
+
+    from hpbench import media
+    from hpbench.leaderboard.uploads import max_checkpoint_bytes
+    from models_zoo.archives import ArchiveError, copy_archive_member
+
+    name = file.name or ""
+    for relative, member in sorted(folder.items()):
+        with tempfile.TemporaryFile() as out:
+            try:
+                copy_archive_member(file, name=name, member=member, target=out, limit=max_checkpoint_bytes())
+            except ArchiveError as exc:
+                raise SubmissionError(str(exc)) from None
+            out.seek(0)
+            media.save_bytes(f"{prefix}/{relative}", out)
+
+
 @transaction.atomic
 def submission_create(
     *,
@@ -67,9 +96,14 @@ def submission_create(
     from hpbench.catalog.family_config import ConfigError, researcher_config_clean
     from hpbench.catalog.links import link_problem
     from models_zoo import FAMILIES, VARIANTS  # cheap: no torch at import
+    from models_zoo.registry import folder_files, uploadable_families
 
     if family not in FAMILIES:
         raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
+    submittable = [f.name for f in uploadable_families()]
+    if family not in submittable:
+        raise SubmissionError(f"family {family!r}: registered by staff, not submitted; submittable: "
+                              f"{', '.join(submittable)}")
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
     # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
@@ -84,7 +118,11 @@ def submission_create(
         raise SubmissionError(str(exc)) from None
     if link_problem(link):
         raise SubmissionError(f"link: {link_problem(link)}")
-    _check_upload(file)
+    # The bounded structural checks run before the quota is taken: a refused file costs no submission.
+    required = folder_files(family)
+    folder = _check_folder_upload(file, family=family, required=required) if required else None
+    if folder is None:
+        _check_upload(file)
     if vit_checkpoint is not None:
         if family != "blip2_cir":
             raise SubmissionError(f"vit_checkpoint: only blip2_cir (QuRe clip_L) takes a ViT file, not {family}")
@@ -107,8 +145,15 @@ def submission_create(
     )
     # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
     # clip4cir.json), which must never be another researcher's upload.
-    # _check_upload refused a file without a checkpoint's name.
-    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
+    if folder is not None:
+        # A folder-shaped checkpoint: its files are unpacked into the entry's folder; the entry names the last
+        # required file there, and the worker hands the loader the folder (worker.embeddings.checkpoint_local).
+        stored = entry.checkpoint_file.field.generate_filename(entry, f"{entry.name}/{required[-1]}")
+        _store_folder(file=file, folder=folder, prefix=str(PurePosixPath(stored).parent))
+        entry.checkpoint_file.name = stored
+    else:
+        # _check_upload refused a file without a checkpoint's name.
+        entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
     if vit_checkpoint is not None:
         from hpbench import media
         from models_zoo import CLIP_L_VIT_STEM
@@ -249,9 +294,18 @@ def submission_cancel(*, submission: Submission) -> Submission:
     return submission
 
 
+def submission_publishable(submission: Submission) -> bool:
+    """A failed or cancelled submission has nothing to show: it cannot be published."""
+    return submission.status not in (Submission.Status.FAILED, Submission.Status.CANCELLED)
+
+
 @transaction.atomic
 def submission_publish(*, submission: Submission) -> Submission:
-    """Make the submission and its model's scores visible to everyone."""
+    """Make the submission and its model's scores visible to everyone. Raises ``SubmissionError`` for a failed or
+    cancelled one (checked again under the row's lock: a concurrent failure wins)."""
+    locked = Submission.objects.select_for_update().get(pk=submission.pk)
+    if not submission_publishable(locked):
+        raise SubmissionError(f"submission {submission.pk}: {locked.status}, cannot be published")
     Submission.objects.filter(pk=submission.pk).update(is_public=True)
     if submission.model_id:
         ModelEntry.objects.filter(pk=submission.model_id).update(is_public=True)
