@@ -104,18 +104,18 @@ def check_folder_archive(file: IO[bytes], *, name: str, required: tuple[str, ...
                     members.append((info.filename, info.file_size))
         elif suffix == ".tar":
             file.seek(0)
-            with tarfile.open(fileobj=file, mode="r:") as archive:  # uncompressed: headers only are read
+            with tarfile.open(fileobj=file, mode="r:") as tar:  # uncompressed: headers only are read
                 count = 0
-                for info in archive:
+                for entry in tar:
                     count += 1
                     if count > max_members:
                         raise ArchiveError(f"file {name!r}: over {max_members} members")
-                    if info.isdir():
+                    if entry.isdir():
                         continue
-                    if not info.isfile():
-                        raise ArchiveError(f"file {name!r}: member {info.name!r} is not a regular file "
+                    if not entry.isfile():
+                        raise ArchiveError(f"file {name!r}: member {entry.name!r} is not a regular file "
                                            "(links and devices are refused)")
-                    members.append((info.name, info.size))
+                    members.append((entry.name, entry.size))
         else:
             raise ArchiveError(f"file {name!r}: expected a .zip or .tar archive of the checkpoint folder")
     except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
@@ -160,8 +160,8 @@ def copy_archive_member(file: IO[bytes], *, name: str, member: str, target: IO[b
         if PurePosixPath(name).suffix.lower() == ".zip":
             with zipfile.ZipFile(file) as archive, archive.open(member) as handle:
                 return copy(handle)
-        with tarfile.open(fileobj=file, mode="r:") as archive:
-            extracted = archive.extractfile(member)
+        with tarfile.open(fileobj=file, mode="r:") as tar:
+            extracted = tar.extractfile(member)
             if extracted is None:
                 raise ArchiveError(f"file {name!r}: member {member!r} is not a regular file")
             return copy(extracted)

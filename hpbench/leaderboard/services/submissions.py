@@ -120,8 +120,8 @@ def submission_create(
         raise SubmissionError(f"link: {link_problem(link)}")
     # The bounded structural checks run before the quota is taken: a refused file costs no submission.
     required = folder_files(family)
-    folder = _check_folder_upload(file, family=family, required=required) if required else None
-    if folder is None:
+    members = _check_folder_upload(file, family=family, required=required) if required else None
+    if members is None:
         _check_upload(file)
     if vit_checkpoint is not None:
         if family != "blip2_cir":
@@ -145,11 +145,11 @@ def submission_create(
     )
     # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
     # clip4cir.json), which must never be another researcher's upload.
-    if folder is not None:
+    if members is not None:
         # A folder-shaped checkpoint: its files are unpacked into the entry's folder; the entry names the last
         # required file there, and the worker hands the loader the folder (worker.embeddings.checkpoint_local).
         stored = entry.checkpoint_file.field.generate_filename(entry, f"{entry.name}/{required[-1]}")
-        _store_folder(file=file, folder=folder, prefix=str(PurePosixPath(stored).parent))
+        _store_folder(file=file, folder=members, prefix=str(PurePosixPath(stored).parent))
         entry.checkpoint_file.name = stored
     else:
         # _check_upload refused a file without a checkpoint's name.
