@@ -107,7 +107,9 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
     from models_zoo import VARIANTS
     from models_zoo.registry import uploadable_families
 
-    form = {"family": "", "variant": "", "config": "", "description": "", "link": ""}
+    form = {"family": "", "variant": "", "config": "", "description": "", "link": "", "name": "", "paper_url": "",
+            "code_url": "", "licence": ""}
+    identity = ("name", "paper_url", "code_url", "licence")
     if request.method == "POST":
         form.update({k: request.POST.get(k, "").strip() for k in form})
         error = None
@@ -126,7 +128,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
 
             try:
                 submission = score_submission_create(owner=request.user, files=score_files,
-                                                     description=form["description"], link=form["link"])
+                                                     description=form["description"], link=form["link"],
+                                                     **{k: form[k] for k in identity})
             except SubmissionError as exc:
                 error = str(exc)
             else:
@@ -141,7 +144,7 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 submission = submission_create(
                     owner=request.user, family=form["family"], variant=form["variant"], config=config,
                     file=upload, description=form["description"], link=form["link"],
-                    vit_checkpoint=request.FILES.get("vit_checkpoint"),
+                    vit_checkpoint=request.FILES.get("vit_checkpoint"), **{k: form[k] for k in identity},
                 )
             except SubmissionError as exc:
                 error = str(exc)
@@ -153,8 +156,9 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
     from hpbench.catalog.models import BaseModel
 
     submissions = [submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
+    scores = selectors.submissions_headline_scores(submissions)
     return render(request, "frontend/leaderboard/submissions.html", {
-        "submissions": submissions,
+        "submissions": [(s, scores.get(s.model_id or 0, [])) for s in submissions],
         # Only what can be submitted: one checkpoint file, or a folder family's archive.
         "families": [(f.name, VARIANTS[f.name], f.folder_files) for f in uploadable_families()],
         "config_keys": [(f.name, researcher_keys(f.name)) for f in uploadable_families() if researcher_keys(f.name)],
@@ -210,7 +214,19 @@ def submission_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
     return redirect("submission-detail", pk=pk)
 
 
+def model_page(request: HttpRequest, name: str) -> HttpResponse:
+    """A model's page: its name, description, links and licence, its scores per benchmark and its retrieval runs;
+    for the authors' scores, the files they uploaded. A private model: its owner and staff only (404 otherwise)."""
+    from hpbench.catalog.selectors import model_entries_visible_to
+
+    model = model_entries_visible_to(request.user).filter(name=name).first()
+    if model is None:
+        raise Http404("No such model.")
+    return render(request, "frontend/leaderboard/model.html", selectors.model_page(model=model))
+
+
 urlpatterns = [
+    path("models/<slug:name>/", model_page, name="model-page"),
     path("leaderboard/", leaderboard_index, name="leaderboard-index"),
     path("leaderboard/<slug:name>/", leaderboard_board, name="leaderboard-board"),
     path("submissions/", submissions_page, name="submissions"),

@@ -140,6 +140,8 @@ class ModelEntry(models.Model):
                                 help_text="The paper describing the model (http or https).")
     code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
                                help_text="The model's code repository (http or https).")
+    licence = models.CharField(max_length=100, blank=True, default="",
+                               help_text="The licence of the model's weights or code, as its authors name it.")
 
     class Meta:
         verbose_name = "model"

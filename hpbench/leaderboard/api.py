@@ -96,15 +96,23 @@ class ScoreSerializer(serializers.ModelSerializer):
 class SubmissionSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     model = serializers.CharField(source="model.name", default=None)
+    paper_url = serializers.CharField(source="model.paper_url", default="")
+    code_url = serializers.CharField(source="model.code_url", default="")
+    licence = serializers.CharField(source="model.licence", default="")
+    model_page = serializers.SerializerMethodField()
     log = serializers.SerializerMethodField()
+
+    def get_model_page(self, submission: Submission) -> str | None:
+        return f"/models/{submission.model.name}/" if submission.model else None
 
     def get_log(self, submission: Submission) -> str:
         return _for_caller(self, submission.log)
 
     class Meta:
         model = Submission
-        fields = ["id", "owner", "model", "family", "variant", "config", "description", "link", "status",
-                  "progress", "log", "is_public", "created_at", "finished_at"]
+        fields = ["id", "owner", "model", "family", "variant", "config", "description", "link", "paper_url",
+                  "code_url", "licence", "model_page", "status", "progress", "log", "is_public", "created_at",
+                  "finished_at"]
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
@@ -118,6 +126,16 @@ class SubmissionCreateSerializer(serializers.Serializer):
         "checkpoint without ViT weights; stored beside it, where the loader looks.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64,
+        help_text="The model's name on the leaderboard: 3-64 lower-case letters, digits, '-', '_'; unique "
+        "(a generated sub-… name when empty).")
+    paper_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                      help_text="The paper (http or https).")
+    code_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                     help_text="The code repository (http or https).")
+    licence = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
+                                    help_text="The licence of the weights or code.")
 
     def validate_config(self, value: str) -> dict:
         from hpbench.catalog.family_config import ConfigError, config_parse

@@ -28,6 +28,10 @@ class ScoreSubmissionSerializer(serializers.Serializer):
                                    help_text="One or more score files (.jsonl / .parquet relevance, .json rankings).")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    paper_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    code_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    licence = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 
 def score_submission_post(request: Request) -> Response:
@@ -38,13 +42,12 @@ def score_submission_post(request: Request) -> Response:
 
     fields = request.data if isinstance(request.data, dict) else {}  # a multipart body (it has files): a QueryDict
     data = {"scores": request.FILES.getlist("scores"), "description": fields.get("description", ""),
-            "link": fields.get("link", "")}
+            **{k: fields.get(k, "") for k in ("link", "name", "paper_url", "code_url", "licence")}}
     form = ScoreSubmissionSerializer(data=data)
     form.is_valid(raise_exception=True)
     try:
-        submission = score_submission_create(owner=request.user, files=form.validated_data["scores"],
-                                             description=form.validated_data["description"],
-                                             link=form.validated_data["link"])
+        submission = score_submission_create(owner=request.user, **{"files": form.validated_data.pop("scores"),
+                                                                    **form.validated_data})
     except QuotaExceeded as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
     except SubmissionError as exc:

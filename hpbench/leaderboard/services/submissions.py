@@ -3,6 +3,7 @@ cancelled, published, re-run."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,36 @@ class SubmissionError(ValueError):
 
 class QuotaExceeded(SubmissionError):
     pass
+
+
+#: A researcher's model name: a slug of 3 to 64 characters (lower-case letters, digits, '-', '_'), not "sub-…".
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
+
+
+def model_identity(*, name: str = "", paper_url: str = "", code_url: str = "", licence: str = "") -> dict[str, str]:
+    """The ``ModelEntry`` fields a researcher sets: the name (unique across the board, case-insensitively, so
+    unique per benchmark too; ``sub-<hex>`` when none is given), the paper and code links (http(s) only) and
+    the licence. Raises ``SubmissionError`` naming the field."""
+    from hpbench.catalog.links import link_problem
+
+    for field, value in (("name", name), ("paper_url", paper_url), ("code_url", code_url), ("licence", licence)):
+        if problem := text_problem(value):
+            raise SubmissionError(f"{field}: {problem}")
+    name = name.strip()
+    if name:
+        if not MODEL_NAME.fullmatch(name) or name.startswith("sub-"):
+            raise SubmissionError(f"name {name[:80]!r}: expected 3 to 64 lower-case letters, digits, '-' or '_', "
+                                  "starting with a letter or digit (and not 'sub-', the platform's own names)")
+        if ModelEntry.objects.filter(name__iexact=name).exists():
+            raise SubmissionError(f"name {name!r}: already taken on the leaderboard; choose another")
+    else:
+        name = f"sub-{uuid.uuid4().hex[:12]}"
+    for field, value in (("paper_url", paper_url), ("code_url", code_url)):
+        if link_problem(value):
+            raise SubmissionError(f"{field}: {link_problem(value)}")
+    if len(licence) > 100:
+        raise SubmissionError(f"licence: {len(licence)} characters, over the limit of 100")
+    return {"name": name, "paper_url": paper_url, "code_url": code_url, "licence": licence.strip()}
 
 
 def submissions_per_day() -> int:
@@ -82,13 +113,18 @@ def submission_create(
     description: str = "",
     link: str = "",
     vit_checkpoint: UploadedFile | None = None,
+    name: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    licence: str = "",
 ) -> Submission:
     """Register a researcher's checkpoint as a private model and queue its evaluation.
 
     ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
     server paths, no limits. ``link`` must be an http(s) URL. ``vit_checkpoint`` (``blip2_cir`` only): the
     ``clip_L`` ViT file for a QuRe checkpoint without ViT weights, checked as a checkpoint and stored beside it
-    as ``clip_vit_L.pth`` / ``.safetensors``, where the loader looks for it.
+    as ``clip_vit_L.pth`` / ``.safetensors``, where the loader looks for it. ``name``, ``paper_url``,
+    ``code_url``, ``licence``: the model's identity on the leaderboard (:func:`model_identity`).
     Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
     ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
     24 hours (every submission counts, failed and cancelled ones too).
@@ -107,9 +143,9 @@ def submission_create(
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
     # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
-    for name, value in (("description", description), ("link", link)):
+    for field, value in (("description", description), ("link", link)):
         if isinstance(value, str) and (problem := text_problem(value)):
-            raise SubmissionError(f"{name}: {problem}")
+            raise SubmissionError(f"{field}: {problem}")
     if config and isinstance(config, dict) and (problem := json_problem(config)):
         raise SubmissionError(f"config: {problem}")
     try:
@@ -118,6 +154,7 @@ def submission_create(
         raise SubmissionError(str(exc)) from None
     if link_problem(link):
         raise SubmissionError(f"link: {link_problem(link)}")
+    identity = model_identity(name=name, paper_url=paper_url, code_url=code_url, licence=licence)
     # The bounded structural checks run before the quota is taken: a refused file costs no submission.
     required = folder_files(family)
     members = _check_folder_upload(file, family=family, required=required) if required else None
@@ -134,7 +171,7 @@ def submission_create(
     if used >= limit:
         raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
     entry = ModelEntry(
-        name=f"sub-{uuid.uuid4().hex[:12]}",
+        **identity,
         family=family,
         variant=variant,
         config=config or {},
