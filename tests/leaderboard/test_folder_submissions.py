@@ -141,3 +141,15 @@ def test_a_failed_submission_cannot_be_published(api, client, researcher, settin
     assert ">Publish<" not in page
     client.post(f"/submissions/{created.json()['id']}/publish")
     assert not Submission.objects.get().is_public
+
+
+def test_the_archive_check_runs_before_the_quota_so_a_bad_upload_at_the_limit_is_told_what_is_wrong(
+    api, researcher, settings
+):
+    settings.HPBENCH_SUBMISSION_DATASETS = []
+    settings.HPBENCH_SUBMISSIONS_PER_DAY = 1
+    assert post(api, "bad.zip", zip_bytes({"config.json": b"{}"})).status_code == 400
+    assert post(api, "demo.zip", zip_bytes(demo_files())).status_code == 201  # the refused one cost nothing
+    late = post(api, "bad.zip", zip_bytes({"config.json": b"{}"}))
+    assert late.status_code == 400 and "missing model.safetensors" in late.json()["detail"]
+    assert post(api, "demo.zip", zip_bytes(demo_files())).status_code == 429
