@@ -114,3 +114,17 @@ def test_the_form_takes_the_name_and_links(researcher, client, settings):
     assert answer.status_code == 302, answer.content.decode()[-2000:]
     model = ModelEntry.objects.get(name="my-cir-model")
     assert (model.paper_url, model.code_url, model.licence) == (FIELDS["paper_url"], FIELDS["code_url"], "CC BY 4.0")
+
+
+def test_a_chosen_name_never_inherits_files_a_deleted_model_of_that_name_left_in_its_folder(researcher, settings):
+    from pathlib import PurePosixPath
+
+    from hpbench import media
+
+    settings.HPBENCH_SUBMISSION_DATASETS = []
+    old = ModelEntry(name="my-cir-model", family="clip4cir")
+    folder = str(PurePosixPath(old.checkpoint_file.field.generate_filename(old, "my-cir-model/x")).parent)
+    media.save_bytes(f"{folder}/clip_vit_L.pth", b"someone else's ViT")  # the loader would read it beside the file
+    assert _submit(researcher, name="my-cir-model").status_code == 201
+    stored = [name.rsplit("/", 1)[-1] for name, _ in media.walk(folder)]
+    assert stored == ["m.safetensors"]

@@ -182,17 +182,26 @@ def submission_create(
     )
     # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
     # clip4cir.json), which must never be another researcher's upload.
+    from hpbench import media
+
+    # The model's own folder: a researcher now chooses the name, so files left there by a deleted model of the
+    # same name (none is live: names are unique) are removed first; a loader never reads another's files.
+    own = str(PurePosixPath(entry.checkpoint_file.field.generate_filename(entry, f"{entry.name}/x")).parent)
+    if media.walk(own):
+        media.delete_tree(own)
     if members is not None:
         # A folder-shaped checkpoint: its files are unpacked into the entry's folder; the entry names the last
         # required file there, and the worker hands the loader the folder (worker.embeddings.checkpoint_local).
-        stored = entry.checkpoint_file.field.generate_filename(entry, f"{entry.name}/{required[-1]}")
-        _store_folder(file=file, folder=members, prefix=str(PurePosixPath(stored).parent))
-        entry.checkpoint_file.name = stored
+        try:
+            _store_folder(file=file, folder=members, prefix=own)
+        except BaseException:
+            media.delete_tree(own)
+            raise
+        entry.checkpoint_file.name = f"{own}/{required[-1]}"
     else:
         # _check_upload refused a file without a checkpoint's name.
         entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
     if vit_checkpoint is not None:
-        from hpbench import media
         from models_zoo import CLIP_L_VIT_STEM
 
         folder = PurePosixPath(entry.checkpoint_file.name or "").parent
