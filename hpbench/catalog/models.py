@@ -18,8 +18,9 @@ class Dataset(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     image_root = models.CharField(max_length=1000, help_text="Folder the image paths are relative to.")
     shareable = models.BooleanField(
-        default=False, help_text="Its images may be redistributed: researchers download them with the request "
-        "files (a generated demo dataset always may).")
+        default=False, db_default=False,
+        help_text="Its images may be redistributed: researchers download them with the request files (a generated "
+        "demo dataset always may).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -148,7 +149,7 @@ class ModelEntry(models.Model):
                                 help_text="The paper describing the model (http or https).")
     code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
                                help_text="The model's code repository (http or https).")
-    licence = models.CharField(max_length=100, blank=True, default="",
+    licence = models.CharField(max_length=100, blank=True, default="", db_default="",
                                help_text="The licence of the model's weights or code, as its authors name it.")
 
     class Meta:

@@ -169,7 +169,9 @@ def test_a_stored_javascript_link_does_nothing_when_clicked(site, browser, live_
     context.add_init_script(LISTEN)
     page = context.new_page()
     page.goto(f"/leaderboard/{site.benchmark}/")
-    page.get_by_role("link", name=site.bad_model).click()
+    page.get_by_role("link", name=site.bad_model).click()  # the row links to the model's page ...
+    page.wait_for_url(f"**/models/{site.bad_model}/")
+    page.locator("dl.lb-model-facts a").filter(has_text="javascript:").first.click()  # ... which shows its link
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
     assert any("script-src" in v for v in page.evaluate("window.__csp")), "the browser reported the blocked link"

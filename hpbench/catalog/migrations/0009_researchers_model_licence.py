@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="modelentry",
             name="licence",
-            field=models.CharField(blank=True, default="", max_length=100,
+            field=models.CharField(blank=True, default="", db_default="", max_length=100,
                                    help_text="The licence of the model's weights or code, as its authors name it."),
         ),
     ]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
             model_name="dataset",
             name="shareable",
             field=models.BooleanField(
-                default=False, help_text="Its images may be redistributed: researchers download them with the "
+                default=False, db_default=False, help_text="Its images may be redistributed: researchers download them with the "
                 "request files (a generated demo dataset always may)."),
         ),
     ]
