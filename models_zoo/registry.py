@@ -2,8 +2,9 @@
 
 One source for the "Submit a model" page, the submission form's drop-downs and the docs: every family of
 ``models_zoo.FAMILIES`` and every variant of ``models_zoo.VARIANTS`` has an entry here (a test checks both
-ways). ``uploadable`` says whether one uploaded file is enough for the platform to run the family; families
-that load from a folder (a Hugging Face CLIP, the demo's config + weights) are registered by staff instead.
+ways). ``uploadable`` says whether a researcher can submit the family: as one checkpoint file, or, for a family
+whose checkpoint is a folder (``folder_files``: the demo's config + weights), as one .zip/.tar archive of that
+folder. A Hugging Face CLIP folder is registered by staff instead.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class FamilyInfo:
     checkpoint: str
     uploadable: bool
     variants: dict[str, str] = field(default_factory=dict)  # variant -> what it computes, in VARIANTS' order
+    #: A folder-shaped checkpoint: the files its archive must hold (uploaded as one .zip or .tar).
+    folder_files: tuple[str, ...] = ()
 
     @property
     def default_variant(self) -> str:
@@ -84,9 +87,11 @@ FAMILY_INFO: dict[str, FamilyInfo] = {
             name="demo",
             title="The demo model (hpbench's generated demo dataset)",
             paper="hpbench's own small model, trained by manage.py train_model on the demo dataset",
-            checkpoint="A folder with config.json (vocabulary and sizes) and model.safetensors; registered by "
-                       "staff (the demo setup does it).",
-            uploadable=False,
+            checkpoint="A folder with config.json (vocabulary and sizes) and model.safetensors (as "
+                       "manage.py train_model writes it), uploaded as one .zip or .tar archive of the folder; "
+                       "checked (member names and sizes, both files present) while the upload waits.",
+            uploadable=True,
+            folder_files=("config.json", "model.safetensors"),
             variants={
                 "combiner": "A learned combination of the image and text features.",
                 "image": "The reference image's features alone.",
@@ -99,5 +104,12 @@ FAMILY_INFO: dict[str, FamilyInfo] = {
 
 
 def uploadable_families() -> list[FamilyInfo]:
-    """The families a researcher can submit as one uploaded checkpoint, in the page's order."""
+    """The families a researcher can submit (one checkpoint file, or one archive of a folder), in the page's
+    order: the only ones the submission form offers and the API accepts."""
     return [info for info in FAMILY_INFO.values() if info.uploadable]
+
+
+def folder_files(family: str) -> tuple[str, ...]:
+    """The files a folder-shaped family's archive must hold; ``()`` for a family submitted as one file."""
+    info = FAMILY_INFO.get(family)
+    return info.folder_files if info else ()

@@ -33,6 +33,7 @@ from models_zoo import load_model
 from models_zoo.base import CIRModel
 from models_zoo.checkpoints import CheckpointError, checkpoint_fingerprint
 from models_zoo.encoding import cached_model, encode_image_batches, encode_query_batches, resolve_device
+from models_zoo.registry import folder_files
 from worker.media_cache import local_file, local_folder
 
 Progress = Callable[[int, int], None]
@@ -68,6 +69,8 @@ def checkpoint_local(entry: ModelEntry) -> str:
         name = entry.checkpoint_file.name or ""  # a set file (truthy) always has a name
         folder = media.parent(name)
         if PurePosixPath(folder).name == entry.name:  # the upload's own folder (submission_create)
+            if folder_files(entry.family):  # an unpacked folder archive: the loader takes the folder
+                return str(local_folder(folder))
             return str(local_folder(folder) / PurePosixPath(name).name)
         return str(local_file(name))
     if entry.checkpoint_path and not Path(entry.checkpoint_path).exists():

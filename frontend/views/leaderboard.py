@@ -21,6 +21,7 @@ from hpbench.leaderboard.services.submissions import (
     submission_cancel,
     submission_create,
     submission_publish,
+    submission_publishable,
     submission_refresh,
     submissions_counted_today,
     submissions_per_day,
@@ -106,9 +107,12 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def submissions_page(request: HttpRequest) -> HttpResponse:
-    from models_zoo import FAMILIES, VARIANTS
+    from models_zoo import VARIANTS
+    from models_zoo.registry import uploadable_families
 
-    form = {"family": "", "variant": "", "config": "", "description": "", "link": ""}
+    form = {"family": "", "variant": "", "config": "", "description": "", "link": "", "name": "", "paper_url": "",
+            "code_url": "", "licence": ""}
+    identity = ("name", "paper_url", "code_url", "licence")
     if request.method == "POST":
         form.update({k: request.POST.get(k, "").strip() for k in form})
         error = None
@@ -127,7 +131,8 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
 
             try:
                 submission = score_submission_create(owner=request.user, files=score_files,
-                                                     description=form["description"], link=form["link"])
+                                                     description=form["description"], link=form["link"],
+                                                     **{k: form[k] for k in identity})
             except SubmissionError as exc:
                 error = str(exc)
             else:
@@ -142,7 +147,7 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
                 submission = submission_create(
                     owner=request.user, family=form["family"], variant=form["variant"], config=config,
                     file=upload, description=form["description"], link=form["link"],
-                    vit_checkpoint=request.FILES.get("vit_checkpoint"),
+                    vit_checkpoint=request.FILES.get("vit_checkpoint"), **{k: form[k] for k in identity},
                 )
             except SubmissionError as exc:
                 error = str(exc)
@@ -154,10 +159,12 @@ def submissions_page(request: HttpRequest) -> HttpResponse:
     from hpbench.catalog.models import BaseModel
 
     submissions = [submission_refresh(submission=s) for s in selectors.submissions_for_user(request.user)]
+    scores = selectors.submissions_headline_scores(submissions)
     return render(request, "frontend/leaderboard/submissions.html", {
-        "submissions": submissions,
-        "families": [(f, VARIANTS[f]) for f in sorted(FAMILIES)],
-        "config_keys": [(f, researcher_keys(f)) for f in sorted(FAMILIES) if researcher_keys(f)],
+        "submissions": [(s, scores.get(s.model_id or 0, [])) for s in submissions],
+        # Only what can be submitted: one checkpoint file, or a folder family's archive.
+        "families": [(f.name, VARIANTS[f.name], f.folder_files) for f in uploadable_families()],
+        "config_keys": [(f.name, researcher_keys(f.name)) for f in uploadable_families() if researcher_keys(f.name)],
         "base_models": BaseModel.objects.order_by("family", "name").values_list("name", "family"),
         "form": form,
         "quota_used": submissions_counted_today(owner=request.user),
@@ -185,6 +192,7 @@ def submission_page(request: HttpRequest, pk: int) -> HttpResponse:
         "runs": selectors.submission_runs(submission),
         "score_files": selectors.submission_score_files(submission),
         "can_write": can_write,
+        "publishable": submission_publishable(submission),
     })
 
 
@@ -209,7 +217,19 @@ def submission_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
     return redirect("submission-detail", pk=pk)
 
 
+def model_page(request: HttpRequest, name: str) -> HttpResponse:
+    """A model's page: its name, description, links and licence, its scores per benchmark and its retrieval runs;
+    for the authors' scores, the files they uploaded. A private model: its owner and staff only (404 otherwise)."""
+    from hpbench.catalog.selectors import model_entries_visible_to
+
+    model = model_entries_visible_to(request.user).filter(name=name).first()
+    if model is None:
+        raise Http404("No such model.")
+    return render(request, "frontend/leaderboard/model.html", selectors.model_page(model=model))
+
+
 urlpatterns = [
+    path("models/<slug:name>/", model_page, name="model-page"),
     path("leaderboard/", leaderboard_index, name="leaderboard-index"),
     path("leaderboard/<slug:name>/", leaderboard_board, name="leaderboard-board"),
     path("submissions/", submissions_page, name="submissions"),

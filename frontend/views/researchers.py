@@ -47,9 +47,13 @@ def submit_guide(request: HttpRequest) -> HttpResponse:
     """What is scored and how, checkpoint formats and variants per family, score files, limits, accounts."""
     from models_zoo.registry import FAMILY_INFO
 
+    benchmarks = selectors.benchmarks_active()
+    # The worked example's benchmark: one on a dataset whose images come with the request files (the demo's).
+    example = next((b for b in benchmarks if b.dataset.images_shareable), None)
     return render(request, "frontend/researchers/submit.html", {
         "families": [(info, _config_keys(info.name)) for info in FAMILY_INFO.values()],
-        "benchmarks": selectors.benchmarks_active(),
+        "benchmarks": benchmarks,
+        "example_benchmark": example.name if example else "demo-campaign",
         "request_splits": selectors.request_splits(),
         "max_checkpoint_bytes": settings.HPBENCH_MAX_CHECKPOINT_BYTES,
         "max_score_bytes": settings.HPBENCH_MAX_SCORE_FILE_BYTES,

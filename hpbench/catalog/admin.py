@@ -13,8 +13,8 @@ def _thumb(image_id: int | None, size: int = 64) -> str:
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "image_root", "created_at"]
-    list_filter = ["kind"]
+    list_display = ["name", "kind", "shareable", "image_root", "created_at"]
+    list_filter = ["kind", "shareable"]
     search_fields = ["name"]
 
 

@@ -17,6 +17,10 @@ class Dataset(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     image_root = models.CharField(max_length=1000, help_text="Folder the image paths are relative to.")
+    shareable = models.BooleanField(
+        default=False, db_default=False,
+        help_text="Its images may be redistributed: researchers download them with the request files (a generated "
+        "demo dataset always may).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -27,6 +31,11 @@ class Dataset(models.Model):
     def protocol(self) -> str:
         """The Recall@K protocol: CIRR's, or FashionIQ's (the demo uses FashionIQ's)."""
         return "cirr" if self.kind == self.Kind.CIRR else "fashioniq"
+
+    @property
+    def images_shareable(self) -> bool:
+        """Whether researchers may download its images from the platform (the demo's are generated here)."""
+        return self.shareable or self.kind == self.Kind.DEMO
 
 
 class Image(models.Model):
@@ -140,6 +149,8 @@ class ModelEntry(models.Model):
                                 help_text="The paper describing the model (http or https).")
     code_url = models.URLField(blank=True, default="", validators=[validate_http_url],
                                help_text="The model's code repository (http or https).")
+    licence = models.CharField(max_length=100, blank=True, default="", db_default="",
+                               help_text="The licence of the model's weights or code, as its authors name it.")
 
     class Meta:
         verbose_name = "model"

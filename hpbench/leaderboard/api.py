@@ -96,15 +96,23 @@ class ScoreSerializer(serializers.ModelSerializer):
 class SubmissionSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     model = serializers.CharField(source="model.name", default=None)
+    paper_url = serializers.CharField(source="model.paper_url", default="")
+    code_url = serializers.CharField(source="model.code_url", default="")
+    licence = serializers.CharField(source="model.licence", default="")
+    model_page = serializers.SerializerMethodField()
     log = serializers.SerializerMethodField()
+
+    def get_model_page(self, submission: Submission) -> str | None:
+        return f"/models/{submission.model.name}/" if submission.model else None
 
     def get_log(self, submission: Submission) -> str:
         return _for_caller(self, submission.log)
 
     class Meta:
         model = Submission
-        fields = ["id", "owner", "model", "family", "variant", "config", "description", "link", "status",
-                  "progress", "log", "is_public", "created_at", "finished_at"]
+        fields = ["id", "owner", "model", "family", "variant", "config", "description", "link", "paper_url",
+                  "code_url", "licence", "model_page", "status", "progress", "log", "is_public", "created_at",
+                  "finished_at"]
 
 
 class SubmissionCreateSerializer(serializers.Serializer):
@@ -118,6 +126,16 @@ class SubmissionCreateSerializer(serializers.Serializer):
         "checkpoint without ViT weights; stored beside it, where the loader looks.")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64,
+        help_text="The model's name on the leaderboard: 3-64 lower-case letters, digits, '-', '_'; unique "
+        "(a generated sub-… name when empty).")
+    paper_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                      help_text="The paper (http or https).")
+    code_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500,
+                                     help_text="The code repository (http or https).")
+    licence = serializers.CharField(required=False, allow_blank=True, default="", max_length=100,
+                                    help_text="The licence of the weights or code.")
 
     def validate_config(self, value: str) -> dict:
         from hpbench.catalog.family_config import ConfigError, config_parse
@@ -180,7 +198,8 @@ class SubmissionUploadSerializer(SubmissionCreateSerializer):
     """
 
     family = serializers.CharField(max_length=32, required=False, help_text="With `file`: the model family.")
-    file = serializers.FileField(required=False, help_text="A checkpoint (safetensors, or a torch.save zip).")
+    file = serializers.FileField(required=False, help_text="A checkpoint (safetensors, or a torch.save zip); for a "
+                                 "folder-shaped family (demo) a .zip or .tar archive of the folder.")
     scores = serializers.ListField(
         child=serializers.FileField(), required=False,
         help_text="Instead of `file`: one or more score files (.jsonl / .parquet relevance, .json rankings).")
@@ -256,7 +275,8 @@ class SubmissionListApi(APIView):
         description="A checkpoint is evaluated on the platform; score files get bounded checks (name, size, "
         "Parquet metadata) while the upload waits and are validated row by row on a worker (a bad row fails "
         "the submission, its log naming the file and line). "
-        "Every submission counts against the daily quota (429 once reached).",
+        "A checkpoint refused by the upload checks (format, archive layout for the family) is a 400 and does not "
+        "count; every accepted submission counts against the daily quota (429 once reached).",
         request={"multipart/form-data": SubmissionUploadSerializer},
         responses={201: SubmissionSerializer,
                    400: error("A refused field, file or config; the message names it."),
@@ -343,8 +363,12 @@ class SubmissionPublishApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(summary="Make a submission and its scores public", request=None,
-                   responses={200: SubmissionSerializer, 404: _SUBMISSION_404})
+                   responses={200: SubmissionSerializer, 404: _SUBMISSION_404,
+                              409: error("The submission failed or was cancelled: nothing to publish.")})
     def post(self, request: Request, pk: int) -> Response:
         submission = _get_submission(request, pk, write=True)
-        return Response(SubmissionSerializer(submission_publish(submission=submission),
-                                             context={"request": request}).data)
+        try:
+            submission = submission_publish(submission=submission)
+        except SubmissionError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)

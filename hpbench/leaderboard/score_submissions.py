@@ -10,7 +10,6 @@ and pages work as for checkpoints. Web-safe (no torch).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
@@ -39,6 +38,8 @@ from hpbench.leaderboard.scorefiles import (
 from hpbench.leaderboard.services.scores import model_scores_request
 from hpbench.leaderboard.services.submissions import (
     QuotaExceeded,
+    SubmissionError,
+    model_identity,
     submission_enqueue,
     submissions_counted_today,
     submissions_per_day,
@@ -133,7 +134,8 @@ def _upload_size(handle: IO[bytes]) -> int:
 
 @transaction.atomic
 def score_submission_create(
-    *, owner, files: Sequence[IO[bytes]], description: str = "", link: str = ""
+    *, owner, files: Sequence[IO[bytes]], description: str = "", link: str = "", name: str = "",
+    paper_url: str = "", code_url: str = "", licence: str = "",
 ) -> Submission:
     """A researcher's score files, stored as a private model's pending files, with their check queued.
 
@@ -149,6 +151,10 @@ def score_submission_create(
             URLValidator(schemes=["http", "https"])(link)
         except ValidationError:
             raise ScoreFileError(f"link {link[:200]!r}: expected an http(s) URL") from None
+    try:
+        identity = model_identity(name=name, paper_url=paper_url, code_url=code_url, licence=licence)
+    except SubmissionError as exc:
+        raise ScoreFileError(str(exc)) from None
     if not files:
         raise ScoreFileError("scores: upload at least one score file")
     for handle in files:
@@ -159,8 +165,7 @@ def score_submission_create(
         raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
     kinds = [score_file_kind(score_file_precheck(h, name=_upload_name(h), size=_upload_size(h))) for h in files]
     entry = ModelEntry.objects.create(
-        name=f"sub-{uuid.uuid4().hex[:12]}", family=SCORES_FAMILY, owner=owner, is_public=False,
-        description=description, link=link,
+        **identity, family=SCORES_FAMILY, owner=owner, is_public=False, description=description, link=link,
     )
     for handle, kind in zip(files, kinds, strict=True):
         row = ScoreFile(model=entry, kind=kind, rows=0, sha256=file_sha256(handle))

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from hpbench.catalog.models import Dataset
 from hpbench.leaderboard import selectors
 from hpbench.leaderboard.api_params import BenchmarkParams, benchmark_params
+from hpbench.leaderboard.request_images import images_archive_stream, images_source
 from hpbench.leaderboard.score_submissions import score_submission_create
 from hpbench.leaderboard.scorefiles import benchmark_request, retrieval_request
 from hpbench.leaderboard.services.submissions import QuotaExceeded, SubmissionError
@@ -28,6 +29,10 @@ class ScoreSubmissionSerializer(serializers.Serializer):
                                    help_text="One or more score files (.jsonl / .parquet relevance, .json rankings).")
     description = serializers.CharField(required=False, allow_blank=True, default="")
     link = serializers.URLField(required=False, allow_blank=True, default="")
+    name = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    paper_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    code_url = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+    licence = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
 
 
 def score_submission_post(request: Request) -> Response:
@@ -38,13 +43,12 @@ def score_submission_post(request: Request) -> Response:
 
     fields = request.data if isinstance(request.data, dict) else {}  # a multipart body (it has files): a QueryDict
     data = {"scores": request.FILES.getlist("scores"), "description": fields.get("description", ""),
-            "link": fields.get("link", "")}
+            **{k: fields.get(k, "") for k in ("link", "name", "paper_url", "code_url", "licence")}}
     form = ScoreSubmissionSerializer(data=data)
     form.is_valid(raise_exception=True)
     try:
-        submission = score_submission_create(owner=request.user, files=form.validated_data["scores"],
-                                             description=form.validated_data["description"],
-                                             link=form.validated_data["link"])
+        submission = score_submission_create(owner=request.user, **{"files": form.validated_data.pop("scores"),
+                                                                    **form.validated_data})
     except QuotaExceeded as exc:
         return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
     except SubmissionError as exc:
@@ -66,6 +70,29 @@ class BenchmarkRequestApi(APIView):
             raise Http404("No such benchmark.") from None
         response = StreamingHttpResponse(benchmark_request(benchmark), content_type="application/x-ndjson")
         response["Content-Disposition"] = f'attachment; filename="{benchmark.label}-request.jsonl"'
+        # Where its images are: the platform's archive (shareable datasets) or the official release's names.
+        source = images_source(benchmark.dataset)
+        response["X-Hpbench-Images"] = source["archive"] or source["where"]
+        if source["archive"]:
+            response["Link"] = f'<{source["archive"]}>; rel="images"'
+        return response
+
+
+class ImagesArchiveApi(APIView):
+    """``GET requests/images/<dataset>``: a zip of the dataset's images, streamed, for a shareable dataset."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(summary="The images of a shareable dataset (zip, streamed)",
+                   responses={(200, "application/zip"): OpenApiTypes.BINARY,
+                              404: error("No such dataset, or its images may not be redistributed (the request "
+                                         "file says where to get them).")})
+    def get(self, request: Request, name: str) -> StreamingHttpResponse:
+        dataset = Dataset.objects.filter(name=name).first()
+        if dataset is None or not dataset.images_shareable:
+            raise Http404("No such dataset, or its images may not be redistributed.")
+        response = StreamingHttpResponse(images_archive_stream(dataset), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{dataset.name}-images.zip"'
         return response
 
 
@@ -80,7 +107,7 @@ class SplitRequestApi(APIView):
         dataset = Dataset.objects.filter(name=name).first()
         if dataset is None or not dataset.queries.filter(split=split).exists():
             raise Http404("No such dataset split.")
-        body = json.dumps(retrieval_request(dataset=dataset, split=split))
+        body = json.dumps({**retrieval_request(dataset=dataset, split=split), "images": images_source(dataset)})
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="{dataset.name}-{split}-request.json"'
         return response

@@ -79,6 +79,43 @@ def submission_score_files(submission: Submission) -> list[dict]:
              "metric": f.metric, "rows": f.rows, "sha256": f.sha256} for f in files]
 
 
+def submissions_headline_scores(submissions: Sequence[Submission]) -> dict[int, list[ModelScore]]:
+    """Per model of these submissions, its finished scores on active benchmarks (one query)."""
+    ids = [s.model_id for s in submissions if s.model_id is not None]
+    out: dict[int, list[ModelScore]] = {}
+    for score in (ModelScore.objects.filter(model_id__in=ids, status=ModelScore.Status.FINISHED,
+                                            benchmark__is_active=True)
+                  .select_related("benchmark").order_by("benchmark__name")):
+        out.setdefault(score.model_id, []).append(score)
+    return out
+
+
+# --- models --------------------------------------------------------------------------------
+
+
+def model_page_url(model: ModelEntry) -> str:
+    return f"/models/{model.name}/"
+
+
+def model_page(*, model: ModelEntry) -> dict[str, Any]:
+    """What a model's page shows (the caller may see the model: ``model_entries_visible_to``): the model, its
+    submission (description, owner-given links), its finished scores per active benchmark, its finished
+    retrieval runs, and for the authors' scores the files they uploaded."""
+    submission = Submission.objects.filter(model=model).first()
+    scores = list(ModelScore.objects.filter(model=model, status=ModelScore.Status.FINISHED)
+                  .select_related("benchmark").order_by("benchmark__name", "-benchmark__version"))
+    runs = list(RetrievalRun.objects.filter(model=model, status=RetrievalRun.Status.FINISHED)
+                .select_related("dataset").order_by("dataset__name", "split"))
+    return {
+        "model": model,
+        "submission": submission,
+        "scores": scores,
+        "runs": runs,
+        "authors_scores": model.family == ModelEntry.Family.SCORES,
+        "score_files": submission_score_files(submission) if submission is not None else [],
+    }
+
+
 # --- benchmarks ----------------------------------------------------------------------------
 
 
@@ -197,6 +234,7 @@ def leaderboard(*, benchmark: PreferenceBenchmark, user, sort: str = DEFAULT_SOR
                 "is_baseline": s.model.is_baseline,
                 "is_public": s.model.is_public,
                 "link": s.model.link,
+                "page": model_page_url(s.model),
                 "paper_url": s.model.paper_url,
                 "code_url": s.model.code_url,
                 "agreement": s.agreement,

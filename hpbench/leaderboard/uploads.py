@@ -155,6 +155,26 @@ def check_safetensors_header(raw: bytes, *, name: str) -> dict:
     return header
 
 
+def check_folder_upload(file: UploadedFile, *, family: str, required: tuple[str, ...]) -> dict[str, str]:
+    """Refuse (``UploadError``) an archive of a folder-shaped checkpoint by its directory alone: a .zip or .tar
+    within the checkpoint limit whose members (at most ``models_zoo.archives.MAX_FOLDER_MEMBERS``, no links, no
+    absolute or ``..`` paths) declare at most the limit and hold the family's ``required`` files. Nothing is
+    decompressed. Returns ``{path in the folder: member}``; leaves the file at position 0."""
+    from models_zoo.archives import ARCHIVE_SUFFIXES, ArchiveError, check_folder_archive
+
+    name = file.name or ""
+    if Path(name).suffix.lower() not in ARCHIVE_SUFFIXES:
+        raise UploadError(f"file {name!r}: the {family} family's checkpoint is a folder with "
+                          f"{' and '.join(required)}: upload the folder as one .zip or .tar archive")
+    limit = max_checkpoint_bytes()
+    if file.size is None or file.size > limit:
+        raise UploadError(f"file {name!r}: {file.size} bytes is over the limit of {limit} bytes")
+    try:
+        return check_folder_archive(file, name=name, required=required, max_unpacked_bytes=limit)
+    except ArchiveError as exc:
+        raise UploadError(str(exc)) from None
+
+
 def check_checkpoint_upload(file: UploadedFile) -> None:
     """Refuse (``UploadError``) a checkpoint upload by name, size and first bytes: a safetensors file with a
     bounded, well-formed header, or a ``torch.save`` zip archive whose members do not unpack past the

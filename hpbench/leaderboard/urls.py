@@ -12,6 +12,7 @@ urlpatterns = [
     path("benchmarks/<slug:name>/csv", api.LeaderboardCsvApi.as_view(), name="leaderboard-csv"),
     path("requests/benchmarks/<slug:name>", scorefile_api.BenchmarkRequestApi.as_view(), name="benchmark-request"),
     path("requests/datasets/<slug:name>/<str:split>", scorefile_api.SplitRequestApi.as_view(), name="split-request"),
+    path("requests/images/<slug:name>", scorefile_api.ImagesArchiveApi.as_view(), name="images-archive"),
     path("submissions", api.SubmissionListApi.as_view(), name="submissions"),
     path("submissions/<int:pk>", api.SubmissionDetailApi.as_view(), name="submission"),
     path("submissions/<int:pk>/scores", api.SubmissionScoresApi.as_view(), name="submission-scores"),

@@ -72,7 +72,7 @@ def site(tmp_path, researcher) -> Site:
         score = ModelScore.objects.create(model=model, benchmark=benchmark)
         model_score_store(score_id=score.pk, set1=np.linspace(0, 1, 6), set2=np.full(6, 0.5))
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-    submission = submission_create(owner=researcher, family="demo", file=upload, link="https://example.org/paper")
+    submission = submission_create(owner=researcher, family="clip4cir", file=upload, link="https://example.org/paper")
     return Site(benchmark=benchmark.name, query_id=built.comparisons[0].query_id, campaign=built.campaign.slug,
                 submission_id=submission.pk, bad_model=bad.name)
 
@@ -169,7 +169,9 @@ def test_a_stored_javascript_link_does_nothing_when_clicked(site, browser, live_
     context.add_init_script(LISTEN)
     page = context.new_page()
     page.goto(f"/leaderboard/{site.benchmark}/")
-    page.get_by_role("link", name=site.bad_model).click()
+    page.get_by_role("link", name=site.bad_model).click()  # the row links to the model's page ...
+    page.wait_for_url(f"**/models/{site.bad_model}/")
+    page.locator("dl.lb-model-facts a").filter(has_text="javascript:").first.click()  # ... which shows its link
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
     assert any("script-src" in v for v in page.evaluate("window.__csp")), "the browser reported the blocked link"

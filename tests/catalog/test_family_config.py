@@ -159,11 +159,11 @@ def test_config_text_that_is_not_a_small_json_object_gets_a_400_from_the_api_and
     client_api = APIClient()
     client_api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=researcher)[0].key}")
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-    response = client_api.post("/api/leaderboard/submissions", {"family": "demo", "file": upload, "config": text},
+    response = client_api.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": upload, "config": text},
                                format="multipart")
     assert response.status_code == 400 and words in response.json()["config"][0]
     client.force_login(researcher)
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-    page = client.post("/submissions/", {"family": "demo", "file": upload, "config": text})
+    page = client.post("/submissions/", {"family": "clip4cir", "file": upload, "config": text})
     assert page.status_code == 400 and words in page.content.decode()
     assert Submission.objects.count() == 0

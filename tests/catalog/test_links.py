@@ -44,11 +44,11 @@ def test_good_links_and_no_link_pass():
 @pytest.mark.parametrize("link", BAD_LINKS[:5])
 def test_the_form_and_the_api_refuse_a_script_link_and_store_nothing(researcher, client, link):
     client.force_login(researcher)
-    page = client.post("/submissions/", {"family": "demo", "file": _checkpoint(), "link": link})
+    page = client.post("/submissions/", {"family": "clip4cir", "file": _checkpoint(), "link": link})
     assert page.status_code == 400 and "link" in page.content.decode()
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=researcher)[0].key}")
-    response = api.post("/api/leaderboard/submissions", {"family": "demo", "file": _checkpoint(), "link": link},
+    response = api.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": _checkpoint(), "link": link},
                         format="multipart")
     assert response.status_code == 400 and "link" in response.content.decode()
     assert Submission.objects.count() == 0 and ModelEntry.objects.count() == 0

@@ -32,7 +32,7 @@ def test_the_submit_page_is_public_and_lists_every_familys_variants(client):
             assert escape(FAMILY_INFO[family].variants[variant]) in html
     picker = re.search(r'<select id="rs-variant">(.*?)</select>', html, re.S).group(1)
     assert re.findall(r'value="([^"]+)" data-family="([^"]+)"', picker) == [
-        (v, f) for f in ("clip4cir", "blip2_cir") for v in VARIANTS[f]
+        (v, f) for f in ("clip4cir", "blip2_cir", "demo") for v in VARIANTS[f]
     ]
     for words in ("Eq. 9", "Recall@K", "score file", "Limits", "Authorization: Token", "submissions per account"):
         assert words.lower() in html.lower() or words in html

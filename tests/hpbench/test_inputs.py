@@ -55,10 +55,10 @@ def _checkpoint():
 )
 def test_a_submission_config_the_database_cannot_store_gets_a_400(client, researcher, fields, says):
     client.force_login(researcher)
-    response = client.post("/api/leaderboard/submissions", {"family": "demo", "file": _checkpoint(), **fields})
+    response = client.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": _checkpoint(), **fields})
     assert response.status_code == 400, response.content
     assert says in response.content.decode()
-    page = client.post("/submissions/", {"family": "demo", "file": _checkpoint(), **fields})
+    page = client.post("/submissions/", {"family": "clip4cir", "file": _checkpoint(), **fields})
     assert page.status_code in (200, 400) and says.split(": ")[-1].split(" (")[0] in page.content.decode()
     assert not Submission.objects.exists()
 
@@ -66,10 +66,10 @@ def test_a_submission_config_the_database_cannot_store_gets_a_400(client, resear
 def test_a_submission_description_with_a_nul_gets_a_400_on_the_api_and_the_form(client, researcher):
     client.force_login(researcher)
     response = client.post(
-        "/api/leaderboard/submissions", {"family": "demo", "file": _checkpoint(), "description": "a\x00b"}
+        "/api/leaderboard/submissions", {"family": "clip4cir", "file": _checkpoint(), "description": "a\x00b"}
     )
     assert response.status_code == 400 and "Null characters are not allowed" in response.content.decode()
-    page = client.post("/submissions/", {"family": "demo", "file": _checkpoint(), "description": "a\x00b"})
+    page = client.post("/submissions/", {"family": "clip4cir", "file": _checkpoint(), "description": "a\x00b"})
     assert page.status_code in (200, 400) and "description: contains a NUL character" in page.content.decode()
     assert not Submission.objects.exists()
 

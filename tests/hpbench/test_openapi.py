@@ -39,7 +39,7 @@ def api_world(researcher, outsider):
     benchmark_store(name="bench", source="imported", dataset=world.dataset, pairs=pairs)
     for owner in (researcher, outsider):
         submission_create(
-            owner=owner, family="clip_zeroshot",
+            owner=owner, family="clip4cir",
             file=SimpleUploadedFile("m.safetensors", save_safetensors({"w": np.zeros((2, 2), dtype=np.float32)})),
         )
     return world

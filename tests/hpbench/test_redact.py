@@ -47,7 +47,8 @@ def test_a_researcher_reads_the_errors_of_their_submission_without_server_paths_
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=researcher).key}")
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-    created = api.post("/api/leaderboard/submissions", {"family": "demo", "file": upload}, format="multipart").json()
+    created = api.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": upload},
+                       format="multipart").json()
     submission = Submission.objects.get(pk=created["id"])
     score = ModelScore.objects.get(model=submission.model)
     model_score_fail(score_id=score.pk, error=ERROR)

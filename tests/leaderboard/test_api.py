@@ -33,7 +33,7 @@ def _checkpoint(name: str = "model.safetensors") -> SimpleUploadedFile:
 
 
 def _submit(client, **extra):
-    data = {"family": "clip_zeroshot", "file": _checkpoint(), "description": "mine", "config": '{"pad_ratio": 1.5}',
+    data = {"family": "clip4cir", "file": _checkpoint(), "description": "mine", "config": '{"pad_ratio": 1.5}',
             **extra}
     return client.post("/api/leaderboard/submissions", data, format="multipart")
 
@@ -192,7 +192,7 @@ def test_the_leaderboard_page_marks_baselines_higher_is_better_and_plots_the_int
 
 def test_the_submission_pages_list_detail_and_submit(researcher, benchmark, client):
     client.force_login(researcher)
-    response = client.post("/submissions/", {"family": "demo", "file": _checkpoint(), "config": ""})
+    response = client.post("/submissions/", {"family": "clip4cir", "file": _checkpoint(), "config": ""})
     assert response.status_code == 302
     submission = Submission.objects.get()
     detail = client.get(response.url)

@@ -20,7 +20,7 @@ def test_the_submit_client_uploads_a_checkpoint_with_a_progress_bar(live_server,
     save_file({"w": np.ones((64, 64), dtype=np.float32)}, str(checkpoint))
     token = Token.objects.create(user=researcher).key
     out, err = io.StringIO(), io.StringIO()
-    call_command("submit", "--url", live_server.url, "--token", token, "--family", "clip_zeroshot",
+    call_command("submit", "--url", live_server.url, "--token", token, "--family", "clip4cir",
                  "--file", str(checkpoint), "--config", '{"pad_ratio": null}', "--description", "cli",
                  stdout=out, stderr=err)
     body = json.loads(out.getvalue())
@@ -78,3 +78,18 @@ def test_the_submit_client_uploads_score_files_and_shows_the_servers_error(live_
                      stdout=io.StringIO(), stderr=io.StringIO())
     with pytest.raises(CommandError, match="either --file"):
         call_command("submit", "--url", live_server.url, "--token", token, stdout=io.StringIO())
+
+
+def test_the_submit_client_sends_a_demo_checkpoint_folder_as_one_tar_with_its_name(live_server, researcher, settings):
+    from pathlib import Path
+
+    settings.HPBENCH_SUBMISSION_DATASETS = []
+    folder = Path(__file__).resolve().parents[2] / "models_zoo" / "demo" / "checkpoints" / "demo-qure"
+    token = Token.objects.create(user=researcher).key
+    out = io.StringIO()
+    call_command("submit", "--url", live_server.url, "--token", token, "--family", "demo", "--file", str(folder),
+                 "--name", "qure-demo-mine", "--licence", "MIT", stdout=out, stderr=io.StringIO())
+    body = json.loads(out.getvalue())
+    assert body["model"] == "qure-demo-mine" and body["licence"] == "MIT"
+    model = Submission.objects.get(pk=body["id"]).model
+    assert model.checkpoint_file.read() == (folder / "model.safetensors").read_bytes()

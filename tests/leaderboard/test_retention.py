@@ -27,7 +27,7 @@ def media(settings, tmp_path) -> Path:
 
 def _submission(owner, *, status: str, ended_days_ago: float) -> Submission:
     upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((8,), dtype=np.float32)}))
-    submission = submission_create(owner=owner, family="demo", file=upload)
+    submission = submission_create(owner=owner, family="clip4cir", file=upload)
     Submission.objects.filter(pk=submission.pk).update(
         status=status, finished_at=timezone.now() - timedelta(days=ended_days_ago)
     )

@@ -110,7 +110,7 @@ def _checkpoint() -> SimpleUploadedFile:
 def test_score_files_share_the_daily_quota_with_checkpoints(researcher, fiq_dataset):
     tiny_benchmark(fiq_dataset)
     client = _client(researcher)
-    assert client.post("/api/leaderboard/submissions", {"family": "demo", "file": _checkpoint()},
+    assert client.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": _checkpoint()},
                        format="multipart").status_code == 201
     first = _post_scores(researcher, jsonl_file(relevance_rows(VALUES)))
     assert first.status_code == 201

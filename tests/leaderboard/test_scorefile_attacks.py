@@ -152,9 +152,10 @@ def test_a_5001_digit_integer_in_a_submission_config_is_a_400(researcher, client
         return SimpleUploadedFile("m.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
 
     response = _client(researcher).post("/api/leaderboard/submissions",
-                                        {"family": "demo", "file": checkpoint(), "config": config}, format="multipart")
+                                        {"family": "clip4cir", "file": checkpoint(), "config": config},
+                                        format="multipart")
     assert response.status_code == 400 and "not valid JSON" in json.dumps(response.json())
     client.force_login(researcher)
-    page = client.post("/submissions/", {"family": "demo", "file": checkpoint(), "config": config})
+    page = client.post("/submissions/", {"family": "clip4cir", "file": checkpoint(), "config": config})
     assert page.status_code == 400 and "config: not valid JSON" in page.content.decode()
     assert Submission.objects.count() == 0

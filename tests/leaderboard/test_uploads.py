@@ -150,7 +150,7 @@ def small_limit(settings, tmp_path):
 def test_a_file_over_the_limit_is_cut_off_while_it_streams_and_leaves_no_temporary_file(researcher, small_limit):
     tmp_path = small_limit
     big = SimpleUploadedFile("big.safetensors", b"\0" * (512 * 1024))  # inside Content-Length's slack
-    response = _client(researcher).post("/api/leaderboard/submissions", {"family": "demo", "file": big},
+    response = _client(researcher).post("/api/leaderboard/submissions", {"family": "clip4cir", "file": big},
                                         format="multipart")
     assert response.status_code == 413
     assert "'big.safetensors': over the limit of 65536 bytes" in response.json()["detail"]
@@ -163,7 +163,7 @@ def test_the_form_cuts_off_a_file_over_the_limit_too(researcher, client, small_l
     tmp_path = small_limit
     client.force_login(researcher)
     big = SimpleUploadedFile("big.safetensors", b"\0" * (512 * 1024))
-    response = client.post("/submissions/", {"family": "demo", "file": big})
+    response = client.post("/submissions/", {"family": "clip4cir", "file": big})
     assert response.status_code == 413 and "over the limit of 65536 bytes" in response.json()["detail"]
     assert list(tmp_path.iterdir()) == []
 
@@ -174,7 +174,7 @@ def test_each_upload_lies_in_a_folder_of_its_own(researcher):
     client = _client(researcher)
     for _ in range(2):
         upload = SimpleUploadedFile("model.safetensors", save_safetensors({"w": np.zeros((2,), dtype=np.float32)}))
-        assert client.post("/api/leaderboard/submissions", {"family": "demo", "file": upload},
+        assert client.post("/api/leaderboard/submissions", {"family": "clip4cir", "file": upload},
                            format="multipart").status_code == 201
     paths = {s.model.name: s.model.checkpoint_file.path for s in Submission.objects.select_related("model")}
     assert len(paths) == 2
@@ -229,7 +229,7 @@ def test_a_zip_bomb_checkpoint_upload_is_refused_from_its_zip_directory(research
 
     bomb = zip_bomb(tmp_path / "bomb.pt").read_bytes()
     response = _client(researcher).post("/api/leaderboard/submissions",
-                                        {"family": "demo", "file": SimpleUploadedFile("bomb.pt", bomb)},
+                                        {"family": "clip4cir", "file": SimpleUploadedFile("bomb.pt", bomb)},
                                         format="multipart")
     assert response.status_code == 400, response.content
     assert "file 'bomb.pt': its members unpack to" in response.json()["detail"]

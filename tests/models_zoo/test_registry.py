@@ -12,5 +12,7 @@ def test_it_describes_every_family_and_variant_of_the_zoo_in_the_zoos_order():
         assert all(text.strip() for text in info.variants.values())
 
 
-def test_only_families_that_load_from_one_file_are_uploadable():
-    assert [f.name for f in uploadable_families()] == ["clip4cir", "blip2_cir"]
+def test_families_that_load_from_one_file_or_an_archived_folder_are_uploadable():
+    assert [f.name for f in uploadable_families()] == ["clip4cir", "blip2_cir", "demo"]
+    assert FAMILY_INFO["demo"].folder_files == ("config.json", "model.safetensors")
+    assert not FAMILY_INFO["clip_zeroshot"].uploadable

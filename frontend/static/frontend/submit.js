@@ -15,7 +15,8 @@
         if (shown && first === null) first = option;
       });
       var current = variant.options[variant.selectedIndex];
-      if (!current || current.disabled) variant.value = first ? first.value : "";
+      // By index: families share variant names ("combiner"), and a value would pick another family's option.
+      if (!current || current.disabled) variant.selectedIndex = first ? first.index : -1;
       if (onChange) onChange();
     }
     family.addEventListener("change", filter);

@@ -3,6 +3,7 @@ cancelled, published, re-run."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,36 @@ class QuotaExceeded(SubmissionError):
     pass
 
 
+#: A researcher's model name: a slug of 3 to 64 characters (lower-case letters, digits, '-', '_'), not "sub-…".
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
+
+
+def model_identity(*, name: str = "", paper_url: str = "", code_url: str = "", licence: str = "") -> dict[str, str]:
+    """The ``ModelEntry`` fields a researcher sets: the name (unique across the board, case-insensitively, so
+    unique per benchmark too; ``sub-<hex>`` when none is given), the paper and code links (http(s) only) and
+    the licence. Raises ``SubmissionError`` naming the field."""
+    from hpbench.catalog.links import link_problem
+
+    for field, value in (("name", name), ("paper_url", paper_url), ("code_url", code_url), ("licence", licence)):
+        if problem := text_problem(value):
+            raise SubmissionError(f"{field}: {problem}")
+    name = name.strip()
+    if name:
+        if not MODEL_NAME.fullmatch(name) or name.startswith("sub-"):
+            raise SubmissionError(f"name {name[:80]!r}: expected 3 to 64 lower-case letters, digits, '-' or '_', "
+                                  "starting with a letter or digit (and not 'sub-', the platform's own names)")
+        if ModelEntry.objects.filter(name__iexact=name).exists():
+            raise SubmissionError(f"name {name!r}: already taken on the leaderboard; choose another")
+    else:
+        name = f"sub-{uuid.uuid4().hex[:12]}"
+    for field, value in (("paper_url", paper_url), ("code_url", code_url)):
+        if link_problem(value):
+            raise SubmissionError(f"{field}: {link_problem(value)}")
+    if len(licence) > 100:
+        raise SubmissionError(f"licence: {len(licence)} characters, over the limit of 100")
+    return {"name": name, "paper_url": paper_url, "code_url": code_url, "licence": licence.strip()}
+
+
 def submissions_per_day() -> int:
     return int(getattr(settings, "HPBENCH_SUBMISSIONS_PER_DAY", 5))
 
@@ -42,6 +73,35 @@ def _check_upload(file: UploadedFile) -> None:
         raise SubmissionError(str(exc)) from None
 
 
+def _check_folder_upload(file: UploadedFile, *, family: str, required: tuple[str, ...]) -> dict[str, str]:
+    from hpbench.leaderboard.uploads import UploadError, check_folder_upload
+
+    try:
+        return check_folder_upload(file, family=family, required=required)
+    except UploadError as exc:
+        raise SubmissionError(str(exc)) from None
+
+
+def _store_folder(*, file: UploadedFile, folder: dict[str, str], prefix: str) -> None:
+    """Unpack the checked archive's files into ``prefix/`` of the media storage, each bounded by its declared
+    size (read from the directory again) and the checkpoint limit."""
+    import tempfile
+
+    from hpbench import media
+    from hpbench.leaderboard.uploads import max_checkpoint_bytes
+    from models_zoo.archives import ArchiveError, copy_archive_member
+
+    name = file.name or ""
+    for relative, member in sorted(folder.items()):
+        with tempfile.TemporaryFile() as out:
+            try:
+                copy_archive_member(file, name=name, member=member, target=out, limit=max_checkpoint_bytes())
+            except ArchiveError as exc:
+                raise SubmissionError(str(exc)) from None
+            out.seek(0)
+            media.save_bytes(f"{prefix}/{relative}", out)
+
+
 @transaction.atomic
 def submission_create(
     *,
@@ -53,13 +113,18 @@ def submission_create(
     description: str = "",
     link: str = "",
     vit_checkpoint: UploadedFile | None = None,
+    name: str = "",
+    paper_url: str = "",
+    code_url: str = "",
+    licence: str = "",
 ) -> Submission:
     """Register a researcher's checkpoint as a private model and queue its evaluation.
 
     ``config`` holds the family's bounded options and ``base_model`` (``hpbench.catalog.family_config``): no
     server paths, no limits. ``link`` must be an http(s) URL. ``vit_checkpoint`` (``blip2_cir`` only): the
     ``clip_L`` ViT file for a QuRe checkpoint without ViT weights, checked as a checkpoint and stored beside it
-    as ``clip_vit_L.pth`` / ``.safetensors``, where the loader looks for it.
+    as ``clip_vit_L.pth`` / ``.safetensors``, where the loader looks for it. ``name``, ``paper_url``,
+    ``code_url``, ``licence``: the model's identity on the leaderboard (:func:`model_identity`).
     Raises ``SubmissionError`` for an unknown family/variant, a refused config key or link, or a bad file and
     ``QuotaExceeded`` when the owner already has ``HPBENCH_SUBMISSIONS_PER_DAY`` submissions in the last
     24 hours (every submission counts, failed and cancelled ones too).
@@ -67,15 +132,20 @@ def submission_create(
     from hpbench.catalog.family_config import ConfigError, researcher_config_clean
     from hpbench.catalog.links import link_problem
     from models_zoo import FAMILIES, VARIANTS  # cheap: no torch at import
+    from models_zoo.registry import folder_files, uploadable_families
 
     if family not in FAMILIES:
         raise SubmissionError(f"family {family!r}: unknown; known: {', '.join(sorted(FAMILIES))}")
+    submittable = [f.name for f in uploadable_families()]
+    if family not in submittable:
+        raise SubmissionError(f"family {family!r}: registered by staff, not submitted; submittable: "
+                              f"{', '.join(submittable)}")
     if variant and variant not in VARIANTS[family]:
         raise SubmissionError(f"variant {variant!r}: unknown for {family}; known: {', '.join(VARIANTS[family])}")
     # Text PostgreSQL cannot store (NUL, lone surrogates) would be a 500 at the INSERT: refuse it here.
-    for name, value in (("description", description), ("link", link)):
+    for field, value in (("description", description), ("link", link)):
         if isinstance(value, str) and (problem := text_problem(value)):
-            raise SubmissionError(f"{name}: {problem}")
+            raise SubmissionError(f"{field}: {problem}")
     if config and isinstance(config, dict) and (problem := json_problem(config)):
         raise SubmissionError(f"config: {problem}")
     try:
@@ -84,7 +154,12 @@ def submission_create(
         raise SubmissionError(str(exc)) from None
     if link_problem(link):
         raise SubmissionError(f"link: {link_problem(link)}")
-    _check_upload(file)
+    identity = model_identity(name=name, paper_url=paper_url, code_url=code_url, licence=licence)
+    # The bounded structural checks run before the quota is taken: a refused file costs no submission.
+    required = folder_files(family)
+    members = _check_folder_upload(file, family=family, required=required) if required else None
+    if members is None:
+        _check_upload(file)
     if vit_checkpoint is not None:
         if family != "blip2_cir":
             raise SubmissionError(f"vit_checkpoint: only blip2_cir (QuRe clip_L) takes a ViT file, not {family}")
@@ -96,7 +171,7 @@ def submission_create(
     if used >= limit:
         raise QuotaExceeded(f"quota: {used} of {limit} submissions used in the last 24 hours")
     entry = ModelEntry(
-        name=f"sub-{uuid.uuid4().hex[:12]}",
+        **identity,
         family=family,
         variant=variant,
         config=config or {},
@@ -107,10 +182,26 @@ def submission_create(
     )
     # A folder of its own: loaders read companion files "beside the checkpoint" (clip_vit_L.pth, vocab.txt,
     # clip4cir.json), which must never be another researcher's upload.
-    # _check_upload refused a file without a checkpoint's name.
-    entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
+    from hpbench import media
+
+    # The model's own folder: a researcher now chooses the name, so files left there by a deleted model of the
+    # same name (none is live: names are unique) are removed first; a loader never reads another's files.
+    own = str(PurePosixPath(entry.checkpoint_file.field.generate_filename(entry, f"{entry.name}/x")).parent)
+    if media.walk(own):
+        media.delete_tree(own)
+    if members is not None:
+        # A folder-shaped checkpoint: its files are unpacked into the entry's folder; the entry names the last
+        # required file there, and the worker hands the loader the folder (worker.embeddings.checkpoint_local).
+        try:
+            _store_folder(file=file, folder=members, prefix=own)
+        except BaseException:
+            media.delete_tree(own)
+            raise
+        entry.checkpoint_file.name = f"{own}/{required[-1]}"
+    else:
+        # _check_upload refused a file without a checkpoint's name.
+        entry.checkpoint_file.save(f"{entry.name}/{Path(file.name or '').name}", file, save=False)
     if vit_checkpoint is not None:
-        from hpbench import media
         from models_zoo import CLIP_L_VIT_STEM
 
         folder = PurePosixPath(entry.checkpoint_file.name or "").parent
@@ -249,9 +340,18 @@ def submission_cancel(*, submission: Submission) -> Submission:
     return submission
 
 
+def submission_publishable(submission: Submission) -> bool:
+    """A failed or cancelled submission has nothing to show: it cannot be published."""
+    return submission.status not in (Submission.Status.FAILED, Submission.Status.CANCELLED)
+
+
 @transaction.atomic
 def submission_publish(*, submission: Submission) -> Submission:
-    """Make the submission and its model's scores visible to everyone."""
+    """Make the submission and its model's scores visible to everyone. Raises ``SubmissionError`` for a failed or
+    cancelled one (checked again under the row's lock: a concurrent failure wins)."""
+    locked = Submission.objects.select_for_update().get(pk=submission.pk)
+    if not submission_publishable(locked):
+        raise SubmissionError(f"submission {submission.pk}: {locked.status}, cannot be published")
     Submission.objects.filter(pk=submission.pk).update(is_public=True)
     if submission.model_id:
         ModelEntry.objects.filter(pk=submission.model_id).update(is_public=True)

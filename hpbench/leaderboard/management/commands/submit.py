@@ -48,6 +48,19 @@ def multipart_body(
     return total, chunks()
 
 
+def _tar_folder(folder: Path) -> Path:
+    """An uncompressed tar of the folder's regular files (no links), in a temporary folder, named after it."""
+    import tarfile
+    import tempfile
+
+    target = Path(tempfile.mkdtemp(prefix="hpbench-submit-")) / f"{folder.name}.tar"
+    with tarfile.open(target, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                archive.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return target
+
+
 class Command(BaseCommand):
     help = "Submit a checkpoint to a hpbench server (token auth) with an upload progress bar."
 
@@ -58,7 +71,8 @@ class Command(BaseCommand):
         parser.add_argument("--family", default="", help="the checkpoint's family (with --file)")
         parser.add_argument("--variant", default="")
         parser.add_argument("--config", default="", help="JSON object, or @file.json")
-        parser.add_argument("--file", default="", help=".safetensors or official .pt checkpoint")
+        parser.add_argument("--file", default="", help=".safetensors or official .pt checkpoint; for a folder-shaped "
+                            "family (demo) the folder itself (sent as one .tar) or a .zip/.tar of it")
         parser.add_argument("--vit-checkpoint", default="",
                             help="blip2_cir (QuRe clip_L) only: the ViT file (clip_vit_L.pth) for a checkpoint "
                                  "without ViT weights, uploaded with it")
@@ -67,6 +81,10 @@ class Command(BaseCommand):
                                  "repeat for several")
         parser.add_argument("--description", default="")
         parser.add_argument("--link", default="")
+        parser.add_argument("--name", default="", help="the model's name on the leaderboard (unique)")
+        parser.add_argument("--paper-url", default="")
+        parser.add_argument("--code-url", default="")
+        parser.add_argument("--licence", default="")
         parser.add_argument("--timeout", type=float, default=3600)
 
     def handle(self, *args, **options) -> None:
@@ -77,20 +95,25 @@ class Command(BaseCommand):
             raise CommandError("--token: required (or set HPBENCH_TOKEN)")
         if bool(options["scores"]) == bool(options["file"]):
             raise CommandError("give either --file (a checkpoint, with --family) or --scores (score files)")
+        identity = {"name": options["name"], "paper_url": options["paper_url"], "code_url": options["code_url"],
+                    "licence": options["licence"]}
         if options["scores"]:
             files = [("scores", Path(p)) for p in options["scores"]]
-            fields = {"description": options["description"], "link": options["link"]}
+            fields = {"description": options["description"], "link": options["link"], **identity}
         else:
             if not options["family"]:
                 raise CommandError("--family: required with --file")
-            files = [("file", Path(options["file"]))]
+            checkpoint = Path(options["file"])
+            if checkpoint.is_dir():  # a folder-shaped checkpoint travels as one tar of its files
+                checkpoint = _tar_folder(checkpoint)
+            files = [("file", checkpoint)]
             if options["vit_checkpoint"]:
                 files.append(("vit_checkpoint", Path(options["vit_checkpoint"])))
             config = options["config"]
             if config.startswith("@"):
                 config = Path(config[1:]).read_text()
             fields = {"family": options["family"], "variant": options["variant"], "config": config,
-                      "description": options["description"], "link": options["link"]}
+                      "description": options["description"], "link": options["link"], **identity}
         for _, path in files:
             if not path.is_file():
                 raise CommandError(f"{path}: no such file")
