@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("catalog", "0008_steering_query_results_public")]
+    dependencies = [("catalog", "0009_jobs_training_job_and_reaper_state")]
 
     operations = [
         migrations.AddField(

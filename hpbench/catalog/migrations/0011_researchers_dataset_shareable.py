@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("catalog", "0009_researchers_model_licence")]
+    dependencies = [("catalog", "0010_researchers_model_licence")]
 
     operations = [
         migrations.AddField(
