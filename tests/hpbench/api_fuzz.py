@@ -75,6 +75,12 @@ def fuzz(*, base_url: str, role: str, token: str | None = None, max_examples: in
         }, {
             "include-name": "POST /api/exports/jobs",  # campaigns and benchmarks by name: an unknown one is a 400
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "403"]}},
+        }, {
+            # A vote's choice is required unless the answer is "both irrelevant": a rule across fields that the
+            # schema states in words (a missing choice is a 400 naming it), not one a generator can follow.
+            "include-path-regex": "^/api/annotate/votes",
+            "checks": {"positive_data_acceptance": {
+                "expected-statuses": ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]}},
         }, *([{
             "include-path-regex": "^/api/annotate/campaigns/\\{slug\\}",
             "parameters": {"path.slug": campaign},
