@@ -59,6 +59,8 @@ def _pages(world) -> list[tuple[str, str | None, str]]:
         ("query-detail", None, f"/queries/{query.pk}/"),
         ("annotate", None, f"/annotate/{slug}/{PROLIFIC}"),
         ("submissions", "researcher", "/submissions/"),
+        ("submit", None, "/submit/"),
+        ("model-page", None, "/models/qure/"),
         ("exports", "staff", "/exports/"),
         ("monitor", "staff", f"/campaigns/{slug}/monitor/"),
         ("preview", "staff", f"/campaigns/{slug}/preview/?comparison={first}"),
@@ -86,7 +88,7 @@ def test_no_page_is_wider_than_a_390_px_screen(world, browser, live_server, sett
                         _log_in(contexts[who].new_page(), live_server.url, who)
                 page = contexts[who].new_page()
                 if viewport is not PHONE:  # another participant: the first screen is shown once per annotator
-                    path = path.replace("PROLIFIC_PID=60a1b2c3", "PROLIFIC_PID=70a1b2c3")
+                    path = path.replace("PROLIFIC_PID=60a1b2c3", "PROLIFIC_PID=70a1b2c3").replace("sessB", "sessD")
                 response = page.goto(f"{live_server.url}{path}")
                 assert response.status == 200, f"{name}: {path} answered {response.status}"
                 if name == "annotate":  # past the first screen (instructions, shown once per annotator), to the task
