@@ -222,13 +222,19 @@ def _lease_one(
     expires_at: datetime,
     start: int = 0,
     shown: bool = False,
+    held: int | None = None,
 ) -> TaskView | None:
     """Lease one more comparison to the annotator: fresh room first, then a slot whose lease expired; never one
     past the campaign's cap per model pair. ``shown``: the lease is the task on screen (else preloaded).
 
-    The lease's row is written with the batch's next statement (or its commit)."""
+    The lease's row is written with the batch's next statement (or its commit). ``held``: the annotator's votes
+    plus live leases, when known: below the cap, no model pair can be at it, and the statements skip counting
+    (the cap's count per candidate is what the pick would otherwise pay on every call)."""
     campaign_id = campaign.id
-    cap = [campaign.max_votes_per_model_pair, annotator_id, campaign.max_votes_per_model_pair]
+    limit = campaign.max_votes_per_model_pair
+    if held is not None and held < limit:
+        limit = 0
+    cap = [limit, annotator_id, limit]
     pick = _PICK_SKIP_LOCKED if _skip_locked() else _PICK_PLAIN
     batch.run((pick, [campaign_id, start, annotator_id, *cap, campaign_id, start, annotator_id, *cap]))
     row = batch.cursor.fetchone()
@@ -308,7 +314,8 @@ def assignment_next(*, annotator_id: int, campaign_slug: str) -> NextResult:
         while len(live) < LEASES_AHEAD and room > 0:
             shown = not live
             task = _lease_one(
-                batch, annotator_id, campaign, now, full_lease if shown else preview_lease, start, shown=shown
+                batch, annotator_id, campaign, now, full_lease if shown else preview_lease, start, shown=shown,
+                held=votes_count + len(live),
             )
             if task is None:
                 break
