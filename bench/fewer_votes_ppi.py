@@ -53,25 +53,29 @@ import fewer_votes as fv  # noqa: E402
 
 from hpbench.metrics.adaptive import weighted_agreement  # noqa: E402
 from hpbench.metrics.ppi import ppi_agreement  # noqa: E402
+from models_zoo.preference.features import pair_features  # noqa: E402
 from models_zoo.preference.model import fit_newton  # noqa: E402
 
 FOLDS = 5
 REFIT = 100  # finished comparisons between refits of the preference model
 Z = float(norm.ppf(0.975))
-_features: dict[int, np.ndarray] = {}
+_features: dict[str, tuple[fv.World, np.ndarray]] = {}  # the world whose features they are
 
 
 def features(world: fv.World) -> np.ndarray:
-    """``(C, K + M)``: each scored model's choice (+1 a, -1 b), then +1 at a's maker and -1 at b's."""
-    key = id(world)
-    if key not in _features:
-        _features.clear()  # one world at a time per process
+    """``(C, 2K + M)``, the worker's features (``pair_features`` with gaps): each scored model's set-score gap a
+    minus b over its root mean square on every candidate, its choice (+1 a, -1 b), then +1 at a's maker and -1 at
+    b's."""
+    cached = _features.get("last")
+    if cached is None or cached[0] is not world:  # one world at a time per process (an id may be reused)
         c = world.maker_i.size
         makers = np.zeros((c, world.n_models))
         makers[np.arange(c), world.maker_i] += 1.0
         makers[np.arange(c), world.maker_j] -= 1.0
-        _features[key] = np.concatenate([np.where(world.prefers_a, 1.0, -1.0), makers], axis=1)
-    return _features[key]
+        gaps = world.score_diff / np.sqrt(np.mean(world.score_diff ** 2, axis=1, keepdims=True))  # gap_scale's
+        _features["last"] = (world, pair_features(np.where(world.prefers_a, 1, 2).T, world.maker_i, world.maker_j,
+                                                  world.n_models, gaps=gaps))
+    return _features["last"][1]
 
 
 def _fold_fits(x: np.ndarray, done: np.ndarray, verdicts: np.ndarray) -> np.ndarray:
@@ -84,7 +88,8 @@ def _fold_fits(x: np.ndarray, done: np.ndarray, verdicts: np.ndarray) -> np.ndar
     return betas
 
 
-_fits: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the last fit: the comparisons it saw, its fold coefficients
+_fits: dict[str, tuple[fv.World, np.ndarray, np.ndarray]] = {}  # the last fit: its world, the comparisons it saw
+# and its fold coefficients
 
 
 def cross_predictions(world: fv.World, done: np.ndarray, verdicts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -94,11 +99,11 @@ def cross_predictions(world: fv.World, done: np.ndarray, verdicts: np.ndarray) -
     finished after it gets the mean of the five fits (none saw it), the others their out-of-fold fit's.
     """
     x = features(world)
-    seen, betas = _fits.get("last", (np.zeros(0, dtype=np.int64), np.zeros((FOLDS, x.shape[1]))))
-    if (done.size - seen.size >= REFIT or seen.size > done.size or not np.array_equal(done[:seen.size], seen)
-            or seen.size == 0):
+    fitted, seen, betas = _fits.get("last", (None, np.zeros(0, dtype=np.int64), np.zeros((FOLDS, x.shape[1]))))
+    if (fitted is not world or done.size - seen.size >= REFIT or seen.size > done.size
+            or not np.array_equal(done[:seen.size], seen) or seen.size == 0):
         seen, betas = done.copy(), _fold_fits(x, done, verdicts)
-        _fits["last"] = (seen, betas)
+        _fits["last"] = (world, seen, betas)
     p_folds = 1.0 / (1.0 + np.exp(-(x @ betas.T)))  # (C, FOLDS)
     p_all = p_folds.mean(axis=1)
     p_done = p_all[done].copy()

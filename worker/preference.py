@@ -3,17 +3,24 @@
 Reads the benchmark's pairs and every finished model score that stored its per-pair choices, builds the features
 (:mod:`models_zoo.preference.features`), fits with K-fold cross-fitting over queries (pairs without a query form
 their own group), evaluates on the held-out predictions and stores them (:mod:`hpbench.leaderboard.services.
-preference_models`). Pairs the humans called a tie are not trained on; their prediction comes from a fit on every
-decided pair (they were never its labels).
+preference_models`). Pairs the humans called a tie are not trained on; their prediction is the fold fits' mean
+(they were never a label).
 
-**Candidates for prediction-powered agreement** (:func:`candidate_inputs`): for a benchmark frozen from a campaign
-whose set makers and scored models all have a finished retrieval run on the campaign's split, every (covered query,
-pair of makers) the campaign never compared, with each scored model's choice between the two makers' top
-``set_size`` sets from its stored top-K (an image outside it counting as its K-th score, as
-``annotate/selection.py`` scores sets). PPI needs the predictor to be the same function on labelled and unlabelled
-pairs, so the labelled pairs' choices are recomputed the same way (``labelled_choices``) and both get their
-probabilities from the same fold fits: a labelled pair from its out-of-fold fit, a candidate from the folds' mean
-(cross-prediction). The figure ``Y`` itself uses the model's exact choices (its score row).
+**Inputs** (:func:`topk_inputs`): for a benchmark frozen from a campaign whose set makers and scored models all
+have a finished retrieval run on the campaign's split, each scored model's *set-score gap* on a pair (the mean of
+its scores over set 1's images minus over set 2's, from its stored top-K, an image outside it counting as its K-th
+score, as ``annotate/selection.py`` scores sets), scaled per model by its root mean square over every pair,
+labelled or not (:func:`~models_zoo.preference.features.gap_scale`), plus the sign of that gap, the set makers and
+which set shows the query's reference image. Otherwise (an imported benchmark, a model without a run) the model
+learns from the exact choices of the score rows, the makers and the reference shown, and the report says why
+(``inputs_note``). Each fold's L2 strength is chosen by cross-validated log-loss on that fold's training pairs
+only (nested, :func:`~models_zoo.preference.model.choose_l2`; ``report["l2"]``).
+
+**Candidates for prediction-powered agreement**: with top-K inputs, every (covered query, pair of makers) the
+campaign never compared. PPI needs the predictor to be the same function on labelled and unlabelled pairs: both
+get their features from top-K the same way and their probabilities from the same fold fits: a labelled pair from
+its out-of-fold fit, a candidate from the folds' mean (cross-prediction). The figure ``Y`` itself uses the model's
+exact choices (its score row).
 """
 
 from __future__ import annotations
@@ -26,8 +33,8 @@ import numpy as np
 from hpbench.leaderboard.models import ModelScore, PreferenceModel
 from hpbench.leaderboard.services.preference_models import preference_model_fail, preference_model_store
 from models_zoo.preference.evaluate import heldout_report
-from models_zoo.preference.features import pair_features
-from models_zoo.preference.model import cross_fit, fit, folds_by_group, predict
+from models_zoo.preference.features import gap_scale, pair_features, reference_shown
+from models_zoo.preference.model import choose_l2, fit, folds_by_group, predict
 from worker import claims
 
 
@@ -42,7 +49,8 @@ def preference_model_execute(*, model_id: int) -> str:
         row = PreferenceModel.objects.select_related("benchmark").get(pk=model_id)
         started = time.perf_counter()
         pairs = list(row.benchmark.pairs.order_by("position").values_list(
-            "position", "preference", "set1_model_id", "set2_model_id", "query_id"))
+            "position", "preference", "set1_model_id", "set2_model_id", "query_id", "reference_id",
+            "set1_image_ids", "set2_image_ids"))
         if not pairs:
             raise ValueError(f"benchmark {row.benchmark.label} has no pairs")
         scores = [s for s in ModelScore.objects.filter(benchmark=row.benchmark, status=ModelScore.Status.FINISHED)
@@ -53,33 +61,59 @@ def preference_model_execute(*, model_id: int) -> str:
         choices = np.stack([c for c in (s.choices() for s in scores) if c is not None])
         if choices.shape[1] != len(pairs):
             raise ValueError(f"stored choices cover {choices.shape[1]} pairs, the benchmark has {len(pairs)}")
-        makers = sorted({m for _, _, a, b, _ in pairs for m in (a, b) if m is not None})
+        makers = sorted({m for _, _, a, b, *_ in pairs for m in (a, b) if m is not None})
         index = {m: i for i, m in enumerate(makers)}
-        m1 = np.array([index.get(a, -1) if a is not None else -1 for _, _, a, _, _ in pairs])
-        m2 = np.array([index.get(b, -1) if b is not None else -1 for _, _, _, b, _ in pairs])
-        x = pair_features(choices, m1, m2, len(makers))
-        human = np.array([p for _, p, _, _, _ in pairs])
+        m1 = np.array([index.get(a, -1) if a is not None else -1 for _, _, a, _, *_ in pairs])
+        m2 = np.array([index.get(b, -1) if b is not None else -1 for _, _, _, b, *_ in pairs])
+        human = np.array([p[1] for p in pairs])
+        shown = np.array([reference_shown(ref, s1, s2) for *_, ref, s1, s2 in pairs])
         decided = human != 0
         if decided.sum() < 2 * row.folds:
             raise ValueError(f"{int(decided.sum())} pairs with a human preference: too few for {row.folds} folds")
-        groups = np.array([f"q{q}" if q is not None else f"p{pos}" for pos, _, _, _, q in pairs])
+        try:  # the model and its figures stand without top-K inputs: it then learns from the exact choices
+            topk = topk_inputs(benchmark=row.benchmark, scores=scores, makers=makers)
+        except Exception as exc:
+            topk = {"skipped": f"{type(exc).__name__}: {exc}"}
+        if "labelled_gaps" in topk:
+            scale = gap_scale(topk["labelled_gaps"], topk["candidate_gaps"])[:, None]
+            x = pair_features(topk["labelled_choices"], m1, m2, len(makers), gaps=topk["labelled_gaps"] / scale,
+                              reference=shown)
+            cand_x = pair_features(topk["candidate_choices"], topk["candidate_m1"], topk["candidate_m2"],
+                                   len(makers), gaps=topk["candidate_gaps"] / scale,
+                                   reference=topk["candidate_reference"])
+            inputs = "top-K set-score gaps, choices, set makers and reference shown"
+        else:
+            x, cand_x = pair_features(choices, m1, m2, len(makers), reference=shown), None
+            inputs = "exact choices, set makers and reference shown"
+        groups = np.array([f"q{q}" if q is not None else f"p{pos}" for pos, _, _, _, q, *_ in pairs])
         folds = folds_by_group(groups[decided], row.folds, seed=row.seed)
         y = human[decided] == 1
-        betas = [fit(x[decided][folds != f], y[folds != f]) for f in range(row.folds)]
-        p = np.empty(len(pairs))
-        p[decided] = cross_fit(x[decided], y, folds)
-        if (~decided).any():
-            p[~decided] = predict(fit(x[decided], y), x[~decided])
-        try:  # the model and its figures stand without candidates: PPI then says why it is not shown
-            candidates = candidate_inputs(benchmark=row.benchmark, scores=scores, makers=makers, betas=betas,
-                                          decided_folds=dict(zip(np.flatnonzero(decided).tolist(), folds.tolist(),
-                                                                 strict=True)))
-        except Exception as exc:
-            candidates = {"skipped": f"{type(exc).__name__}: {exc}"}
+        # Each fold's L2 strength by cross-validation on its own training folds only (nested: never its held-out
+        # pairs), then its fit.
+        l2s = [choose_l2(x[decided][folds != f], y[folds != f], folds[folds != f]) for f in range(row.folds)]
+        betas = [fit(x[decided][folds != f], y[folds != f], l2=l2s[f]) for f in range(row.folds)]
+        fold_p = np.stack([predict(beta, x) for beta in betas])  # (folds, pairs)
+        p = fold_p.mean(axis=0)  # a human tie was no fold's label: the folds' mean
+        p[np.flatnonzero(decided)] = fold_p[folds, np.flatnonzero(decided)]  # a decided pair: its out-of-fold fit
+        if cand_x is not None:
+            candidates = {
+                "p": (np.mean([predict(beta, cand_x) for beta in betas], axis=0).tolist() if len(cand_x) else []),
+                "choices": {str(s.model_id): topk["candidate_choices"][n].tolist() for n, s in enumerate(scores)},
+                "keys": topk["candidate_keys"],
+                "labelled_p": p.tolist(),
+                "labelled_choices": {str(s.model_id): topk["labelled_choices"][n].tolist()
+                                     for n, s in enumerate(scores)},
+            }
+        else:
+            candidates = {"skipped": topk["skipped"]} if "skipped" in topk else {}
         report = heldout_report(p[decided], y, {s.model.name: choices[i][decided] for i, s in enumerate(scores)},
                                 folds, seed=row.seed)
         report["seconds"] = round(time.perf_counter() - started, 3)
         report["folds"] = row.folds
+        report["inputs"] = inputs
+        report["l2"] = l2s
+        if "skipped" in topk:
+            report["inputs_note"] = topk["skipped"]
         if not claims.job_is_mine(model=PreferenceModel, pk=model_id, owner=owner):
             return "cancelled"
         preference_model_store(model_id=model_id, predictions=p.astype(np.float64).tobytes(),
@@ -99,17 +133,16 @@ def _set_score(ranked: tuple[list[int], list[float]], images: list[int]) -> floa
     return sum(lookup.get(i, floor) for i in images) / max(1, len(images))
 
 
-def _choice(ranked: tuple[list[int], list[float]], set1: list[int], set2: list[int]) -> int:
-    s1, s2 = _set_score(ranked, set1), _set_score(ranked, set2)
-    return 1 if s1 > s2 else (2 if s2 > s1 else 0)
-
-
-def candidate_inputs(*, benchmark, scores: list, makers: list[int], betas: list, decided_folds: dict[int, int]) -> dict:
-    """Unlabelled candidates and the labelled pairs' top-K features (module docstring); ``{}`` when the benchmark
-    is not a campaign's or a model lacks a finished run (``{"skipped": why}``)."""
+def topk_inputs(*, benchmark, scores: list, makers: list[int]) -> dict:
+    """Each scoring model's choice and set-score gap (set 1 minus set 2) from its stored top-K, on the labelled
+    pairs and on the unlabelled candidates (module docstring): ``{"labelled_choices", "labelled_gaps"}`` ``(K, P)``,
+    ``{"candidate_choices", "candidate_gaps"}`` ``(K, C)``, ``candidate_m1``/``candidate_m2`` (maker indices
+    into ``makers``), ``candidate_reference`` (:func:`reference_shown`) and ``candidate_keys`` (``[query, maker,
+    maker]`` primary keys); ``{}`` when the benchmark is not a campaign's, ``{"skipped": why}`` when a model lacks a
+    finished run or a labelled pair's query is not covered by every run."""
     from annotate.errors import BuildError
     from annotate.services.campaign_build import _full_topks, _latest_runs
-    from hpbench.catalog.models import ModelEntry
+    from hpbench.catalog.models import ModelEntry, Query
 
     campaign = benchmark.campaign
     if campaign is None:
@@ -124,40 +157,33 @@ def candidate_inputs(*, benchmark, scores: list, makers: list[int], betas: list,
     compared = {(q, min(a, b), max(a, b)) for q, a, b in campaign.comparisons.filter(
         is_gold=False, set_a_model__isnull=False, set_b_model__isnull=False).values_list(
         "query_id", "set_a_model_id", "set_b_model_id")}
-    covered = sorted(set.intersection(*(set(q for q, (ids, _) in topks[m].items() if len(ids) >= k)
-                                        for m in topks)))
-    rows, m1, m2 = [], [], []
-    index = {m: i for i, m in enumerate(makers)}
-    for q in covered:
+    covered = set.intersection(*(set(q for q, (ids, _) in topks[m].items() if len(ids) >= k) for m in topks))
+    labelled = list(benchmark.pairs.order_by("position").values_list("query_id", "set1_image_ids",
+                                                                      "set2_image_ids"))
+    for q, _, _ in labelled:
+        if q not in covered:
+            return {"skipped": f"a labelled pair's query {q} is not covered by every model's run"}
+    references = dict(Query.objects.filter(pk__in=covered).values_list("pk", "reference_id"))
+    cand_sets, m1, m2 = [], [], []
+    for q in sorted(covered):
         for x, i in enumerate(makers):
             for j in makers[x + 1:]:
                 set1, set2 = topks[i][q][0][:k], topks[j][q][0][:k]
                 if (q, i, j) in compared or set(set1) == set(set2):
                     continue
-                rows.append([_choice(topks[s][q], set1, set2) for s in scorer_ids])
-                m1.append(index[i])
-                m2.append(index[j])
-    labelled_choices, labelled_p = [], []
-    pairs = list(benchmark.pairs.order_by("position").values_list(
-        "query_id", "set1_image_ids", "set2_image_ids", "set1_model_id", "set2_model_id"))
-    for q, set1, set2, _, _ in pairs:
-        if q not in covered:
-            return {"skipped": f"a labelled pair's query {q} is not covered by every model's run"}
-        labelled_choices.append([_choice(topks[s][q], set1, set2) for s in scorer_ids])
-    lab_x = pair_features(np.asarray(labelled_choices, dtype=np.int8).T.reshape(len(scorer_ids), len(pairs)),
-                          np.array([index.get(a, -1) if a else -1 for _, _, _, a, _ in pairs]),
-                          np.array([index.get(b, -1) if b else -1 for _, _, _, _, b in pairs]), len(makers))
-    for n in range(len(pairs)):
-        fold = decided_folds.get(n)
-        row_p = [predict(beta, lab_x[n:n + 1])[0] for beta in betas]
-        labelled_p.append(float(row_p[fold]) if fold is not None else float(np.mean(row_p)))
-    choices = np.asarray(rows, dtype=np.int8).T.reshape(len(scorer_ids), len(rows))
-    cand_x = pair_features(choices, np.asarray(m1, dtype=np.int64), np.asarray(m2, dtype=np.int64), len(makers))
-    cand_p = np.mean([predict(beta, cand_x) for beta in betas], axis=0) if rows else np.zeros(0)
-    labelled = np.asarray(labelled_choices, dtype=np.int8).reshape(len(pairs), len(scorer_ids))
-    return {
-        "p": cand_p.tolist(),
-        "choices": {str(s): choices[n].tolist() for n, s in enumerate(scorer_ids)},
-        "labelled_p": labelled_p,
-        "labelled_choices": {str(s): labelled[:, n].tolist() for n, s in enumerate(scorer_ids)},
-    }
+                cand_sets.append((q, set1, set2))
+                m1.append(x)
+                m2.append(makers.index(j))
+
+    def scored(rows: list) -> tuple[np.ndarray, np.ndarray]:
+        gaps = np.array([[_set_score(topks[s][q], set1) - _set_score(topks[s][q], set2) for q, set1, set2 in rows]
+                         for s in scorer_ids], dtype=np.float64).reshape(len(scorer_ids), len(rows))
+        return np.where(gaps > 0, 1, np.where(gaps < 0, 2, 0)).astype(np.int8), gaps
+
+    lab_choices, lab_gaps = scored(labelled)
+    cand_choices, cand_gaps = scored(cand_sets)
+    return {"labelled_choices": lab_choices, "labelled_gaps": lab_gaps, "candidate_choices": cand_choices,
+            "candidate_gaps": cand_gaps, "candidate_m1": np.asarray(m1, dtype=np.int64),
+            "candidate_m2": np.asarray(m2, dtype=np.int64),
+            "candidate_reference": np.array([reference_shown(references.get(q), s1, s2) for q, s1, s2 in cand_sets]),
+            "candidate_keys": [[q, makers[i], makers[j]] for (q, _, _), i, j in zip(cand_sets, m1, m2, strict=True)]}

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 
 def pair_features(
-    choices: ArrayLike, set1_maker: ArrayLike, set2_maker: ArrayLike, n_makers: int
+    choices: ArrayLike,
+    set1_maker: ArrayLike,
+    set2_maker: ArrayLike,
+    n_makers: int,
+    *,
+    gaps: ArrayLike | None = None,
+    reference: ArrayLike | None = None,
 ) -> np.ndarray:
     """``(P, K + M)`` float features: each of ``K`` scoring models' choice as +1 (set 1), -1 (set 2), 0 (tie), then
-    +1 at set 1's maker and -1 at set 2's maker (``M = n_makers``; a maker ``-1`` means unknown: no entry).
+    +1 at set 1's maker and -1 at set 2's maker (``M = n_makers``; a maker ``-1`` means unknown: no entry). With
+    ``gaps`` (``(K, P)``: each scoring model's set-score difference, set 1 minus set 2, scaled by the caller) the
+    ``K`` gaps come first: ``(P, 2K + M)``. With ``reference`` (``(P,)``: +1 where only set 1 shows the query's
+    reference image, -1 where only set 2 does, 0 otherwise) it is the last column.
 
     ``choices`` is ``(K, P)`` in {1, 2, 0} (``ModelScore.choices()`` stacked). Swapping the two sets negates every
-    feature, which the model's lack of intercept turns into ``1 - p``. Raises ``ValueError`` on shapes or codes.
+    feature, which the model's lack of intercept turns into ``1 - p``. Raises ``ValueError`` on shapes, codes or
+    non-finite gaps.
     """
     c = np.asarray(choices)
     if c.ndim != 2:
@@ -31,4 +43,37 @@ def pair_features(
     rows = np.arange(n_pairs)
     makers[rows[m1 >= 0], m1[m1 >= 0]] += 1.0
     makers[rows[m2 >= 0], m2[m2 >= 0]] -= 1.0
-    return np.concatenate([sign, makers], axis=1)
+    blocks = [sign, makers]
+    if gaps is not None:
+        g = np.asarray(gaps, dtype=np.float64)
+        if g.shape != c.shape:
+            raise ValueError(f"gaps must have the choices' shape {c.shape}, got {g.shape}")
+        if not np.isfinite(g).all():
+            raise ValueError("gaps must be finite")
+        blocks.insert(0, g.T)
+    if reference is not None:
+        r = np.asarray(reference, dtype=np.float64)
+        if r.shape != (n_pairs,) or not np.isin(r, (-1.0, 0.0, 1.0)).all():
+            raise ValueError(f"reference needs one of -1, 0, 1 per pair ({n_pairs})")
+        blocks.append(r[:, None])
+    return np.concatenate(blocks, axis=1)
+
+
+def reference_shown(reference_id: int | None, set1: Iterable[int], set2: Iterable[int]) -> int:
+    """+1 when only set 1 holds the reference image, -1 when only set 2 does, 0 when both or neither (or no
+    reference)."""
+    if reference_id is None:
+        return 0
+    return int(reference_id in set(set1)) - int(reference_id in set(set2))
+
+
+def gap_scale(*gaps: ArrayLike) -> np.ndarray:
+    """Per scoring model, the root mean square of its set-score gaps over every given ``(K, P)`` block (labelled
+    and unlabelled pairs alike: no label is used), 1 where all are 0; dividing by it puts every model's gaps on
+    one footing without moving 0 (so the features still negate when the sets swap)."""
+    blocks = [np.asarray(g, dtype=np.float64) for g in gaps]
+    joined = np.concatenate([b for b in blocks if b.size], axis=1) if any(b.size for b in blocks) else None
+    if joined is None:
+        return np.ones(blocks[0].shape[0] if blocks and blocks[0].ndim == 2 else 0)
+    rms = np.sqrt(np.mean(joined * joined, axis=1))
+    return np.where(rms > 0, rms, 1.0)

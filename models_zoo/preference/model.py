@@ -65,6 +65,35 @@ def cross_fit(
     return out
 
 
+#: The L2 strengths :func:`choose_l2` tries (in units of the summed log-likelihood of the pairs).
+L2_GRID: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+def choose_l2(
+    features: ArrayLike, prefers_set1: ArrayLike, folds: ArrayLike, *, grid: tuple[float, ...] = L2_GRID
+) -> float:
+    """The L2 strength of ``grid`` with the lowest cross-validated log-loss over ``folds`` (each fold held out in
+    turn, fitted by :func:`fit_newton` on the others); the strongest tried wins ties, and with fewer than two
+    non-empty folds 1.0 is returned. Use it inside a training fold only (nested), never on held-out pairs."""
+    x = np.asarray(features, dtype=np.float64)
+    y = np.asarray(prefers_set1, dtype=np.float64)
+    f = np.asarray(folds)
+    ids = np.unique(f)
+    if ids.size < 2:
+        return 1.0
+    best: tuple[float, float] | None = None
+    for l2 in sorted(grid, reverse=True):
+        loss = 0.0
+        for fold in ids:
+            held = f == fold
+            q = np.clip(predict(fit_newton(x[~held], y[~held], l2=l2), x[held]), 1e-9, 1 - 1e-9)
+            loss -= float(np.sum(y[held] * np.log(q) + (1 - y[held]) * np.log(1 - q)))
+        if best is None or loss < best[0] - 1e-9:
+            best = (loss, l2)
+    assert best is not None
+    return best[1]
+
+
 def fit_newton(features: ArrayLike, prefers_set1: ArrayLike, *, l2: float = 1.0, iterations: int = 25) -> np.ndarray:
     """The same fit as :func:`fit` (same objective, same optimum) by Newton's method in numpy: for simulations that
     refit thousands of times (``bench/fewer_votes_ppi.py``), where a torch call per fit would dominate."""

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models_zoo.preference.evaluate import heldout_report
-from models_zoo.preference.features import pair_features
-from models_zoo.preference.model import cross_fit, fit, folds_by_group, predict
+from models_zoo.preference.features import gap_scale, pair_features, reference_shown
+from models_zoo.preference.model import choose_l2, cross_fit, fit, fit_newton, folds_by_group, predict
 
 
 def _world(seed=0, n=600, k=4, m=3):
@@ -29,6 +29,58 @@ def test_features_negate_when_the_sets_swap():
     assert (swapped == -x).all()
     with pytest.raises(ValueError, match="choices"):
         pair_features(np.array([[3]]), np.array([0]), np.array([1]), 2)
+
+
+def test_gap_features_come_first_scaled_by_the_callers_rms_and_still_negate():
+    choices, gaps = np.array([[1, 2, 1], [2, 2, 0]]), np.array([[0.5, -2.0, 1.5], [-1.0, -3.0, 0.0]])
+    extra = np.array([[4.0], [0.0]])  # an unlabelled block shares the scale
+    scale = gap_scale(gaps, extra)
+    assert scale == pytest.approx([math.sqrt((0.25 + 4 + 2.25 + 16) / 4), math.sqrt((1 + 9) / 4)])
+    assert gap_scale(np.zeros((2, 3)))[0] == 1.0  # a model whose gaps are all 0 keeps its zeros
+    x = pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps / scale[:, None])
+    assert x.shape == (3, 2 + 2 + 2)
+    assert x[:, :2] == pytest.approx((gaps / scale[:, None]).T)
+    assert x[:, 2:4].tolist() == [[1, -1], [-1, -1], [1, 0]]
+    swapped = pair_features(np.where(choices == 0, 0, 3 - choices), np.array([1, 0, 1]), np.array([0, 1, 0]), 2,
+                            gaps=-gaps / scale[:, None])
+    assert swapped == pytest.approx(-x)
+    with pytest.raises(ValueError, match="gaps must have"):
+        pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps[:, :2])
+    with pytest.raises(ValueError, match="finite"):
+        pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps * np.nan)
+
+
+def test_the_reference_column_is_last_and_negates():
+    assert [reference_shown(7, (7, 1), (2,)), reference_shown(7, (1,), (7,)), reference_shown(7, (7,), (7,)),
+            reference_shown(None, (7,), ())] == [1, -1, 0, 0]
+    x = pair_features(np.array([[1, 2]]), np.array([0, 1]), np.array([1, 0]), 2, reference=np.array([1, -1]))
+    assert x[:, -1].tolist() == [1, -1]
+    with pytest.raises(ValueError, match="reference"):
+        pair_features(np.array([[1, 2]]), np.array([0, 1]), np.array([1, 0]), 2, reference=np.array([2, 0]))
+
+
+def test_the_nested_l2_choice_is_the_grids_best_cross_validated_log_loss():
+    """On few noisy pairs with many useless features a strong penalty wins; on many clean pairs a weak one; and
+    the pick is the grid value whose held-out log-loss, computed here directly, is lowest."""
+    rng = np.random.default_rng(5)
+    few = rng.normal(0, 1, (40, 12))
+    y_few = rng.random(40) < 1 / (1 + np.exp(-0.3 * few[:, 0]))
+    folds = np.arange(40) % 4
+    grid = (0.3, 3.0, 100.0)
+    picked = choose_l2(few, y_few, folds, grid=grid)
+
+    def cv_loss(l2):
+        total = 0.0
+        for f in range(4):
+            q = predict(fit_newton(few[folds != f], y_few[folds != f], l2=l2), few[folds == f])
+            total -= np.sum(np.where(y_few[folds == f], np.log(q), np.log(1 - q)))
+        return total
+
+    assert picked == min(grid, key=cv_loss) == 100.0
+    many = rng.normal(0, 1, (4000, 2))
+    y_many = rng.random(4000) < 1 / (1 + np.exp(-4 * many[:, 0]))
+    assert choose_l2(many, y_many, np.arange(4000) % 4, grid=grid) == 0.3
+    assert choose_l2(few, y_few, np.zeros(40)) == 1.0  # one fold: nothing to validate on
 
 
 def test_the_fit_is_symmetric_and_learns_the_better_scorer():

@@ -50,7 +50,7 @@ def test_a_real_worker_trains_a_cross_fitted_preference_model(celery_worker_proc
             break
         time.sleep(0.3)
     assert row.status == "finished", row.error
-    assert row.version == 1 and row.method == "logreg-v1" and len(row.feature_models) == 4
+    assert row.version == 1 and row.method == "logreg-v2" and len(row.feature_models) == 4
     p = row.probabilities()
     assert p.shape == (240,) and ((p > 0) & (p < 1)).all()
     decided = human != 0
@@ -92,12 +92,13 @@ def test_it_fails_naming_what_is_missing_and_the_setting_is_checked():
 @pytest.mark.django_db
 def test_candidates_are_the_campaigns_uncompared_pairs_scored_like_the_labelled_ones(monkeypatch):
     """Three makers, two queries: of the 6 (query, maker pair) candidates, the one the campaign compared is labelled;
-    the rest are candidates whose choices come from each scorer's top-K (an image outside it at its K-th score)."""
+    the rest are candidates whose gaps and choices come from each scorer's top-K (an image outside it at its K-th
+    score); then the worker trains on those inputs and predicts every candidate."""
     from annotate.models import Comparison
     from annotate.services import campaign_build
     from annotate.services.campaigns import campaign_create
     from hpbench.catalog.models import Query
-    from worker.preference import candidate_inputs
+    from worker.preference import topk_inputs
 
     dataset = Dataset.objects.create(name="pm-cand", kind=Dataset.Kind.FASHIONIQ, image_root="/nonexistent")
     im = [Image.objects.create(dataset=dataset, name=f"i{n}", category="dress", split="val",
@@ -123,18 +124,85 @@ def test_candidates_are_the_campaigns_uncompared_pairs_scored_like_the_labelled_
     monkeypatch.setattr(campaign_build, "_latest_runs", lambda campaign, entries: {e.pk: e for e in entries})
     monkeypatch.setattr(campaign_build, "_full_topks", lambda runs: {pk: topks[pk] for pk in runs})
     scores = [ModelScore(model_id=pk) for pk in (a, b)]  # the scorers: a and b
-    betas = [np.array([1.0, 0.5, 0.0, 0.0, 0.0]), np.array([2.0, 0.0, 0.0, 0.0, 0.0])]
-    out = candidate_inputs(benchmark=benchmark, scores=scores, makers=[a, b, c], betas=betas, decided_folds={0: 1})
+    out = topk_inputs(benchmark=benchmark, scores=scores, makers=[a, b, c])
     # Candidates in (query, maker i < maker j) order, (q1, a, b) compared: (q1,a,c) (q1,b,c) (q2,a,b) (q2,a,c)
     # (q2,b,c); on q2 a's and c's top sets are both im1: skipped.
-    # Scorer a on (q1,a,c): im1 0.9 vs im3 (outside its top-K: 0.5) -> 1; (q1,b,c): im2 0.5 vs im3 0.5 -> 0;
-    # (q2,a,b): im1 0.8 vs im3 0.7 -> 1; (q2,b,c): im3 0.7 vs im1 0.8 -> 2.
-    # Scorer b on the same: im1 0.6 vs im3 0.6 -> 0; im2 0.9 vs im3 0.6 -> 1; im1 0.1 vs im3 0.9 -> 2; im3 0.9 vs
-    # im1 0.1 -> 1.
-    assert out["choices"] == {str(a): [1, 0, 1, 2], str(b): [0, 1, 2, 1]}
-    x = np.array([[1, 0, 1, 0, -1], [0, 1, 0, 1, -1], [1, -1, 1, -1, 0], [-1, 1, 0, 1, -1]], dtype=float)
-    expected = np.mean([1 / (1 + np.exp(-(x @ beta))) for beta in betas], axis=0)
-    assert out["p"] == pytest.approx(expected.tolist())
-    # The labelled pair (q1: im1 vs im2, a vs b) from top-K too: a 0.9 vs 0.5 -> 1, b 0.6 vs 0.9 -> 2; fold 1's fit.
-    assert out["labelled_choices"] == {str(a): [1], str(b): [2]}
-    assert out["labelled_p"] == pytest.approx([1 / (1 + np.exp(-2.0))])
+    # Scorer a on (q1,a,c): im1 0.9 - im3 (outside its top-K: 0.5) = 0.4; (q1,b,c): im2 0.5 - im3 0.5 = 0;
+    # (q2,a,b): im1 0.8 - im3 0.7 = 0.1; (q2,b,c): im3 0.7 - im1 0.8 = -0.1.
+    # Scorer b on the same: im1 0.6 - im3 0.6 = 0; im2 0.9 - im3 0.6 = 0.3; im1 0.1 - im3 0.9 = -0.8; im3 0.9 -
+    # im1 0.1 = 0.8.
+    assert out["candidate_gaps"] == pytest.approx(np.array([[0.4, 0.0, 0.1, -0.1], [0.0, 0.3, -0.8, 0.8]]))
+    assert out["candidate_choices"].tolist() == [[1, 0, 1, 2], [0, 1, 2, 1]]
+    assert out["candidate_m1"].tolist() == [0, 1, 0, 1] and out["candidate_m2"].tolist() == [2, 2, 1, 2]
+    # The labelled pair (q1: im1 vs im2) from top-K too: a 0.9 - 0.5, b 0.6 - 0.9.
+    assert out["labelled_gaps"] == pytest.approx(np.array([[0.4], [-0.3]]))
+    assert out["labelled_choices"].tolist() == [[1], [2]]
+    assert out["candidate_keys"] == [[q1, a, c], [q1, b, c], [q2, a, b], [q2, b, c]]
+    assert out["candidate_reference"].tolist() == [0, 0, 0, 0]  # no set shows the reference (im0)
+
+    # A query one run does not cover has no candidates; a labelled pair's query not covered skips the inputs
+    # (the worker then learns from the exact choices and says why).
+    del topks[b][q2]
+    assert topk_inputs(benchmark=benchmark, scores=scores, makers=[a, b, c])["candidate_gaps"].shape == (2, 2)
+    del topks[a][q1]
+    assert topk_inputs(benchmark=benchmark, scores=scores, makers=[a, b, c]) == {
+        "skipped": f"a labelled pair's query {q1} is not covered by every model's run"}
+
+
+@pytest.mark.django_db
+def test_with_top_k_inputs_the_worker_learns_from_score_gaps_and_predicts_every_candidate(monkeypatch):
+    """A campaign over 3 makers and 40 queries, 60 labelled pairs whose human verdict follows scorer 0's gap: the
+    worker trains on the top-K gaps, stores out-of-fold predictions that follow the gap, and predicts the 60
+    uncompared (query, maker pair) candidates with the same fold fits."""
+    from annotate.services import campaign_build
+    from annotate.services.campaigns import campaign_create
+    from hpbench.catalog.models import Query
+    from worker.preference import preference_model_execute
+
+    rng = np.random.default_rng(3)
+    dataset = Dataset.objects.create(name="pm-gaps", kind=Dataset.Kind.FASHIONIQ, image_root="/nonexistent")
+    im = [Image.objects.create(dataset=dataset, name=f"g{n}", category="dress", split="val",
+                               file_path=f"g{n}.png").pk for n in range(3)]
+    queries = [Query.objects.create(dataset=dataset, key=f"gq{n}", split="val", reference_id=im[0]).pk
+               for n in range(40)]
+    makers = [ModelEntry.objects.create(name=f"gm{n}", family="demo") for n in range(3)]
+    mk = [m.pk for m in makers]
+    campaign = campaign_create(slug="pm-gaps", name="c", dataset=dataset, models=makers, set_size=1)
+    # Maker n's top set on every query is image n (its list starts there); scorer 0 (maker 0) scores image n at
+    # u[q, n], scorer 1 (maker 1) is noise.
+    u = rng.normal(0, 1, (40, 3))
+    order = ((0, 1, 2), (1, 0, 2), (2, 0, 1))
+    noise = rng.normal(0, 1, (40, 3))
+    topks = {mk[m]: {q: ([im[i] for i in order[m]], [(u if m == 0 else noise)[n, i] for i in order[m]])
+                     for n, q in enumerate(queries)} for m in range(3)}
+    specs = []
+    for n, q in enumerate(queries[:30]):
+        for i, j in ((0, 1), (1, 2)):
+            campaign.comparisons.create(query_id=q, reference_image_id=im[0], text="t", position=len(specs),
+                                        set_a_images=[im[i]], set_b_images=[im[j]], set_a_model_id=mk[i],
+                                        set_b_model_id=mk[j], open_slots=0)
+            specs.append(PairSpec(reference_id=im[0], text="t", set1=(im[i],), set2=(im[j],), query_id=q,
+                                  preference=1 if u[n, i] + rng.normal(0, 0.3) > u[n, j] else 2,
+                                  set1_model_id=mk[i], set2_model_id=mk[j]))
+    benchmark = benchmark_store(name="pm-gaps", source="campaign", dataset=dataset, campaign=campaign,
+                                pairs=specs).benchmark
+    for pk in mk[:2]:  # scorers: makers 0 and 1
+        human = np.array([s.preference for s in specs])
+        ModelScore.objects.create(model_id=pk, benchmark=benchmark, status=ModelScore.Status.FINISHED,
+                                  pair_choices=np.where(rng.random(human.size) < 0.5, 1, 2).astype(np.int8).tobytes())
+    monkeypatch.setattr(campaign_build, "_latest_runs", lambda campaign, entries: {e.pk: e for e in entries})
+    monkeypatch.setattr(campaign_build, "_full_topks", lambda runs: {pk: topks[pk] for pk in runs})
+    row = PreferenceModel.objects.create(benchmark=benchmark, version=1, method="logreg-v2", folds=5)
+    assert preference_model_execute(model_id=row.pk) == "finished"
+    row.refresh_from_db()
+    assert row.report["inputs"] == "top-K set-score gaps, choices, set makers and reference shown"
+    assert len(row.report["l2"]) == 5
+    p, human = row.probabilities(), np.array([s.preference for s in specs])
+    gap0 = np.array([u[n, i] - u[n, j] for n in range(30) for i, j in ((0, 1), (1, 2))])
+    assert np.corrcoef(p, gap0)[0, 1] > 0.8  # learned from the informative scorer's gap, out of fold
+    assert row.candidates["labelled_p"] == pytest.approx(p.tolist())
+    # Candidates: 10 uncovered-by-the-campaign queries x 3 maker pairs + 30 labelled queries x the (0, 2) pair.
+    assert len(row.candidates["p"]) == 60 and set(row.candidates["choices"]) == {str(mk[0]), str(mk[1])}
+    keys = {tuple(k) for k in row.candidates["keys"]}
+    assert len(keys) == 60 and (queries[0], mk[0], mk[2]) in keys and (queries[0], mk[0], mk[1]) not in keys
+    assert row.report["preference_model"]["agreement"]["value"] > 0.75
