@@ -12,7 +12,12 @@ Used by :func:`annotate.services.campaign_build.campaign_build` and
   K-th score (an upper bound); the campaign's models are the scored models. They give each candidate's
   standardised score gap and the scorer disagreement;
 - Bradley-Terry strengths of the set makers from this campaign's finished comparisons (votes for a / b; zero
-  before any vote), and the predicted-preference fit on their majority verdicts.
+  before any vote), and the predicted-preference fit on their majority verdicts;
+- where a preference model was trained on a benchmark frozen from this campaign
+  (:class:`hpbench.leaderboard.models.PreferenceModel`, the newest finished), its cross-predicted probability for
+  each candidate it predicted (:func:`campaign_learned_preferences`) replaces the fit's: pairs are then chosen
+  where the learned predictor is least certain. The round records which predictor it used and for how many
+  candidates (``predictor``, ``predicted``).
 
 Each round (the build, then each refresh) draws by the Poisson design of :mod:`hpbench.metrics.adaptive`: each
 comparison stores its round and ``π`` in it (``selection_round``, ``selection_pi``), the campaign the rounds'
@@ -104,14 +109,33 @@ def campaign_evidence(*, campaign, model_pks: list[int]) -> dict:
     return {"strength": dict(zip(model_pks, strength.tolist(), strict=True)), "decided": decided}
 
 
+def campaign_learned_preferences(*, campaign) -> tuple[dict[tuple[int, int, int], float], str]:
+    """The newest finished preference model on a benchmark frozen from ``campaign``: ``({(query, model i, model
+    j): p}, "preference model vN on <benchmark>")`` with ``i < j`` (pks) and ``p`` the probability that people
+    prefer model i's set, for each candidate it predicted; ``({}, "")`` when there is none."""
+    from hpbench.leaderboard.models import PreferenceModel
+
+    row = (PreferenceModel.objects.filter(benchmark__campaign=campaign, status=PreferenceModel.Status.FINISHED)
+           .select_related("benchmark").order_by("-finished_at", "-pk").first())
+    if row is None:
+        return {}, ""
+    candidates = row.candidates or {}
+    keys, p = candidates.get("keys") or [], candidates.get("p") or []
+    if len(keys) != len(p) or not keys:
+        return {}, ""
+    learned = {(int(q), int(i), int(j)): float(v) for (q, i, j), v in zip(keys, p, strict=True)}
+    return learned, f"preference model v{row.version} on {row.benchmark.label}"
+
+
 def informative_select(
     *, campaign, model_pks: list[int], candidates: list[tuple[int, int, int]], topks_full, set_size: int, take: int,
-    rng: np.random.Generator,
+    rng: np.random.Generator, learned: dict[tuple[int, int, int], float] | None = None,
 ) -> list[Drawn]:
     """Draw about ``take`` of ``candidates`` (``min(take, len(candidates))`` expected) by
     :func:`hpbench.metrics.adaptive.informative_draw` (see the module doc).
 
-    ``topks_full`` ``{model pk: {query id: (image ids, scores)}}``, the runs' whole stored top-K.
+    ``topks_full`` ``{model pk: {query id: (image ids, scores)}}``, the runs' whole stored top-K; ``learned``
+    (:func:`campaign_learned_preferences`) the preference model's probabilities, used where it has one.
     """
     if not candidates or take <= 0:
         return []
@@ -141,6 +165,9 @@ def informative_select(
             fit_outcome=[float(r[5] > r[6]) for r in decided],
         )
     p_hat = predicted_preference(gap[:n], [strength[i] - strength[j] for _q, i, j in candidates], **fit)
+    if learned:
+        known = [learned.get(c) for c in candidates]
+        p_hat = np.array([p if p is not None else fallback for p, fallback in zip(known, p_hat, strict=True)])
     picks, pis = informative_draw(
         p_hat, scorer_disagreement(prefers[:n]), take=take, random_share=campaign.random_share, rng=rng
     )
@@ -150,17 +177,23 @@ def informative_select(
     ]
 
 
-def selection_round_record(*, campaign, take: int, pool: int, drawn_before: int) -> int:
+def selection_round_record(
+    *, campaign, take: int, pool: int, drawn_before: int, predictor: str = "", predicted: int = 0
+) -> int:
     """Append a round to ``campaign.selection_rounds`` (saved) and return its number (1 for the build).
 
     ``take`` the requested count, ``pool`` the candidates it drew from, ``drawn_before`` the comparisons drawn by
     earlier rounds: the population is ``pool + drawn_before`` and the round's expected count ``min(take, pool)``.
-    With ``drawn_before`` 0 the round is the first (a build that failed before storing its draw left a round
-    that counts for nothing).
+    ``predictor``/``predicted``: the preference model whose predictions chose the pairs, and for how many
+    candidates (recorded only when one was used). With ``drawn_before`` 0 the round is the first (a build that
+    failed before storing its draw left a round that counts for nothing).
     """
     rounds = list(campaign.selection_rounds or []) if drawn_before else []
-    rounds.append({"take": int(take), "expected": min(int(take), int(pool)), "pool": int(pool),
-                   "population": int(pool) + int(drawn_before)})
+    record: dict[str, Any] = {"take": int(take), "expected": min(int(take), int(pool)), "pool": int(pool),
+                              "population": int(pool) + int(drawn_before)}
+    if predictor:  # a learned preference model gave p̂ for ``predicted`` of the pool's candidates
+        record.update(predictor=predictor, predicted=int(predicted))
+    rounds.append(record)
     campaign.selection_rounds = rounds
     type(campaign).objects.filter(pk=campaign.pk).update(selection_rounds=rounds)
     return len(rounds)

@@ -85,10 +85,10 @@ def campaign_build(*, campaign: Campaign, progress: ProgressCallback | None = No
     if campaign.pair_selection == "informative":
         if Comparison.objects.filter(campaign=campaign).exists():
             return Comparison.objects.filter(campaign=campaign).count()  # drawn once; campaign_refresh adds more
-        drawn, pool = _informative_draw(
+        drawn, pool, predictor = _informative_draw(
             campaign, models, runs, candidate_ids, campaign.num_queries, topks, seed=campaign.seed & 0xFFFFFFFF
         )
-        selection_round = _selection_round(campaign, campaign.num_queries, pool, drawn_before=0)
+        selection_round = _selection_round(campaign, campaign.num_queries, pool, drawn_before=0, **predictor)
         chosen = list(dict.fromkeys(d.query_id for d in drawn))
     else:
         chosen = rng.sample(candidate_ids, min(campaign.num_queries, len(candidate_ids)))
@@ -199,15 +199,18 @@ def _full_topks(runs: dict[int, RetrievalRun]) -> dict[int, dict[int, tuple[list
     return out
 
 
-def _selection_round(campaign, take: int, pool: int, *, drawn_before: int) -> int:
+def _selection_round(campaign, take: int, pool: int, *, drawn_before: int, predictor: str = "",
+                     predicted: int = 0) -> int:
     from annotate.selection import selection_round_record
 
-    return selection_round_record(campaign=campaign, take=take, pool=pool, drawn_before=drawn_before)
+    return selection_round_record(campaign=campaign, take=take, pool=pool, drawn_before=drawn_before,
+                                  predictor=predictor, predicted=predicted)
 
 
-def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> tuple[list, int]:
+def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -> tuple[list, int, dict]:
     """About ``take`` comparisons by informative selection (annotate/selection.py), reproducible by ``seed``,
-    and the number of candidates they were drawn from."""
+    the number of candidates they were drawn from, and which learned predictor chose them (``{"predictor",
+    "predicted"}``, empty when none)."""
     import numpy as np
 
     from annotate import selection
@@ -221,6 +224,7 @@ def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -
     candidates = selection.informative_candidates(
         model_pks=model_pks, query_ids=query_ids, topks=topks, set_size=campaign.set_size, existing=existing
     )
+    learned, label = selection.campaign_learned_preferences(campaign=campaign)
     drawn = selection.informative_select(
         campaign=campaign,
         model_pks=model_pks,
@@ -229,8 +233,10 @@ def _informative_draw(campaign, models, runs, query_ids, take, topks, *, seed) -
         set_size=campaign.set_size,
         take=take,
         rng=np.random.default_rng(seed),
+        learned=learned,
     )
-    return drawn, len(candidates)
+    predicted = sum(1 for c in candidates if c in learned)
+    return drawn, len(candidates), ({"predictor": label, "predicted": predicted} if predicted else {})
 
 
 def _comparison_rows(
@@ -271,9 +277,10 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
     with the evidence gathered so far, and set every drawn comparison's weight again (``annotate.selection``).
 
     Candidates are the (query, model pair)s the campaign does not compare yet; Bradley-Terry strengths and the
-    predicted-preference fit come from its finished comparisons. New comparisons get random serving positions,
-    as at build. Reproducible: the draw is seeded
-    by the campaign's seed and how many comparisons it has. Returns how many were added.
+    predicted-preference fit come from its finished comparisons, or the probabilities of the newest preference
+    model trained on a benchmark frozen from it, where it predicted the candidate. New comparisons get random
+    serving positions, as at build. Reproducible: the draw is seeded by the campaign's seed and how many
+    comparisons it has. Returns how many were added.
     Raises ``ValueError`` unless the campaign uses informative selection and ``count >= 1``, and
     :class:`BuildError` as :func:`campaign_build` does.
     """
@@ -296,9 +303,9 @@ def campaign_refresh(*, campaign: Campaign, count: int) -> int:
         campaign.refresh_from_db(fields=["selection_rounds"])
         n_existing = Comparison.objects.filter(campaign=campaign).count()
         seed = [campaign.seed & 0xFFFFFFFF, n_existing]
-        drawn, pool = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
+        drawn, pool, predictor = _informative_draw(campaign, models, runs, query_ids, count, topks, seed=seed)
         drawn_before = Comparison.objects.filter(campaign=campaign, is_gold=False).count()
-        selection_round = _selection_round(campaign, count, pool, drawn_before=drawn_before)
+        selection_round = _selection_round(campaign, count, pool, drawn_before=drawn_before, **predictor)
         rng = random.Random(f"{campaign.seed}:{n_existing}")
         queries = Query.objects.in_bulk({d.query_id for d in drawn})
         rows = _comparison_rows(

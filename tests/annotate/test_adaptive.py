@@ -278,6 +278,46 @@ def test_a_refresh_adds_pairs_not_yet_compared_and_refuses_random_campaigns(db):
         campaign_refresh(campaign=campaign, count=0)
 
 
+def test_a_refresh_draws_where_the_campaigns_preference_model_is_least_certain(db):
+    """A finished preference model on a benchmark frozen from the campaign predicted every remaining candidate:
+    certain (p = 0.999) for half, unsure (p = 0.5) for the other half. The refresh's p̂ is the model's: unsure
+    candidates get the larger inclusion probabilities, and the round says which predictor chose them."""
+    import numpy as np
+
+    from hpbench.leaderboard.models import PreferenceModel
+    from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+
+    world = scored_world(n_queries=12, n_models=3)
+    campaign = make_campaign(world, pair_selection="informative", num_queries=6, seed=3, random_share=0.05)
+    compared = {(q, min(a, b), max(a, b)) for q, a, b, _w, _t in _drawn(campaign)}
+    pks = sorted(m.pk for m in world.models)
+    remaining = [(q.pk, a, b) for q in world.queries for i, a in enumerate(pks) for b in pks[i + 1:]
+                 if (q.pk, a, b) not in compared]
+    unsure = set(remaining[::2])
+    image = world.queries[0].reference_id
+    benchmark = benchmark_store(name=f"pm-sel-{campaign.pk}", source="campaign", dataset=world.dataset,
+                                campaign=campaign, pairs=[PairSpec(reference_id=image, text="t", set1=(image,),
+                                                                   set2=(image,), preference=1)]).benchmark
+    PreferenceModel.objects.create(
+        benchmark=benchmark, version=4, method="logreg-v2", status=PreferenceModel.Status.FINISHED,
+        finished_at=timezone.now(),
+        candidates={"keys": [list(c) for c in remaining], "p": [0.5 if c in unsure else 0.999 for c in remaining]})
+    added = campaign_refresh(campaign=campaign, count=6)
+    campaign.refresh_from_db()
+    assert campaign.selection_rounds[-1]["predictor"] == f"preference model v4 on {benchmark.label}"
+    assert campaign.selection_rounds[-1]["predicted"] == len(remaining)
+    new = Comparison.objects.filter(campaign=campaign, selection_round=2)
+    assert new.count() == added >= 1
+    pi = {(c.query_id, min(c.set_a_model_id, c.set_b_model_id), max(c.set_a_model_id, c.set_b_model_id)):
+          c.selection_pi for c in new}
+    unsure_pi = [v for k, v in pi.items() if k in unsure]
+    sure_pi = [v for k, v in pi.items() if k not in unsure]
+    # sqrt(0.25) against sqrt(0.999 * 0.001): an unsure candidate is ~16x as likely to be drawn.
+    assert len(unsure_pi) > len(sure_pi)
+    assert not sure_pi or min(unsure_pi) > 5 * max(sure_pi)
+    assert np.isfinite(unsure_pi).all()
+
+
 # --- Settings in the admin and the API, figures -------------------------------------------------------
 
 
