@@ -26,6 +26,7 @@ class ExportJob(models.Model):
         CSV = "csv", "CSV"
         HF = "hf", "Hugging Face dataset folder (zip)"
         HPFIQ = "hpfiq", "HP-FashionIQ layout (JSON)"
+        PPI = "ppi", "Prediction-powered agreement inputs of a benchmark (JSON)"
 
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

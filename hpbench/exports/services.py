@@ -6,6 +6,7 @@ both go through :func:`export_write`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -25,10 +26,11 @@ from hpbench.exports.selectors.images import image_files
 from hpbench.exports.selectors.lookups import DEFAULT_CHUNK
 from hpbench.exports.selectors.pairs import benchmark_of
 from hpbench.exports.selectors.params import ExportError, ExportParams, params_from_json
+from hpbench.exports.selectors.ppi import ppi_document
 from hpbench.exports.selectors.rows import rows_iter, rows_total
 
 FORMATS = tuple(ExportJob.Format.values)
-SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "hf": "", "hpfiq": ".json"}
+SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "hf": "", "hpfiq": ".json", "ppi": ".json"}
 
 Progress = Callable[[int, int], None]
 
@@ -63,7 +65,9 @@ def export_write(
 ) -> ExportSummary:
     """Write the rows ``params`` select to ``out`` in format ``fmt`` (``hf``: ``out`` is a folder).
 
-    ``progress(done, total)`` is called after each chunk. Returns what was written. Raises
+    ``ppi`` writes the benchmark's prediction-powered agreement inputs as one JSON document
+    (:mod:`hpbench.exports.selectors.ppi`). ``progress(done, total)`` is called after each chunk. Returns what was
+    written. Raises
     :class:`ExportError` for an unknown format or one that does not fit the level (``hpfiq`` needs votes or a
     benchmark, not comparisons).
     """
@@ -74,6 +78,16 @@ def export_write(
         raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
     started = time.perf_counter()
     out = Path(out)
+    if fmt == "ppi":
+        document = ppi_document(params)
+        out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        rows = len(document["labelled"]["preference"]) + len(document["candidates"]["p_set1"])
+        if progress is not None:
+            progress(rows, rows)
+        return ExportSummary(format=fmt, level=level, path=str(out), rows=rows,
+                             seconds=time.perf_counter() - started,
+                             extra={"models": sorted(document["models"]),
+                                    "preference_model": document["preference_model"]["version"]})
     total = rows_total(params)
     # The Hugging Face folder adds Image columns beside the names: the files' bytes, for the viewer's thumbnails.
     options = {"images": image_files} if fmt == "hf" else {}
@@ -125,6 +139,8 @@ def export_job_create(*, requested_by, fmt: str, params: ExportParams) -> Export
         raise ExportError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "hpfiq" and params.effective_level == "comparisons":
         raise ExportError("format hpfiq: export a benchmark or votes; the layout has no per-comparison rows")
+    if fmt == "ppi":
+        ppi_document(params)  # refused now, naming why, rather than by a failed job
     job = ExportJob.objects.create(requested_by=requested_by, format=fmt, params=params.as_json())
     dispatch.task_send_on_commit(dispatch.EXPORT_RUN, job.pk)
     return job

@@ -586,29 +586,34 @@ def preference_model_board(*, benchmark: PreferenceBenchmark, user) -> dict[str,
     return out
 
 
-def _ppi_figures(*, benchmark: PreferenceBenchmark, row, visible) -> tuple[dict[int, dict], str]:
-    """PPI++ agreement per visible model: ``Y`` its exact choices' credit on the decided pairs; ``f`` the expected
-    credit under the preference model, on the labelled pairs from the same inputs as on the candidates
-    (``labelled_p``/``labelled_choices`` when the worker stored them, else the stored out-of-fold predictions and
-    the exact choices)."""
-    import numpy as np
+def ppi_inputs(*, benchmark: PreferenceBenchmark, row, models=None) -> dict[str, Any]:
+    """Everything the prediction-powered agreement of ``benchmark``'s models is computed from, given its preference
+    model ``row`` (``models``: a queryset of model entries to include, default every scored one).
 
-    from hpbench.metrics.ppi import credit, expected_credit, ppi_mean
+    ``Y`` is a model's exact choices' credit on the decided pairs; ``f`` the expected credit under the preference
+    model, on the labelled pairs from the same inputs as on the candidates (``labelled_p``/``labelled_choices`` when
+    the worker stored them, else the stored out-of-fold predictions and the exact choices). Returns ``{"skipped":
+    why}`` when the model has no unlabelled candidates, else ``{"human", "weights", "labelled_p", "candidate_p",
+    "candidate_keys", "models": {model id: {"name", "choices", "labelled_choices", "candidate_choices"}}}``
+    (numpy arrays; ``weights`` None when every pair weighs 1). A model whose stored inputs do not fit is left out.
+    """
+    import numpy as np
 
     candidates = row.candidates or {}
     cand_p = np.asarray(candidates.get("p") or [], dtype=np.float64)
     if cand_p.size == 0:
-        why = candidates.get("skipped") or "the preference model has no unlabelled candidate pairs"
-        return {}, f"Prediction-powered agreement needs unlabelled candidate pairs ({why}): the classic estimate " \
-                   "is shown."
+        return {"skipped": candidates.get("skipped") or "the preference model has no unlabelled candidate pairs"}
     p = row.probabilities()
     human, weights = map(np.asarray, zip(*benchmark.pairs.order_by("position").values_list(
         "preference", "selection_weight"), strict=True))
-    decided = human != 0
-    design = weights[decided] if (weights != 1.0).any() else None
     labelled_p = np.asarray(candidates.get("labelled_p") or p if p is not None else [], dtype=np.float64)
-    out = {}
-    for score in ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED, model__in=visible):
+    scores = ModelScore.objects.filter(benchmark=benchmark, status=ModelScore.Status.FINISHED).select_related("model")
+    if models is not None:
+        scores = scores.filter(model__in=models)
+    out: dict[str, Any] = {"human": human, "weights": weights if (weights != 1.0).any() else None,
+                           "labelled_p": labelled_p, "candidate_p": cand_p,
+                           "candidate_keys": candidates.get("keys"), "models": {}}
+    for score in scores.order_by("model_id"):
         choices = score.choices()
         key = str(score.model_id)
         cand_choices = (candidates.get("choices") or {}).get(key)
@@ -617,10 +622,31 @@ def _ppi_figures(*, benchmark: PreferenceBenchmark, row, visible) -> tuple[dict[
         if (choices is None or cand_choices is None or len(cand_choices) != cand_p.size
                 or labelled_p.size != human.size or lab_choices is None or lab_choices.size != human.size):
             continue
-        f_lab = expected_credit(labelled_p[decided], lab_choices[decided])
-        f_all = np.concatenate([f_lab, expected_credit(cand_p, np.asarray(cand_choices, dtype=np.int8))])
-        est = ppi_mean(credit(choices[decided], human[decided]), f_lab, f_all, weights=design)
-        out[score.model_id] = est.as_dict()
+        out["models"][score.model_id] = {"name": score.model.name, "choices": choices,
+                                         "labelled_choices": lab_choices,
+                                         "candidate_choices": np.asarray(cand_choices, dtype=np.int8)}
+    return out
+
+
+def _ppi_figures(*, benchmark: PreferenceBenchmark, row, visible) -> tuple[dict[int, dict], str]:
+    """PPI++ agreement per visible model, from :func:`ppi_inputs`."""
+    import numpy as np
+
+    from hpbench.metrics.ppi import credit, expected_credit, ppi_mean
+
+    inputs = ppi_inputs(benchmark=benchmark, row=row, models=visible)
+    if "skipped" in inputs:
+        return {}, f"Prediction-powered agreement needs unlabelled candidate pairs ({inputs['skipped']}): the " \
+                   "classic estimate is shown."
+    human = inputs["human"]
+    decided = human != 0
+    design = inputs["weights"][decided] if inputs["weights"] is not None else None
+    out = {}
+    for model_id, m in inputs["models"].items():
+        f_lab = expected_credit(inputs["labelled_p"][decided], m["labelled_choices"][decided])
+        f_all = np.concatenate([f_lab, expected_credit(inputs["candidate_p"], m["candidate_choices"])])
+        est = ppi_mean(credit(m["choices"][decided], human[decided]), f_lab, f_all, weights=design)
+        out[model_id] = est.as_dict()
     return out, ""
 
 

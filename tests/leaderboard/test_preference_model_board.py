@@ -105,3 +105,64 @@ def test_without_candidates_the_page_says_the_classic_estimate_is_shown(board, c
     assert "Prediction-powered" in html and "needs unlabelled candidate pairs" in html
     body = APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
     assert body["rows"][0]["agreement"] == 0.5 and body["rows"][0]["agreement_estimator"] == "classic"
+
+
+def test_the_ppi_export_carries_what_recomputes_the_leaderboards_estimate(board, tmp_path, staff_user):
+    """``export_preferences --format ppi``: from the file alone, the formula (here by hand) gives the leaderboard's
+    prediction-powered agreement; a benchmark without a preference model, or a non-benchmark export, is refused
+    by name, and only staff may queue the job."""
+    import json
+    from io import StringIO
+
+    from django.contrib.auth.models import User
+    from django.core.management import CommandError, call_command
+
+    from hpbench.exports.selectors.params import ExportError, params_parse
+    from hpbench.exports.services import export_job_create
+
+    benchmark, entries = board
+    benchmark_estimator_set(benchmark=benchmark, estimator="ppi")
+    out = tmp_path / "ppi.json"
+    summary = StringIO()
+    call_command("export_preferences", "--format", "ppi", "--benchmark", benchmark.name, "--out", str(out),
+                 "--json", "--no-progress", stdout=summary)
+    assert json.loads(summary.getvalue())["rows"] == len(HUMAN) + len(CAND_P)
+    doc = json.loads(out.read_text())
+    assert doc["labelled"]["preference"] == HUMAN and doc["labelled"]["p_set1"] == pytest.approx(P)
+    assert doc["candidates"]["p_set1"] == pytest.approx(CAND_P)
+    assert doc["models"]["pub-a"]["choices"] == CHOICES["pub-a"]
+    assert doc["models"]["pub-a"]["candidate_choices"] == CAND_CHOICES["pub-a"]
+    assert "annotator" not in out.read_text() and doc["agreement_estimator"] == "ppi"
+
+    def recompute(name):  # from the document only, the formula written out again
+        m, lab = doc["models"][name], doc["labelled"]
+        idx = [i for i, h in enumerate(lab["preference"]) if h != 0]
+
+        def f(p, choice):
+            return p if choice == 1 else (1 - p if choice == 2 else 0.5)
+
+        y = [0.5 if m["choices"][i] == 0 else float(m["choices"][i] == lab["preference"][i]) for i in idx]
+        f_lab = [f(lab["p_set1"][i], m["labelled_choices"][i]) for i in idx]
+        f_all = f_lab + [f(p, c) for p, c in zip(doc["candidates"]["p_set1"], m["candidate_choices"], strict=True)]
+        n, big_n = len(y), len(f_all)
+        my, mf = sum(y) / n, sum(f_lab) / n
+        cov = sum((a - my) * (b - mf) for a, b in zip(y, f_lab, strict=True)) / n
+        var_f = sum((b - mf) ** 2 for b in f_lab) / n
+        lam = min(1.0, max(0.0, cov / ((1 + n / big_n) * var_f)))
+        return lam * sum(f_all) / big_n + sum(a - lam * b for a, b in zip(y, f_lab, strict=True)) / n
+
+    body = APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}").json()
+    assert body["rows"][0]["agreement"] == pytest.approx(recompute("pub-a"))
+    assert recompute("pub-a") == pytest.approx(_ppi_by_hand("pub-a")[0])
+
+    params = params_parse(benchmark=benchmark.name)
+    assert export_job_create(requested_by=staff_user, fmt="ppi", params=params).format == "ppi"
+    outsider = User.objects.create_user("not-staff", password="x")
+    with pytest.raises(PermissionError):
+        export_job_create(requested_by=outsider, fmt="ppi", params=params)
+    with pytest.raises(ExportError, match="name a benchmark"):
+        export_job_create(requested_by=staff_user, fmt="ppi", params=params_parse())
+    PreferenceModel.objects.update(status=PreferenceModel.Status.FAILED)
+    with pytest.raises(CommandError, match="has no trained preference model"):
+        call_command("export_preferences", "--format", "ppi", "--benchmark", benchmark.name, "--out", str(out),
+                     "--no-progress")
