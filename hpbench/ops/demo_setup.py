@@ -183,7 +183,9 @@ def step_campaign(*, dataset: Dataset, base_url: str, log: Log) -> None:
         "contact": settings.HPBENCH_DEMO_CONTACT,
     }
     _campaign_ready(slug=DEMO_CAMPAIGN, name="Demo: which result set matches the request better?",
-                    num_queries=150, votes_per_pair=3, gold_share=0.1, per_person_quota=60,
+                    # 300 queries (about 330 comparisons, 1,000 votes, 30 s): enough pairs for the preference
+                    # model's held-out figures to separate from the best model's.
+                    num_queries=300, votes_per_pair=3, gold_share=0.1, per_person_quota=120,
                     completion_code="DEMO-THANKS", log=log,
                     # Its annotators are simulated and answer at once: no minimum time, or every vote is flagged;
                     # nine of them fill every comparison: no cap per model pair.
