@@ -38,6 +38,8 @@ CSV_COLUMNS = [
     "preference_ratio", "preference_ratio_low", "preference_ratio_high", "preference_ratio_chance",
     "recall", "arena_rating", "arena_votes",
     "n_pairs", "n_human_ties", "n_model_ties", "submitted", "source", "reported_preference_ratio",
+    # Which estimate "agreement" is (the benchmark's setting: classic or ppi), and the classic one under ppi.
+    "agreement_estimator", "agreement_classic", "agreement_classic_low", "agreement_classic_high",
 ]
 
 #: Per-category CSV columns ``agreement_<category><suffix>``, each from the category's figure of that key.
@@ -241,6 +243,8 @@ class LeaderboardCsvApi(APIView):
         params = benchmark_params(request, LeaderboardParams)
         benchmark = _get_benchmark(name, params.get("version"))
         board = selectors.leaderboard(benchmark=benchmark, user=request.user, sort=params["sort"])
+        section = selectors.preference_model_board(benchmark=benchmark, user=request.user)
+        board = selectors.leaderboard_with_estimator(board, section)  # the same agreement as the page and JSON
         buffer = io.StringIO()
         per_category = [f"agreement_{c}{end}" for c in board["categories"]  # FashionIQ: dress, shirt, toptee
                         for end in CATEGORY_KEYS]

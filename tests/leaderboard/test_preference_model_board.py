@@ -95,6 +95,13 @@ def test_the_ppi_setting_replaces_agreement_by_the_prediction_powered_estimate(b
     assert row["agreement_high"] - row["agreement"] == pytest.approx(1.959963984540054 * se)
     assert row["agreement_classic"] == 0.5
     assert set(body["preference_model"]["ppi"]) == {str(entries["pub-a"].pk)}
+    import csv
+    import io
+
+    [csv_row] = csv.DictReader(io.StringIO(APIClient().get(f"/api/leaderboard/benchmarks/{benchmark.name}/csv")
+                                           .content.decode()))
+    assert csv_row["agreement_estimator"] == "ppi" and float(csv_row["agreement"]) == pytest.approx(value)
+    assert float(csv_row["agreement_classic"]) == 0.5
 
 
 def test_without_candidates_the_page_says_the_classic_estimate_is_shown(board, client):
