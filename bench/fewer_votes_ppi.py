@@ -5,8 +5,9 @@ The world, the crowd, the vote path's rules (adaptive overlap), the checkpoints 
 pre-drawn votes, so strategies are paired per seed. New here:
 
 - **The preference model** is ``models_zoo.preference``'s: a symmetric logistic regression without intercept on
-  each scored model's choice on the pair (+1/-1) and which two models made the sets (+1/-1), fitted by
-  ``fit_newton`` (the same optimum as the worker's torch fit, tested) on the comparisons finished so far, with
+  each scored model's set-score gap on the pair (scaled by its root mean square over every candidate, as the
+  worker's ``gap_features``), fitted by ``fit_newton`` (the same optimum as the worker's torch fit, tested; L2 1.0
+  here, where the worker picks it per fold by nested cross-validation) on the comparisons finished so far, with
   5-fold cross-fitting (folds by candidate): a finished comparison's prediction comes from the fit that did not see
   it, every other candidate's is the mean of the five fits' (cross-prediction); refitted every 100 finished
   comparisons (a comparison finished since the last fit, unseen by all five, gets their mean).
@@ -53,7 +54,7 @@ import fewer_votes as fv  # noqa: E402
 
 from hpbench.metrics.adaptive import weighted_agreement  # noqa: E402
 from hpbench.metrics.ppi import ppi_agreement  # noqa: E402
-from models_zoo.preference.features import pair_features  # noqa: E402
+from models_zoo.preference.features import gap_features, gap_scale  # noqa: E402
 from models_zoo.preference.model import fit_newton  # noqa: E402
 
 FOLDS = 5
@@ -63,18 +64,11 @@ _features: dict[str, tuple[fv.World, np.ndarray]] = {}  # the world whose featur
 
 
 def features(world: fv.World) -> np.ndarray:
-    """``(C, 2K + M)``, the worker's features (``pair_features`` with gaps): each scored model's set-score gap a
-    minus b over its root mean square on every candidate, its choice (+1 a, -1 b), then +1 at a's maker and -1 at
-    b's."""
+    """``(C, K)``, the worker's features (``gap_features``; no set shows a reference here): each scored model's
+    set-score gap a minus b over its root mean square on every candidate (``gap_scale``)."""
     cached = _features.get("last")
     if cached is None or cached[0] is not world:  # one world at a time per process (an id may be reused)
-        c = world.maker_i.size
-        makers = np.zeros((c, world.n_models))
-        makers[np.arange(c), world.maker_i] += 1.0
-        makers[np.arange(c), world.maker_j] -= 1.0
-        gaps = world.score_diff / np.sqrt(np.mean(world.score_diff ** 2, axis=1, keepdims=True))  # gap_scale's
-        _features["last"] = (world, pair_features(np.where(world.prefers_a, 1, 2).T, world.maker_i, world.maker_j,
-                                                  world.n_models, gaps=gaps))
+        _features["last"] = (world, gap_features(world.score_diff / gap_scale(world.score_diff)[:, None]))
     return _features["last"][1]
 
 

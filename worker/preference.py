@@ -10,10 +10,10 @@ preference_models`). Pairs the humans called a tie are not trained on; their pre
 have a finished retrieval run on the campaign's split, each scored model's *set-score gap* on a pair (the mean of
 its scores over set 1's images minus over set 2's, from its stored top-K, an image outside it counting as its K-th
 score, as ``annotate/selection.py`` scores sets), scaled per model by its root mean square over every pair,
-labelled or not (:func:`~models_zoo.preference.features.gap_scale`), plus the sign of that gap, the set makers and
-which set shows the query's reference image. Otherwise (an imported benchmark, a model without a run) the model
-learns from the exact choices of the score rows, the makers and the reference shown, and the report says why
-(``inputs_note``). Each fold's L2 strength is chosen by cross-validated log-loss on that fold's training pairs
+labelled or not (:func:`~models_zoo.preference.features.gap_scale`), and which set shows the query's reference
+image (:func:`~models_zoo.preference.features.gap_features`). Otherwise (an imported benchmark, a model without a
+run) it learns from the exact choices of the score rows, the makers and the reference shown, and the report says
+why (``inputs_note``). Each fold's L2 strength is chosen by cross-validated log-loss on that fold's training pairs
 only (nested, :func:`~models_zoo.preference.model.choose_l2`; ``report["l2"]``).
 
 **Candidates for prediction-powered agreement**: with top-K inputs, every (covered query, pair of makers) the
@@ -33,7 +33,7 @@ import numpy as np
 from hpbench.leaderboard.models import ModelScore, PreferenceModel
 from hpbench.leaderboard.services.preference_models import preference_model_fail, preference_model_store
 from models_zoo.preference.evaluate import heldout_report
-from models_zoo.preference.features import gap_scale, pair_features, reference_shown
+from models_zoo.preference.features import gap_features, gap_scale, pair_features, reference_shown
 from models_zoo.preference.model import choose_l2, fit, folds_by_group, predict
 from worker import claims
 
@@ -76,15 +76,12 @@ def preference_model_execute(*, model_id: int) -> str:
             topk = {"skipped": f"{type(exc).__name__}: {exc}"}
         if "labelled_gaps" in topk:
             scale = gap_scale(topk["labelled_gaps"], topk["candidate_gaps"])[:, None]
-            x = pair_features(topk["labelled_choices"], m1, m2, len(makers), gaps=topk["labelled_gaps"] / scale,
-                              reference=shown)
-            cand_x = pair_features(topk["candidate_choices"], topk["candidate_m1"], topk["candidate_m2"],
-                                   len(makers), gaps=topk["candidate_gaps"] / scale,
-                                   reference=topk["candidate_reference"])
-            inputs = "top-K set-score gaps, choices, set makers and reference shown"
+            x = gap_features(topk["labelled_gaps"] / scale, shown)
+            cand_x = gap_features(topk["candidate_gaps"] / scale, topk["candidate_reference"])
+            inputs = "set-score gaps (from their top-K) and which set shows the reference"
         else:
             x, cand_x = pair_features(choices, m1, m2, len(makers), reference=shown), None
-            inputs = "exact choices, set makers and reference shown"
+            inputs = "exact choices, the set makers and which set shows the reference"
         groups = np.array([f"q{q}" if q is not None else f"p{pos}" for pos, _, _, _, q, *_ in pairs])
         folds = folds_by_group(groups[decided], row.folds, seed=row.seed)
         y = human[decided] == 1

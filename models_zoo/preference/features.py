@@ -67,6 +67,27 @@ def reference_shown(reference_id: int | None, set1: Iterable[int], set2: Iterabl
     return int(reference_id in set(set1)) - int(reference_id in set(set2))
 
 
+def gap_features(gaps: ArrayLike, reference: ArrayLike | None = None) -> np.ndarray:
+    """``(P, K)`` (``K + 1`` with ``reference``): each of ``K`` scoring models' set-score gap, set 1 minus set 2
+    (``(K, P)``, scaled by the caller, :func:`gap_scale`), then which set shows the query's reference image (as in
+    :func:`pair_features`). The worker's inputs where it reads the models' top-K: the gaps carry the choices (their
+    signs) and, on a campaign, what the set makers' strengths would add (measured on the demo and in
+    ``bench/fewer_votes_ppi.py``: the choices and maker columns did not raise held-out agreement, and on a few hundred
+    pairs lowered it). Swapping the sets negates every column. Raises ``ValueError`` on shapes or non-finite gaps."""
+    g = np.asarray(gaps, dtype=np.float64)
+    if g.ndim != 2:
+        raise ValueError(f"gaps must be (models, pairs), got shape {g.shape}")
+    if not np.isfinite(g).all():
+        raise ValueError("gaps must be finite")
+    blocks = [g.T]
+    if reference is not None:
+        r = np.asarray(reference, dtype=np.float64)
+        if r.shape != (g.shape[1],) or not np.isin(r, (-1.0, 0.0, 1.0)).all():
+            raise ValueError(f"reference needs one of -1, 0, 1 per pair ({g.shape[1]})")
+        blocks.append(r[:, None])
+    return np.concatenate(blocks, axis=1)
+
+
 def gap_scale(*gaps: ArrayLike) -> np.ndarray:
     """Per scoring model, the root mean square of its set-score gaps over every given ``(K, P)`` block (labelled
     and unlabelled pairs alike: no label is used), 1 where all are 0; dividing by it puts every model's gaps on

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models_zoo.preference.evaluate import heldout_report
-from models_zoo.preference.features import gap_scale, pair_features, reference_shown
+from models_zoo.preference.features import gap_features, gap_scale, pair_features, reference_shown
 from models_zoo.preference.model import choose_l2, cross_fit, fit, fit_newton, folds_by_group, predict
 
 
@@ -48,6 +48,18 @@ def test_gap_features_come_first_scaled_by_the_callers_rms_and_still_negate():
         pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps[:, :2])
     with pytest.raises(ValueError, match="finite"):
         pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps * np.nan)
+
+
+def test_gap_features_are_the_scaled_gaps_then_the_reference_and_negate():
+    gaps = np.array([[0.5, -2.0], [1.0, 0.0]])
+    x = gap_features(gaps, np.array([1, 0]))
+    assert x.tolist() == [[0.5, 1.0, 1.0], [-2.0, 0.0, 0.0]]
+    assert (gap_features(-gaps, np.array([-1, 0])) == -x).all()
+    assert gap_features(gaps).shape == (2, 2)
+    with pytest.raises(ValueError, match="reference"):
+        gap_features(gaps, np.array([1, 0, 0]))
+    with pytest.raises(ValueError, match="finite"):
+        gap_features(gaps * np.inf)
 
 
 def test_the_reference_column_is_last_and_negates():

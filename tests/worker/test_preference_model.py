@@ -195,7 +195,7 @@ def test_with_top_k_inputs_the_worker_learns_from_score_gaps_and_predicts_every_
     row = PreferenceModel.objects.create(benchmark=benchmark, version=1, method="logreg-v2", folds=5)
     assert preference_model_execute(model_id=row.pk) == "finished"
     row.refresh_from_db()
-    assert row.report["inputs"] == "top-K set-score gaps, choices, set makers and reference shown"
+    assert row.report["inputs"] == "set-score gaps (from their top-K) and which set shows the reference"
     assert len(row.report["l2"]) == 5
     p, human = row.probabilities(), np.array([s.preference for s in specs])
     gap0 = np.array([u[n, i] - u[n, j] for n in range(30) for i, j in ((0, 1), (1, 2))])
