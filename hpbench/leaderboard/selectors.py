@@ -544,7 +544,8 @@ def preference_model_board(*, benchmark: PreferenceBenchmark, user) -> dict[str,
     """The benchmark's agreement estimator and its latest finished preference model, for the caller.
 
     Returns ``{"estimator": "classic" | "ppi", "estimator_label", "model": None | {version, method, folds, n_pairs,
-    agreement, log_loss, margin_over_best, best_model, rows: [{model, agreement, log_loss}]}, "ppi": {model id:
+    agreement, log_loss, margin_over_best, log_loss_gain_over_best, best_model, inputs, rows: [{model, agreement,
+    log_loss}]}, "ppi": {model id:
     PPIEstimate dict}, "ppi_note": why no prediction-powered figure is shown, or ""}``. Only models the caller may
     see appear (by name in ``rows``, by id in ``ppi``); the margin is shown only when the best model is visible.
     Prediction-powered figures are computed when the setting is ``ppi`` and the preference model carries unlabelled
@@ -575,6 +576,7 @@ def preference_model_board(*, benchmark: PreferenceBenchmark, user) -> dict[str,
         "log_loss": report.get("preference_model", {}).get("log_loss"),
         "best_model": best if best in visible_names else None,
         "margin_over_best": report.get("margin_over_best") if best in visible_names else None,
+        "log_loss_gain_over_best": report.get("log_loss_gain_over_best") if best in visible_names else None,
         "rows": sorted(
             ({"model": name, **figures} for name, figures in (report.get("models") or {}).items()
              if name in visible_names),

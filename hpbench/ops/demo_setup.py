@@ -335,12 +335,18 @@ def score_line(score) -> str:
 
 
 def preference_model_line(row) -> str:
-    """``preference model v1 on demo-human-preferences: held-out agreement 0.812 [0.75, 0.87] (best model 0.80)``."""
+    """``preference model v1 on demo-human-preferences: held-out agreement 0.812 [0.75, 0.87] (best model demo-qure:
+    0.805; margin 0.007 [-0.04, 0.06]; log-loss lower by 0.065 [0.01, 0.12])``: the paired margins when reported."""
     head = f"preference model v{row.version} on {row.benchmark.name}"
     if row.status != "finished":
         return f"{head}: {row.status}" + (f" ({_first_line(row.error)})" if row.status == "failed" else "")
-    pm = row.report["preference_model"]["agreement"]
-    best = row.report.get("best_model")
-    best_text = f" (best model {best}: {_num(row.report['models'][best]['agreement']['value'], 3)})" if best else ""
+    report = row.report
+    pm = report["preference_model"]["agreement"]
+    best = report.get("best_model")
+    parts = [f"best model {best}: {_num(report['models'][best]['agreement']['value'], 3)}"] if best else []
+    for key, label in (("margin_over_best", "margin"), ("log_loss_gain_over_best", "log-loss lower by")):
+        if best and report.get(key):
+            m = report[key]
+            parts.append(f"{label} {_num(m['value'], 3)} [{_num(m['lower'], 2)}, {_num(m['upper'], 2)}]")
     return (f"{head}: held-out agreement {_num(pm['value'], 3)} [{_num(pm['lower'], 2)}, {_num(pm['upper'], 2)}]"
-            + best_text)
+            + (f" ({'; '.join(parts)})" if parts else ""))

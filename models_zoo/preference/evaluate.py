@@ -43,10 +43,13 @@ def heldout_report(
 ) -> dict:
     """Held-out agreement and log-loss of the preference model (its out-of-fold ``p_set1``) and of each CIR model,
     on the same pairs (human ties dropped by the caller), with percentile bootstrap intervals over pairs; the
-    preference model's margin over the best CIR model by agreement with a paired interval.
+    preference model's margin over the best CIR model by agreement, and its log-loss gain over that model (the
+    model's log-loss minus the preference model's: positive when the preference model is better), each with a
+    paired interval.
 
     Returns ``{"preference_model": {"agreement": {value, lower, upper}, "log_loss": {...}}, "models": {name: same},
-    "best_model": name, "margin_over_best": {value, lower, upper}, "n_pairs", "rounds", "level"}``.
+    "best_model": name, "margin_over_best": {value, lower, upper}, "log_loss_gain_over_best": {...}, "n_pairs",
+    "rounds", "level"}``.
     """
     p = np.asarray(p_set1, dtype=np.float64)
     h = np.asarray(human_set1, dtype=bool)
@@ -72,9 +75,10 @@ def heldout_report(
     figures = {name: {"agreement": summary(a), "log_loss": summary(ll)} for name, (a, ll) in per_pair.items()}
     report: dict = {"preference_model": figures.pop("preference model"), "models": figures,
                     "n_pairs": int(h.size), "rounds": rounds, "level": level,
-                    "best_model": None, "margin_over_best": None}
+                    "best_model": None, "margin_over_best": None, "log_loss_gain_over_best": None}
     if figures:
         best = max(figures, key=lambda name: figures[name]["agreement"]["value"])
         report["best_model"] = best
         report["margin_over_best"] = summary(per_pair["preference model"][0] - per_pair[best][0])
+        report["log_loss_gain_over_best"] = summary(per_pair[best][1] - per_pair["preference model"][1])
     return report

@@ -83,6 +83,19 @@ def test_the_page_shows_the_preference_model_as_its_own_kind_of_row_without_priv
     assert "Margin over the best" not in html
 
 
+def test_with_the_best_model_public_the_page_gives_both_paired_margins(board, client):
+    benchmark, entries = board
+    ModelEntry.objects.filter(pk=entries["secret-b"].pk).update(is_public=True)
+    PreferenceModel.objects.filter(benchmark=benchmark).update(report={
+        **PreferenceModel.objects.get(benchmark=benchmark).report,
+        "log_loss_gain_over_best": _figure(0.07), "inputs": "set-score gaps (from their top-K) and which set shows "
+                                                             "the reference"})
+    html = client.get(f"/leaderboard/{benchmark.name}/").content.decode()
+    assert "Margin over the best model's own score (secret-b): 0.060" in html
+    assert "log-loss lower by 0.070 [-0.030, 0.170]" in html
+    assert "scored models' set-score gaps (from their top-K)" in html
+
+
 def test_the_ppi_setting_replaces_agreement_by_the_prediction_powered_estimate(board):
     benchmark, entries = board
     benchmark_estimator_set(benchmark=benchmark, estimator="ppi")

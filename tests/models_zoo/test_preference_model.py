@@ -134,6 +134,8 @@ def test_heldout_report_matches_a_direct_computation():
     assert report["models"]["a"]["log_loss"]["value"] == pytest.approx(ll_a)
     assert report["best_model"] == "a"
     assert report["margin_over_best"]["value"] == pytest.approx(1 / 6)
+    gain = report["log_loss_gain_over_best"]
+    assert gain["value"] == pytest.approx(ll_a - ll) and gain["lower"] <= gain["value"] <= gain["upper"]
     lo, hi = report["preference_model"]["agreement"]["lower"], report["preference_model"]["agreement"]["upper"]
     assert lo <= 4.5 / 6 <= hi
 

@@ -107,6 +107,11 @@ def test_a_preference_model_line_names_its_held_out_agreement_and_the_best_model
         "best_model": "demo-qure", "models": {"demo-qure": {"agreement": {"value": 0.8049}}}})
     assert preference_model_line(row) == ("preference model v2 on demo-human-preferences: held-out agreement 0.812 "
                                           "[0.75, 0.87] (best model demo-qure: 0.805)")
+    row.report |= {"margin_over_best": {"value": 0.00744, "lower": -0.041, "upper": 0.0551},
+                   "log_loss_gain_over_best": {"value": 0.0652, "lower": 0.0123, "upper": 0.118}}
+    assert preference_model_line(row) == (
+        "preference model v2 on demo-human-preferences: held-out agreement 0.812 [0.75, 0.87] (best model demo-qure: "
+        "0.805; margin 0.007 [-0.04, 0.06]; log-loss lower by 0.065 [0.01, 0.12])")
     failed = PreferenceModel(benchmark=benchmark, version=1, status="failed", error="ValueError: no scores\n...")
     assert preference_model_line(failed) == (
         "preference model v1 on demo-human-preferences: failed (ValueError: no scores)")
