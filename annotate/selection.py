@@ -51,8 +51,10 @@ class Drawn:
     pi: float  # its inclusion probability in this round
 
 
-class _Scores:
-    """A scored model's set scores from its stored top-K (lookups cached per query)."""
+class TopkSetScores:
+    """A scored model's set scores from its stored top-K (lookups cached per query): the mean of its scores of the
+    set's images, an image outside its top-K counting as its K-th score. Also the preference model's
+    (``worker/preference.py``), so that selection and prediction score a set alike."""
 
     def __init__(self, ranked: dict[int, tuple[list[int], list[float]]]) -> None:
         self._ranked = ranked
@@ -142,7 +144,7 @@ def informative_select(
     evidence = campaign_evidence(campaign=campaign, model_pks=model_pks)
     strength = evidence["strength"]
 
-    scorers = [_Scores(topks_full[pk]) for pk in model_pks]
+    scorers = [TopkSetScores(topks_full[pk]) for pk in model_pks]
 
     def gap_rows(rows):
         diff = np.empty((len(model_pks), len(rows)))

@@ -123,13 +123,6 @@ def preference_model_execute(*, model_id: int) -> str:
     return "finished"
 
 
-def _set_score(ranked: tuple[list[int], list[float]], images: list[int]) -> float:
-    ids, scores = ranked
-    lookup = dict(zip(ids, scores, strict=True))
-    floor = scores[-1] if scores else 0.0
-    return sum(lookup.get(i, floor) for i in images) / max(1, len(images))
-
-
 def topk_inputs(*, benchmark, scores: list, makers: list[int]) -> dict:
     """Each scoring model's choice and set-score gap (set 1 minus set 2) from its stored top-K, on the labelled
     pairs and on the unlabelled candidates (module docstring): ``{"labelled_choices", "labelled_gaps"}`` ``(K, P)``,
@@ -138,6 +131,7 @@ def topk_inputs(*, benchmark, scores: list, makers: list[int]) -> dict:
     maker]`` primary keys); ``{}`` when the benchmark is not a campaign's, ``{"skipped": why}`` when a model lacks a
     finished run or a labelled pair's query is not covered by every run."""
     from annotate.errors import BuildError
+    from annotate.selection import TopkSetScores
     from annotate.services.campaign_build import _full_topks, _latest_runs
     from hpbench.catalog.models import ModelEntry, Query
 
@@ -164,19 +158,21 @@ def topk_inputs(*, benchmark, scores: list, makers: list[int]) -> dict:
     cand_sets, m1, m2 = [], [], []
     for q in sorted(covered):
         for x, i in enumerate(makers):
-            for j in makers[x + 1:]:
+            for y in range(x + 1, len(makers)):
+                j = makers[y]
                 set1, set2 = topks[i][q][0][:k], topks[j][q][0][:k]
                 if (q, i, j) in compared or set(set1) == set(set2):
                     continue
                 cand_sets.append((q, set1, set2))
                 m1.append(x)
-                m2.append(makers.index(j))
+                m2.append(y)
 
     def scored(rows: list) -> tuple[np.ndarray, np.ndarray]:
-        gaps = np.array([[_set_score(topks[s][q], set1) - _set_score(topks[s][q], set2) for q, set1, set2 in rows]
-                         for s in scorer_ids], dtype=np.float64).reshape(len(scorer_ids), len(rows))
+        gaps = np.array([[scorer.set_score(q, set1) - scorer.set_score(q, set2) for q, set1, set2 in rows]
+                         for scorer in scorers], dtype=np.float64).reshape(len(scorer_ids), len(rows))
         return np.where(gaps > 0, 1, np.where(gaps < 0, 2, 0)).astype(np.int8), gaps
 
+    scorers = [TopkSetScores(topks[s]) for s in scorer_ids]
     lab_choices, lab_gaps = scored(labelled)
     cand_choices, cand_gaps = scored(cand_sets)
     return {"labelled_choices": lab_choices, "labelled_gaps": lab_gaps, "candidate_choices": cand_choices,
