@@ -297,6 +297,24 @@ class CampaignImage(models.Model):
         return f"image {self.image_id} of campaign {self.campaign_id}"
 
 
+class SelectionPredictor(models.Model):
+    """A learned predictor's probabilities for a campaign's uncompared candidates, which informative selection
+    uses as p̂ (``annotate.selection.campaign_learned_preferences``). Written by the leaderboard when a
+    preference model trained on a benchmark frozen from the campaign finishes; the newest is used."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="selection_predictors")
+    label = models.CharField(max_length=200, help_text='What made the predictions ("preference model v2 on ...").')
+    keys = models.JSONField(default=list, help_text="[query id, model pk, model pk] per candidate, lower pk first.")
+    p = models.JSONField(default=list, help_text="Probability that people prefer the lower-pk model's set.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.label} (campaign {self.campaign_id})"
+
+
 class Annotator(models.Model):
     """A pseudonymous person within one campaign (crowd worker or account holder)."""
 

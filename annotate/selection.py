@@ -13,9 +13,9 @@ Used by :func:`annotate.services.campaign_build.campaign_build` and
   standardised score gap and the scorer disagreement;
 - Bradley-Terry strengths of the set makers from this campaign's finished comparisons (votes for a / b; zero
   before any vote), and the predicted-preference fit on their majority verdicts;
-- where a preference model was trained on a benchmark frozen from this campaign
-  (:class:`hpbench.leaderboard.models.PreferenceModel`, the newest finished), its cross-predicted probability for
-  each candidate it predicted (:func:`campaign_learned_preferences`) replaces the fit's: pairs are then chosen
+- where a preference model was trained on a benchmark frozen from this campaign (the leaderboard then stores its
+  cross-predicted probabilities as the campaign's :class:`~annotate.models.SelectionPredictor`), its probability
+  for each candidate it predicted (:func:`campaign_learned_preferences`) replaces the fit's: pairs are then chosen
   where the learned predictor is least certain. The round records which predictor it used and for how many
   candidates (``predictor``, ``predicted``).
 
@@ -112,21 +112,16 @@ def campaign_evidence(*, campaign, model_pks: list[int]) -> dict:
 
 
 def campaign_learned_preferences(*, campaign) -> tuple[dict[tuple[int, int, int], float], str]:
-    """The newest finished preference model on a benchmark frozen from ``campaign``: ``({(query, model i, model
-    j): p}, "preference model vN on <benchmark>")`` with ``i < j`` (pks) and ``p`` the probability that people
-    prefer model i's set, for each candidate it predicted; ``({}, "")`` when there is none."""
-    from hpbench.leaderboard.models import PreferenceModel
+    """The campaign's newest learned predictor (:class:`annotate.models.SelectionPredictor`): ``({(query, model i,
+    model j): p}, label)`` with ``i < j`` (pks) and ``p`` the probability that people prefer model i's set, for
+    each candidate it predicted; ``({}, "")`` when there is none."""
+    from annotate.models import SelectionPredictor
 
-    row = (PreferenceModel.objects.filter(benchmark__campaign=campaign, status=PreferenceModel.Status.FINISHED)
-           .select_related("benchmark").order_by("-finished_at", "-pk").first())
-    if row is None:
+    row = SelectionPredictor.objects.filter(campaign=campaign).first()
+    if row is None or len(row.keys) != len(row.p) or not row.keys:
         return {}, ""
-    candidates = row.candidates or {}
-    keys, p = candidates.get("keys") or [], candidates.get("p") or []
-    if len(keys) != len(p) or not keys:
-        return {}, ""
-    learned = {(int(q), int(i), int(j)): float(v) for (q, i, j), v in zip(keys, p, strict=True)}
-    return learned, f"preference model v{row.version} on {row.benchmark.label}"
+    learned = {(int(q), int(i), int(j)): float(v) for (q, i, j), v in zip(row.keys, row.p, strict=True)}
+    return learned, row.label
 
 
 def informative_select(

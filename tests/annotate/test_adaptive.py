@@ -286,6 +286,7 @@ def test_a_refresh_draws_where_the_campaigns_preference_model_is_least_certain(d
 
     from hpbench.leaderboard.models import PreferenceModel
     from hpbench.leaderboard.services.benchmarks import PairSpec, benchmark_store
+    from hpbench.leaderboard.services.preference_models import preference_model_store
 
     world = scored_world(n_queries=12, n_models=3)
     campaign = make_campaign(world, pair_selection="informative", num_queries=6, seed=3, random_share=0.05)
@@ -298,10 +299,11 @@ def test_a_refresh_draws_where_the_campaigns_preference_model_is_least_certain(d
     benchmark = benchmark_store(name=f"pm-sel-{campaign.pk}", source="campaign", dataset=world.dataset,
                                 campaign=campaign, pairs=[PairSpec(reference_id=image, text="t", set1=(image,),
                                                                    set2=(image,), preference=1)]).benchmark
-    PreferenceModel.objects.create(
-        benchmark=benchmark, version=4, method="logreg-v2", status=PreferenceModel.Status.FINISHED,
-        finished_at=timezone.now(),
-        candidates={"keys": [list(c) for c in remaining], "p": [0.5 if c in unsure else 0.999 for c in remaining]})
+    # The leaderboard stores the model; its keyed candidate predictions become the campaign's selection predictor.
+    row = PreferenceModel.objects.create(benchmark=benchmark, version=4, method="logreg-v2",
+                                         status=PreferenceModel.Status.RUNNING)
+    preference_model_store(model_id=row.pk, predictions=b"", feature_models=[], report={}, candidates={
+        "keys": [list(c) for c in remaining], "p": [0.5 if c in unsure else 0.999 for c in remaining]})
     added = campaign_refresh(campaign=campaign, count=6)
     campaign.refresh_from_db()
     assert campaign.selection_rounds[-1]["predictor"] == f"preference model v4 on {benchmark.label}"

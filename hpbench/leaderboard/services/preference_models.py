@@ -38,11 +38,24 @@ def preference_model_request(*, benchmark: PreferenceBenchmark, folds: int = 5, 
 def preference_model_store(
     *, model_id: int, predictions: bytes, feature_models: list[int], report: dict, candidates: dict | None = None
 ) -> None:
-    """Store a trained model's out-of-fold predictions (float64 bytes, position order) and figures; finished."""
-    PreferenceModel.objects.filter(pk=model_id, status=PreferenceModel.Status.RUNNING).update(
-        predictions=predictions, feature_models=feature_models, report=report, candidates=candidates or {},
-        status=PreferenceModel.Status.FINISHED, progress=1.0, error="", finished_at=timezone.now(),
-    )
+    """Store a trained model's out-of-fold predictions (float64 bytes, position order) and figures; finished.
+
+    When the benchmark was frozen from a campaign and the model predicted its uncompared candidates (keyed), those
+    predictions become the campaign's :class:`annotate.models.SelectionPredictor` in the same transaction, so its
+    next informative refresh draws where this model is least certain."""
+    from annotate.models import SelectionPredictor
+
+    candidates = candidates or {}
+    with transaction.atomic():
+        stored = PreferenceModel.objects.filter(pk=model_id, status=PreferenceModel.Status.RUNNING).update(
+            predictions=predictions, feature_models=feature_models, report=report, candidates=candidates,
+            status=PreferenceModel.Status.FINISHED, progress=1.0, error="", finished_at=timezone.now(),
+        )
+        row = PreferenceModel.objects.select_related("benchmark").get(pk=model_id)
+        keys, p = candidates.get("keys"), candidates.get("p")
+        if stored and row.benchmark.campaign_id is not None and keys and p and len(keys) == len(p):
+            SelectionPredictor.objects.create(campaign_id=row.benchmark.campaign_id, keys=keys, p=p,
+                                              label=f"preference model v{row.version} on {row.benchmark.label}")
 
 
 def preference_model_fail(*, model_id: int, error: str) -> None:
