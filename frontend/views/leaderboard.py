@@ -62,6 +62,8 @@ def leaderboard_board(request: HttpRequest, name: str) -> HttpResponse:
     for key, label, better in COLUMNS:
         if key == "recall":
             label = board["recall_label"]
+        if key == "agreement" and board.get("agreement_estimator") == "ppi":
+            label = "All pairs (prediction-powered)"
         if key not in selectors.SORT_KEYS:  # not sortable: a plain heading
             headers.append({"key": key, "label": label, "better": better, "next": None, "aria": None})
             continue

@@ -661,6 +661,8 @@ def leaderboard_with_estimator(board: dict[str, Any], section: dict[str, Any]) -
         estimate = section["ppi"].get(row["model_id"])
         row["agreement_estimator"] = "ppi" if estimate else "classic"
         if estimate:
+            row["ppi_labelled"] = estimate["n_labelled"]  # decided pairs
+            row["ppi_predicted"] = estimate["n_candidates"] - estimate["n_labelled"]  # unlabelled candidates
             row["agreement_classic"] = row["agreement"]
             row["agreement_classic_low"], row["agreement_classic_high"] = row["agreement_low"], row["agreement_high"]
             row["agreement"], row["agreement_low"], row["agreement_high"] = (

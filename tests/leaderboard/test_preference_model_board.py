@@ -115,6 +115,12 @@ def test_the_ppi_setting_replaces_agreement_by_the_prediction_powered_estimate(b
                                            .content.decode()))
     assert csv_row["agreement_estimator"] == "ppi" and float(csv_row["agreement"]) == pytest.approx(value)
     assert float(csv_row["agreement_classic"]) == 0.5
+    from django.test import Client
+
+    html = Client().get(f"/leaderboard/{benchmark.name}/").content.decode()
+    # 9 decided labelled pairs + 4 candidates; the classic figure in the badge's title.
+    assert "All pairs (prediction-powered)" in html and "n=9 + 4 predicted" in html
+    assert f"{value:.3f}" in html and "classic 0.500 [0.400, 0.600]" in html
 
 
 def test_without_candidates_the_page_says_the_classic_estimate_is_shown(board, client):
