@@ -107,6 +107,8 @@ def cross_predictions(world: fv.World, done: np.ndarray, verdicts: np.ndarray) -
 
 def ppi_estimator(world: fv.World, done: np.ndarray, verdicts: np.ndarray, w: np.ndarray):
     p_done, p_all = cross_predictions(world, done, verdicts)
+    p_all = p_all.copy()
+    p_all[done] = p_done  # as the platform: a labelled pair's prediction term is its out-of-fold one too
     human = np.where(verdicts, 1, 2)
     weights = None if np.allclose(w, w[0]) else w
     est, low, high = (np.empty(world.n_models) for _ in range(3))
