@@ -24,11 +24,11 @@ pre-drawn votes, so strategies are paired per seed. New here:
 the end of the budget. Each strategy's figure against the baseline is the ratio of the mean votes needed, with a
 95% paired bootstrap interval over seeds (seeds resampled, both strategies' votes of a seed kept together).
 
-A run (100 seeds, --jobs 2, 44 minutes on 2 shared cores): the preference model's held-out agreement 0.763
-(log-loss 0.498) against the best scored model's own 0.766; votes needed for τ = 1 and ±0.02 against fixed overlap 3
+A run (100 seeds, --jobs 2, 28 minutes on 2 cores): the preference model's held-out agreement 0.786
+(log-loss 0.453) against the best scored model's own 0.766; votes needed for τ = 1 and ±0.02 against fixed overlap 3
 with random pairs (8,462): adaptive + random + classic 80% [77, 84], adaptive + informative + classic 65% [57, 74],
-fixed 3 + random + PPI++ 75% [68, 82], adaptive + random + PPI++ 59% [53, 66], adaptive + uncertain pairs + PPI++
-53% [45, 62] (20 of 100 seeds worse than the baseline); coverage 96.3-97.7% for every estimator.
+fixed 3 + random + PPI++ 67% [61, 74], adaptive + random + PPI++ 54% [48, 60], adaptive + uncertain pairs + PPI++
+47% [40, 55] (15 of 100 seeds worse than the baseline); coverage 96.3-97.7% for every estimator.
 
     python bench/fewer_votes_ppi.py --jobs 2          # 100 seeds
     python bench/fewer_votes_ppi.py --seeds 4         # a quick look
