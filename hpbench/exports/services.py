@@ -81,10 +81,10 @@ def export_write(
     if fmt == "ppi":
         document = ppi_document(params)
         out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-        rows = len(document["labelled"]["preference"]) + len(document["candidates"]["p_set1"])
+        n_rows = len(document["labelled"]["preference"]) + len(document["candidates"]["p_set1"])
         if progress is not None:
-            progress(rows, rows)
-        return ExportSummary(format=fmt, level=level, path=str(out), rows=rows,
+            progress(n_rows, n_rows)
+        return ExportSummary(format=fmt, level=level, path=str(out), rows=n_rows,
                              seconds=time.perf_counter() - started,
                              extra={"models": sorted(document["models"]),
                                     "preference_model": document["preference_model"]["version"]})
