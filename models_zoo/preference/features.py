@@ -14,18 +14,15 @@ def pair_features(
     set2_maker: ArrayLike,
     n_makers: int,
     *,
-    gaps: ArrayLike | None = None,
     reference: ArrayLike | None = None,
 ) -> np.ndarray:
     """``(P, K + M)`` float features: each of ``K`` scoring models' choice as +1 (set 1), -1 (set 2), 0 (tie), then
     +1 at set 1's maker and -1 at set 2's maker (``M = n_makers``; a maker ``-1`` means unknown: no entry). With
-    ``gaps`` (``(K, P)``: each scoring model's set-score difference, set 1 minus set 2, scaled by the caller) the
-    ``K`` gaps come first: ``(P, 2K + M)``. With ``reference`` (``(P,)``: +1 where only set 1 shows the query's
-    reference image, -1 where only set 2 does, 0 otherwise) it is the last column.
+    ``reference`` (``(P,)``: +1 where only set 1 shows the query's reference image, -1 where only set 2 does, 0
+    otherwise) it is the last column. The worker's inputs where it cannot read the models' top-K.
 
     ``choices`` is ``(K, P)`` in {1, 2, 0} (``ModelScore.choices()`` stacked). Swapping the two sets negates every
-    feature, which the model's lack of intercept turns into ``1 - p``. Raises ``ValueError`` on shapes, codes or
-    non-finite gaps.
+    feature, which the model's lack of intercept turns into ``1 - p``. Raises ``ValueError`` on shapes or codes.
     """
     c = np.asarray(choices)
     if c.ndim != 2:
@@ -44,13 +41,6 @@ def pair_features(
     makers[rows[m1 >= 0], m1[m1 >= 0]] += 1.0
     makers[rows[m2 >= 0], m2[m2 >= 0]] -= 1.0
     blocks = [sign, makers]
-    if gaps is not None:
-        g = np.asarray(gaps, dtype=np.float64)
-        if g.shape != c.shape:
-            raise ValueError(f"gaps must have the choices' shape {c.shape}, got {g.shape}")
-        if not np.isfinite(g).all():
-            raise ValueError("gaps must be finite")
-        blocks.insert(0, g.T)
     if reference is not None:
         r = np.asarray(reference, dtype=np.float64)
         if r.shape != (n_pairs,) or not np.isin(r, (-1.0, 0.0, 1.0)).all():

@@ -31,23 +31,12 @@ def test_features_negate_when_the_sets_swap():
         pair_features(np.array([[3]]), np.array([0]), np.array([1]), 2)
 
 
-def test_gap_features_come_first_scaled_by_the_callers_rms_and_still_negate():
-    choices, gaps = np.array([[1, 2, 1], [2, 2, 0]]), np.array([[0.5, -2.0, 1.5], [-1.0, -3.0, 0.0]])
+def test_the_gap_scale_is_each_models_rms_over_every_block():
+    gaps = np.array([[0.5, -2.0, 1.5], [-1.0, -3.0, 0.0]])
     extra = np.array([[4.0], [0.0]])  # an unlabelled block shares the scale
     scale = gap_scale(gaps, extra)
     assert scale == pytest.approx([math.sqrt((0.25 + 4 + 2.25 + 16) / 4), math.sqrt((1 + 9) / 4)])
     assert gap_scale(np.zeros((2, 3)))[0] == 1.0  # a model whose gaps are all 0 keeps its zeros
-    x = pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps / scale[:, None])
-    assert x.shape == (3, 2 + 2 + 2)
-    assert x[:, :2] == pytest.approx((gaps / scale[:, None]).T)
-    assert x[:, 2:4].tolist() == [[1, -1], [-1, -1], [1, 0]]
-    swapped = pair_features(np.where(choices == 0, 0, 3 - choices), np.array([1, 0, 1]), np.array([0, 1, 0]), 2,
-                            gaps=-gaps / scale[:, None])
-    assert swapped == pytest.approx(-x)
-    with pytest.raises(ValueError, match="gaps must have"):
-        pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps[:, :2])
-    with pytest.raises(ValueError, match="finite"):
-        pair_features(choices, np.array([0, 1, 0]), np.array([1, 0, 1]), 2, gaps=gaps * np.nan)
 
 
 def test_gap_features_are_the_scaled_gaps_then_the_reference_and_negate():
